@@ -1,0 +1,132 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from clinic import roles, selectors
+from clinic.admin_filters import DateRangeFilter, PatientIdFilter
+from clinic.audit import audit_record
+from clinic.csvutils import csv_response
+from clinic.models import AuditEvent, Clinic, User
+
+
+class NotFoundOutsideScopeMixin:
+    """An object outside the admin's queryset (another clinic's) is a 404, as everywhere else."""
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object.")
+        return obj
+
+
+admin.site.site_header = "Clinic platform administration"
+admin.site.site_title = "Clinic admin"
+
+
+@admin.register(Clinic)
+class ClinicAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+
+    def get_queryset(self, request):
+        return selectors.clinic_list_for(user=request.user)
+
+
+@admin.register(User)
+class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
+    """Clinic admins manage the accounts of their own clinic; only superusers see every clinic."""
+
+    list_display = ["username", "first_name", "last_name", "role", "clinic", "is_active", "last_login"]
+    list_filter = ["role", "is_active"]
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        (_("Personal info"), {"fields": ["first_name", "last_name", "email"]}),
+        (_("Clinic"), {"fields": ["clinic", "role", "is_active"]}),
+        (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["username", "role", "password1", "password2"]})]
+    readonly_fields = ["last_login", "date_joined"]
+
+    def get_queryset(self, request):
+        return selectors.user_list_for(user=request.user).select_related("clinic")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, "clinic"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser and obj is not None:
+            fieldsets = [*fieldsets, (_("Superuser"), {"fields": ["is_superuser"]})]
+        return fieldsets
+
+    def has_module_permission(self, request):
+        return roles.can_manage_clinic(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return roles.can_manage_clinic(request.user)
+
+    has_change_permission = has_add_permission = has_view_permission
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # accounts are deactivated, never deleted: the audit trail refers to them
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.clinic_id = request.user.clinic_id
+        obj.is_staff = obj.is_superuser or obj.role == "admin"
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action="user.update" if change else "user.create",
+            target=obj,
+            detail={"changed": form.changed_data},
+        )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
+    """Read-only. Filter by user, patient, action, outcome and a date range; export what is filtered."""
+
+    list_display = ["time", "actor_username", "role", "action", "outcome", "object_type", "object_id", "patient_id"]
+    list_filter = [
+        ("time", DateRangeFilter),
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        PatientIdFilter,
+        "action",
+        "outcome",
+    ]
+    search_fields = ["actor_username", "action", "object_id", "request_id"]
+    list_per_page = 100
+    show_full_result_count = False
+    actions = ["export_csv"]
+
+    def get_queryset(self, request):
+        return selectors.audit_event_list_for(user=request.user).select_related("clinic")
+
+    def has_module_permission(self, request):
+        return roles.can_read_audit(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return roles.can_read_audit(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Export selected events as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        fields = [
+            "id", "time", "actor_username", "role", "clinic_id", "action", "object_type", "object_id",
+            "patient_id", "outcome", "ip_address", "request_id", "detail", "hash",
+        ]  # fmt: skip
+        audit_record(actor=request.user, action="audit.export", detail={"rows": queryset.count()})
+        rows = queryset.order_by("id").values_list(*fields).iterator(chunk_size=2000)
+        return csv_response("audit-events.csv", fields, rows)

@@ -1,0 +1,68 @@
+"""Checks behind /healthz: each answers a small dict and never raises."""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from clinic.celery import app as celery_app
+
+
+def check_database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001  (a health check reports any failure)
+        return {"status": "down", "error": exc.__class__.__name__}
+    return {"status": "ok", "vendor": connection.vendor}
+
+
+def check_cache() -> dict[str, Any]:
+    key, value = "healthz", uuid.uuid4().hex
+    try:
+        cache.set(key, value, timeout=10)
+        ok = cache.get(key) == value
+    except Exception as exc:  # noqa: BLE001
+        return {"status": "down", "error": exc.__class__.__name__}
+    return {"status": "ok" if ok else "down", "backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]}
+
+
+def check_broker() -> dict[str, Any]:
+    if celery_app.conf.task_always_eager:
+        return {"status": "ok", "mode": "eager (tasks run in-process)"}
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return {"status": "down", "error": exc.__class__.__name__}
+    return {"status": "ok", "mode": "redis"}
+
+
+def check_workers(timeout: float = 0.5) -> dict[str, Any]:
+    if celery_app.conf.task_always_eager:
+        return {"status": "ok", "mode": "eager (tasks run in-process)", "count": 0}
+    try:
+        replies = celery_app.control.ping(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001
+        return {"status": "down", "error": exc.__class__.__name__, "count": 0}
+    names = sorted(name for reply in replies for name in reply)
+    return {"status": "ok" if names else "down", "count": len(names), "workers": names}
+
+
+def health_report() -> tuple[dict[str, Any], int]:
+    """Overall 'down' (HTTP 503) when the web tier cannot serve; 'degraded' when only workers are missing."""
+    checks = {
+        "database": check_database(),
+        "cache": check_cache(),
+        "broker": check_broker(),
+        "workers": check_workers(),
+    }
+    if any(checks[name]["status"] != "ok" for name in ("database", "cache", "broker")):
+        status, http_status = "down", 503
+    elif checks["workers"]["status"] != "ok":
+        status, http_status = "degraded", 200
+    else:
+        status, http_status = "ok", 200
+    return {"status": status, **checks}, http_status

@@ -1,0 +1,80 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Clinic admin"
+    DOCTOR = "doctor", "Doctor"
+    STAFF = "staff", "Staff"
+    PATIENT = "patient", "Patient"
+
+
+class User(AbstractUser):
+    """A person who logs in. Everyone but a superuser belongs to exactly one clinic."""
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(is_superuser=True) | models.Q(clinic__isnull=False),
+                name="user_has_clinic_unless_superuser",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class AuditOutcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    DENIED = "denied", "Denied"
+    FAILURE = "failure", "Failure"
+
+
+class AuditEvent(models.Model):
+    """One thing that happened to or with patient data, a login or a configuration change.
+
+    Append-only: rows are written by `clinic.audit.audit_record` only; on PostgreSQL a trigger refuses
+    UPDATE and DELETE. Each row's `hash` covers its content and the previous row's hash, so a changed
+    or removed row breaks the chain (`manage.py audit_verify`).
+    """
+
+    time = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=16, blank=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    patient_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    outcome = models.CharField(max_length=16, choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["clinic", "time"])]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.outcome}"

@@ -1,0 +1,28 @@
+"""The portal's navigation: one list, each entry shown to the roles whose capability allows it."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from clinic import roles
+from clinic.models import User
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    allowed: Callable[[User], bool]
+
+
+NAVIGATION: list[NavItem] = [
+    NavItem("Home", "home", lambda user: user.is_authenticated),
+    NavItem("Audit trail", "admin:clinic_auditevent_changelist", roles.can_read_audit),
+    NavItem("Administration", "admin:index", roles.can_manage_clinic),
+    NavItem("API", "api-docs", roles.can_view_patients),
+]
+
+
+def navigation_for(user: User) -> list[dict[str, str]]:
+    return [{"label": item.label, "url": reverse(item.url_name)} for item in NAVIGATION if item.allowed(user)]

@@ -1,0 +1,36 @@
+"""What each role may do, as plain functions of the user. Views, selectors and services ask these."""
+
+from clinic.models import Role, User
+
+
+def _has_role(user: User, *roles: str) -> bool:
+    return user.is_authenticated and user.is_active and (user.is_superuser or user.role in roles)
+
+
+def can_view_patients(user: User) -> bool:
+    """See the patient registry of the clinic, results and predictions."""
+    return _has_role(user, Role.ADMIN, Role.DOCTOR, Role.STAFF)
+
+
+def can_enter_results(user: User) -> bool:
+    """Register patients, enter or import lab results and vitals."""
+    return _has_role(user, Role.ADMIN, Role.DOCTOR, Role.STAFF)
+
+
+def can_review_advice(user: User) -> bool:
+    """Approve, reject or annotate recommendations; confirm diagnoses."""
+    return _has_role(user, Role.DOCTOR)
+
+
+def can_manage_clinic(user: User) -> bool:
+    """Manage staff accounts, models, retraining and schedules in the admin."""
+    return _has_role(user, Role.ADMIN)
+
+
+def can_read_audit(user: User) -> bool:
+    return _has_role(user, Role.ADMIN)
+
+
+def is_patient(user: User) -> bool:
+    """A patient sees only their own results and the advice a doctor approved."""
+    return user.is_authenticated and user.is_active and not user.is_superuser and user.role == Role.PATIENT

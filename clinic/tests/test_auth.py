@@ -1,0 +1,167 @@
+import time
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic.models import AuditEvent, AuditOutcome, Role
+from clinic.tests.factories import UserFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def nurse(clinic_a):
+    return UserFactory(clinic=clinic_a, role=Role.STAFF, username="nurse", password=PASSWORD)
+
+
+def _login(client, username, password, ip="10.0.0.1"):
+    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def test_the_login_page_loads_bootstrap_from_this_server(client, db):
+    response = client.get(reverse("login"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "/static/bootstrap/css/bootstrap.min.css" in html
+    assert "http://" not in html
+    assert "https://" not in html
+
+
+def test_a_user_signs_in_and_lands_on_the_home_page(client, nurse):
+    response = _login(client, "nurse", PASSWORD)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    assert AuditEvent.objects.filter(action="auth.login", actor=nurse).exists()
+
+
+def test_the_session_id_changes_at_login(client, nurse):
+    client.get(reverse("login"))
+    client.session.save()
+    before = client.session.session_key
+
+    _login(client, "nurse", PASSWORD)
+
+    assert client.session.session_key != before
+
+
+def test_the_old_session_cookie_is_rejected_after_logout(client, nurse):
+    _login(client, "nurse", PASSWORD)
+    old_cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    client.post(reverse("logout"))
+    client.cookies[settings.SESSION_COOKIE_NAME] = old_cookie
+    response = client.get(reverse("home"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert AuditEvent.objects.filter(action="auth.logout", actor=nurse).exists()
+
+
+def test_a_wrong_password_is_refused_and_audited_against_the_account(client, nurse):
+    response = _login(client, "nurse", "not-the-password")
+
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    event = AuditEvent.objects.get(action="auth.login_failed")
+    assert (event.actor_username, event.outcome, event.clinic_id) == ("nurse", AuditOutcome.FAILURE, nurse.clinic_id)
+
+
+def test_five_failures_lock_the_account_for_that_address_and_the_lockout_is_audited(client, nurse):
+    for _ in range(4):
+        _login(client, "nurse", "wrong-password-123")
+    assert not AuditEvent.objects.filter(action="auth.lockout").exists()
+
+    _login(client, "nurse", "wrong-password-123")
+    lockout = AuditEvent.objects.get(action="auth.lockout")
+    response = _login(client, "nurse", PASSWORD)
+
+    assert (lockout.actor_username, lockout.outcome) == ("nurse", AuditOutcome.DENIED)
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_lockout_ends_after_the_cool_off(client, nurse):
+    for _ in range(5):
+        _login(client, "nurse", "wrong-password-123")
+    assert _login(client, "nurse", PASSWORD).status_code == 429
+
+    expired = timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    AccessAttempt.objects.update(attempt_time=expired)
+
+    assert _login(client, "nurse", PASSWORD).status_code == 302
+
+
+def test_a_lockout_does_not_stop_the_same_user_from_another_address(client, nurse):
+    for _ in range(5):
+        _login(client, "nurse", "wrong-password-123", ip="203.0.113.9")
+
+    assert _login(client, "nurse", PASSWORD, ip="10.0.0.7").status_code == 302
+
+
+def test_an_attacker_cycling_usernames_does_not_lock_out_other_users(client, nurse, clinic_a):
+    for n in range(20):
+        _login(client, f"guess{n}", "wrong-password-123", ip="203.0.113.9")
+
+    assert _login(client, "nurse", PASSWORD, ip="203.0.113.9").status_code == 302
+
+
+@pytest.mark.parametrize("password", ["short-pw1", "password12345", "123456789012345"])
+def test_weak_passwords_are_refused(nurse, password):
+    with pytest.raises(ValidationError):
+        validate_password(password, nurse)
+
+
+def test_passwords_are_stored_as_argon2_hashes(nurse):
+    assert nurse.password.startswith("argon2$argon2id$")
+
+
+def test_an_idle_session_is_signed_out_after_the_timeout(client, nurse):
+    client.force_login(nurse)
+    session = client.session
+    session["last_activity"] = time.time() - settings.SESSION_IDLE_TIMEOUT - 5
+    session.save()
+
+    response = client.get(reverse("home"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert AuditEvent.objects.filter(action="auth.logout.idle", actor=nurse).exists()
+
+
+def test_an_active_session_stays_signed_in(client, nurse):
+    client.force_login(nurse)
+    session = client.session
+    session["last_activity"] = time.time() - settings.SESSION_IDLE_TIMEOUT + 60
+    session.save()
+
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_changing_a_password_validates_it_and_is_audited(client, nurse):
+    client.force_login(nurse)
+    url = reverse("password_change")
+
+    weak = client.post(url, {"old_password": PASSWORD, "new_password1": "short", "new_password2": "short"})
+    strong = client.post(
+        url, {"old_password": PASSWORD, "new_password1": "a-much-longer-pass", "new_password2": "a-much-longer-pass"}
+    )
+
+    assert weak.status_code == 200
+    assert "too short" in weak.content.decode()
+    assert strong.status_code == 302
+    assert AuditEvent.objects.filter(action="auth.password_change", actor=nurse).count() == 1
+
+
+def test_logout_requires_post_so_a_link_cannot_sign_someone_out(client, nurse):
+    client.force_login(nurse)
+
+    assert client.get(reverse("logout")).status_code == 405

@@ -1,0 +1,49 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.forms import ClinicPasswordChangeForm, LoginForm
+from clinic.health import health_report
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "can_view_patients": roles.can_view_patients(user),
+        "can_enter_results": roles.can_enter_results(user),
+        "can_review_advice": roles.can_review_advice(user),
+        "can_manage_clinic": roles.can_manage_clinic(user),
+        "is_patient": roles.is_patient(user),
+    }
+    return render(request, "clinic/home.html", context)
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    report, status = health_report()
+    return JsonResponse(report, status=status)
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = ClinicPasswordChangeForm
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_record(actor=self.request.user, action="auth.password_change", target=self.request.user)
+        messages.success(self.request, "Your password was changed.")
+        return response
