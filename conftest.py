@@ -71,6 +71,26 @@ def _celery_eager():
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _analyte_catalog(request):
+    """Tests that use the database see the analyte catalog, even after a transactional test emptied it."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+    elif "db" in request.fixturenames or marker:
+        request.getfixturevalue("db")
+    else:
+        return
+    from django.apps import apps
+
+    from patients.catalog import catalog_clear, catalog_sync
+    from patients.models import Analyte
+
+    if not Analyte.objects.exists():
+        catalog_sync(apps)
+        catalog_clear()
+
+
 @pytest.fixture
 def clinic_a(db):
     return ClinicFactory(name="Riverside Clinic", slug="riverside")

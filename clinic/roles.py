@@ -34,3 +34,8 @@ def can_read_audit(user: User) -> bool:
 def is_patient(user: User) -> bool:
     """A patient sees only their own results and the advice a doctor approved."""
     return user.is_authenticated and user.is_active and not user.is_superuser and user.role == Role.PATIENT
+
+
+def can_confirm_diagnosis(user: User) -> bool:
+    """Set a condition's verification status to confirmed (it then becomes a training label)."""
+    return _has_role(user, Role.DOCTOR)

@@ -1,0 +1,112 @@
+"""Unit conversion, plausibility and flagging of one value against its analyte. Pure: no Django here."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass
+
+from patients.catalog_data import AnalyteSpec, RefRange
+
+
+class InvalidValue(ValueError):
+    """A value that cannot be stored: the message is written for the person who entered it."""
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float | None
+    high: float | None
+
+
+def age_on(birth_date: datetime.date, day: datetime.date) -> int:
+    """Age in whole years on a given day."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def _fmt(number: float) -> str:
+    return f"{number:g}"
+
+
+def accepted_units(spec: AnalyteSpec) -> list[str]:
+    return [spec.unit, *(conversion.unit for conversion in spec.conversions)]
+
+
+def to_canonical(spec: AnalyteSpec, value: float, unit: str) -> float:
+    """Convert a value entered in `unit` to the analyte's canonical unit, or explain why not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValue(f"{spec.name} must be a number, not {value!r}.")
+    if not math.isfinite(value):
+        raise InvalidValue(f"{spec.name} must be a finite number.")
+    if unit == spec.unit:
+        return float(value)
+    for conversion in spec.conversions:
+        if conversion.unit == unit:
+            return value * conversion.factor + conversion.offset
+    raise InvalidValue(
+        f"{spec.name} cannot be entered in {unit or 'no unit'}; accepted units: {', '.join(accepted_units(spec))}."
+    )
+
+
+def from_canonical(spec: AnalyteSpec, value: float, unit: str) -> float:
+    if unit == spec.unit:
+        return value
+    for conversion in spec.conversions:
+        if conversion.unit == unit:
+            return (value - conversion.offset) / conversion.factor
+    raise InvalidValue(f"{spec.name} has no unit {unit}.")
+
+
+def check_plausible(spec: AnalyteSpec, value: float, unit: str) -> float:
+    """Return the canonical value, or refuse an impossible one and suggest the unit that was probably meant."""
+    canonical = to_canonical(spec, value, unit)
+    if spec.plausible_low <= canonical <= spec.plausible_high:
+        return canonical
+    low, high = spec.plausible_low, spec.plausible_high
+    if unit != spec.unit:
+        low, high = from_canonical(spec, low, unit), from_canonical(spec, high, unit)
+    message = (
+        f"{spec.name} {_fmt(value)} {unit} is outside the plausible range "
+        f"{_fmt(round(low, 3))}-{_fmt(round(high, 3))} {unit}."
+    )
+    meant = [
+        other
+        for other in accepted_units(spec)
+        if other != unit and spec.plausible_low <= to_canonical(spec, value, other) <= spec.plausible_high
+    ]
+    if meant:
+        message += f" Did you mean {meant[0]}?"
+    raise InvalidValue(message)
+
+
+def reference_range(spec: AnalyteSpec, sex: str, age: int) -> Range | None:
+    """The adult range for this sex and age; for a patient whose sex is not recorded as female or male and an
+    analyte with sex-specific ranges, the union of them, so a value is flagged only when abnormal for both."""
+    candidates: list[RefRange] = [
+        r for r in spec.ranges if r.age_min <= age and (r.age_max is None or age <= r.age_max)
+    ]
+    if not candidates:
+        return None
+    for wanted in (sex, ""):
+        for r in candidates:
+            if r.sex == wanted:
+                return Range(r.low, r.high)
+    lows = [r.low for r in candidates if r.low is not None]
+    highs = [r.high for r in candidates if r.high is not None]
+    return Range(min(lows) if lows else None, max(highs) if highs else None)
+
+
+def interpret(spec: AnalyteSpec, value: float, sex: str, age: int) -> str:
+    """LL / HH beyond critical limits, L / H outside the reference range, N inside, "" when no range applies."""
+    if spec.critical_low is not None and value < spec.critical_low:
+        return "LL"
+    if spec.critical_high is not None and value > spec.critical_high:
+        return "HH"
+    rng = reference_range(spec, sex, age)
+    if rng is None:
+        return ""
+    if rng.low is not None and value < rng.low:
+        return "L"
+    if rng.high is not None and value > rng.high:
+        return "H"
+    return "N"

@@ -1,0 +1,299 @@
+"""The clinical record: patients, the analyte catalog, observations, conditions, medications, allergies.
+
+Written only by `patients.services`; read by other apps through `patients.selectors`.
+"""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+icd10_code = RegexValidator(
+    r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$",
+    "Enter an ICD-10 code such as E11.9 or D50.",
+)
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Smoking(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    NEVER = "never", "Never smoked"
+    FORMER = "former", "Former smoker"
+    CURRENT = "current", "Current smoker"
+
+
+class Alcohol(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    NONE = "none", "None"
+    MODERATE = "moderate", "Moderate (within guideline limits)"
+    HEAVY = "heavy", "Heavy (above guideline limits)"
+
+
+class Activity(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    SEDENTARY = "sedentary", "Sedentary"
+    LIGHT = "light", "Light (under 150 min/week)"
+    ACTIVE = "active", "Active (150+ min/week moderate)"
+
+
+class Diet(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    POOR = "poor", "Poor (high sugar, salt or saturated fat)"
+    AVERAGE = "average", "Average"
+    HEALTHY = "healthy", "Healthy (guideline-concordant)"
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=64, help_text="Medical record number, unique within the clinic.")
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=8, choices=Sex.choices)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    address = models.TextField(blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patient_record",
+        help_text="The patient's own portal account, if they have one.",
+    )
+    # Lifestyle and family history (first-degree relatives); None means not asked yet.
+    smoking = models.CharField(max_length=8, choices=Smoking.choices, default=Smoking.UNKNOWN)
+    alcohol = models.CharField(max_length=8, choices=Alcohol.choices, default=Alcohol.UNKNOWN)
+    physical_activity = models.CharField(max_length=10, choices=Activity.choices, default=Activity.UNKNOWN)
+    diet = models.CharField(max_length=8, choices=Diet.choices, default=Diet.UNKNOWN)
+    family_history_diabetes = models.BooleanField(null=True, blank=True)
+    family_history_cardiovascular = models.BooleanField(null=True, blank=True)
+    family_history_anemia = models.BooleanField("family history of anemia or hemoglobinopathy", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name", "id"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic")]
+        indexes = [models.Index(fields=["clinic", "family_name", "given_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class AnalyteKind(models.TextChoices):
+    LAB = "lab", "Laboratory"
+    VITAL = "vital", "Vital sign"
+    WEARABLE = "wearable", "Wearable"
+
+
+class Analyte(models.Model):
+    """A measured quantity: loaded from `patients/catalog_data.py` by a data migration."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=AnalyteKind.choices)
+    panel = models.CharField(max_length=16, db_index=True)
+    unit = models.CharField(max_length=16, help_text="Canonical UCUM unit; values are stored in it.")
+    plausible_low = models.FloatField(help_text="Values below are physically impossible and refused.")
+    plausible_high = models.FloatField(help_text="Values above are physically impossible and refused.")
+    critical_low = models.FloatField(null=True, blank=True)
+    critical_high = models.FloatField(null=True, blank=True)
+    decimals = models.PositiveSmallIntegerField(default=1)
+    source = models.TextField(help_text="Citation of the reference and critical ranges.")
+    aliases = models.JSONField(default=list, blank=True, help_text="Other names used in files and headers.")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.unit})"
+
+
+class AnalyteLoinc(models.Model):
+    """One of the LOINC codes an analyte is reported under (the first, `preferred`, is used for export)."""
+
+    analyte = models.ForeignKey(Analyte, on_delete=models.CASCADE, related_name="loinc_codes")
+    code = models.CharField("LOINC", max_length=16, unique=True)
+    preferred = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-preferred", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AnalyteUnit(models.Model):
+    """An accepted alternative unit: canonical = value * factor + offset."""
+
+    analyte = models.ForeignKey(Analyte, on_delete=models.CASCADE, related_name="alternative_units")
+    unit = models.CharField(max_length=16)
+    factor = models.FloatField()
+    offset = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["analyte", "unit"], name="analyte_unit_unique")]
+
+    def __str__(self) -> str:
+        return self.unit
+
+
+class ReferenceRange(models.Model):
+    analyte = models.ForeignKey(Analyte, on_delete=models.CASCADE, related_name="reference_ranges")
+    sex = models.CharField(max_length=8, blank=True, help_text="Blank: any sex.")
+    age_min = models.PositiveSmallIntegerField(default=18)
+    age_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.analyte.code} {self.sex or 'any'} {self.low}-{self.high}"
+
+
+class Interpretation(models.TextChoices):
+    CRITICAL_LOW = "LL", "Critically low"
+    LOW = "L", "Low"
+    NORMAL = "N", "Normal"
+    HIGH = "H", "High"
+    CRITICAL_HIGH = "HH", "Critically high"
+
+
+class ObservationSource(models.TextChoices):
+    MANUAL = "manual", "Entered in the portal"
+    CSV = "csv", "CSV import"
+    FHIR = "fhir", "FHIR import"
+    API = "api", "API"
+
+
+class Observation(models.Model):
+    """One lab result, vital sign or wearable daily value, stored in the analyte's canonical unit."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="observations")
+    analyte = models.ForeignKey(Analyte, on_delete=models.PROTECT, related_name="+")
+    value = models.FloatField(help_text="In the analyte's canonical unit.")
+    entered_value = models.FloatField()
+    entered_unit = models.CharField(max_length=16)
+    effective_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=ObservationSource.choices)
+    interpretation = models.CharField(
+        max_length=2, choices=Interpretation.choices, blank=True, help_text="Blank: no adult range applies."
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-effective_at", "-id"]
+        constraints = [
+            # Re-importing the same result is a no-op, not a duplicate.
+            models.UniqueConstraint(
+                fields=["patient", "analyte", "effective_at", "value"], name="observation_unique_result"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "analyte", "-effective_at"], name="obs_patient_analyte_time"),
+            models.Index(fields=["patient", "-effective_at"], name="obs_patient_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analyte.code}={self.value} {self.analyte.unit} @ {self.effective_at:%Y-%m-%d}"
+
+
+class ClinicalStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RECURRENCE = "recurrence", "Recurrence"
+    INACTIVE = "inactive", "Inactive"
+    REMISSION = "remission", "Remission"
+    RESOLVED = "resolved", "Resolved"
+
+
+class VerificationStatus(models.TextChoices):
+    PROVISIONAL = "provisional", "Provisional"
+    CONFIRMED = "confirmed", "Confirmed"
+    REFUTED = "refuted", "Refuted"
+    ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
+
+
+class Condition(models.Model):
+    """A diagnosis. Confirmed conditions are the labels that model training learns from."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="conditions")
+    code = models.CharField("ICD-10 code", max_length=8, validators=[icd10_code])
+    display = models.CharField(max_length=200)
+    onset_date = models.DateField(null=True, blank=True)
+    clinical_status = models.CharField(max_length=12, choices=ClinicalStatus.choices, default=ClinicalStatus.ACTIVE)
+    verification_status = models.CharField(
+        max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.PROVISIONAL
+    )
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["verification_status", "code"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.display} ({self.verification_status})"
+
+
+class Medication(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="medications")
+    name = models.CharField(max_length=200)
+    dose = models.CharField(max_length=100, blank=True, help_text="e.g. 500 mg twice daily")
+    started_on = models.DateField(null=True, blank=True)
+    stopped_on = models.DateField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["stopped_on", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.dose}".strip()
+
+    @property
+    def active(self) -> bool:
+        return self.stopped_on is None
+
+
+class AllergySeverity(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    MILD = "mild", "Mild"
+    MODERATE = "moderate", "Moderate"
+    SEVERE = "severe", "Severe"
+
+
+class Allergy(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="allergies")
+    substance = models.CharField(max_length=200)
+    reaction = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(max_length=8, choices=AllergySeverity.choices, default=AllergySeverity.UNKNOWN)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["substance"]
+        verbose_name_plural = "allergies"
+
+    def __str__(self) -> str:
+        return self.substance

@@ -1,0 +1,168 @@
+"""Reads of the clinical record, scoped to what the user may see. Other apps read patients through here.
+
+Functions named `*_read` also write the audit row for that read: one per page or API call, not per row.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import User
+from patients.catalog import catalog
+from patients.clinical import Range, age_on, reference_range
+from patients.models import Condition, Observation, Patient, VerificationStatus
+
+ABNORMAL = ["L", "H", "LL", "HH"]
+AGE_BANDS = {"0-17": (0, 17), "18-39": (18, 39), "40-64": (40, 64), "65+": (65, 200)}
+PATIENT_ORDERINGS = {
+    "name": ["family_name", "given_name", "id"],
+    "-name": ["-family_name", "-given_name", "-id"],
+    "mrn": ["mrn"],
+    "-mrn": ["-mrn"],
+    "birth_date": ["birth_date", "id"],
+    "-birth_date": ["-birth_date", "-id"],
+    "created": ["created_at", "id"],
+    "-created": ["-created_at", "-id"],
+}
+PANELS = [("cbc", "Complete blood count"), ("metabolic", "Metabolic"), ("lipid", "Lipids"),
+          ("liver", "Liver"), ("cardiac", "Cardiac"), ("inflammation", "Inflammation"),
+          ("vitals", "Vital signs"), ("wearable", "Wearable (daily)")]  # fmt: skip
+
+
+def patient_list_for(*, user: User) -> QuerySet[Patient]:
+    """Patients the user may see: their clinic's for clinical roles, only their own for a patient."""
+    if user.is_superuser:
+        return Patient.objects.all()
+    if roles.can_view_patients(user):
+        return Patient.objects.filter(clinic_id=user.clinic_id)
+    if roles.is_patient(user):
+        return Patient.objects.filter(user_id=user.pk, clinic_id=user.clinic_id)
+    return Patient.objects.none()
+
+
+def patient_get_for(*, user: User, pk: int) -> Patient:
+    return get_object_or_404(patient_list_for(user=user), pk=pk)  # outside your scope: 404
+
+
+def patient_read(*, user: User, pk: int) -> Patient:
+    patient = patient_get_for(user=user, pk=pk)
+    audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk)
+    return patient
+
+
+def _latest_flagged_abnormal() -> Exists:
+    newer = Observation.objects.filter(
+        patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
+    )
+    return Exists(
+        Observation.objects.filter(patient_id=OuterRef("pk"), interpretation__in=ABNORMAL).exclude(Exists(newer))
+    )
+
+
+def patient_search(
+    *,
+    user: User,
+    query: str = "",
+    sex: str = "",
+    age_band: str = "",
+    abnormal: bool = False,
+    condition: str = "",
+    ordering: str = "name",
+    today: datetime.date | None = None,
+) -> QuerySet[Patient]:
+    """The patient list with its filters. Unknown filter values are ignored rather than failing."""
+    patients = patient_list_for(user=user)
+    query = query.strip()
+    if query:
+        name_match = Q()
+        for word in query.split():
+            name_match &= Q(given_name__icontains=word) | Q(family_name__icontains=word)
+        patients = patients.filter(name_match | Q(mrn__iexact=query))
+    if sex:
+        patients = patients.filter(sex=sex)
+    if age_band in AGE_BANDS:
+        today = today or timezone.localdate()
+        youngest, oldest = AGE_BANDS[age_band]
+        born_after = today.replace(year=today.year - oldest - 1)
+        born_before = today.replace(year=today.year - youngest)
+        patients = patients.filter(birth_date__gt=born_after, birth_date__lte=born_before)
+    if abnormal:
+        patients = patients.filter(_latest_flagged_abnormal())
+    if condition:
+        patients = patients.filter(
+            Exists(
+                Condition.objects.filter(
+                    patient_id=OuterRef("pk"),
+                    code__istartswith=condition.strip(),
+                    verification_status__in=[VerificationStatus.CONFIRMED, VerificationStatus.PROVISIONAL],
+                )
+            )
+        )
+    return patients.order_by(*PATIENT_ORDERINGS.get(ordering, PATIENT_ORDERINGS["name"]))
+
+
+def patient_list_read(*, user: User, filters: dict[str, Any], count: int) -> None:
+    """Audit one list read (the filters used and how many rows matched), not one row per patient."""
+    audit_record(actor=user, action="patient.list", detail={"filters": filters, "count": count})
+
+
+def observation_list_for(*, user: User, patient: Patient) -> QuerySet[Observation]:
+    """A patient's observations (the caller got `patient` through patient_get_for, so scope holds)."""
+    return Observation.objects.filter(patient=patient).select_related("analyte")
+
+
+def latest_observations(*, patient: Patient) -> list[Observation]:
+    """The most recent observation of each analyte: one query, no matter how many there are."""
+    newer = Observation.objects.filter(
+        patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
+    )
+    latest = (
+        Observation.objects.filter(patient=patient)
+        .exclude(Exists(newer))
+        .select_related("analyte")
+        .order_by("analyte__sort_order", "-id")
+    )
+    seen, result = set(), []
+    for observation in latest:  # two results at the same latest time: keep the last entered
+        if observation.analyte_id not in seen:
+            seen.add(observation.analyte_id)
+            result.append(observation)
+    return result
+
+
+def latest_by_panel(*, patient: Patient) -> list[tuple[str, str, list[Observation]]]:
+    grouped: dict[str, list[Observation]] = defaultdict(list)
+    for observation in latest_observations(patient=patient):
+        grouped[observation.analyte.panel].append(observation)
+    return [(key, label, grouped[key]) for key, label in PANELS if grouped.get(key)]
+
+
+def observation_series(*, patient: Patient) -> dict[str, list[tuple[datetime.datetime, float, str]]]:
+    """Every value per analyte code in time order, for the trend charts: one query."""
+    series: dict[str, list[tuple[datetime.datetime, float, str]]] = defaultdict(list)
+    rows = (
+        Observation.objects.filter(patient=patient)
+        .order_by("effective_at", "id")
+        .values_list("analyte__code", "effective_at", "value", "interpretation")
+    )
+    for code, effective_at, value, flag in rows:
+        series[code].append((effective_at, value, flag))
+    return dict(series)
+
+
+def reference_range_for(*, patient: Patient, analyte_code: str, on: datetime.date | None = None) -> Range | None:
+    """The reference range that flags this patient's values of one analyte (None when none applies)."""
+    spec = catalog().by_code[analyte_code]
+    return reference_range(spec, patient.sex, age_on(patient.birth_date, on or timezone.localdate()))
+
+
+def condition_list_for(*, user: User, patient: Patient) -> QuerySet[Condition]:
+    return Condition.objects.filter(patient=patient).select_related("recorded_by")

@@ -1,0 +1,235 @@
+"""Writes to the clinical record. Each function checks the writer's role, validates everything before
+writing anything, and records one audit row in the same transaction."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import User
+from patients.catalog import catalog
+from patients.clinical import InvalidValue, age_on, check_plausible, interpret
+from patients.models import (
+    Allergy,
+    Condition,
+    Medication,
+    Observation,
+    ObservationSource,
+    Patient,
+    VerificationStatus,
+)
+
+PATIENT_FIELDS = {
+    "mrn", "given_name", "family_name", "birth_date", "sex", "email", "phone", "address",
+    "smoking", "alcohol", "physical_activity", "diet",
+    "family_history_diabetes", "family_history_cardiovascular", "family_history_anemia",
+}  # fmt: skip
+CONDITION_FIELDS = {"code", "display", "onset_date", "clinical_status", "verification_status", "note"}
+
+
+def _ensure(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _ensure_same_clinic(by: User, patient: Patient) -> None:
+    _ensure(by.is_superuser or by.clinic_id == patient.clinic_id, "This patient belongs to another clinic.")
+
+
+@transaction.atomic
+def patient_create(*, by: User, **fields: Any) -> Patient:
+    _ensure(roles.can_enter_results(by), "Your role cannot register patients.")
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
+    patient = Patient(clinic_id=by.clinic_id, **fields)
+    patient.full_clean()
+    patient.save()
+    audit_record(actor=by, action="patient.create", target=patient, patient_id=patient.pk)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, by: User, **fields: Any) -> Patient:
+    _ensure(roles.can_enter_results(by), "Your role cannot edit patients.")
+    _ensure_same_clinic(by, patient)
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
+    changed = sorted(name for name, value in fields.items() if getattr(patient, name) != value)
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    patient.full_clean()
+    patient.save()
+    audit_record(actor=by, action="patient.update", target=patient, patient_id=patient.pk, detail={"changed": changed})
+    return patient
+
+
+@dataclass(frozen=True)
+class ObservationInput:
+    analyte: str  # code, LOINC code or name
+    value: float
+    unit: str
+
+
+def _build_observation(
+    *, patient: Patient, entry: ObservationInput, effective_at: datetime.datetime, source: str, by: User | None
+) -> Observation:
+    spec = catalog().get(entry.analyte)
+    if spec is None:
+        raise InvalidValue(f"Unknown analyte {entry.analyte!r}.")
+    value = check_plausible(spec, entry.value, entry.unit)
+    age = age_on(patient.birth_date, effective_at.date())
+    return Observation(
+        patient=patient,
+        analyte_id=catalog().ids[spec.code],
+        value=value,
+        entered_value=entry.value,
+        entered_unit=entry.unit,
+        effective_at=effective_at,
+        source=source,
+        interpretation=interpret(spec, value, patient.sex, age),
+        entered_by=by,
+    )
+
+
+@transaction.atomic
+def observations_record(
+    *,
+    patient: Patient,
+    by: User,
+    entries: list[ObservationInput],
+    effective_at: datetime.datetime,
+    source: str = ObservationSource.MANUAL,
+) -> list[Observation]:
+    """Record a panel of results taken at one time: all of them, or none and every problem at once.
+
+    Errors are keyed by the analyte as entered. Results already recorded (same analyte, time and value)
+    are skipped, so entering or importing the same panel twice writes nothing new.
+    """
+    _ensure(roles.can_enter_results(by), "Your role cannot enter results.")
+    _ensure_same_clinic(by, patient)
+    if effective_at.tzinfo is None:
+        raise ValidationError({"effective_at": "The time of the results needs a time zone."})
+    if effective_at > timezone.now() + datetime.timedelta(minutes=5):
+        raise ValidationError({"effective_at": "Results cannot be dated in the future."})
+    if effective_at.date() < patient.birth_date:
+        raise ValidationError({"effective_at": "Results cannot be dated before the patient's birth."})
+    observations, errors = [], {}
+    for entry in entries:
+        try:
+            observations.append(
+                _build_observation(patient=patient, entry=entry, effective_at=effective_at, source=source, by=by)
+            )
+        except InvalidValue as exc:
+            errors[entry.analyte] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    if not observations:
+        raise ValidationError("Enter at least one value.")
+    existing = set(
+        Observation.objects.filter(patient=patient, effective_at=effective_at).values_list("analyte_id", "value")
+    )
+    new = [o for o in observations if (o.analyte_id, o.value) not in existing]
+    Observation.objects.bulk_create(new)
+    audit_record(
+        actor=by,
+        action="observation.create",
+        target=patient,
+        patient_id=patient.pk,
+        detail={
+            "count": len(new),
+            "skipped_duplicates": len(observations) - len(new),
+            "analytes": sorted({entry.analyte for entry in entries}),
+            "source": source,
+        },
+    )
+    return new
+
+
+def _check_verification(by: User, status: str) -> None:
+    if status == VerificationStatus.CONFIRMED:
+        _ensure(roles.can_confirm_diagnosis(by), "Only a doctor can confirm a diagnosis.")
+
+
+@transaction.atomic
+def condition_record(*, patient: Patient, by: User, **fields: Any) -> Condition:
+    _ensure(roles.can_enter_results(by), "Your role cannot record conditions.")
+    _ensure_same_clinic(by, patient)
+    unknown = set(fields) - CONDITION_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown condition fields: {', '.join(sorted(unknown))}.")
+    _check_verification(by, fields.get("verification_status", VerificationStatus.PROVISIONAL))
+    condition = Condition(patient=patient, recorded_by=by, **fields)
+    condition.code = condition.code.strip().upper()
+    condition.full_clean()
+    condition.save()
+    audit_record(actor=by, action="condition.create", target=condition, patient_id=patient.pk)
+    return condition
+
+
+@transaction.atomic
+def condition_update(*, condition: Condition, by: User, **fields: Any) -> Condition:
+    _ensure(roles.can_enter_results(by), "Your role cannot edit conditions.")
+    _ensure_same_clinic(by, condition.patient)
+    unknown = set(fields) - CONDITION_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown condition fields: {', '.join(sorted(unknown))}.")
+    if "verification_status" in fields and fields["verification_status"] != condition.verification_status:
+        _check_verification(by, fields["verification_status"])
+    changed = sorted(name for name, value in fields.items() if getattr(condition, name) != value)
+    for name, value in fields.items():
+        setattr(condition, name, value)
+    condition.full_clean()
+    condition.save()
+    audit_record(
+        actor=by,
+        action="condition.update",
+        target=condition,
+        patient_id=condition.patient_id,
+        detail={"changed": changed},
+    )
+    return condition
+
+
+@transaction.atomic
+def medication_add(*, patient: Patient, by: User, name: str, dose: str = "", started_on=None) -> Medication:
+    _ensure(roles.can_enter_results(by), "Your role cannot record medications.")
+    _ensure_same_clinic(by, patient)
+    medication = Medication(patient=patient, name=name, dose=dose, started_on=started_on, recorded_by=by)
+    medication.full_clean()
+    medication.save()
+    audit_record(actor=by, action="medication.create", target=medication, patient_id=patient.pk)
+    return medication
+
+
+@transaction.atomic
+def medication_stop(*, medication: Medication, by: User, stopped_on: datetime.date) -> Medication:
+    _ensure(roles.can_enter_results(by), "Your role cannot change medications.")
+    _ensure_same_clinic(by, medication.patient)
+    if medication.started_on and stopped_on < medication.started_on:
+        raise ValidationError({"stopped_on": "A medication cannot stop before it started."})
+    medication.stopped_on = stopped_on
+    medication.save(update_fields=["stopped_on"])
+    audit_record(actor=by, action="medication.stop", target=medication, patient_id=medication.patient_id)
+    return medication
+
+
+@transaction.atomic
+def allergy_add(
+    *, patient: Patient, by: User, substance: str, reaction: str = "", severity: str = "unknown"
+) -> Allergy:
+    _ensure(roles.can_enter_results(by), "Your role cannot record allergies.")
+    _ensure_same_clinic(by, patient)
+    allergy = Allergy(patient=patient, substance=substance, reaction=reaction, severity=severity, recorded_by=by)
+    allergy.full_clean()
+    allergy.save()
+    audit_record(actor=by, action="allergy.create", target=allergy, patient_id=patient.pk)
+    return allergy

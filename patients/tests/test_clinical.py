@@ -1,0 +1,68 @@
+import math
+
+import pytest
+
+from patients.catalog_data import ANALYTES
+from patients.clinical import InvalidValue, age_on, check_plausible, interpret, reference_range, to_canonical
+
+SPECS = {spec.code: spec for spec in ANALYTES}
+
+
+def test_glucose_in_mg_dl_is_converted_to_mmol_l():
+    assert to_canonical(SPECS["glucose"], 100, "mg/dL") == pytest.approx(5.55, abs=0.01)
+
+
+def test_an_unknown_unit_is_refused_with_the_accepted_ones():
+    with pytest.raises(InvalidValue, match="accepted units: mmol/L, mg/dL"):
+        to_canonical(SPECS["glucose"], 5.5, "g/L")
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "5.5", None, True])
+def test_non_numbers_and_non_finite_values_are_refused(value):
+    with pytest.raises(InvalidValue):
+        to_canonical(SPECS["glucose"], value, "mmol/L")
+
+
+def test_an_impossible_hemoglobin_suggests_the_unit_that_was_meant():
+    with pytest.raises(InvalidValue) as excinfo:
+        check_plausible(SPECS["hemoglobin"], 180, "g/dL")
+
+    message = str(excinfo.value)
+    assert message.startswith("Hemoglobin 180 g/dL is outside the plausible range")
+    assert message.endswith("Did you mean g/L?")
+
+
+@pytest.mark.parametrize(("value", "unit"), [(-1, "mmol/L"), (1e308, "mmol/L"), (0, "mmol/L")])
+def test_negative_zero_and_huge_glucose_values_are_refused(value, unit):
+    with pytest.raises(InvalidValue, match="outside the plausible range"):
+        check_plausible(SPECS["glucose"], value, unit)
+
+
+def test_hemoglobin_12_5_is_low_for_a_man_and_normal_for_a_woman():
+    assert interpret(SPECS["hemoglobin"], 12.5, "male", 40) == "L"
+    assert interpret(SPECS["hemoglobin"], 12.5, "female", 40) == "N"
+
+
+def test_critical_limits_win_over_the_reference_range():
+    assert interpret(SPECS["potassium"], 7.0, "female", 50) == "HH"
+    assert interpret(SPECS["potassium"], 2.0, "female", 50) == "LL"
+
+
+def test_no_adult_range_applies_to_a_child_but_critical_limits_still_do():
+    assert interpret(SPECS["hemoglobin"], 12.5, "male", 9) == ""
+    assert interpret(SPECS["potassium"], 7.5, "male", 9) == "HH"
+
+
+def test_unknown_sex_is_flagged_only_outside_both_sex_specific_ranges():
+    female, male = reference_range(SPECS["hemoglobin"], "female", 40), reference_range(SPECS["hemoglobin"], "male", 40)
+    either = reference_range(SPECS["hemoglobin"], "unknown", 40)
+
+    assert either.low == min(female.low, male.low)
+    assert either.high == max(female.high, male.high)
+
+
+def test_age_counts_whole_years_up_to_the_birthday():
+    import datetime
+
+    assert age_on(datetime.date(1980, 5, 17), datetime.date(2020, 5, 16)) == 39
+    assert age_on(datetime.date(1980, 5, 17), datetime.date(2020, 5, 17)) == 40
