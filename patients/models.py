@@ -174,6 +174,7 @@ class ObservationSource(models.TextChoices):
     CSV = "csv", "CSV import"
     FHIR = "fhir", "FHIR import"
     API = "api", "API"
+    DEMO = "demo", "Synthetic demo data"
 
 
 class Observation(models.Model):

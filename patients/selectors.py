@@ -9,7 +9,7 @@ import datetime
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Avg, Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -50,6 +50,12 @@ def patient_list_for(*, user: User) -> QuerySet[Patient]:
 
 def patient_get_for(*, user: User, pk: int) -> Patient:
     return get_object_or_404(patient_list_for(user=user), pk=pk)  # outside your scope: 404
+
+
+def patient_get_for_change(*, user: User, pk: int) -> Patient:
+    """A patient whose record the user may change; anyone else (a patient's own account too) gets 404."""
+    allowed = patient_list_for(user=user) if roles.can_enter_results(user) else Patient.objects.none()
+    return get_object_or_404(allowed, pk=pk)
 
 
 def patient_read(*, user: User, pk: int) -> Patient:
@@ -166,3 +172,48 @@ def reference_range_for(*, patient: Patient, analyte_code: str, on: datetime.dat
 
 def condition_list_for(*, user: User, patient: Patient) -> QuerySet[Condition]:
     return Condition.objects.filter(patient=patient).select_related("recorded_by")
+
+
+def observation_list_read(*, user: User, patient: Patient, filters: dict[str, Any], count: int) -> None:
+    """Audit one read of a patient's results (an API page): one row, not one per observation."""
+    audit_record(
+        actor=user,
+        action="observation.list",
+        target=patient,
+        patient_id=patient.pk,
+        detail={"filters": filters, "count": count},
+    )
+
+
+def condition_list_read(*, user: User, patient: Patient, filters: dict[str, Any], count: int) -> None:
+    """Audit one read of a patient's conditions (an API page): one row, not one per condition."""
+    audit_record(
+        actor=user,
+        action="condition.list",
+        target=patient,
+        patient_id=patient.pk,
+        detail={"filters": filters, "count": count},
+    )
+
+
+def wearable_averages(
+    *, patient: Patient, days: int = 30, today: datetime.date | None = None
+) -> dict[str, float | None]:
+    """Mean of the daily wearable values (steps, resting heart rate, sleep) over the `days` local days ending
+    `today`, per analyte code; None for an analyte without values. One query."""
+    today = today or timezone.localdate()
+    zone = timezone.get_current_timezone()
+    start = datetime.datetime.combine(today - datetime.timedelta(days=days - 1), datetime.time.min, tzinfo=zone)
+    end = datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone)
+    ids = catalog().ids
+    codes = [spec.code for spec in catalog().specs() if spec.kind == "wearable"]
+    means = dict(
+        Observation.objects.filter(
+            patient=patient, analyte_id__in=[ids[code] for code in codes], effective_at__gte=start, effective_at__lt=end
+        )
+        .order_by()  # the model's default ordering would split the groups
+        .values("analyte_id")
+        .annotate(mean=Avg("value"))
+        .values_list("analyte_id", "mean")
+    )
+    return {code: means.get(ids[code]) for code in codes}

@@ -122,14 +122,19 @@ def observations_record(
         raise ValidationError({"effective_at": "Results cannot be dated in the future."})
     if effective_at.date() < patient.birth_date:
         raise ValidationError({"effective_at": "Results cannot be dated before the patient's birth."})
-    observations, errors = [], {}
+    observations, errors, seen = [], {}, set()
     for entry in entries:
         try:
-            observations.append(
-                _build_observation(patient=patient, entry=entry, effective_at=effective_at, source=source, by=by)
+            observation = _build_observation(
+                patient=patient, entry=entry, effective_at=effective_at, source=source, by=by
             )
         except InvalidValue as exc:
             errors[entry.analyte] = str(exc)
+            continue
+        if observation.analyte_id in seen:
+            errors[entry.analyte] = "This analyte is given twice for the same time; enter it once."
+        seen.add(observation.analyte_id)
+        observations.append(observation)
     if errors:
         raise ValidationError(errors)
     if not observations:

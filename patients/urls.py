@@ -1,5 +1,16 @@
 from django.urls import path
 
+from patients import views
+
 app_name = "patients"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.patient_list, name="list"),
+    path("new/", views.patient_create, name="create"),
+    path("<int:pk>/", views.patient_detail, name="detail"),
+    path("<int:pk>/edit/", views.patient_edit, name="edit"),
+    path("<int:pk>/results/new/", views.panel_entry, name="panel"),
+    path("<int:pk>/conditions/new/", views.condition_add, name="condition_add"),
+    path("<int:pk>/medications/new/", views.medication_add, name="medication_add"),
+    path("<int:pk>/allergies/new/", views.allergy_add, name="allergy_add"),
+]

@@ -4,9 +4,9 @@ from django.urls import reverse
 from clinic.models import Role
 
 NAV_BY_ROLE = {
-    Role.ADMIN: ["Home", "Audit trail", "Administration", "API"],
-    Role.DOCTOR: ["Home", "API"],
-    Role.STAFF: ["Home", "API"],
+    Role.ADMIN: ["Home", "Patients", "Import results", "Audit trail", "Administration", "API"],
+    Role.DOCTOR: ["Home", "Patients", "Import results", "API"],
+    Role.STAFF: ["Home", "Patients", "Import results", "API"],
     Role.PATIENT: ["Home"],
 }
 

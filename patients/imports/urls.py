@@ -1,3 +1,13 @@
+from django.urls import path
+
+from patients.imports import views
+
 app_name = "imports"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("<str:token>/", views.preview, name="preview"),
+    path("<str:token>/confirm/", views.confirm, name="confirm"),
+    path("<str:token>/result/", views.result, name="result"),
+    path("<str:token>/problems.csv", views.report, name="report"),
+]

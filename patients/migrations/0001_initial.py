@@ -7,194 +7,436 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinic', '0002_audit_append_only'),
+        ("clinic", "0002_audit_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Analyte',
+            name="Analyte",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('lab', 'Laboratory'), ('vital', 'Vital sign'), ('wearable', 'Wearable')], max_length=8)),
-                ('panel', models.CharField(db_index=True, max_length=16)),
-                ('unit', models.CharField(help_text='Canonical UCUM unit; values are stored in it.', max_length=16)),
-                ('plausible_low', models.FloatField(help_text='Values below are physically impossible and refused.')),
-                ('plausible_high', models.FloatField(help_text='Values above are physically impossible and refused.')),
-                ('critical_low', models.FloatField(blank=True, null=True)),
-                ('critical_high', models.FloatField(blank=True, null=True)),
-                ('decimals', models.PositiveSmallIntegerField(default=1)),
-                ('source', models.TextField(help_text='Citation of the reference and critical ranges.')),
-                ('aliases', models.JSONField(blank=True, default=list, help_text='Other names used in files and headers.')),
-                ('sort_order', models.PositiveSmallIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.SlugField(max_length=32, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("lab", "Laboratory"), ("vital", "Vital sign"), ("wearable", "Wearable")], max_length=8
+                    ),
+                ),
+                ("panel", models.CharField(db_index=True, max_length=16)),
+                ("unit", models.CharField(help_text="Canonical UCUM unit; values are stored in it.", max_length=16)),
+                ("plausible_low", models.FloatField(help_text="Values below are physically impossible and refused.")),
+                ("plausible_high", models.FloatField(help_text="Values above are physically impossible and refused.")),
+                ("critical_low", models.FloatField(blank=True, null=True)),
+                ("critical_high", models.FloatField(blank=True, null=True)),
+                ("decimals", models.PositiveSmallIntegerField(default=1)),
+                ("source", models.TextField(help_text="Citation of the reference and critical ranges.")),
+                (
+                    "aliases",
+                    models.JSONField(blank=True, default=list, help_text="Other names used in files and headers."),
+                ),
+                ("sort_order", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'ordering': ['sort_order', 'id'],
+                "ordering": ["sort_order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AnalyteLoinc',
+            name="AnalyteLoinc",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=16, unique=True, verbose_name='LOINC')),
-                ('preferred', models.BooleanField(default=False)),
-                ('analyte', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='loinc_codes', to='patients.analyte')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=16, unique=True, verbose_name="LOINC")),
+                ("preferred", models.BooleanField(default=False)),
+                (
+                    "analyte",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="loinc_codes", to="patients.analyte"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-preferred', 'code'],
+                "ordering": ["-preferred", "code"],
             },
         ),
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mrn', models.CharField(help_text='Medical record number, unique within the clinic.', max_length=64, verbose_name='MRN')),
-                ('given_name', models.CharField(max_length=100)),
-                ('family_name', models.CharField(max_length=100)),
-                ('birth_date', models.DateField()),
-                ('sex', models.CharField(choices=[('female', 'Female'), ('male', 'Male'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=8)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=32)),
-                ('address', models.TextField(blank=True)),
-                ('smoking', models.CharField(choices=[('unknown', 'Unknown'), ('never', 'Never smoked'), ('former', 'Former smoker'), ('current', 'Current smoker')], default='unknown', max_length=8)),
-                ('alcohol', models.CharField(choices=[('unknown', 'Unknown'), ('none', 'None'), ('moderate', 'Moderate (within guideline limits)'), ('heavy', 'Heavy (above guideline limits)')], default='unknown', max_length=8)),
-                ('physical_activity', models.CharField(choices=[('unknown', 'Unknown'), ('sedentary', 'Sedentary'), ('light', 'Light (under 150 min/week)'), ('active', 'Active (150+ min/week moderate)')], default='unknown', max_length=10)),
-                ('diet', models.CharField(choices=[('unknown', 'Unknown'), ('poor', 'Poor (high sugar, salt or saturated fat)'), ('average', 'Average'), ('healthy', 'Healthy (guideline-concordant)')], default='unknown', max_length=8)),
-                ('family_history_diabetes', models.BooleanField(blank=True, null=True)),
-                ('family_history_cardiovascular', models.BooleanField(blank=True, null=True)),
-                ('family_history_anemia', models.BooleanField(blank=True, null=True, verbose_name='family history of anemia or hemoglobinopathy')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='clinic.clinic')),
-                ('user', models.OneToOneField(blank=True, help_text="The patient's own portal account, if they have one.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='patient_record', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "mrn",
+                    models.CharField(
+                        help_text="Medical record number, unique within the clinic.", max_length=64, verbose_name="MRN"
+                    ),
+                ),
+                ("given_name", models.CharField(max_length=100)),
+                ("family_name", models.CharField(max_length=100)),
+                ("birth_date", models.DateField()),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Unknown")],
+                        max_length=8,
+                    ),
+                ),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=32)),
+                ("address", models.TextField(blank=True)),
+                (
+                    "smoking",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "Unknown"),
+                            ("never", "Never smoked"),
+                            ("former", "Former smoker"),
+                            ("current", "Current smoker"),
+                        ],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "alcohol",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "Unknown"),
+                            ("none", "None"),
+                            ("moderate", "Moderate (within guideline limits)"),
+                            ("heavy", "Heavy (above guideline limits)"),
+                        ],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "physical_activity",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "Unknown"),
+                            ("sedentary", "Sedentary"),
+                            ("light", "Light (under 150 min/week)"),
+                            ("active", "Active (150+ min/week moderate)"),
+                        ],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "diet",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "Unknown"),
+                            ("poor", "Poor (high sugar, salt or saturated fat)"),
+                            ("average", "Average"),
+                            ("healthy", "Healthy (guideline-concordant)"),
+                        ],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                ("family_history_diabetes", models.BooleanField(blank=True, null=True)),
+                ("family_history_cardiovascular", models.BooleanField(blank=True, null=True)),
+                (
+                    "family_history_anemia",
+                    models.BooleanField(
+                        blank=True, null=True, verbose_name="family history of anemia or hemoglobinopathy"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="patients", to="clinic.clinic"
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        help_text="The patient's own portal account, if they have one.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="patient_record",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['family_name', 'given_name', 'id'],
+                "ordering": ["family_name", "given_name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Observation',
+            name="Observation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.FloatField(help_text="In the analyte's canonical unit.")),
-                ('entered_value', models.FloatField()),
-                ('entered_unit', models.CharField(max_length=16)),
-                ('effective_at', models.DateTimeField()),
-                ('source', models.CharField(choices=[('manual', 'Entered in the portal'), ('csv', 'CSV import'), ('fhir', 'FHIR import'), ('api', 'API')], max_length=8)),
-                ('interpretation', models.CharField(blank=True, choices=[('LL', 'Critically low'), ('L', 'Low'), ('N', 'Normal'), ('H', 'High'), ('HH', 'Critically high')], help_text='Blank: no adult range applies.', max_length=2)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('analyte', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='patients.analyte')),
-                ('entered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='observations', to='patients.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("value", models.FloatField(help_text="In the analyte's canonical unit.")),
+                ("entered_value", models.FloatField()),
+                ("entered_unit", models.CharField(max_length=16)),
+                ("effective_at", models.DateTimeField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Entered in the portal"),
+                            ("csv", "CSV import"),
+                            ("fhir", "FHIR import"),
+                            ("api", "API"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "interpretation",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("LL", "Critically low"),
+                            ("L", "Low"),
+                            ("N", "Normal"),
+                            ("H", "High"),
+                            ("HH", "Critically high"),
+                        ],
+                        help_text="Blank: no adult range applies.",
+                        max_length=2,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "analyte",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="patients.analyte"
+                    ),
+                ),
+                (
+                    "entered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="observations", to="patients.patient"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-effective_at', '-id'],
+                "ordering": ["-effective_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Medication',
+            name="Medication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('dose', models.CharField(blank=True, help_text='e.g. 500 mg twice daily', max_length=100)),
-                ('started_on', models.DateField(blank=True, null=True)),
-                ('stopped_on', models.DateField(blank=True, null=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='medications', to='patients.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("dose", models.CharField(blank=True, help_text="e.g. 500 mg twice daily", max_length=100)),
+                ("started_on", models.DateField(blank=True, null=True)),
+                ("stopped_on", models.DateField(blank=True, null=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="medications", to="patients.patient"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['stopped_on', 'name'],
+                "ordering": ["stopped_on", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Condition',
+            name="Condition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=8, validators=[django.core.validators.RegexValidator('^[A-TV-Z][0-9][0-9A-Z](\\.[0-9A-Z]{1,4})?$', 'Enter an ICD-10 code such as E11.9 or D50.')], verbose_name='ICD-10 code')),
-                ('display', models.CharField(max_length=200)),
-                ('onset_date', models.DateField(blank=True, null=True)),
-                ('clinical_status', models.CharField(choices=[('active', 'Active'), ('recurrence', 'Recurrence'), ('inactive', 'Inactive'), ('remission', 'Remission'), ('resolved', 'Resolved')], default='active', max_length=12)),
-                ('verification_status', models.CharField(choices=[('provisional', 'Provisional'), ('confirmed', 'Confirmed'), ('refuted', 'Refuted'), ('entered-in-error', 'Entered in error')], default='provisional', max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='conditions', to='patients.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=8,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-TV-Z][0-9][0-9A-Z](\\.[0-9A-Z]{1,4})?$",
+                                "Enter an ICD-10 code such as E11.9 or D50.",
+                            )
+                        ],
+                        verbose_name="ICD-10 code",
+                    ),
+                ),
+                ("display", models.CharField(max_length=200)),
+                ("onset_date", models.DateField(blank=True, null=True)),
+                (
+                    "clinical_status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("recurrence", "Recurrence"),
+                            ("inactive", "Inactive"),
+                            ("remission", "Remission"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="active",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "verification_status",
+                    models.CharField(
+                        choices=[
+                            ("provisional", "Provisional"),
+                            ("confirmed", "Confirmed"),
+                            ("refuted", "Refuted"),
+                            ("entered-in-error", "Entered in error"),
+                        ],
+                        default="provisional",
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="conditions", to="patients.patient"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-recorded_at', '-id'],
+                "ordering": ["-recorded_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Allergy',
+            name="Allergy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('substance', models.CharField(max_length=200)),
-                ('reaction', models.CharField(blank=True, max_length=200)),
-                ('severity', models.CharField(choices=[('unknown', 'Unknown'), ('mild', 'Mild'), ('moderate', 'Moderate'), ('severe', 'Severe')], default='unknown', max_length=8)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='allergies', to='patients.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("substance", models.CharField(max_length=200)),
+                ("reaction", models.CharField(blank=True, max_length=200)),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "Unknown"),
+                            ("mild", "Mild"),
+                            ("moderate", "Moderate"),
+                            ("severe", "Severe"),
+                        ],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="allergies", to="patients.patient"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'allergies',
-                'ordering': ['substance'],
+                "verbose_name_plural": "allergies",
+                "ordering": ["substance"],
             },
         ),
         migrations.CreateModel(
-            name='ReferenceRange',
+            name="ReferenceRange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sex', models.CharField(blank=True, help_text='Blank: any sex.', max_length=8)),
-                ('age_min', models.PositiveSmallIntegerField(default=18)),
-                ('age_max', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('low', models.FloatField(blank=True, null=True)),
-                ('high', models.FloatField(blank=True, null=True)),
-                ('analyte', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reference_ranges', to='patients.analyte')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sex", models.CharField(blank=True, help_text="Blank: any sex.", max_length=8)),
+                ("age_min", models.PositiveSmallIntegerField(default=18)),
+                ("age_max", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("low", models.FloatField(blank=True, null=True)),
+                ("high", models.FloatField(blank=True, null=True)),
+                (
+                    "analyte",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reference_ranges",
+                        to="patients.analyte",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AnalyteUnit',
+            name="AnalyteUnit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('unit', models.CharField(max_length=16)),
-                ('factor', models.FloatField()),
-                ('offset', models.FloatField(default=0.0)),
-                ('analyte', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alternative_units', to='patients.analyte')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("unit", models.CharField(max_length=16)),
+                ("factor", models.FloatField()),
+                ("offset", models.FloatField(default=0.0)),
+                (
+                    "analyte",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alternative_units",
+                        to="patients.analyte",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('analyte', 'unit'), name='analyte_unit_unique')],
+                "constraints": [models.UniqueConstraint(fields=("analyte", "unit"), name="analyte_unit_unique")],
             },
         ),
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['clinic', 'family_name', 'given_name'], name='patients_pa_clinic__a68b85_idx'),
+            model_name="patient",
+            index=models.Index(fields=["clinic", "family_name", "given_name"], name="patients_pa_clinic__a68b85_idx"),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.UniqueConstraint(fields=('clinic', 'mrn'), name='patient_mrn_unique_in_clinic'),
+            model_name="patient",
+            constraint=models.UniqueConstraint(fields=("clinic", "mrn"), name="patient_mrn_unique_in_clinic"),
         ),
         migrations.AddIndex(
-            model_name='observation',
-            index=models.Index(fields=['patient', 'analyte', '-effective_at'], name='obs_patient_analyte_time'),
+            model_name="observation",
+            index=models.Index(fields=["patient", "analyte", "-effective_at"], name="obs_patient_analyte_time"),
         ),
         migrations.AddIndex(
-            model_name='observation',
-            index=models.Index(fields=['patient', '-effective_at'], name='obs_patient_time'),
+            model_name="observation",
+            index=models.Index(fields=["patient", "-effective_at"], name="obs_patient_time"),
         ),
         migrations.AddConstraint(
-            model_name='observation',
-            constraint=models.UniqueConstraint(fields=('patient', 'analyte', 'effective_at', 'value'), name='observation_unique_result'),
+            model_name="observation",
+            constraint=models.UniqueConstraint(
+                fields=("patient", "analyte", "effective_at", "value"), name="observation_unique_result"
+            ),
         ),
         migrations.AddIndex(
-            model_name='condition',
-            index=models.Index(fields=['verification_status', 'code'], name='patients_co_verific_90e926_idx'),
+            model_name="condition",
+            index=models.Index(fields=["verification_status", "code"], name="patients_co_verific_90e926_idx"),
         ),
     ]

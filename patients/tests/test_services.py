@@ -108,6 +108,17 @@ def test_entering_the_same_panel_twice_writes_nothing_new(staff_a, patient):
     assert Observation.objects.count() == 2
 
 
+@pytest.mark.parametrize("second", [(5.2, "mmol/L"), (94, "mg/dL")])
+def test_one_analyte_given_twice_in_a_panel_is_refused_and_nothing_is_saved(staff_a, patient, second):
+    entries = [ObservationInput("glucose", 5.2, "mmol/L"), ObservationInput("glucose", *second)]
+
+    with pytest.raises(ValidationError) as excinfo:
+        observations_record(patient=patient, by=staff_a, entries=entries, effective_at=WHEN)
+
+    assert "twice" in excinfo.value.message_dict["glucose"][0]
+    assert not Observation.objects.exists()
+
+
 def test_results_cannot_be_dated_in_the_future_or_before_birth(staff_a, patient):
     entries = [ObservationInput("glucose", 5.2, "mmol/L")]
 

@@ -1,0 +1,178 @@
+"""FHIR endpoints: import a Bundle or NDJSON file, export one patient as a Bundle. Thin: parse, call, answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from patients.fhir.reader import MAX_BYTES, Format, guess_format
+from patients.fhir.services import fhir_export, fhir_import
+from patients.selectors import patient_get_for
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+class _RawBodyParser(BaseParser):
+    """The body as bytes, read up to one byte past the limit (the reader refuses larger files).
+
+    Read from the stream rather than `request.body`, whose 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE is meant for
+    form fields; a FHIR bundle from a generator is larger, and the FHIR limit is MAX_BYTES.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        return stream.read(MAX_BYTES + 1) if stream is not None else b""
+
+
+class FhirJsonParser(_RawBodyParser):
+    media_type = "application/fhir+json"
+
+
+class JsonBodyParser(_RawBodyParser):
+    media_type = "application/json"
+
+
+class NdjsonParser(_RawBodyParser):
+    media_type = "application/x-ndjson"
+
+
+class FhirNdjsonParser(_RawBodyParser):
+    media_type = "application/fhir+ndjson"
+
+
+class FhirJsonRenderer(JSONRenderer):
+    media_type = "application/fhir+json"
+    format = "fhir"
+
+
+_coded = inline_serializer(
+    "FhirCodeCount",
+    {
+        "system": serializers.CharField(),
+        "code": serializers.CharField(),
+        "display": serializers.CharField(),
+        "count": serializers.IntegerField(),
+    },
+)
+ImportSummarySerializer = inline_serializer(
+    "FhirImportSummary",
+    {
+        "file": serializers.CharField(),
+        "format": serializers.CharField(help_text="Bundle (transaction), Bundle (collection), ..., or NDJSON."),
+        "resources": serializers.IntegerField(),
+        "patients": inline_serializer(
+            "FhirImportPatients",
+            {
+                "created": serializers.ListField(child=serializers.CharField(help_text="MRN")),
+                "matched": serializers.ListField(child=serializers.CharField(help_text="MRN")),
+            },
+        ),
+        "observations": inline_serializer(
+            "FhirImportObservations",
+            {
+                "created": serializers.IntegerField(),
+                "duplicates": serializers.IntegerField(),
+                "by_analyte": serializers.DictField(child=serializers.IntegerField()),
+            },
+        ),
+        "conditions": inline_serializer(
+            "FhirImportConditions",
+            {
+                "created": serializers.IntegerField(),
+                "duplicates": serializers.IntegerField(),
+                "mapped_from_snomed": serializers.IntegerField(),
+                "downgraded_to_provisional": serializers.IntegerField(),
+            },
+        ),
+        "skipped_resource_types": serializers.DictField(child=serializers.IntegerField()),
+        "skipped": serializers.DictField(child=serializers.IntegerField(), help_text="Reason -> count."),
+        "unknown_codes": _coded,
+        "unmapped_conditions": _coded,
+        "problems_skipped": serializers.IntegerField(),
+        "problems": serializers.ListField(child=serializers.CharField()),
+    },
+)
+UploadSerializer = inline_serializer(
+    "FhirUpload",
+    {"file": serializers.FileField(), "skip_bad": serializers.BooleanField(required=False)},
+)
+
+
+@dataclass(frozen=True)
+class _Upload:
+    data: bytes
+    name: str
+    fmt: Format | None
+    skip_bad: bool
+
+
+def _upload(request: Request) -> _Upload:
+    skip_bad = request.query_params.get("skip_bad", "")
+    if not request.content_type.startswith("multipart/"):
+        return _Upload(request.data, "", guess_format(content_type=request.content_type), skip_bad.lower() in TRUE)
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ValidationError({"file": "Attach a FHIR Bundle or NDJSON file."})
+    skip_bad = request.data.get("skip_bad", skip_bad)
+    fmt = guess_format(upload.name, upload.content_type or "")
+    return _Upload(upload.read(MAX_BYTES + 1), upload.name, fmt, skip_bad.lower() in TRUE)
+
+
+class FhirImportView(APIView):
+    parser_classes = [FhirJsonParser, JsonBodyParser, NdjsonParser, FhirNdjsonParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="fhir_import",
+        summary="Import a FHIR R4 Bundle or NDJSON file",
+        description=(
+            "A Bundle (transaction, batch, collection or searchset) or NDJSON of Patient, Observation (LOINC, "
+            "valueQuantity in UCUM) and Condition (ICD-10) resources, as the body or as a multipart `file`. "
+            "All or nothing: any resource that cannot be stored refuses the file (400, every problem listed) "
+            "unless `skip_bad` is true. Other resource types and unknown codes are counted in the summary."
+        ),
+        parameters=[OpenApiParameter("skip_bad", bool, description="Skip resources that cannot be stored.")],
+        request={
+            "application/fhir+json": OpenApiTypes.OBJECT,
+            "application/json": OpenApiTypes.OBJECT,
+            "application/x-ndjson": OpenApiTypes.STR,
+            "application/fhir+ndjson": OpenApiTypes.STR,
+            "multipart/form-data": UploadSerializer,
+        },
+        responses={
+            200: ImportSummarySerializer,
+            400: OpenApiResponse(description="Malformed file, or resources that cannot be stored; nothing written."),
+            403: OpenApiResponse(description="The role cannot enter results."),
+        },
+        tags=["fhir"],
+    )
+    def post(self, request: Request) -> Response:
+        upload = _upload(request)
+        summary = fhir_import(
+            by=request.user, data=upload.data, name=upload.name, fmt=upload.fmt, skip_bad=upload.skip_bad
+        )
+        return Response(summary)
+
+
+class FhirPatientExportView(APIView):
+    renderer_classes = [FhirJsonRenderer, JSONRenderer]
+
+    @extend_schema(
+        operation_id="fhir_patient_export",
+        summary="Export a patient as a FHIR R4 Bundle",
+        description="Patient, Observations (LOINC, canonical UCUM units) and Conditions (ICD-10), as a download.",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such patient in your scope.")},
+        tags=["fhir"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        patient = patient_get_for(user=request.user, pk=pk)
+        bundle = fhir_export(by=request.user, patient=patient)
+        filename = f"patient-{patient.pk}-fhir.json"
+        return Response(bundle, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,329 @@
+"""FHIR import and export as services: one transaction and one audit row each.
+
+Import semantics match the CSV import (`patients.imports`): a file is all-or-nothing. If any resource
+cannot be stored (an implausible value, a unit the catalog does not accept, a subject that is not in
+the file) nothing is written and every problem is listed; with `skip_bad` those resources are skipped,
+listed in the summary, and the rest is written. A Patient that cannot be read always refuses the file.
+A refused file is audited too, with outcome failure.
+
+Patients are matched on their medical record number within the clinic (the identifier typed MR, else
+the first identifier). A matched patient keeps the demographics on record and is reported as matched.
+Re-importing a file writes nothing new: observations are unique on (patient, analyte, time, value) and
+conditions are skipped when the patient already has the same code with the same onset date.
+
+The import runs a fixed number of queries plus one INSERT per batch of observations: existing
+patients, observation keys and conditions are each loaded in one query, and rows go in with bulk inserts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import AuditOutcome, Clinic, User
+from patients.catalog import catalog
+from patients.clinical import age_on, interpret
+from patients.fhir.exporter import patient_bundle
+from patients.fhir.importer import Collected, ConditionData, Measurement, PatientData, collect
+from patients.fhir.reader import Format, read_fhir
+from patients.models import Condition, Observation, ObservationSource, Patient, VerificationStatus
+
+IMPORT_ACTION = "fhir.import"
+OBSERVATION_BATCH = 2000
+MAX_LISTED = 50  # problems listed in a refusal or a summary; the count is always complete
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
+
+
+def _ensure(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _listed(problems: list[str]) -> list[str]:
+    more = len(problems) - MAX_LISTED
+    return problems[:MAX_LISTED] + ([f"... and {more} more."] if more > 0 else [])
+
+
+@dataclass
+class _Plan:
+    """What the file will write once every resource has been checked."""
+
+    new_patients: list[Patient] = field(default_factory=list)
+    matched_patients: list[Patient] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    observation_duplicates: int = 0
+    conditions: list[Condition] = field(default_factory=list)
+    condition_duplicates: int = 0
+    downgraded: int = 0
+
+
+def _resolve_patients(clinic: Clinic, patients: list[PatientData], plan: _Plan) -> dict[str, Patient]:
+    """Patients of the file by MRN: those on record in the clinic (one query) and new, validated ones."""
+    by_mrn = {p.mrn: p for p in Patient.objects.filter(clinic=clinic, mrn__in={p.mrn for p in patients})}
+    plan.matched_patients = list(by_mrn.values())
+    errors = []
+    for data in patients:
+        if data.mrn in by_mrn:
+            continue
+        patient = Patient(clinic=clinic, mrn=data.mrn, **data.fields)
+        try:
+            # The clinic exists and the MRN is new (both just looked up): skip those checks' queries.
+            patient.full_clean(exclude=["clinic"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            errors.append(f"{data.where}: {' '.join(exc.messages)}")
+            continue
+        by_mrn[data.mrn] = patient
+        plan.new_patients.append(patient)
+    if errors:
+        raise ValidationError(errors, code="invalid_fhir")
+    return by_mrn
+
+
+class _Subjects:
+    """Resolves an observation's or condition's subject reference to a patient of the same file."""
+
+    def __init__(self, patients: list[PatientData], by_mrn: dict[str, Patient]):
+        self.by_ref = {ref: by_mrn[p.mrn] for p in patients for ref in p.refs}
+        mrns = {p.mrn for p in patients}
+        self.only = by_mrn[mrns.pop()] if len(mrns) == 1 else None
+
+    def get(self, reference: str | None) -> Patient:
+        if reference is None:
+            if self.only is None:
+                raise ValueError("has no subject, and the file does not hold exactly one patient.")
+            return self.only
+        # An absolute reference (https://server/fhir/Patient/123) names the same resource as Patient/123.
+        patient = self.by_ref.get(reference) or self.by_ref.get("/".join(reference.split("/")[-2:]))
+        if patient is None:
+            raise ValueError(f"refers to {reference}, which is not a Patient in this file.")
+        return patient
+
+
+def _plan_observations(
+    measurements: list[Measurement], subjects: _Subjects, plan: _Plan, by: User | None, problems: list[str]
+) -> None:
+    mrn_of = {p.pk: p.mrn for p in plan.matched_patients}
+    seen = {
+        (mrn_of[pid], analyte_id, when, value)
+        for pid, analyte_id, when, value in Observation.objects.filter(patient_id__in=list(mrn_of)).values_list(
+            "patient_id", "analyte_id", "effective_at", "value"
+        )
+    }
+    ids, latest = catalog().ids, timezone.now() + FUTURE_TOLERANCE
+    for m in measurements:
+        try:
+            patient = subjects.get(m.subject)
+        except ValueError as exc:
+            problems.append(f"{m.where}: {exc}")
+            continue
+        day = f"{m.effective_at:%Y-%m-%d}"
+        if m.effective_at > latest:
+            problems.append(f"{m.where}: {m.spec.name} is dated in the future ({day}).")
+            continue
+        if m.effective_at.date() < patient.birth_date:
+            problems.append(f"{m.where}: {m.spec.name} is dated before the patient's birth ({day}).")
+            continue
+        key = (patient.mrn, ids[m.spec.code], m.effective_at, m.value)
+        if key in seen:
+            plan.observation_duplicates += 1
+            continue
+        seen.add(key)
+        age = age_on(patient.birth_date, m.effective_at.date())
+        plan.observations.append(
+            Observation(
+                patient=patient,
+                analyte_id=ids[m.spec.code],
+                value=m.value,
+                entered_value=m.entered_value,
+                entered_unit=m.entered_unit,
+                effective_at=m.effective_at,
+                source=ObservationSource.FHIR,
+                interpretation=interpret(m.spec, m.value, patient.sex, age),
+                entered_by=by,
+            )
+        )
+
+
+def _plan_conditions(
+    conditions: list[ConditionData], subjects: _Subjects, plan: _Plan, by: User | None, problems: list[str]
+) -> None:
+    mrn_of = {p.pk: p.mrn for p in plan.matched_patients}
+    seen = {
+        (mrn_of[pid], code, onset)
+        for pid, code, onset in Condition.objects.filter(patient_id__in=list(mrn_of)).values_list(
+            "patient_id", "code", "onset_date"
+        )
+    }
+    # The source system's confirmation is kept only when the importer could confirm it themselves
+    # (a doctor, or an operator running the command); confirmed diagnoses are training labels.
+    may_confirm = by is None or roles.can_confirm_diagnosis(by)
+    for c in conditions:
+        try:
+            patient = subjects.get(c.subject)
+        except ValueError as exc:
+            problems.append(f"{c.where}: {exc}")
+            continue
+        key = (patient.mrn, c.fields["code"], c.fields["onset_date"])
+        if key in seen:
+            plan.condition_duplicates += 1
+            continue
+        seen.add(key)
+        fields = dict(c.fields)
+        if fields["verification_status"] == VerificationStatus.CONFIRMED and not may_confirm:
+            fields["verification_status"] = VerificationStatus.PROVISIONAL
+            plan.downgraded += 1
+        plan.conditions.append(Condition(patient=patient, recorded_by=by, **fields))
+
+
+def _coded(counter: Counter) -> list[dict[str, Any]]:
+    rows = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    return [{"system": s, "code": c, "display": d, "count": n} for (s, c, d), n in rows]
+
+
+def _summary(name: str, collected: Collected, plan: _Plan, problems: list[str]) -> dict[str, Any]:
+    code_of = {analyte_id: code for code, analyte_id in catalog().ids.items()}
+    return {
+        "file": name,
+        "format": collected.kind,
+        "resources": collected.resources,
+        "patients": {
+            "created": [p.mrn for p in plan.new_patients],
+            "matched": [p.mrn for p in plan.matched_patients],
+        },
+        "observations": {
+            "created": len(plan.observations),
+            "duplicates": plan.observation_duplicates,
+            "by_analyte": dict(sorted(Counter(code_of[o.analyte_id] for o in plan.observations).items())),
+        },
+        "conditions": {
+            "created": len(plan.conditions),
+            "duplicates": plan.condition_duplicates,
+            "mapped_from_snomed": collected.mapped_from_snomed,
+            "downgraded_to_provisional": plan.downgraded,
+        },
+        "skipped_resource_types": dict(sorted(collected.skipped_types.items())),
+        "skipped": dict(sorted(collected.skipped.items())),
+        "unknown_codes": _coded(collected.unknown_codes),
+        "unmapped_conditions": _coded(collected.unmapped_conditions),
+        "problems_skipped": len(problems),
+        "problems": _listed(problems),
+    }
+
+
+def _audit_detail(summary: dict[str, Any], patients: list[Patient]) -> dict[str, Any]:
+    return {
+        "file": summary["file"],
+        "format": summary["format"],
+        "resources": summary["resources"],
+        "patient_ids": sorted(p.pk for p in patients),
+        "patients_created": len(summary["patients"]["created"]),
+        "patients_matched": len(summary["patients"]["matched"]),
+        "observations_created": summary["observations"]["created"],
+        "observation_duplicates": summary["observations"]["duplicates"],
+        "conditions_created": summary["conditions"]["created"],
+        "skipped_resource_types": summary["skipped_resource_types"],
+        "unknown_codes": sum(row["count"] for row in summary["unknown_codes"]),
+        "problems_skipped": summary["problems_skipped"],
+    }
+
+
+def _import_clinic(by: User | None, clinic: Clinic | None) -> Clinic:
+    if by is not None:
+        _ensure(roles.can_enter_results(by), "Your role cannot import results.")
+        clinic = clinic or by.clinic
+        _ensure(by.is_superuser or by.clinic_id == getattr(clinic, "pk", None), "You can import only into your clinic.")
+    if clinic is None:
+        raise ValidationError("Choose the clinic to import into.")
+    return clinic
+
+
+@transaction.atomic
+def _import(
+    *, by: User | None, clinic: Clinic, data: bytes, name: str, fmt: Format | None, skip_bad: bool, username: str
+) -> dict[str, Any]:
+    collected = collect(read_fhir(data, fmt=fmt))
+    plan, problems = _Plan(), list(collected.problems)
+    by_mrn = _resolve_patients(clinic, collected.patients, plan)
+    subjects = _Subjects(collected.patients, by_mrn)
+    _plan_observations(collected.measurements, subjects, plan, by, problems)
+    _plan_conditions(collected.conditions, subjects, plan, by, problems)
+    if problems and not skip_bad:
+        headline = (
+            f"Nothing was imported: {len(problems)} resource(s) cannot be stored. "
+            "Correct the file, or import with skip_bad to store the rest."
+        )
+        raise ValidationError([headline, *_listed(problems)], code="invalid_fhir")
+
+    try:
+        Patient.objects.bulk_create(plan.new_patients)
+    except IntegrityError:
+        raise ValidationError("Another import created one of these patients meanwhile; import again.") from None
+    # Pre-filtered against stored keys above; ignore_conflicts covers a concurrent import of the same file.
+    Observation.objects.bulk_create(plan.observations, batch_size=OBSERVATION_BATCH, ignore_conflicts=True)
+    Condition.objects.bulk_create(plan.conditions)
+    summary = _summary(name, collected, plan, problems)
+    patients = plan.new_patients + plan.matched_patients
+    audit_record(
+        actor=by,
+        username=username,
+        action=IMPORT_ACTION,
+        target=patients[0] if len(patients) == 1 else clinic,
+        patient_id=patients[0].pk if len(patients) == 1 else None,
+        detail={**_audit_detail(summary, patients), "sha256": hashlib.sha256(data).hexdigest()},
+    )
+    return summary
+
+
+def fhir_import(
+    *,
+    by: User | None,
+    data: bytes,
+    clinic: Clinic | None = None,
+    name: str = "",
+    fmt: Format | None = None,
+    skip_bad: bool = False,
+    username: str = "",
+) -> dict[str, Any]:
+    """Import one FHIR file (Bundle or NDJSON) into a clinic, all or nothing, and return its summary.
+
+    `by` is the user importing (into their own clinic); None for a management command, which names the
+    clinic and passes `username` for the audit row. A refused file raises ValidationError after the
+    refusal is audited (outcome failure), as the CSV import does: nothing of the file is written.
+    """
+    clinic = _import_clinic(by, clinic)
+    try:
+        return _import(by=by, clinic=clinic, data=data, name=name, fmt=fmt, skip_bad=skip_bad, username=username)
+    except ValidationError as exc:
+        audit_record(
+            actor=by,
+            username=username,
+            action=IMPORT_ACTION,
+            target=clinic,
+            outcome=AuditOutcome.FAILURE,
+            detail={"file": name, "sha256": hashlib.sha256(data).hexdigest(), "error": exc.messages[0]},
+        )
+        raise
+
+
+@transaction.atomic
+def fhir_export(*, by: User | None, patient: Patient, username: str = "") -> dict[str, Any]:
+    """The patient's record as a FHIR R4 Bundle; the caller got `patient` through a scoped selector."""
+    bundle = patient_bundle(patient)
+    audit_record(
+        actor=by,
+        username=username,
+        action="fhir.export",
+        target=patient,
+        patient_id=patient.pk,
+        detail={"resources": dict(Counter(e["resource"]["resourceType"] for e in bundle["entry"]))},
+    )
+    return bundle

@@ -1,0 +1,198 @@
+"""Forms of the staff portal. They parse and validate input; the services in `patients.services` write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import HTML, Column, Fieldset, Layout, Row, Submit
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from patients.catalog_data import ANALYTES, AnalyteSpec
+from patients.clinical import accepted_units
+from patients.models import Allergy, Condition, Medication, Patient, Sex
+from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS
+from patients.services import ObservationInput
+
+# UCUM codes such as "[lb_av]" shown the way people write them.
+_UNIT_LABELS = {(spec.code, c.unit): c.display for spec in ANALYTES for c in spec.conversions if c.display}
+_DATE = {"type": "date"}
+_SEARCH_BUTTON = '<button type="submit" class="btn btn-outline-primary w-100">Search</button>'
+
+
+def unit_label(analyte_code: str, unit: str) -> str:
+    return _UNIT_LABELS.get((analyte_code, unit), unit)
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs=_DATE, format="%Y-%m-%d")
+
+
+def _helper(submit: str) -> FormHelper:
+    helper = FormHelper()
+    helper.add_input(Submit("submit", submit))
+    return helper
+
+
+def attach_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError next to the fields it names, the rest above the form."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+class PatientFilterForm(forms.Form):
+    q = forms.CharField(label="Name or MRN", required=False)
+    sex = forms.ChoiceField(choices=[("", "Any sex"), *Sex.choices], required=False)
+    age_band = forms.ChoiceField(label="Age", choices=[("", "Any age"), *((b, b) for b in AGE_BANDS)], required=False)
+    condition = forms.CharField(label="Condition (ICD-10)", required=False, max_length=8)
+    abnormal = forms.BooleanField(label="Abnormal latest results", required=False)
+    ordering = forms.ChoiceField(
+        choices=[(key, key) for key in PATIENT_ORDERINGS], required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_method = "get"
+        self.helper.form_class = "card card-body mb-3"
+        self.helper.layout = Layout(
+            Row(
+                Column("q", css_class="col-md-3"),
+                Column("sex", css_class="col-md-2"),
+                Column("age_band", css_class="col-md-2"),
+                Column("condition", css_class="col-md-2"),
+                Column("abnormal", css_class="col-md pt-md-4"),
+                Column(HTML(_SEARCH_BUTTON), css_class="col-md-auto pt-md-4"),
+            ),
+            "ordering",
+        )
+
+    def search_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `selectors.patient_search`; a field with invalid input counts as no filter."""
+        data: dict[str, Any] = {}
+        if self.is_bound:
+            self.is_valid()  # cleaned_data then holds the fields that are valid
+            data = self.cleaned_data
+        return {
+            "query": data.get("q", ""),
+            "sex": data.get("sex", ""),
+            "age_band": data.get("age_band", ""),
+            "abnormal": data.get("abnormal", False),
+            "condition": data.get("condition", ""),
+            "ordering": data.get("ordering") or "name",
+        }
+
+
+class PatientForm(forms.ModelForm):
+    """Registration and editing, lifestyle and family history included. Saved by the services, not by save()."""
+
+    class Meta:
+        model = Patient
+        fields = [
+            "mrn", "given_name", "family_name", "birth_date", "sex", "email", "phone", "address",
+            "smoking", "alcohol", "physical_activity", "diet",
+            "family_history_diabetes", "family_history_cardiovascular", "family_history_anemia",
+        ]  # fmt: skip
+        widgets = {"birth_date": _date_input(), "address": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, submit: str = "Save", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(submit)
+        self.helper.layout = Layout(
+            Fieldset(
+                "Demographics",
+                Row(Column("mrn"), Column("given_name"), Column("family_name")),
+                Row(Column("birth_date"), Column("sex")),
+                Row(Column("email"), Column("phone")),
+                "address",
+            ),
+            Fieldset(
+                "Lifestyle",
+                Row(Column("smoking"), Column("alcohol"), Column("physical_activity"), Column("diet")),
+            ),
+            Fieldset(
+                "Family history (first-degree relatives)",
+                Row(
+                    Column("family_history_diabetes"),
+                    Column("family_history_cardiovascular"),
+                    Column("family_history_anemia"),
+                ),
+            ),
+        )
+
+
+class ConditionForm(forms.ModelForm):
+    class Meta:
+        model = Condition
+        fields = ["code", "display", "onset_date", "clinical_status", "verification_status", "note"]
+        widgets = {"onset_date": _date_input(), "note": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {"verification_status": "Only a doctor can confirm a diagnosis."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Add condition")
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].strip().upper()
+
+
+class MedicationForm(forms.ModelForm):
+    class Meta:
+        model = Medication
+        fields = ["name", "dose", "started_on"]
+        widgets = {"started_on": _date_input()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Add medication")
+
+
+class AllergyForm(forms.ModelForm):
+    class Meta:
+        model = Allergy
+        fields = ["substance", "reaction", "severity"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Add allergy")
+
+
+def _unit_field(spec: AnalyteSpec) -> forms.ChoiceField:
+    choices = [(unit, unit_label(spec.code, unit)) for unit in accepted_units(spec)]  # canonical first
+    return forms.ChoiceField(label="Unit", choices=choices, initial=spec.unit, required=False)
+
+
+class PanelForm(forms.Form):
+    """One optional value and a unit chooser per analyte of a panel, and the time they were taken."""
+
+    effective_at = forms.DateTimeField(
+        label="Taken at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, specs: list[AnalyteSpec], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.specs = specs
+        self.fields["effective_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
+        rows = []
+        for spec in specs:
+            self.fields[spec.code] = forms.FloatField(
+                label=spec.name, required=False, widget=forms.NumberInput(attrs={"step": "any"})
+            )
+            self.fields[f"{spec.code}__unit"] = _unit_field(spec)
+            rows.append(Row(Column(spec.code, css_class="col-8"), Column(f"{spec.code}__unit", css_class="col-4")))
+        self.helper = _helper("Record results")
+        self.helper.layout = Layout(Row(Column("effective_at", css_class="col-md-6")), *rows)
+
+    def entries(self) -> list[ObservationInput]:
+        """The filled-in values, keyed by analyte code so the service's errors map back to the fields."""
+        return [
+            ObservationInput(analyte=spec.code, value=value, unit=self.cleaned_data[f"{spec.code}__unit"] or spec.unit)
+            for spec in self.specs
+            if (value := self.cleaned_data.get(spec.code)) is not None
+        ]

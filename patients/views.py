@@ -1,0 +1,279 @@
+"""The staff portal for patients: thin views over `patients.selectors` (reads, scoped) and `patients.services`."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.forms import Form
+from django.forms.models import model_to_dict
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from clinic import roles
+from clinic.models import User
+from patients import selectors, services
+from patients.catalog import catalog
+from patients.charts import Point, trend_svg
+from patients.clinical import Range, age_on
+from patients.forms import (
+    AllergyForm,
+    ConditionForm,
+    MedicationForm,
+    PanelForm,
+    PatientFilterForm,
+    PatientForm,
+    attach_errors,
+    unit_label,
+)
+from patients.models import Interpretation, Observation, Patient
+
+PAGE_SIZE = 25
+BADGES = {
+    "LL": "text-bg-danger", "HH": "text-bg-danger", "L": "text-bg-warning", "H": "text-bg-warning",
+    "N": "text-bg-success", "": "text-bg-secondary",
+}  # fmt: skip
+SORTABLE = [("Name", "name"), ("MRN", "mrn"), ("Date of birth", "birth_date"), ("Registered", "created")]
+
+
+def capability_required(allowed: Callable[[User], bool]):
+    """403 for signed-in users whose role lacks the capability (pages that are not about one patient)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not allowed(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapper)
+
+    return decorator
+
+
+def _submit(form: Form, write: Callable[[dict[str, Any]], Any]) -> Any | None:
+    """Call the service with the cleaned data; its validation errors go back onto the form."""
+    if not form.is_valid():
+        return None
+    try:
+        return write(form.cleaned_data)
+    except ValidationError as error:
+        attach_errors(form, error)
+        return None
+
+
+@capability_required(roles.can_view_patients)
+def patient_list(request: HttpRequest) -> HttpResponse:
+    filters = PatientFilterForm(request.GET or None)
+    arguments = filters.search_arguments()
+    page = Paginator(selectors.patient_search(user=request.user, **arguments), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    selectors.patient_list_read(
+        user=request.user, filters={**arguments, "page": page.number}, count=page.paginator.count
+    )
+    today = timezone.localdate()
+    ordering = arguments["ordering"]
+    columns = [
+        {"label": label, "sort": f"-{key}" if ordering == key else key, "active": ordering.lstrip("-") == key}
+        for label, key in SORTABLE
+    ]
+    context = {
+        "filters": filters,
+        "page": page,
+        "rows": [(patient, age_on(patient.birth_date, today)) for patient in page],
+        "columns": columns,
+        "descending": ordering.startswith("-"),
+        "can_enter_results": roles.can_enter_results(request.user),
+    }
+    return render(request, "patients/list.html", context)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    name: str
+    value: str
+    entered: str  # the value as entered, when that was another unit
+    flag: str
+    flag_label: str
+    badge: str
+    reference: str
+    effective_at: datetime.datetime
+    chart: SafeString | None
+
+
+def _range_text(rng: Range | None, unit: str) -> str:
+    if rng is None or (rng.low is None and rng.high is None):
+        return "no adult range"
+    if rng.low is None:
+        return f"≤ {rng.high:g} {unit}"
+    if rng.high is None:
+        return f"≥ {rng.low:g} {unit}"
+    return f"{rng.low:g}–{rng.high:g} {unit}"
+
+
+def _converted_decimals(value: float, decimals: int) -> int:
+    """A value converted from another unit keeps three significant digits: 126 mg/dL reads 6.99 mmol/L, not 7.0."""
+    if value == 0:
+        return decimals
+    return max(decimals, 2 - math.floor(math.log10(abs(value))))
+
+
+def _result_row(patient: Patient, observation: Observation, chart: SafeString | None) -> ResultRow:
+    analyte, flag = observation.analyte, observation.interpretation
+    converted = observation.entered_unit != analyte.unit
+    decimals = _converted_decimals(observation.value, analyte.decimals) if converted else analyte.decimals
+    entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
+    return ResultRow(
+        name=analyte.name,
+        value=f"{observation.value:.{decimals}f} {analyte.unit}",
+        entered=entered if converted else "",
+        flag=flag,
+        flag_label=Interpretation(flag).label if flag else "no adult range",
+        badge=BADGES[flag],
+        reference=_range_text(selectors.reference_range_for(patient=patient, analyte_code=analyte.code), analyte.unit),
+        effective_at=observation.effective_at,
+        chart=chart,
+    )
+
+
+def _chart(patient: Patient, code: str, series: list[tuple[datetime.datetime, float, str]]) -> SafeString | None:
+    if len(series) < 2:
+        return None
+    spec = catalog().by_code[code]
+    return trend_svg(
+        title=spec.name,
+        unit=spec.unit,
+        points=[Point(timezone.localtime(at), value, flag) for at, value, flag in series],
+        band=selectors.reference_range_for(patient=patient, analyte_code=code),
+        decimals=spec.decimals,
+        description=f"{spec.name} of {patient.full_name} over time",
+    )
+
+
+@login_required
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_read(user=request.user, pk=pk)
+    series = selectors.observation_series(patient=patient)
+    panels = []
+    for key, label, observations in selectors.latest_by_panel(patient=patient):
+        rows = [_result_row(patient, o, _chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations]
+        panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
+    context = {
+        "patient": patient,
+        "age": age_on(patient.birth_date, timezone.localdate()),
+        "panels": panels,
+        "conditions": selectors.condition_list_for(user=request.user, patient=patient),
+        "medications": patient.medications.all(),
+        "allergies": patient.allergies.all(),
+        "wearables": _wearable_rows(selectors.wearable_averages(patient=patient)),
+        "entry_panels": selectors.PANELS,
+        "can_enter_results": roles.can_enter_results(request.user),
+    }
+    return render(request, "patients/detail.html", context)
+
+
+def _wearable_rows(averages: dict[str, float | None]) -> list[dict[str, str]]:
+    """30-day wearable means as display rows; empty when the patient has no tracker data."""
+    if all(mean is None for mean in averages.values()):
+        return []
+    specs = catalog().by_code
+    return [
+        {
+            "name": specs[code].name,
+            "value": "—" if mean is None else f"{mean:,.{specs[code].decimals}f} {unit_label(code, specs[code].unit)}",
+        }
+        for code, mean in averages.items()
+    ]
+
+
+def _form_page(request: HttpRequest, form: Form, title: str, patient: Patient | None = None) -> HttpResponse:
+    return render(request, "patients/form.html", {"form": form, "title": title, "patient": patient})
+
+
+@capability_required(roles.can_enter_results)
+def patient_create(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None, submit="Register patient")
+    patient = _submit(form, lambda data: services.patient_create(by=request.user, **data))
+    if patient is not None:
+        messages.success(request, f"{patient.full_name} was registered.")
+        return redirect("patients:detail", pk=patient.pk)
+    return _form_page(request, form, "Register a patient")
+
+
+@login_required
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for_change(user=request.user, pk=pk)
+    # Bound to a copy of the values, not the instance: the service compares old and new to audit the change.
+    initial = model_to_dict(patient, fields=PatientForm._meta.fields)
+    form = PatientForm(request.POST or None, initial=initial, submit="Save changes")
+    if _submit(form, lambda data: services.patient_update(patient=patient, by=request.user, **data)):
+        messages.success(request, "The patient's record was updated.")
+        return redirect("patients:detail", pk=patient.pk)
+    return _form_page(request, form, f"Edit {patient.full_name}", patient)
+
+
+@login_required
+def panel_entry(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for_change(user=request.user, pk=pk)
+    panel = request.GET.get("panel", "cbc")
+    specs = [spec for spec in catalog().specs() if spec.panel == panel]
+    if not specs:
+        raise Http404("No such panel.")
+    form = PanelForm(request.POST or None, specs=specs)
+    recorded = _submit(
+        form,
+        lambda data: services.observations_record(
+            patient=patient, by=request.user, entries=form.entries(), effective_at=data["effective_at"]
+        ),
+    )
+    if recorded is not None:
+        messages.success(request, f"{len(recorded)} new result(s) recorded.")
+        return redirect("patients:detail", pk=patient.pk)
+    context = {"form": form, "patient": patient, "panel": panel, "panels": selectors.PANELS}
+    return render(request, "patients/panel.html", context)
+
+
+@login_required
+def condition_add(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for_change(user=request.user, pk=pk)
+    form = ConditionForm(request.POST or None)
+    try:
+        condition = _submit(form, lambda data: services.condition_record(patient=patient, by=request.user, **data))
+    except PermissionDenied as denied:  # staff may record a diagnosis, only a doctor may confirm it
+        form.add_error("verification_status", str(denied))
+        condition = None
+    if condition is not None:
+        messages.success(request, f"{condition.code} {condition.display} was recorded.")
+        return redirect("patients:detail", pk=patient.pk)
+    return _form_page(request, form, f"Add a condition for {patient.full_name}", patient)
+
+
+@login_required
+def medication_add(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for_change(user=request.user, pk=pk)
+    form = MedicationForm(request.POST or None)
+    if _submit(form, lambda data: services.medication_add(patient=patient, by=request.user, **data)):
+        messages.success(request, "The medication was recorded.")
+        return redirect("patients:detail", pk=patient.pk)
+    return _form_page(request, form, f"Add a medication for {patient.full_name}", patient)
+
+
+@login_required
+def allergy_add(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for_change(user=request.user, pk=pk)
+    form = AllergyForm(request.POST or None)
+    if _submit(form, lambda data: services.allergy_add(patient=patient, by=request.user, **data)):
+        messages.success(request, "The allergy was recorded.")
+        return redirect("patients:detail", pk=patient.pk)
+    return _form_page(request, form, f"Add an allergy for {patient.full_name}", patient)
