@@ -139,3 +139,140 @@ def superuser(db):
 @pytest.fixture
 def users_by_role(admin_a, doctor_a, staff_a, patient_user_a):
     return {Role.ADMIN: admin_a, Role.DOCTOR: doctor_a, Role.STAFF: staff_a, Role.PATIENT: patient_user_a}
+
+
+# --- browser tests ------------------------------------------------------------------------------------------------
+
+SCREENSHOTS = os.path.join(os.path.dirname(__file__), "var", "test-artifacts", "screenshots")
+CHROMIUM_ARGS = [
+    # Offline machine: no background network, no updates, no sync; root needs --no-sandbox.
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium driven by Playwright; never a downloaded browser."""
+    if not _browser_available():
+        pytest.fail("CI=true and Playwright with /usr/bin/chromium is needed") if CI else pytest.skip(
+            "Playwright and /usr/bin/chromium are needed"
+        )
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls tests make around it are
+    # ordinary blocking calls, which Django would otherwise refuse.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium, live_server):
+    """A fresh browser context on the live server; console errors and failed requests fail the test."""
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("requestfailed", lambda request: problems.append(f"{request.url}: {request.failure}"))
+    page.problems = problems
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def browser_login(page, username: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("main form [type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def screenshot(page, name: str) -> str:
+    """Save a full-page screenshot as a test artifact (var/test-artifacts/screenshots/NAME.png)."""
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    path = os.path.join(SCREENSHOTS, f"{name}.png")
+    page.screenshot(path=path, full_page=True)
+    return path
+
+
+# --- a trained model, for the apps that score with one ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(tmp_path_factory):
+    """A small real model (dummy vs LightGBM, calibrated) trained once per session on a synthetic cohort.
+
+    Pure: no database. Returns (model directory, artifact file name, ArtifactInfo).
+    """
+    import datetime
+
+    import pandas as pd
+
+    from mltraining.ml.artifact import save_model
+    from mltraining.ml.features import CATEGORICAL, NUMERIC, build_features, feature_schema
+    from mltraining.ml.labels import label_patients
+    from mltraining.ml.train import TrainingConfig, train
+    from patients.demo_cohort import CONDITIONS, generate_cohort
+
+    today = datetime.date.today()  # noqa: DTZ011  (the cohort's visits are dated back from a calendar day)
+    cohort = generate_cohort(1500, seed=11, today=today)
+    ids = pd.Index(range(1, cohort.n_patients + 1), name="patient_id")
+    observations = pd.DataFrame(
+        {
+            "patient_id": ids.to_numpy()[cohort.obs_patient],
+            "analyte": cohort.obs_analyte,
+            "value": cohort.obs_value,
+            "effective_at": pd.to_datetime(cohort.obs_time).tz_localize("UTC"),
+        }
+    )
+    patients = pd.DataFrame({"patient_id": ids, "sex": cohort.sex, "birth_date": cohort.birth_date})
+    for name in ("smoking", "alcohol", "physical_activity", "diet", "family_history_diabetes",
+                 "family_history_cardiovascular", "family_history_anemia"):  # fmt: skip
+        patients[name] = getattr(cohort, name)
+    conditions = pd.DataFrame(
+        {
+            "patient_id": ids.to_numpy()[cohort.cond_patient],
+            "code": [CONDITIONS[key][0] for key in cohort.cond_key],
+            "verification_status": ["confirmed" if c else "provisional" for c in cohort.cond_confirmed],
+            "clinical_status": "active",
+        }
+    )
+    X = build_features(observations, patients, as_of=pd.Timestamp.now(tz="UTC"))
+    y = label_patients(conditions, list(ids))
+    keep = y.notna().to_numpy()
+    config = TrainingConfig(candidates=("dummy", "lightgbm"), cv_folds=3, bootstrap_rounds=20, permutation_repeats=1)
+    result = train(X[keep], y[keep].astype(str), groups=pd.Series(ids[keep], index=X.index[keep]),
+                   numeric=NUMERIC, categorical=CATEGORICAL, config=config)  # fmt: skip
+    directory = tmp_path_factory.mktemp("models")
+    info = save_model(result.model, directory / "test-model.skops", feature_schema=feature_schema(),
+                      data_hash=result.data_hash, rows=result.n_train, classes=result.classes)  # fmt: skip
+    return directory, "test-model.skops", info
+
+
+def make_model_version(clinic, artifact, *, version=1, status="active"):
+    from mltraining.models import ModelVersion, TrainingRun
+
+    directory, name, info = artifact
+    run = TrainingRun.objects.create(clinic=clinic, status="succeeded", chosen="lightgbm")
+    return ModelVersion.objects.create(
+        clinic=clinic, version=version, training_run=run, artifact_path=name, sha256=info.sha256,
+        sklearn_version=info.sklearn_version, classes=info.classes, data_hash=info.data_hash, rows=info.rows,
+        risk_thresholds=[0.2, 0.5], status=status, metrics={"roc_auc_ovr_macro": 0.9},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def active_model(clinic_a, trained_artifact, settings):
+    """Clinic A's active model version, backed by the session's trained artifact."""
+    settings.MODEL_DIR = trained_artifact[0]
+    return make_model_version(clinic_a, trained_artifact)

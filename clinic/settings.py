@@ -41,6 +41,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 ENVIRONMENT = os.environ.get("DJANGO_ENV", "development")
 if ENVIRONMENT not in {"development", "production"}:
     raise ImproperlyConfigured(f"DJANGO_ENV must be 'development' or 'production', not {ENVIRONMENT!r}")
@@ -174,14 +182,31 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
-# With acks_late, a task not acknowledged within this window is redelivered: keep it above the hard limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+# With acks_late, a task not acknowledged within this window (its worker died) is redelivered. Keep it above
+# the hard limit: a redelivery of a task still running elsewhere is harmless (chunks lock their row), only wasted.
+# Workers sweep for such tasks every CELERY_UNACKED_RESTORE_INTERVAL seconds (one Redis scan per sweep).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 600),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 60),
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Defaults that beat copies into the database on start; admins edit them under "Periodic tasks".
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "clinic.tasks.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
+    # Drift is checked against the model in use before the weekly retraining replaces it.
+    "check-model-drift-weekly": {
+        "task": "mltraining.tasks.drift_check_all",
+        "schedule": crontab(day_of_week="sunday", hour=1, minute=0),
+    },
+    "retrain-models-weekly": {
+        "task": "mltraining.tasks.scheduled_retraining",
+        "schedule": crontab(day_of_week="sunday", hour=2, minute=0),
+    },
+    # Every patient rescored with the clinic's active model, after Sunday's retraining may have replaced it.
+    "score-all-clinics-nightly": {"task": "predictions.tasks.score_all_clinics", "schedule": crontab(hour=4, minute=0)},
 }
 
 # Authentication
@@ -260,6 +285,10 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+
+# Model registry: trained artifacts and their plots, and the promotion gate of a newly trained version.
+MODEL_DIR = Path(os.environ.get("MODEL_DIR") or VAR_DIR / "models")
+MODEL_PROMOTION_TOLERANCE = env_float("MODEL_PROMOTION_TOLERANCE", 0.01)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

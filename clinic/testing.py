@@ -1,9 +1,60 @@
 """Helpers shared by the test suites of every app."""
 
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
 from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def audit_write_queries() -> int:
     """Queries that writing one audit row costs: savepoint, the previous hash, insert, release, and on
     PostgreSQL the advisory lock that serialises the hash chain."""
     return 5 if connection.vendor == "postgresql" else 4
+
+
+def database_url() -> str:
+    """The test database this process uses, so a worker process writes where the test reads."""
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def worker_start(queue: str, *, env: dict[str, str] | None = None, pool: str = "solo") -> subprocess.Popen:
+    """A real Celery worker on a queue of its own, against this test's database."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        **(env or {}),
+    }
+    return subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q", queue, "-P", pool, "--without-gossip",
+         "--without-mingle", "--loglevel", "INFO", "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h"],
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def worker_stop(process: subprocess.Popen) -> str:
+    """Stop a worker (if it still runs) and return the end of what it printed."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        output = process.communicate(timeout=20)[0] or ""
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output = process.communicate()[0] or ""
+    return output[-3000:]
+
+
+def wait_for(predicate, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return False

@@ -9,7 +9,7 @@ import datetime
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Avg, Exists, OuterRef, Q, QuerySet
+from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -217,3 +217,87 @@ def wearable_averages(
         .values_list("analyte_id", "mean")
     )
     return {code: means.get(ids[code]) for code in codes}
+
+
+# Bulk reads for model training and drift checks: one query per table, plain tuples for pandas, no ORM objects.
+PATIENT_PROFILE_FIELDS = (
+    "sex", "birth_date", "smoking", "alcohol", "physical_activity", "diet",
+    "family_history_diabetes", "family_history_cardiovascular", "family_history_anemia",
+)  # fmt: skip
+
+
+def clinic_observation_rows(
+    *, clinic_id: int, since: datetime.datetime | None = None
+) -> QuerySet[tuple[int, str, float, datetime.datetime]]:
+    """(patient_id, analyte code, canonical value, effective_at) of every observation of the clinic's patients,
+    optionally only those at or after `since`. Iterate it with `.iterator(chunk_size=...)` for large clinics."""
+    rows = Observation.objects.filter(patient__clinic_id=clinic_id)
+    if since is not None:
+        rows = rows.filter(effective_at__gte=since)
+    return rows.order_by().values_list("patient_id", "analyte__code", "value", "effective_at")
+
+
+def clinic_patient_rows(*, clinic_id: int, patient_ids: list[int] | None = None) -> QuerySet[tuple]:
+    """(patient_id, *PATIENT_PROFILE_FIELDS) of the clinic's patients (or of those among `patient_ids`)."""
+    patients = Patient.objects.filter(clinic_id=clinic_id)
+    if patient_ids is not None:
+        patients = patients.filter(pk__in=patient_ids)
+    return patients.order_by().values_list("id", *PATIENT_PROFILE_FIELDS)
+
+
+def clinic_condition_rows(*, clinic_id: int) -> QuerySet[tuple[int, str, str, str]]:
+    """(patient_id, ICD-10 code, verification status, clinical status) of every condition of the clinic."""
+    return (
+        Condition.objects.filter(patient__clinic_id=clinic_id)
+        .order_by()
+        .values_list("patient_id", "code", "verification_status", "clinical_status")
+    )
+
+
+def clinic_observation_source_counts(*, clinic_id: int) -> dict[str, int]:
+    """How many of the clinic's observations came from each source (manual, csv, fhir, api, demo): one query."""
+    return dict(
+        Observation.objects.filter(patient__clinic_id=clinic_id)
+        .order_by()
+        .values("source")
+        .annotate(n=Count("id"))
+        .values_list("source", "n")
+    )
+
+
+def clinic_ids_with_patients() -> list[int]:
+    """Ids of the clinics that have at least one patient (scheduled jobs skip empty clinics)."""
+    return list(Patient.objects.order_by("clinic_id").values_list("clinic_id", flat=True).distinct())
+
+
+def observation_rows_for_patients(
+    *, patient_ids: list[int], since: datetime.datetime | None = None, until: datetime.datetime | None = None
+) -> QuerySet[tuple[int, int, float, datetime.datetime]]:
+    """(patient_id, analyte id, canonical value, effective_at) of the given patients' observations in
+    [since, until], in entry order: one set-based query for a whole scoring chunk, without a join (map analyte
+    ids with `catalog().ids`). Callers scope `patient_ids` first."""
+    rows = Observation.objects.filter(patient_id__in=patient_ids)
+    if since is not None:
+        rows = rows.filter(effective_at__gte=since)
+    if until is not None:
+        rows = rows.filter(effective_at__lte=until)
+    return rows.order_by("id").values_list("patient_id", "analyte_id", "value", "effective_at")
+
+
+def patient_ids_of_clinic(*, clinic_id: int) -> list[int]:
+    """Every patient id of the clinic, ascending (batch scoring splits them into chunks)."""
+    return list(Patient.objects.filter(clinic_id=clinic_id).order_by("pk").values_list("pk", flat=True))
+
+
+def patient_by_id(*, pk: int) -> Patient:
+    """A patient for system work (tasks triggered by a change the caller was allowed to make): no user scope."""
+    return Patient.objects.get(pk=pk)
+
+
+def patient_ids_by_clinic(*, patient_ids: list[int]) -> dict[int, list[int]]:
+    """The given patient ids grouped by clinic, ascending: one query."""
+    grouped: dict[int, list[int]] = defaultdict(list)
+    rows = Patient.objects.filter(pk__in=patient_ids).order_by("clinic_id", "pk").values_list("clinic_id", "pk")
+    for clinic_id, pk in rows:
+        grouped[clinic_id].append(pk)
+    return dict(grouped)

@@ -156,7 +156,16 @@ def observations_record(
             "source": source,
         },
     )
+    if new:
+        _predictions_request([patient.pk])
     return new
+
+
+def _predictions_request(patient_ids: list[int]) -> None:
+    """New results change the patient's risk: score them again once this transaction commits."""
+    from predictions.services import prediction_request  # predictions reads patients; import at call time
+
+    prediction_request(patient_ids=patient_ids)
 
 
 def _check_verification(by: User, status: str) -> None:

@@ -37,6 +37,7 @@ from patients.forms import (
     unit_label,
 )
 from patients.models import Interpretation, Observation, Patient
+from predictions.views import risk_card
 
 PAGE_SIZE = 25
 BADGES = {
@@ -179,6 +180,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "wearables": _wearable_rows(selectors.wearable_averages(patient=patient)),
         "entry_panels": selectors.PANELS,
         "can_enter_results": roles.can_enter_results(request.user),
+        "risk": risk_card(user=request.user, patient=patient),  # None for a patient's own account
     }
     return render(request, "patients/detail.html", context)
 

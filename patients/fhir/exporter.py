@@ -1,12 +1,14 @@
-"""A patient's record as a FHIR R4 Bundle (type collection): Patient, every Observation, every Condition.
+"""A patient's record as a FHIR R4 Bundle (type collection): Patient, every Observation, every Condition,
+and for readers who may see predictions the latest successful one as a RiskAssessment.
 
 The JSON is built by hand and checked in the tests by parsing it back with the fhir.resources R4B models
 (R4B's Patient, Observation, Condition and Bundle are R4's). Values go out in the analyte's canonical
 UCUM unit under its preferred LOINC code, with the interpretation and the reference range that flagged
 them, so `patients.fhir.importer` reads the bundle back without loss.
 
-The bundle is assembled from `RESOURCE_BUILDERS`, one function per resource type. Another app adds its
-resources (the predictions app a RiskAssessment) with `register_resource_builder` in its AppConfig.ready.
+The bundle is assembled from `RESOURCE_BUILDERS`, one function per resource type. The predictions app's
+RiskAssessment is listed here (built by `predictions.fhir`, imported at call time); another app adds its
+resources with `register_resource_builder` in its AppConfig.ready.
 Resource ids are UUIDs derived from the clinic and the row, so exporting twice gives the same ids.
 """
 
@@ -47,6 +49,8 @@ Resource = dict[str, Any]
 class ExportContext:
     patient: Patient
     clinic_slug: str
+    # Predictions are decision support for clinicians: a patient's own download must not carry them.
+    include_decision_support: bool = False
 
     def resource_id(self, kind: str, pk: int) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:clinic:{self.clinic_slug}:{kind}:{pk}"))
@@ -160,7 +164,26 @@ def condition_resources(context: ExportContext) -> Iterable[Resource]:
         yield _condition(context, condition)
 
 
-RESOURCE_BUILDERS: list[Builder] = [patient_resources, observation_resources, condition_resources]
+def risk_assessment_resources(context: ExportContext) -> Iterable[Resource]:
+    """The patient's latest successful prediction as a RiskAssessment, for readers who may see predictions."""
+    if not context.include_decision_support:
+        return
+    # predictions reads patients; import at call time
+    from predictions.fhir import risk_assessment
+    from predictions.selectors import prediction_latest_succeeded
+
+    prediction = prediction_latest_succeeded(patient=context.patient)
+    if prediction is not None:
+        resource_id = context.resource_id("RiskAssessment", prediction.pk)
+        yield risk_assessment(prediction, context.patient_reference, resource_id=resource_id)
+
+
+RESOURCE_BUILDERS: list[Builder] = [
+    patient_resources,
+    observation_resources,
+    condition_resources,
+    risk_assessment_resources,
+]
 
 
 def register_resource_builder(builder: Builder) -> None:
@@ -169,8 +192,11 @@ def register_resource_builder(builder: Builder) -> None:
         RESOURCE_BUILDERS.append(builder)
 
 
-def patient_bundle(patient: Patient) -> Resource:
-    context = ExportContext(patient=patient, clinic_slug=patient.clinic.slug)
+def patient_bundle(patient: Patient, *, include_decision_support: bool = False) -> Resource:
+    """The bundle; `include_decision_support` adds the latest prediction (for clinicians and the system only)."""
+    context = ExportContext(
+        patient=patient, clinic_slug=patient.clinic.slug, include_decision_support=include_decision_support
+    )
     entries = [
         {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
         for builder in RESOURCE_BUILDERS

@@ -280,6 +280,10 @@ def _import(
         patient_id=patients[0].pk if len(patients) == 1 else None,
         detail={**_audit_detail(summary, patients), "sha256": hashlib.sha256(data).hexdigest()},
     )
+    if plan.observations:
+        from predictions.services import prediction_request  # predictions reads patients; import at call time
+
+        prediction_request(patient_ids=sorted({o.patient_id for o in plan.observations}))
     return summary
 
 
@@ -317,7 +321,8 @@ def fhir_import(
 @transaction.atomic
 def fhir_export(*, by: User | None, patient: Patient, username: str = "") -> dict[str, Any]:
     """The patient's record as a FHIR R4 Bundle; the caller got `patient` through a scoped selector."""
-    bundle = patient_bundle(patient)
+    # Predictions are decision support for clinicians: a patient's own download leaves them out.
+    bundle = patient_bundle(patient, include_decision_support=by is None or roles.can_view_patients(by))
     audit_record(
         actor=by,
         username=username,

@@ -277,4 +277,12 @@ def labs_import(
             report.created = len(new)
         patient_ids = sorted({patient.pk for _, patient in new}) if report.written else []
         _audit(by=by, clinic=clinic, report=report, data=data, patient_ids=patient_ids)
+        _predictions_request(patient_ids)
     return report
+
+
+def _predictions_request(patient_ids: list[int]) -> None:
+    """Imported results change the patients' risk: score them again once the import commits."""
+    from predictions.services import prediction_request  # predictions reads patients; import at call time
+
+    prediction_request(patient_ids=patient_ids)

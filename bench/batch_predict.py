@@ -1,0 +1,361 @@
+"""Benchmark: batch scoring on PostgreSQL + Redis with real Celery workers, against its floor and a naive loop.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic_bench REDIS_URL=redis://127.0.0.1:6379/0 \
+        .venv/bin/python bench/batch_predict.py --patients 1000 10000 100000 --runs 3
+
+For each size: a clinic of that many synthetic patients (seeded once, kept between runs of the script) and an
+active model trained on a separate synthetic cohort. Then, measured in the same run:
+
+- floor: COPY the clinic's observation rows out, build the features, one `predict_proba` call in memory,
+  COPY the prediction rows in. What scoring costs with no framework at all;
+- batch: `prediction_batch_start` and the chunk tasks on 2 worker processes (and on 1), start to finish;
+- naive: one task per patient, each reading its observations through the ORM, building its features,
+  scoring and saving one row (the obvious code), on 2,000 patients, per-patient cost compared with the batch.
+
+Writes the "Batch scoring" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+
+from results import machine_summary, write_section  # noqa: E402
+
+NAIVE_PATIENTS = 2000
+QUEUE = f"bench-{uuid.uuid4().hex[:6]}"
+
+
+def _setup() -> None:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres") or not os.environ.get("REDIS_URL"):
+        sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark runs on real services.")
+    from seed_demo import _ensure_database
+
+    _ensure_database(url)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def _clinic(n: int):
+    """A clinic of n synthetic patients, made once and reused by later runs of the script."""
+    from clinic.models import Clinic
+    from clinic.services import clinic_create
+    from patients.demo import demo_cohort_load
+    from patients.models import Patient
+
+    slug = f"bench-{n}"
+    clinic = Clinic.objects.filter(slug=slug).first() or clinic_create(name=f"Bench {n:,}", slug=slug)
+    if Patient.objects.filter(clinic=clinic).count() != n:
+        Patient.objects.filter(clinic=clinic).delete()
+        print(f"seeding {n:,} patients", flush=True)
+        demo_cohort_load(clinic=clinic, n_patients=n, seed=n)
+    return clinic
+
+
+def _model_for(clinic):
+    """Train (once per script run) a model on a separate synthetic cohort and make it the clinic's active one."""
+    from django.conf import settings
+
+    from mltraining.models import ModelStatus, ModelVersion, TrainingRun
+
+    artifact = _artifact()
+    ModelVersion.objects.filter(clinic=clinic, status=ModelStatus.ACTIVE).update(status=ModelStatus.ARCHIVED)
+    version = (ModelVersion.objects.filter(clinic=clinic).order_by("-version").values_list("version", flat=True)
+               .first() or 0) + 1  # fmt: skip
+    run = TrainingRun.objects.create(clinic=clinic, status="succeeded", chosen="lightgbm")
+    directory, name, info = artifact
+    if Path(settings.MODEL_DIR) != directory:
+        sys.exit("MODEL_DIR changed while the benchmark ran")
+    return ModelVersion.objects.create(
+        clinic=clinic, version=version, training_run=run, artifact_path=name, sha256=info.sha256,
+        sklearn_version=info.sklearn_version, classes=info.classes, data_hash=info.data_hash, rows=info.rows,
+        risk_thresholds=[0.2, 0.5], status=ModelStatus.ACTIVE,
+    )  # fmt: skip
+
+
+_ARTIFACT = None
+
+
+def _artifact():
+    global _ARTIFACT
+    if _ARTIFACT is None:
+        import pandas as pd
+        from django.conf import settings
+
+        from mltraining.ml.artifact import save_model
+        from mltraining.ml.features import CATEGORICAL, NUMERIC, build_features, feature_schema
+        from mltraining.ml.labels import label_patients
+        from mltraining.ml.train import TrainingConfig, train
+        from patients.demo_cohort import CONDITIONS, generate_cohort
+
+        cohort = generate_cohort(5000, seed=99)
+        ids = pd.Index(range(1, cohort.n_patients + 1), name="patient_id")
+        observations = pd.DataFrame({
+            "patient_id": ids.to_numpy()[cohort.obs_patient], "analyte": cohort.obs_analyte,
+            "value": cohort.obs_value, "effective_at": pd.to_datetime(cohort.obs_time).tz_localize("UTC"),
+        })  # fmt: skip
+        patients = pd.DataFrame({"patient_id": ids, "sex": cohort.sex, "birth_date": cohort.birth_date})
+        for name in ("smoking", "alcohol", "physical_activity", "diet", "family_history_diabetes",
+                     "family_history_cardiovascular", "family_history_anemia"):  # fmt: skip
+            patients[name] = getattr(cohort, name)
+        conditions = pd.DataFrame({
+            "patient_id": ids.to_numpy()[cohort.cond_patient],
+            "code": [CONDITIONS[key][0] for key in cohort.cond_key],
+            "verification_status": ["confirmed" if c else "provisional" for c in cohort.cond_confirmed],
+            "clinical_status": "active",
+        })  # fmt: skip
+        X = build_features(observations, patients, as_of=pd.Timestamp.now(tz="UTC"))
+        y = label_patients(conditions, list(ids))
+        keep = y.notna().to_numpy()
+        config = TrainingConfig(candidates=("lightgbm",), cv_folds=3, bootstrap_rounds=10, permutation_repeats=1)
+        result = train(X[keep], y[keep].astype(str), groups=pd.Series(ids[keep], index=X.index[keep]),
+                       numeric=NUMERIC, categorical=CATEGORICAL, config=config)  # fmt: skip
+        directory = Path(settings.MODEL_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"bench-{uuid.uuid4().hex[:8]}.skops"
+        info = save_model(result.model, directory / name, feature_schema=feature_schema(),
+                          data_hash=result.data_hash, rows=result.n_train, classes=result.classes)  # fmt: skip
+        _ARTIFACT = (directory, name, info)
+    return _ARTIFACT
+
+
+# --- floor -------------------------------------------------------------------------------------------------------
+
+
+def floor(clinic, version) -> float:
+    """COPY out, features, one predict_proba, COPY in: the least work that scores every patient."""
+    import numpy as np
+    import pandas as pd
+    from django.db import connection, transaction
+    from django.utils import timezone
+    from psycopg.sql import SQL, Literal
+
+    from mltraining.ml.features import build_features
+    from predictions.services import model_load
+
+    model = model_load(version=version)
+    start = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        buffer = io.BytesIO()
+        sql = SQL(
+            "copy (select o.patient_id, a.code, o.value, o.effective_at from patients_observation o "
+            "join patients_analyte a on a.id = o.analyte_id join patients_patient p on p.id = o.patient_id "
+            "where p.clinic_id = {}) to stdout with csv"
+        ).format(Literal(clinic.pk))
+        with cursor.cursor.copy(sql) as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        observations = pd.read_csv(buffer, names=["patient_id", "analyte", "value", "effective_at"])
+        observations["effective_at"] = pd.to_datetime(observations["effective_at"], utc=True, format="ISO8601")
+        buffer = io.BytesIO()
+        sql = SQL(
+            "copy (select id, sex, birth_date, smoking, alcohol, physical_activity, diet, family_history_diabetes, "
+            "family_history_cardiovascular, family_history_anemia from patients_patient "
+            "where clinic_id = {} order by id) to stdout with csv"
+        ).format(Literal(clinic.pk))
+        with cursor.cursor.copy(sql) as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        patients = pd.read_csv(buffer, names=["patient_id", "sex", "birth_date", "smoking", "alcohol",
+                                              "physical_activity", "diet", "family_history_diabetes",
+                                              "family_history_cardiovascular", "family_history_anemia"])  # fmt: skip
+        patients["birth_date"] = pd.to_datetime(patients["birth_date"]).dt.date
+        for column in ("family_history_diabetes", "family_history_cardiovascular", "family_history_anemia"):
+            patients[column] = patients[column].map({"t": True, "f": False})
+        X = build_features(observations, patients, as_of=pd.Timestamp.now(tz="UTC"))
+        proba = model.predict_proba(X)
+        classes = [str(c) for c in model.classes_]
+        predicted = np.asarray(classes)[proba.argmax(axis=1)]
+        now = timezone.now()
+        cursor.execute("create temporary table floor_prediction (like predictions_prediction including all)")
+        columns = (
+            "patient_id, model_version_id, created_at, status, probabilities, predicted_class, risk_score, "
+            "risk_level, risk_thresholds, inputs, contributions, explanation_method, error"
+        )
+        inputs = X.astype(object).where(X.notna(), None).to_dict("records")
+        healthy = classes.index("healthy")
+        with cursor.cursor.copy(f"copy floor_prediction ({columns}) from stdin") as copy:  # noqa: S608
+            for pid, p, c, row in zip(X.index.tolist(), proba.round(5).tolist(), predicted.tolist(), inputs,
+                                      strict=True):  # fmt: skip
+                risk = 1 - p[healthy]
+                level = "low" if risk < 0.2 else "moderate" if risk < 0.5 else "high"
+                copy.write_row((pid, version.pk, now, "succeeded", json.dumps(dict(zip(classes, p, strict=True))), c,
+                                risk, level, "[0.2, 0.5]", json.dumps(row, default=str), "[]", "", ""))  # fmt: skip
+        cursor.execute("drop table floor_prediction")
+    return time.perf_counter() - start
+
+
+# --- batch on real workers ---------------------------------------------------------------------------------------
+
+
+def _workers(queue: str, processes: int) -> subprocess.Popen:
+    from django.conf import settings
+
+    env = {**os.environ, "MODEL_DIR": str(settings.MODEL_DIR), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q", queue, "-c", str(processes),
+         "--without-gossip", "--without-mingle", "--loglevel", "WARNING", "-n", f"{queue}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _peak_rss_mb(parent: int) -> float:
+    """Largest peak resident memory (VmHWM) among the worker's child processes."""
+    peaks = []
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    pids = children.read_text().split() if children.exists() else []
+    for pid in [str(parent), *pids]:
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks, default=0.0)
+
+
+def batch(clinic, processes: int) -> tuple[float, float]:
+    """Seconds from the start of a batch to its end on `processes` worker processes, and worker peak memory."""
+    from clinic.celery import app
+    from predictions.models import BatchStatus, PredictionBatch
+    from predictions.services import prediction_batch_start
+
+    # One queue for the whole run: Celery builds its router from task_routes once, on first use.
+    app.conf.task_always_eager, app.conf.task_routes = False, {"predictions.tasks.*": {"queue": QUEUE}}
+    worker = _workers(QUEUE, processes)
+    try:
+        time.sleep(6)  # let the worker boot (imports, connect) outside the measurement
+        start = time.perf_counter()
+        started = prediction_batch_start(clinic=clinic, by=None, trigger="command")
+        peak = 0.0
+        while True:
+            row = PredictionBatch.objects.values("status", "done", "failed").get(pk=started.pk)
+            peak = max(peak, _peak_rss_mb(worker.pid))
+            if row["status"] not in (BatchStatus.QUEUED, BatchStatus.RUNNING):
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        if row["status"] != BatchStatus.SUCCEEDED:
+            sys.exit(f"batch {started.pk} ended {row['status']}: {row}")
+        return elapsed, peak
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+# --- naive ---------------------------------------------------------------------------------------------------------
+
+
+def naive(clinic, version, n: int) -> float:
+    """Seconds per patient of the obvious code: one task per patient, ORM objects, one save each."""
+    import pandas as pd
+    from django.utils import timezone
+
+    from mltraining.ml.features import build_features
+    from patients.models import Observation, Patient
+    from predictions.models import Prediction
+    from predictions.services import model_load
+
+    model = model_load(version=version)
+    patients = list(Patient.objects.filter(clinic=clinic).order_by("pk")[:n])
+    start = time.perf_counter()
+    for patient in patients:  # what one task per patient does, minus the broker round trip
+        rows = [
+            (o.patient_id, o.analyte.code, o.value, o.effective_at)
+            for o in Observation.objects.filter(patient=patient).select_related("analyte")
+        ]
+        observations = pd.DataFrame(rows, columns=["patient_id", "analyte", "value", "effective_at"])
+        profile = pd.DataFrame([{
+            "patient_id": patient.pk, "sex": patient.sex, "birth_date": patient.birth_date,
+            "smoking": patient.smoking, "alcohol": patient.alcohol, "physical_activity": patient.physical_activity,
+            "diet": patient.diet, "family_history_diabetes": patient.family_history_diabetes,
+            "family_history_cardiovascular": patient.family_history_cardiovascular,
+            "family_history_anemia": patient.family_history_anemia,
+        }])  # fmt: skip
+        X = build_features(observations, profile, as_of=pd.Timestamp.now(tz="UTC"))
+        proba = model.predict_proba(X)[0]
+        classes = [str(c) for c in model.classes_]
+        Prediction.objects.create(
+            patient=patient, model_version=version, created_at=timezone.now(),
+            probabilities=dict(zip(classes, proba.tolist(), strict=True)),
+            predicted_class=classes[int(proba.argmax())],
+        )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    Prediction.objects.filter(patient__in=patients, batch__isnull=True).delete()
+    return elapsed / len(patients)
+
+
+def _fmt(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    _setup()
+    lines = [
+        "Batch scoring (`bench/batch_predict.py`) on PostgreSQL + Redis with real Celery workers (prefork). "
+        "Seconds, median of the runs (min-max). Floor: COPY observations out, features, one predict_proba, COPY "
+        "predictions in, in one process, no explanations. Batch: `prediction_batch_start` to the batch's end, "
+        "chunks of 1,000 patients, each scored with one predict_proba call, explained (tree-path contributions), "
+        "written with COPY.",
+        "",
+        "| patients | floor s | batch, 2 workers s | batch / floor | batch, 1 worker s | 1 / 2 workers "
+        "| per patient, batch (2 w.) ms | worker peak RSS MB |",
+        "|---:|---|---|---:|---|---:|---:|---:|",
+    ]
+    naive_line = ""
+    for n in args.patients:
+        clinic = _clinic(n)
+        version = _model_for(clinic)
+        floors, two, one, peaks = [], [], [], []
+        for _ in range(args.runs):
+            floors.append(floor(clinic, version))
+            elapsed, peak = batch(clinic, 2)
+            two.append(elapsed)
+            peaks.append(peak)
+            elapsed, peak = batch(clinic, 1)
+            one.append(elapsed)
+            print(f"{n:>7}: floor {floors[-1]:.1f} s, 2 workers {two[-1]:.1f} s, 1 worker {one[-1]:.1f} s", flush=True)
+        f2, o1 = statistics.median(two), statistics.median(one)
+        lines.append(
+            f"| {n:,} | {_fmt(floors)} | {_fmt(two)} | {f2 / statistics.median(floors):.2f} | {_fmt(one)} "
+            f"| {o1 / f2:.2f} | {1000 * f2 / n:.2f} | {max(peaks):.0f} |"
+        )
+        if n >= NAIVE_PATIENTS and not naive_line:
+            per_patient = naive(clinic, version, NAIVE_PATIENTS)
+            batch_per_patient = f2 / n
+            naive_line = (
+                f"Naive path (one task per patient through the ORM, {NAIVE_PATIENTS:,} patients of the {n:,} clinic, "
+                f"no broker round trip counted): {1000 * per_patient:.1f} ms per patient, "
+                f"{per_patient / batch_per_patient:.0f}x the batch path's {1000 * batch_per_patient:.2f} ms."
+            )
+            print(naive_line, flush=True)
+    lines += ["", naive_line, "", "Targets: batch within 3x the floor; naive at least 50x the batch per patient; "
+              "2 workers faster than 1.", ""]  # fmt: skip
+    write_section("Batch scoring", machine_summary() + "\n\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Reads of the model registry, scoped to what the user may see: clinic admins their clinic's, superusers all."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from clinic import roles
+from clinic.models import Clinic, User
+from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
+
+# The metrics shown in tables, in order, with their labels.
+METRIC_LABELS = {
+    "roc_auc_ovr_macro": "Macro ROC-AUC (one vs rest)",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1_macro": "Macro F1",
+    "accuracy": "Accuracy",
+    "precision_macro": "Macro precision",
+    "recall_macro": "Macro recall",
+    "log_loss": "Log loss",
+    "brier": "Brier score",
+}
+
+
+def training_run_list_for(*, user: User) -> QuerySet[TrainingRun]:
+    if user.is_superuser:
+        return TrainingRun.objects.all()
+    if not roles.can_manage_clinic(user):
+        return TrainingRun.objects.none()
+    return TrainingRun.objects.filter(clinic_id=user.clinic_id)
+
+
+def model_version_list_for(*, user: User) -> QuerySet[ModelVersion]:
+    if user.is_superuser:
+        return ModelVersion.objects.all()
+    if not roles.can_manage_clinic(user):
+        return ModelVersion.objects.none()
+    return ModelVersion.objects.filter(clinic_id=user.clinic_id)
+
+
+def model_version_get_for(*, user: User, pk: int) -> ModelVersion:
+    return get_object_or_404(model_version_list_for(user=user).select_related("clinic", "training_run"), pk=pk)
+
+
+def drift_report_list_for(*, user: User) -> QuerySet[DriftReport]:
+    if user.is_superuser:
+        return DriftReport.objects.all()
+    if not roles.can_manage_clinic(user):
+        return DriftReport.objects.none()
+    return DriftReport.objects.filter(clinic_id=user.clinic_id)
+
+
+def active_model_for(*, clinic: Clinic | int) -> ModelVersion | None:
+    """The version that scores the clinic's patients now, or None before the first one is activated."""
+    clinic_id = clinic.pk if isinstance(clinic, Clinic) else clinic
+    return ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE).first()
+
+
+def training_stale_after() -> datetime.timedelta:
+    """A worker kills any task at the hard time limit, so a run "running" for longer has lost its worker."""
+    return datetime.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+
+def training_run_in_flight(*, clinic_id: int, now: datetime.datetime | None = None) -> QuerySet[TrainingRun]:
+    """The clinic's queued or running run, unless it is running past the point where its worker must be dead."""
+    now = now or timezone.now()
+    return TrainingRun.objects.filter(clinic_id=clinic_id).filter(
+        Q(status=TrainingStatus.QUEUED) | Q(status=TrainingStatus.RUNNING, started_at__gte=now - training_stale_after())
+    )
+
+
+def clinics_with_active_model() -> QuerySet[Clinic]:
+    return Clinic.objects.filter(model_versions__status=ModelStatus.ACTIVE).order_by("pk")
+
+
+# Presentation helpers shared by the admin pages and the model card: plain dicts and lists for templates.
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and value == value else None  # NaN is "not available"
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Held-out metrics with their 95 % bootstrap intervals and the dummy baseline, one row per metric."""
+    test, ci, baseline = metrics.get("test") or {}, metrics.get("ci") or {}, metrics.get("baseline") or {}
+    names = [name for name in METRIC_LABELS if name in test]
+    rows = []
+    for name in names:
+        interval = ci.get(name) or [None, None]
+        rows.append(
+            {
+                "name": name,
+                "label": METRIC_LABELS[name],
+                "value": _number(test.get(name)),
+                "low": _number(interval[0]),
+                "high": _number(interval[1]),
+                "baseline": _number(baseline.get(name)),
+            }
+        )
+    return rows
+
+
+def candidate_rows(candidates: list[dict[str, Any]], chosen: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The cross-validation comparison: (metric labels, one row per candidate with mean ± std per metric)."""
+    found = {name for candidate in candidates for name in candidate.get("cv_mean") or {}}
+    metrics = [name for name in METRIC_LABELS if name in found]
+    rows = []
+    for candidate in candidates:
+        means, stds = candidate.get("cv_mean") or {}, candidate.get("cv_std") or {}
+        rows.append(
+            {
+                "name": candidate.get("name", ""),
+                "chosen": candidate.get("name") == chosen,
+                "scores": [(_number(means.get(name)), _number(stds.get(name))) for name in metrics],
+                "fit_seconds": _number(candidate.get("fit_seconds")),
+                "error": candidate.get("error") or "",
+            }
+        )
+    return [METRIC_LABELS[name] for name in metrics], rows
+
+
+def subgroup_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Held-out performance per sex and per age band: one row per group, with its size beside it."""
+    rows = []
+    for dimension, groups in (metrics.get("subgroups") or {}).items():
+        for group, values in (groups or {}).items():
+            values = values or {}
+            rows.append(
+                {
+                    "dimension": dimension.replace("_", " "),
+                    "group": group,
+                    "n": int(values["n"]) if _number(values.get("n")) is not None else None,
+                    "roc_auc": _number(values.get("roc_auc_ovr_macro")),
+                    "balanced_accuracy": _number(values.get("balanced_accuracy")),
+                    "accuracy": _number(values.get("accuracy")),
+                    "brier": _number(values.get("brier")),
+                }
+            )
+    return rows
+
+
+def audit_warnings(audit: dict[str, Any]) -> list[str]:
+    warnings = audit.get("warnings") or []
+    return [str(warning) for warning in warnings]
+
+
+def model_version_history(*, clinic_id: int) -> QuerySet[ModelVersion]:
+    return (
+        ModelVersion.objects.filter(clinic_id=clinic_id)
+        .select_related("activated_by")
+        .annotate(chosen=F("training_run__chosen"))
+        .defer("reference_profile", "feature_schema", "model_card", "library_versions")
+        .order_by("-version")
+    )
+
+
+def model_card_for(*, version: ModelVersion) -> dict[str, Any]:
+    """Everything the model card page shows; the text parts were frozen into `version.model_card` at training."""
+    run = version.training_run
+    metric_names, candidates = candidate_rows(run.candidates, run.chosen)
+    summary = run.data_summary
+    as_of = summary.get("as_of")
+    return {
+        "as_of": datetime.datetime.fromisoformat(as_of) if as_of else None,
+        "version": version,
+        "card": version.model_card,
+        "run": run,
+        "summary": summary,
+        "label_counts": sorted((summary.get("labels") or {}).items(), key=lambda item: -item[1]),
+        "metric_rows": metric_rows(version.metrics),
+        "subgroup_rows": subgroup_rows(version.metrics),
+        "candidate_metrics": metric_names,
+        "candidate_rows": candidates,
+        "history": model_version_history(clinic_id=version.clinic_id),
+    }
+
+
+def model_version_report(*, version: ModelVersion) -> dict[str, Any]:
+    """The metric tables of a version's admin page (the raw JSON is too long to read)."""
+    return {"metric_rows": metric_rows(version.metrics), "subgroup_rows": subgroup_rows(version.metrics)}
+
+
+def training_run_report(*, run: TrainingRun) -> dict[str, Any]:
+    """The sections of a training run's admin page beyond its plain fields."""
+    metric_names, candidates = candidate_rows(run.candidates, run.chosen)
+    return {
+        "candidate_metrics": metric_names,
+        "candidate_rows": candidates,
+        "metric_rows": metric_rows(run.metrics),
+        "subgroup_rows": subgroup_rows(run.metrics),
+        "audit_warnings": audit_warnings(run.audit),
+        "plot_names": list(run.plots),
+        "auto_refresh": run.in_progress,
+    }
+
+
+def _feature_labels() -> dict[str, tuple[str, str]]:
+    from mltraining.ml.features import FEATURES
+
+    return {feature.name: (feature.label, feature.unit) for feature in FEATURES}
+
+
+def drift_feature_rows(*, report: DriftReport) -> list[dict[str, Any]]:
+    """PSI and band per feature, the largest shift first."""
+    labels = _feature_labels()
+    rows = []
+    for name, figures in (report.report.get("features") or {}).items():
+        label, unit = labels.get(name, (name, ""))
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "unit": unit,
+                "psi": _number(figures.get("psi")),
+                "band": figures.get("band", ""),
+                "n": figures.get("n"),
+                "missing_share": _number(figures.get("missing_share")),
+            }
+        )
+    return sorted(rows, key=lambda row: -(row["psi"] if row["psi"] is not None else -1.0))
+
+
+def drift_prediction_rows(*, report: DriftReport) -> list[dict[str, Any]]:
+    """Share of each predicted class now, beside its share when the model was trained (when known)."""
+    predictions = report.report.get("predictions") or {}
+    reference = predictions.get("reference") or {}
+    recent = report.predicted_mix or predictions.get("recent") or {}
+    return [
+        {"label": label, "reference": _number(reference.get(label)), "recent": _number(recent.get(label))}
+        for label in sorted(set(reference) | set(recent))
+    ]

@@ -1,0 +1,724 @@
+"""Writes of the model registry: request and run training, promote and roll back versions, check drift.
+
+The pure training code lives in `mltraining.ml` (no Django); this module turns the clinic's rows into
+DataFrames, results into rows and files, and records one audit row per change in the same transaction.
+A run writes nothing half-done: its artifact and plots are removed and no version exists unless the
+final transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import AuditOutcome, Clinic, User
+from mltraining import selectors
+from mltraining.ml import artifact as ml_artifact
+from mltraining.ml import drift as ml_drift
+from mltraining.ml import features as ml_features
+from mltraining.ml import labels as ml_labels
+from mltraining.ml import train as ml_train
+from mltraining.models import (
+    DriftBand,
+    DriftReport,
+    ModelStatus,
+    ModelVersion,
+    TrainingRun,
+    TrainingStatus,
+    TrainingTrigger,
+)
+from patients import selectors as patient_selectors
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "system"  # the audit trail's name for runs nobody clicked (schedule, command line)
+LOOKBACK_DAYS = 730  # results older than this are not features (training, drift and scoring alike)
+DRIFT_WINDOW_DAYS = 30
+DRIFT_MIN_PATIENTS = 100  # below this, PSI from sampling noise alone reaches the "moderate" band
+VISIT_ANALYTES = frozenset(code for code, _label, kind, _unit in ml_features.ANALYTES if kind != "wearable")
+OnLog = Callable[[str], None]
+OnProgress = Callable[[float], None]
+
+# Progress of a run: share of the bar each stage ends at (training itself fills the space between).
+_LOADED, _FEATURES, _TRAINED, _SAVED = 0.05, 0.1, 0.9, 0.97
+
+
+def model_dir() -> Path:
+    return Path(settings.MODEL_DIR)
+
+
+def _ensure_can_manage(by: User | None, clinic_id: int) -> None:
+    """`by=None` is the system itself (schedule, command line); a person must be an admin of that clinic."""
+    if by is None:
+        return
+    if not (roles.can_manage_clinic(by) and (by.is_superuser or by.clinic_id == clinic_id)):
+        raise PermissionDenied("Only an admin of this clinic can manage its models.")
+
+
+# --- Requesting a run -----------------------------------------------------------------------------------
+
+
+def _config_validate(config: ml_train.TrainingConfig) -> None:
+    """What TrainingConfig itself does not check (it refuses unknown candidates and metrics on creation)."""
+    if not config.candidates:
+        raise ValidationError("Choose at least one candidate model.")
+    if config.cv_folds < 2:
+        raise ValidationError("Cross-validation needs at least 2 folds.")
+
+
+def training_config_from_json(data: dict[str, Any]) -> ml_train.TrainingConfig:
+    """Rebuild the config a run stored (JSON turned its tuples into lists; unknown keys are ignored)."""
+    known = {field.name for field in fields(ml_train.TrainingConfig)}
+    values = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items() if key in known}
+    return ml_train.TrainingConfig(**values)
+
+
+@transaction.atomic
+def training_run_request(
+    *,
+    clinic: Clinic,
+    by: User | None,
+    trigger: str = TrainingTrigger.MANUAL,
+    config: ml_train.TrainingConfig | None = None,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Queue a training run for the clinic; the Celery task starts once this transaction commits.
+
+    Refused while another run of the clinic is queued or running. `enqueue=False` leaves the run queued for
+    the caller to execute in-process (`manage.py train_model --sync`).
+    """
+    _ensure_can_manage(by, clinic.pk)
+    config = config or ml_train.TrainingConfig()
+    _config_validate(config)
+    _training_runs_expire(clinic_id=clinic.pk)
+    busy = selectors.training_run_in_flight(clinic_id=clinic.pk).first()
+    if busy is not None:
+        raise ValidationError(f"{busy} of this clinic has not finished yet; wait for it before starting another.")
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                clinic=clinic, trigger=trigger, requested_by=by, configuration=config.to_dict()
+            )
+    except IntegrityError:  # another request won the race for the clinic's one in-flight slot
+        raise ValidationError("Another training run of this clinic was just started; wait for it.") from None
+    audit_record(
+        actor=by,
+        action="training_run.request",
+        target=run,
+        detail={"trigger": trigger, "candidates": list(config.candidates), "cv_folds": config.cv_folds},
+        username=SYSTEM,
+    )
+    if enqueue:
+        from mltraining.tasks import train_model_task
+
+        run_id = run.pk
+        transaction.on_commit(lambda: train_model_task.delay(run_id))
+    return run
+
+
+def _training_runs_expire(*, clinic_id: int) -> None:
+    """Mark failed the runs still "running" past the hard time limit: their worker died with them."""
+    cutoff = timezone.now() - selectors.training_stale_after()
+    stale = TrainingRun.objects.filter(clinic_id=clinic_id, status=TrainingStatus.RUNNING, started_at__lt=cutoff)
+    for run in stale:
+        run.status, run.finished_at = TrainingStatus.FAILED, timezone.now()
+        run.error = "The run stopped reporting and passed the task time limit: its worker was lost."
+        run.save(update_fields=["status", "finished_at", "error"])
+        audit_record(
+            actor=None, action="training_run.expire", target=run, outcome=AuditOutcome.FAILURE, username=SYSTEM
+        )
+
+
+def training_run_schedule_all() -> list[TrainingRun]:
+    """The weekly retraining: one run per clinic with patients, skipping clinics with a run in flight."""
+    runs = []
+    for clinic in Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk"):
+        try:
+            runs.append(training_run_request(clinic=clinic, by=None, trigger=TrainingTrigger.SCHEDULED))
+        except ValidationError as exc:
+            logger.info("Scheduled retraining of %s skipped: %s", clinic.slug, exc.messages[0])
+    return runs
+
+
+# --- Executing a run ------------------------------------------------------------------------------------
+
+
+class _RunRecorder:
+    """Appends log lines and progress to the run's row while it trains.
+
+    Training runs outside any transaction, so each write commits at once and the admin page shows it.
+    Progress alone is written at most once a second; a log line is written immediately.
+    """
+
+    def __init__(self, run_id: int, *, on_log: OnLog | None = None, on_progress: OnProgress | None = None):
+        self.run_id = run_id
+        self.lines: list[str] = []
+        self.fraction = 0.0
+        self._on_log, self._on_progress = on_log, on_progress
+        self._written_at = 0.0
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def log(self, message: str) -> None:
+        for line in str(message).splitlines() or [""]:
+            stamped = f"{timezone.now():%H:%M:%S} {line}"
+            self.lines.append(stamped)
+            if self._on_log:
+                self._on_log(stamped)
+        self._write()
+
+    def progress(self, fraction: float) -> None:
+        fraction = min(max(float(fraction), self.fraction), 1.0)  # never backwards
+        self.fraction = fraction
+        if self._on_progress:
+            self._on_progress(fraction)
+        if time.monotonic() - self._written_at >= 1.0:
+            self._write()
+
+    def finish(self) -> None:
+        """Complete the bar for the observer; the row itself gets progress 1.0 with the run's final write."""
+        self.fraction = 1.0
+        if self._on_progress:
+            self._on_progress(1.0)
+
+    def stage(self, start: float, end: float) -> OnProgress:
+        """A progress callback for a sub-task, mapping its 0..1 onto start..end of the whole run."""
+
+        def report(fraction: float) -> None:
+            self.progress(start + (end - start) * min(max(float(fraction), 0.0), 1.0))
+
+        return report
+
+    def _write(self) -> None:
+        self._written_at = time.monotonic()
+        TrainingRun.objects.filter(pk=self.run_id).update(log=self.text, progress=self.fraction)
+
+
+def _training_run_claim(run_id: int) -> TrainingRun | None:
+    """queued -> running with one conditional UPDATE: a redelivered task finds nothing to claim."""
+    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingStatus.QUEUED).update(
+        status=TrainingStatus.RUNNING, started_at=timezone.now(), progress=0.0
+    )
+    return TrainingRun.objects.select_related("clinic").get(pk=run_id) if claimed else None
+
+
+@dataclass
+class _Trained:
+    """What a successful fit leaves behind before anything is committed."""
+
+    result: Any  # ml.train.TrainingResult
+    data_summary: dict[str, Any]
+    artifact: Any  # ml.artifact.ArtifactInfo
+    artifact_path: str
+    plots: dict[str, str]
+    reference_profile: dict[str, Any]
+    timings: dict[str, float]
+
+
+def training_run_execute(
+    *, run_id: int, on_log: OnLog | None = None, on_progress: OnProgress | None = None
+) -> TrainingRun | None:
+    """Train the run's clinic model, register the version and apply the promotion gate.
+
+    Returns None when the run was not queued (already claimed by another delivery of the task). Any
+    failure marks the run failed with its error and leaves no artifact, plot or version behind.
+    """
+    run = _training_run_claim(run_id)
+    if run is None:
+        logger.info("Training run %s is not queued any more; nothing to do.", run_id)
+        return None
+    recorder = _RunRecorder(run.pk, on_log=on_log, on_progress=on_progress)
+    workdir = model_dir() / f"clinic-{run.clinic_id}" / f"run-{run.pk}"
+    try:
+        trained = _train(run, recorder, workdir)
+        run = _training_run_succeed(run, recorder, trained)
+        recorder.finish()
+        return run
+    except Exception as exc:  # any failure fails the run, whatever raised it
+        logger.exception("Training run %s failed", run.pk)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return _training_run_fail(run, recorder, exc)
+
+
+def _observation_frame(*, clinic_id: int, since=None) -> pd.DataFrame:
+    rows = patient_selectors.clinic_observation_rows(clinic_id=clinic_id, since=since).iterator(chunk_size=20_000)
+    frame = pd.DataFrame.from_records(list(rows), columns=list(ml_features.OBSERVATION_COLUMNS))
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    frame["effective_at"] = pd.to_datetime(frame["effective_at"], utc=True)
+    return frame
+
+
+def _patient_frame(*, clinic_id: int) -> pd.DataFrame:
+    rows = list(patient_selectors.clinic_patient_rows(clinic_id=clinic_id))
+    return pd.DataFrame.from_records(rows, columns=["patient_id", *patient_selectors.PATIENT_PROFILE_FIELDS])[
+        list(ml_features.PATIENT_COLUMNS)
+    ]
+
+
+def _condition_frame(*, clinic_id: int) -> pd.DataFrame:
+    rows = list(patient_selectors.clinic_condition_rows(clinic_id=clinic_id))
+    return pd.DataFrame.from_records(rows, columns=["patient_id", "code", "verification_status", "clinical_status"])
+
+
+def _training_table(run: TrainingRun, recorder: _RunRecorder, timings: dict[str, float]):
+    """(X, y, data summary): one feature row per labelled patient, read with one query per table."""
+    started = time.perf_counter()
+    clinic_id = run.clinic_id
+    as_of = pd.Timestamp(timezone.now())
+    observations = _observation_frame(clinic_id=clinic_id, since=as_of - pd.Timedelta(days=LOOKBACK_DAYS))
+    patients = _patient_frame(clinic_id=clinic_id)
+    conditions = _condition_frame(clinic_id=clinic_id)
+    sources = patient_selectors.clinic_observation_source_counts(clinic_id=clinic_id)
+    timings["load_data"] = time.perf_counter() - started
+    recorder.log(
+        f"Read {len(patients):,} patients, {len(observations):,} observations and {len(conditions):,} conditions."
+    )
+    recorder.progress(_LOADED)
+
+    started = time.perf_counter()
+    X = ml_features.build_features(observations, patients, as_of=as_of, window_days=LOOKBACK_DAYS)
+    labels = ml_labels.label_patients(conditions, X.index)
+    # A patient without results in the lookback carries no signal; "healthy" with every value missing is noise.
+    has_results = X.index.isin(observations["patient_id"].unique())
+    usable = labels.notna().to_numpy()
+    keep = has_results & usable
+    X, y = X.loc[keep], labels.loc[keep].astype(str)
+    timings["features"] = time.perf_counter() - started
+    total_observations = sum(sources.values())
+    summary = {
+        "as_of": as_of.isoformat(),
+        "patients": len(patients),
+        "rows": len(X),
+        "excluded": int((has_results & ~usable).sum()),
+        "without_results": int((~has_results).sum()),
+        "observations": len(observations),
+        "conditions": len(conditions),
+        "labels": {str(k): int(v) for k, v in y.value_counts().items()},
+        "sources": sources,
+        "synthetic_share": (sources.get("demo", 0) / total_observations) if total_observations else 0.0,
+    }
+    recorder.log(
+        f"{len(X):,} labelled patients to learn from; {summary['excluded']:,} excluded (uncertain label), "
+        f"{summary['without_results']:,} without results in the last {LOOKBACK_DAYS} days."
+    )
+    recorder.progress(_FEATURES)
+    if len(X) == 0:
+        raise ValidationError("No patient has both results and a usable label; there is nothing to learn from.")
+    return X, y, summary
+
+
+def _train(run: TrainingRun, recorder: _RunRecorder, workdir: Path) -> _Trained:
+    timings: dict[str, float] = {}
+    config = training_config_from_json(run.configuration)
+    recorder.log(f"Training run #{run.pk} for {run.clinic}: candidates {', '.join(config.candidates)}.")
+    X, y, summary = _training_table(run, recorder, timings)
+
+    started = time.perf_counter()
+    result = ml_train.train(
+        X,
+        y,
+        groups=pd.Series(X.index, index=X.index),  # one row per patient: each patient on one side of a split
+        numeric=list(ml_features.NUMERIC),
+        categorical=list(ml_features.CATEGORICAL),
+        config=config,
+        log=recorder.log,
+        progress=recorder.stage(_FEATURES, _TRAINED),
+    )
+    timings["train"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for name, png in result.plots.items():
+        path = workdir / f"{name}.png"
+        path.write_bytes(png)
+        plots[name] = path.relative_to(model_dir()).as_posix()
+    path = workdir / "model.skops"
+    info = ml_artifact.save_model(
+        result.model,
+        path,
+        feature_schema=ml_features.feature_schema(),
+        data_hash=result.data_hash,
+        rows=len(X),
+        classes=list(result.classes),
+    )
+    profile = ml_drift.reference_profile(
+        X[list(result.feature_names)] if result.feature_names else X,
+        numeric=list(result.numeric),
+        categorical=list(result.categorical),
+        predicted=pd.Series(result.model.predict(X), index=X.index),
+    )
+    timings["save"] = time.perf_counter() - started
+    recorder.log(f"Saved the artifact ({info.sha256[:12]}...) and {len(plots)} plots.")
+    recorder.progress(_SAVED)
+    return _Trained(
+        result=result,
+        data_summary=summary,
+        artifact=info,
+        artifact_path=path.relative_to(model_dir()).as_posix(),
+        plots=plots,
+        reference_profile=_jsonable(profile),
+        timings=timings,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and infinities become None (JSON has no such numbers); numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Promotion:
+    activate: bool
+    reason: str
+
+
+def promotion_decide(
+    *, candidate_auc: float | None, baseline_auc: float | None, active: ModelVersion | None, tolerance: float
+) -> Promotion:
+    """The gate: activate a new version when nothing is active, or when it is not worse than the active one by
+    more than `tolerance` in held-out macro ROC-AUC. A model no better than the dummy is never activated."""
+    if candidate_auc is None:
+        return Promotion(False, "it has no held-out macro ROC-AUC, so it waits for an admin to activate it")
+    if baseline_auc is not None and candidate_auc <= baseline_auc:
+        return Promotion(
+            False,
+            f"its held-out macro ROC-AUC {candidate_auc:.3f} is no better than the dummy baseline's "
+            f"{baseline_auc:.3f}, so it waits for an admin",
+        )
+    if active is None:
+        return Promotion(True, "no version was active")
+    active_auc = active.roc_auc
+    if active_auc is None:
+        return Promotion(True, f"the active v{active.version} has no held-out macro ROC-AUC to compare with")
+    if candidate_auc < active_auc - tolerance:
+        return Promotion(
+            False,
+            f"its held-out macro ROC-AUC {candidate_auc:.3f} is worse than active v{active.version}'s "
+            f"{active_auc:.3f} by more than the tolerance {tolerance:g}, so it waits for an admin to activate it",
+        )
+    return Promotion(
+        True,
+        f"its held-out macro ROC-AUC {candidate_auc:.3f} is within {tolerance:g} of (or above) "
+        f"active v{active.version}'s {active_auc:.3f}",
+    )
+
+
+LIMITATIONS = [
+    "Each patient gets one label although conditions co-occur: the training labels reduce several confirmed "
+    "diagnoses to one class, so a second condition of the same patient is not learned from.",
+    "Labels are the clinic's recorded diagnoses: missing, late or wrong diagnoses (label noise) are learned as "
+    "truth, and patients never tested for a condition count as not having it.",
+    "Probabilities are calibrated on the training data of this clinic; they drift when the population, the "
+    "laboratory or its units change (see the drift reports).",
+    "Performance is measured on a held-out split of the same clinic and period, not on an external population.",
+]
+INTENDED_USE = (
+    "Decision support for clinicians caring for adult outpatients: it ranks the likelihood of common "
+    "conditions from routine blood results, vitals and lifestyle data, to prompt review and further testing. "
+    "It is not a diagnosis."
+)
+OUT_OF_SCOPE = [
+    "Diagnosing, ruling out or treating any condition without a clinician's review.",
+    "Children and adolescents (under 18), pregnancy, emergency and inpatient care.",
+    "Patients of another clinic, laboratory or population than the one it was trained on.",
+    "Decisions about insurance, employment or anything other than the patient's own care.",
+]
+
+
+def _model_card(run: TrainingRun, trained: _Trained, config: ml_train.TrainingConfig) -> dict[str, Any]:
+    summary = trained.data_summary
+    limitations = list(LIMITATIONS)
+    if summary.get("synthetic_share", 0) > 0:
+        limitations.insert(
+            0,
+            f"{summary['synthetic_share']:.0%} of the training results are synthetic demo data: the figures "
+            "describe the generator, not real patients. Do not use this version for care.",
+        )
+    if config.calibration:
+        limitations.append(f"Probabilities were calibrated with the {config.calibration} method on training folds.")
+    return {
+        "intended_use": INTENDED_USE,
+        "out_of_scope": OUT_OF_SCOPE,
+        "limitations": limitations,
+        "classes": {key: ml_labels.CLASS_DISPLAY.get(key, key) for key in trained.result.classes},
+        "model": trained.result.chosen,
+        "reason": trained.result.reason,
+    }
+
+
+def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Trained) -> TrainingRun:
+    """Register the version, apply the gate and close the run, all in one transaction."""
+    result, summary = trained.result, _jsonable(trained.result.summary())
+    config = training_config_from_json(run.configuration)
+    metrics = _jsonable(
+        {
+            "test": result.test_metrics,
+            "ci": {name: list(interval) for name, interval in result.test_ci.items()},
+            "baseline": result.baseline_test_metrics,
+            "subgroups": result.subgroup_metrics,
+            "n_train": result.n_train,
+            "n_test": result.n_test,
+        }
+    )
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().select_related("clinic").get(pk=run.pk)
+        if run.status != TrainingStatus.RUNNING:
+            raise RuntimeError("The run was marked lost while it trained; its result is discarded.")
+        # Lock the clinic's versions in pk order (the order activation uses too) before numbering and promoting.
+        versions = list(ModelVersion.objects.select_for_update().filter(clinic_id=run.clinic_id).order_by("pk"))
+        active = next((version for version in versions if version.status == ModelStatus.ACTIVE), None)
+        baseline_auc = (metrics.get("baseline") or {}).get("roc_auc_ovr_macro")
+        decision = promotion_decide(
+            candidate_auc=metrics["test"].get("roc_auc_ovr_macro"),
+            baseline_auc=baseline_auc,
+            active=active,
+            tolerance=settings.MODEL_PROMOTION_TOLERANCE,
+        )
+        info = trained.artifact
+        version = ModelVersion.objects.create(
+            clinic_id=run.clinic_id,
+            version=max((v.version for v in versions), default=0) + 1,
+            training_run=run,
+            artifact_path=trained.artifact_path,
+            sha256=info.sha256,
+            sklearn_version=info.sklearn_version,
+            library_versions=_jsonable(info.library_versions),
+            feature_schema=_jsonable(info.feature_schema),
+            classes=list(result.classes),
+            data_hash=info.data_hash,
+            rows=info.rows,
+            metrics=metrics,
+            risk_thresholds=list(config.risk_thresholds),
+            reference_profile=trained.reference_profile,
+            model_card=_jsonable(_model_card(run, trained, config)),
+        )
+        if decision.activate:
+            _activate(version, active, by=None)
+            recorder.log(f"Registered v{version.version} and activated it: {decision.reason}.")
+        else:
+            recorder.log(f"Registered v{version.version} as a candidate: {decision.reason}.")
+        run.status, run.finished_at, run.progress = TrainingStatus.SUCCEEDED, timezone.now(), 1.0
+        run.data_summary = _jsonable(trained.data_summary)
+        run.audit = summary.get("audit") or {}
+        run.candidates = summary.get("candidates") or []
+        run.chosen, run.reason = result.chosen, result.reason
+        run.metrics = metrics
+        run.importances = _jsonable({"model": result.feature_importance, "permutation": result.permutation_importance})
+        run.plots = trained.plots
+        run.timings = {name: round(seconds, 3) for name, seconds in {**result.timings, **trained.timings}.items()}
+        run.log = recorder.text
+        run.save()
+        audit_record(
+            actor=None,
+            action="training_run.succeed",
+            target=run,
+            detail={
+                "model_version": version.pk,
+                "version": version.version,
+                "chosen": result.chosen,
+                "roc_auc_ovr_macro": metrics["test"].get("roc_auc_ovr_macro"),
+                "activated": decision.activate,
+                "gate": decision.reason,
+            },
+            username=SYSTEM,
+        )
+    return run
+
+
+def _training_run_fail(run: TrainingRun, recorder: _RunRecorder, exc: BaseException) -> TrainingRun:
+    message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    recorder.log(f"Failed: {type(exc).__name__}: {message}")
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        run.status, run.finished_at = TrainingStatus.FAILED, timezone.now()
+        run.error = f"{type(exc).__name__}: {message}\n\n{''.join(traceback.format_exception(exc))}"
+        run.log = recorder.text
+        run.save(update_fields=["status", "finished_at", "error", "log"])
+        audit_record(
+            actor=None,
+            action="training_run.fail",
+            target=run,
+            outcome=AuditOutcome.FAILURE,
+            detail={"error": f"{type(exc).__name__}: {message}"[:500]},
+            username=SYSTEM,
+        )
+    return run
+
+
+# --- Activation and rollback ----------------------------------------------------------------------------
+
+
+def _activate(version: ModelVersion, active: ModelVersion | None, *, by: User | None) -> None:
+    """Archive the active version first, then activate: the partial unique index never sees two."""
+    now = timezone.now()
+    if active is not None and active.pk != version.pk:
+        active.status = ModelStatus.ARCHIVED
+        active.save(update_fields=["status"])
+    version.status, version.activated_at, version.activated_by = ModelStatus.ACTIVE, now, by
+    version.save(update_fields=["status", "activated_at", "activated_by"])
+
+
+def model_version_verify(*, version: ModelVersion) -> None:
+    """Load the artifact with its hash check; ValidationError with the reason when it is missing or altered."""
+    try:
+        ml_artifact.load_model(model_dir() / version.artifact_path, expected_sha256=version.sha256)
+    except ml_artifact.ArtifactError as exc:
+        raise ValidationError(f"{version} cannot be activated: its artifact failed verification ({exc}).") from exc
+
+
+def _versions_lock(*, version: ModelVersion) -> tuple[ModelVersion, ModelVersion | None]:
+    """Lock the target and the clinic's active version in pk order, the order every writer of versions uses."""
+    locked = list(
+        ModelVersion.objects.select_for_update()
+        .filter(clinic_id=version.clinic_id)
+        .filter(Q(pk=version.pk) | Q(status=ModelStatus.ACTIVE))
+        .order_by("pk")
+    )
+    target = next(v for v in locked if v.pk == version.pk)
+    return target, next((v for v in locked if v.status == ModelStatus.ACTIVE), None)
+
+
+def _model_version_switch(*, version: ModelVersion, by: User, action: str, allowed: tuple[str, ...]) -> ModelVersion:
+    _ensure_can_manage(by, version.clinic_id)
+    if version.status not in allowed:
+        raise ValidationError(
+            f"{version} is {version.get_status_display().lower()}; only a {' or '.join(allowed)} "
+            "version can be switched to here."
+        )
+    model_version_verify(version=version)  # before the transaction: loading an artifact takes a moment
+    with transaction.atomic():
+        target, active = _versions_lock(version=version)
+        if target.status not in allowed:  # changed while the artifact was checked
+            raise ValidationError(f"{target} changed status meanwhile; reload the page.")
+        _activate(target, active, by=by)
+        audit_record(
+            actor=by,
+            action=action,
+            target=target,
+            detail={"version": target.version, "previous_active": active.version if active else None},
+        )
+    return target
+
+
+def model_version_activate(*, version: ModelVersion, by: User) -> ModelVersion:
+    """Make a candidate (or an archived version) the clinic's active model; the active one is archived."""
+    return _model_version_switch(
+        version=version, by=by, action="model_version.activate", allowed=(ModelStatus.CANDIDATE, ModelStatus.ARCHIVED)
+    )
+
+
+def model_version_rollback(*, version: ModelVersion, by: User) -> ModelVersion:
+    """Re-activate an archived, formerly active version in one step; the current one is archived."""
+    return _model_version_switch(
+        version=version, by=by, action="model_version.rollback", allowed=(ModelStatus.ARCHIVED,)
+    )
+
+
+# --- Drift ----------------------------------------------------------------------------------------------
+
+
+def _predict_labels(version: ModelVersion, X: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    """The active model's predicted class per recent patient, or (None, why) when its artifact cannot be used."""
+    try:
+        model, _info = ml_artifact.load_model(model_dir() / version.artifact_path, expected_sha256=version.sha256)
+    except ml_artifact.ArtifactError as exc:
+        return None, str(exc)
+    return pd.Series(model.predict(X), index=X.index).astype(str), ""
+
+
+def drift_check(
+    *, clinic: Clinic, by: User | None = None, window_days: int = DRIFT_WINDOW_DAYS, now=None
+) -> DriftReport:
+    """Compare what the active version sees now with what it was trained on, and store the result.
+
+    "Now" is the feature rows, built exactly as for training, of the patients with a result in the last
+    `window_days`: a laboratory that changed its units shows up in their latest values.
+    """
+    _ensure_can_manage(by, clinic.pk)
+    version = selectors.active_model_for(clinic=clinic)
+    if version is None:
+        raise ValidationError(f"{clinic} has no active model to check for drift.")
+    now = pd.Timestamp(now or timezone.now())
+    window_start = now - pd.Timedelta(days=window_days)
+    observations = _observation_frame(clinic_id=clinic.pk, since=now - pd.Timedelta(days=LOOKBACK_DAYS))
+    # Recent patients are those with a lab or vital in the window: wearables send data daily without any visit,
+    # and counting them would make the sample mostly tracker wearers.
+    visit = observations["analyte"].isin(VISIT_ANALYTES) & (observations["effective_at"] >= window_start)
+    recent_ids = observations.loc[visit, "patient_id"].unique()
+    report: dict[str, Any] = {"window_start": window_start.isoformat()}
+    predicted_mix: dict[str, float] = {}
+    if len(recent_ids) == 0:
+        band, n_recent = DriftBand.NO_DATA, 0
+    else:
+        patients = _patient_frame(clinic_id=clinic.pk)
+        patients = patients[patients["patient_id"].isin(recent_ids)]
+        X = ml_features.build_features(observations, patients, as_of=now, window_days=LOOKBACK_DAYS)
+        predicted, artifact_error = _predict_labels(version, X)
+        result = ml_drift.drift_report(version.reference_profile, X, predicted_recent=predicted)
+        report.update(_jsonable(result))
+        if artifact_error:
+            report["artifact_error"] = artifact_error
+        if len(X) < DRIFT_MIN_PATIENTS:
+            report["note"] = (
+                f"Only {len(X)} recent patients: with so few, PSI is noisy (about 10 / n from sampling alone), "
+                "so read a moderate or major band as a prompt to look, not as proof of a shift."
+            )
+        if predicted is not None:
+            predicted_mix = {str(k): float(v) for k, v in predicted.value_counts(normalize=True).items()}
+        band, n_recent = result["overall_band"], int(result["n_recent"])
+    with transaction.atomic():
+        drift = DriftReport.objects.create(
+            clinic=clinic,
+            model_version=version,
+            window_days=window_days,
+            n_recent=n_recent,
+            overall_band=band,
+            report=report,
+            predicted_mix=predicted_mix,
+        )
+        audit_record(
+            actor=by,
+            action="drift.check",
+            target=drift,
+            detail={"version": version.version, "band": band, "n_recent": n_recent, "worst": report.get("worst", [])},
+            username=SYSTEM,
+        )
+    return drift
+
+
+def drift_check_all_clinics() -> list[DriftReport]:
+    """The weekly drift check: one report per clinic with an active model; one clinic's failure skips only it."""
+    reports = []
+    for clinic in selectors.clinics_with_active_model():
+        try:
+            reports.append(drift_check(clinic=clinic))
+        except Exception:  # one broken clinic must not stop the others' checks
+            logger.exception("Drift check of %s failed", clinic.slug)
+    return reports

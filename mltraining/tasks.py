@@ -1,0 +1,27 @@
+"""Celery tasks of the model registry: ids in, one service call, nothing else. The rows are the truth."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def train_model_task(run_id: int) -> None:
+    """Train one queued run. A redelivered message finds the run claimed already and does nothing."""
+    from mltraining.services import training_run_execute
+
+    training_run_execute(run_id=run_id)
+
+
+@shared_task(acks_late=True)
+def scheduled_retraining() -> None:
+    """Weekly: request a run for every clinic with patients (each run then goes through the promotion gate)."""
+    from mltraining.services import training_run_schedule_all
+
+    training_run_schedule_all()
+
+
+@shared_task(acks_late=True)
+def drift_check_all() -> None:
+    """Weekly: compare each clinic's recent inputs with its active model's training profile."""
+    from mltraining.services import drift_check_all_clinics
+
+    drift_check_all_clinics()

@@ -1,0 +1,70 @@
+"""Rows of the model registry for tests, and a cheap stand-in for a real training run."""
+
+import shutil
+from pathlib import Path
+
+import factory
+from django.conf import settings
+
+from clinic.tests.factories import ClinicFactory
+from mltraining.models import ModelStatus, ModelVersion, TrainingRun, TrainingStatus
+
+FAST_CONFIG = {
+    "candidates": ("dummy", "logistic_regression", "random_forest"),
+    "cv_folds": 3,
+    "bootstrap_rounds": 50,
+    "permutation_repeats": 2,
+}
+# For tests about what happens around training rather than its quality.
+CHEAP_CONFIG = {"candidates": ("dummy", "logistic_regression"), "cv_folds": 2, "bootstrap_rounds": 10,
+                "permutation_repeats": 1}  # fmt: skip
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrainingRun
+
+    clinic = factory.SubFactory(ClinicFactory)
+    status = TrainingStatus.SUCCEEDED
+    chosen = "lightgbm"
+    reason = "Best mean cross-validated macro ROC-AUC."
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """A version whose artifact is the session's trained model (conftest `trained_artifact`), copied into
+    the test's MODEL_DIR so that tampering with it touches only this test's copy."""
+
+    class Meta:
+        model = ModelVersion
+
+    clinic = factory.SubFactory(ClinicFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    training_run = factory.SubFactory(TrainingRunFactory, clinic=factory.SelfAttribute("..clinic"))
+    artifact_path = factory.LazyAttribute(lambda v: f"clinic-{v.clinic.pk}/v{v.version}/model.skops")
+    sha256 = ""
+    sklearn_version = ""
+    data_hash = "0" * 64
+    rows = 1200
+    classes = factory.LazyFunction(lambda: ["ckd", "diabetes", "healthy"])
+    metrics = factory.LazyFunction(lambda: {"test": {"roc_auc_ovr_macro": 0.9}})
+    risk_thresholds = factory.LazyFunction(lambda: [0.2, 0.5])
+    status = ModelStatus.CANDIDATE
+
+    @classmethod
+    def create_with_artifact(cls, artifact, *, clinic, auc: float = 0.9, **kwargs) -> ModelVersion:
+        directory, name, info = artifact
+        version = cls.build(
+            clinic=clinic,
+            training_run=TrainingRunFactory(clinic=clinic),
+            sha256=info.sha256,
+            sklearn_version=info.sklearn_version,
+            classes=info.classes,
+            metrics={"test": {"roc_auc_ovr_macro": auc}},
+            **kwargs,
+        )
+        target = Path(settings.MODEL_DIR) / version.artifact_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(directory / name, target)
+        shutil.copyfile((directory / name).with_suffix(".json"), target.with_suffix(".json"))
+        version.save()
+        return version

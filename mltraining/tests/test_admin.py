@@ -1,0 +1,376 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from clinic.models import AuditEvent
+from mltraining import selectors
+from mltraining.models import DriftBand, DriftReport, ModelStatus, TrainingRun, TrainingStatus
+from mltraining.tests.factories import ModelVersionFactory, TrainingRunFactory
+
+
+@pytest.fixture(autouse=True)
+def model_dir(settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "models"
+    return settings.MODEL_DIR
+
+
+@pytest.fixture
+def active_v1(clinic_a, trained_artifact):
+    return ModelVersionFactory.create_with_artifact(
+        trained_artifact, clinic=clinic_a, version=1, status=ModelStatus.ACTIVE
+    )
+
+
+@pytest.fixture
+def candidate_v2(clinic_a, active_v1, trained_artifact):
+    return ModelVersionFactory.create_with_artifact(trained_artifact, clinic=clinic_a, version=2)
+
+
+@pytest.fixture
+def finished_run(clinic_a, model_dir):
+    plot = model_dir / f"clinic-{clinic_a.pk}" / "run-x" / "roc_curves.png"
+    plot.parent.mkdir(parents=True)
+    plot.write_bytes(b"\x89PNG fake")
+    return TrainingRunFactory(
+        clinic=clinic_a,
+        log="12:00:00 Read 400 patients\n12:00:09 Chosen: random_forest.",
+        candidates=[
+            {"name": "dummy", "cv_mean": {"roc_auc_ovr_macro": 0.5}, "cv_std": {"roc_auc_ovr_macro": 0.0},
+             "fit_seconds": 0.1, "error": ""},
+            {"name": "random_forest", "cv_mean": {"roc_auc_ovr_macro": 0.81}, "cv_std": {"roc_auc_ovr_macro": 0.02},
+             "fit_seconds": 1.5, "error": ""},
+            {"name": "svc", "cv_mean": {}, "cv_std": {}, "fit_seconds": 0.2, "error": "ValueError: bad input"},
+        ],
+        chosen="random_forest",
+        metrics={
+            "test": {"roc_auc_ovr_macro": 0.83, "accuracy": 0.7},
+            "ci": {"roc_auc_ovr_macro": [0.78, 0.88]},
+            "baseline": {"roc_auc_ovr_macro": 0.5},
+            "subgroups": {"sex": {"female": {"n": 40.0, "roc_auc_ovr_macro": 0.8}}},
+        },
+        audit={"warnings": ["Classes with fewer than 10 unique rows: thrombocytopenia (6)."]},
+        plots={"roc_curves": plot.relative_to(model_dir).as_posix()},
+    )  # fmt: skip
+
+
+def _login(client, user):
+    client.force_login(user)
+    return client
+
+
+# --- access ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a", "patient_user_a"])
+@pytest.mark.parametrize("model", ["trainingrun", "modelversion", "driftreport"])
+def test_only_admins_reach_the_registry_in_the_admin(client, request, role_fixture, model):
+    _login(client, request.getfixturevalue(role_fixture))
+
+    response = client.get(reverse(f"admin:mltraining_{model}_changelist"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_a_clinic_admin_sees_only_their_clinics_runs(client, admin_a, finished_run, clinic_b):
+    other = TrainingRunFactory(clinic=clinic_b)
+    _login(client, admin_a)
+
+    response = client.get(reverse("admin:mltraining_trainingrun_changelist"))
+
+    assert {run.pk for run in response.context["cl"].result_list} == {finished_run.pk}
+    assert client.get(reverse("admin:mltraining_trainingrun_change", args=[other.pk])).status_code == 404
+
+
+def test_another_clinics_version_is_a_404(client, admin_b, active_v1):
+    _login(client, admin_b)
+
+    response = client.get(reverse("admin:mltraining_modelversion_change", args=[active_v1.pk]))
+
+    assert response.status_code == 404
+
+
+def test_nobody_adds_edits_or_deletes_registry_rows_by_hand(client, admin_a, finished_run):
+    _login(client, admin_a)
+
+    assert client.get(reverse("admin:mltraining_trainingrun_add")).status_code == 403
+    assert client.get(reverse("admin:mltraining_trainingrun_delete", args=[finished_run.pk])).status_code == 403
+    page = client.get(reverse("admin:mltraining_trainingrun_change", args=[finished_run.pk])).content.decode()
+    assert 'name="_save"' not in page
+
+
+# --- training runs -------------------------------------------------------------------------------------------
+
+
+def test_the_run_page_shows_candidates_metrics_warnings_plots_and_log(client, admin_a, finished_run):
+    _login(client, admin_a)
+
+    response = client.get(reverse("admin:mltraining_trainingrun_change", args=[finished_run.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "0.810 ± 0.020" in page
+    assert "ValueError: bad input" in page
+    assert "0.830" in page
+    assert "0.780 – 0.880" in page
+    assert "thrombocytopenia (6)" in page
+    assert reverse("admin:mltraining_trainingrun_plot", args=[finished_run.pk, "roc_curves"]) in page
+    assert "Chosen: random_forest." in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_a_running_run_page_refreshes_itself(client, admin_a, clinic_a):
+    run = TrainingRun.objects.create(clinic=clinic_a, status=TrainingStatus.RUNNING, progress=0.4, log="working")
+    _login(client, admin_a)
+
+    page = client.get(reverse("admin:mltraining_trainingrun_change", args=[run.pk])).content.decode()
+
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert "40 % done" in page
+
+
+def test_a_failed_run_page_shows_its_error(client, admin_a, clinic_a):
+    run = TrainingRun.objects.create(clinic=clinic_a, status=TrainingStatus.FAILED, error="RuntimeError: boom")
+    _login(client, admin_a)
+
+    page = client.get(reverse("admin:mltraining_trainingrun_change", args=[run.pk])).content.decode()
+
+    assert "RuntimeError: boom" in page
+
+
+def test_a_plot_is_served_to_the_clinics_admin_only(client, admin_a, admin_b, finished_run):
+    url = reverse("admin:mltraining_trainingrun_plot", args=[finished_run.pk, "roc_curves"])
+
+    response = _login(client, admin_a).get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+    assert client.get(reverse("admin:mltraining_trainingrun_plot", args=[finished_run.pk, "nope"])).status_code == 404
+    assert _login(client, admin_b).get(url).status_code == 404
+
+
+def test_start_training_now_queues_a_run_for_the_admins_clinic(
+    client, admin_a, clinic_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    delivered = []
+    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", delivered.append)
+    _login(client, admin_a)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:mltraining_trainingrun_start"))
+
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:mltraining_trainingrun_change", args=[run.pk])
+    assert run.clinic == clinic_a
+    assert run.requested_by == admin_a
+    assert run.trigger == "manual"
+    assert delivered == [run.pk]
+
+
+def test_start_training_twice_says_a_run_is_in_progress(client, admin_a, clinic_a, monkeypatch):
+    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", lambda run_id: None)
+    _login(client, admin_a)
+    client.post(reverse("admin:mltraining_trainingrun_start"))
+
+    response = client.post(reverse("admin:mltraining_trainingrun_start"), follow=True)
+
+    assert TrainingRun.objects.count() == 1
+    assert "has not finished yet" in response.content.decode()
+
+
+def test_the_start_button_is_on_the_changelist_and_needs_a_post(client, admin_a):
+    _login(client, admin_a)
+
+    page = client.get(reverse("admin:mltraining_trainingrun_changelist")).content.decode()
+
+    assert "Start training now" in page
+    assert "csrfmiddlewaretoken" in page
+    assert client.get(reverse("admin:mltraining_trainingrun_start")).status_code == 405
+
+
+@pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a"])
+def test_start_training_is_not_for_doctors_or_staff(client, request, role_fixture):
+    _login(client, request.getfixturevalue(role_fixture))
+
+    response = client.post(reverse("admin:mltraining_trainingrun_start"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_superuser_starts_training_for_the_clinic_they_pick(client, superuser, clinic_b, monkeypatch):
+    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", lambda run_id: None)
+    _login(client, superuser)
+
+    client.post(reverse("admin:mltraining_trainingrun_start"), {"clinic": clinic_b.pk})
+
+    assert TrainingRun.objects.get().clinic == clinic_b
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_run_changelist_query_count_does_not_grow_with_rows(client, admin_a, clinic_a):
+    TrainingRunFactory(clinic=clinic_a)
+    _login(client, admin_a)
+    url = reverse("admin:mltraining_trainingrun_changelist")
+    client.get(url)  # the first request of a session warms caches
+    few = _queries(client, url)
+
+    TrainingRunFactory.create_batch(10, clinic=clinic_a)
+
+    assert _queries(client, url) == few == 7
+
+
+# --- model versions ----------------------------------------------------------------------------------------
+
+
+def test_the_version_changelist_query_count_does_not_grow_with_rows(client, admin_a, active_v1, clinic_a):
+    _login(client, admin_a)
+    url = reverse("admin:mltraining_modelversion_changelist")
+    client.get(url)  # the first request of a session warms caches
+    few = _queries(client, url)
+
+    ModelVersionFactory.create_batch(5, clinic=clinic_a, activated_by=admin_a)
+
+    assert _queries(client, url) == few == 7
+
+
+def _action(client, name, version):
+    return client.post(
+        reverse("admin:mltraining_modelversion_changelist"),
+        {"action": name, "_selected_action": [version.pk]},
+        follow=True,
+    )
+
+
+def test_an_admin_activates_a_version_with_the_admin_action(client, admin_a, active_v1, candidate_v2):
+    _login(client, admin_a)
+
+    response = _action(client, "activate", candidate_v2)
+
+    assert "is active now" in response.content.decode()
+    assert selectors.active_model_for(clinic=candidate_v2.clinic_id) == candidate_v2
+    active_v1.refresh_from_db()
+    assert active_v1.status == ModelStatus.ARCHIVED
+    assert AuditEvent.objects.filter(action="model_version.activate", actor=admin_a).count() == 1
+
+
+def test_an_admin_rolls_back_with_the_admin_action(client, admin_a, active_v1, candidate_v2):
+    _login(client, admin_a)
+    _action(client, "activate", candidate_v2)
+
+    response = _action(client, "rollback", active_v1)
+
+    assert "is active again" in response.content.decode()
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+    assert AuditEvent.objects.filter(action="model_version.rollback", actor=admin_a).count() == 1
+
+
+def test_the_change_page_buttons_activate_and_roll_back(client, admin_a, active_v1, candidate_v2):
+    _login(client, admin_a)
+    page = client.get(reverse("admin:mltraining_modelversion_change", args=[candidate_v2.pk])).content.decode()
+    assert "Activate this version" in page
+    assert reverse("mltraining:model_card", args=[candidate_v2.pk]) in page
+
+    client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    client.post(reverse("admin:mltraining_modelversion_rollback", args=[active_v1.pk]))
+
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+
+
+def test_activating_a_tampered_artifact_is_refused_with_a_clear_message(
+    client, admin_a, active_v1, candidate_v2, model_dir
+):
+    path = model_dir / candidate_v2.artifact_path
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    _login(client, admin_a)
+
+    response = _action(client, "activate", candidate_v2)
+
+    page = response.content.decode()
+    assert "cannot be activated" in page
+    assert "does not match its registered checksum" in page
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+
+
+def test_another_clinics_admin_cannot_activate_a_version(client, admin_b, active_v1, candidate_v2):
+    _login(client, admin_b)
+
+    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    _action(client, "activate", candidate_v2)
+
+    assert button.status_code == 404
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+    assert not AuditEvent.objects.filter(action="model_version.activate").exists()
+
+
+@pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a"])
+def test_doctors_and_staff_cannot_activate_a_version(client, request, role_fixture, active_v1, candidate_v2):
+    _login(client, request.getfixturevalue(role_fixture))
+
+    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    action = client.post(
+        reverse("admin:mltraining_modelversion_changelist"),
+        {"action": "activate", "_selected_action": [candidate_v2.pk]},
+    )
+
+    assert button.status_code == 302
+    assert action.status_code == 302
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+
+
+def test_the_action_wants_exactly_one_version(client, admin_a, active_v1, candidate_v2):
+    _login(client, admin_a)
+
+    response = client.post(
+        reverse("admin:mltraining_modelversion_changelist"),
+        {"action": "activate", "_selected_action": [active_v1.pk, candidate_v2.pk]},
+        follow=True,
+    )
+
+    assert "Select exactly one version." in response.content.decode()
+
+
+# --- drift reports -------------------------------------------------------------------------------------------
+
+
+def test_a_drift_report_page_lists_psi_per_feature_worst_first(client, admin_a, active_v1):
+    report = DriftReport.objects.create(
+        clinic=active_v1.clinic,
+        model_version=active_v1,
+        window_days=30,
+        n_recent=120,
+        overall_band=DriftBand.MAJOR,
+        report={
+            "features": {
+                "glucose": {"psi": 0.02, "band": "stable", "n": 110, "missing_share": 0.1},
+                "creatinine": {"psi": 7.5, "band": "major", "n": 118, "missing_share": 0.0},
+            },
+            "predictions": {"psi": 0.3, "band": "major", "reference": {"healthy": 0.6}, "recent": {"healthy": 0.2}},
+        },
+        predicted_mix={"healthy": 0.2, "ckd": 0.8},
+    )
+    _login(client, admin_a)
+
+    page = client.get(reverse("admin:mltraining_driftreport_change", args=[report.pk])).content.decode()
+
+    assert page.index("Creatinine") < page.index("Glucose")
+    assert "7.500" in page
+    assert "0.800" in page  # the ckd share now
+
+
+def test_check_drift_now_stores_a_report(client, admin_a, active_v1):
+    _login(client, admin_a)
+
+    response = client.post(reverse("admin:mltraining_driftreport_check"))
+
+    report = DriftReport.objects.get()
+    assert response["Location"] == reverse("admin:mltraining_driftreport_change", args=[report.pk])
+    assert report.overall_band == DriftBand.NO_DATA

@@ -1,0 +1,82 @@
+import pytest
+from django.urls import reverse
+
+from clinic.models import AuditEvent
+from mltraining import services
+from mltraining.ml.train import TrainingConfig
+from mltraining.models import ModelStatus
+from mltraining.tests.factories import FAST_CONFIG, ModelVersionFactory
+from patients.demo import demo_cohort_load
+
+
+@pytest.fixture(autouse=True)
+def model_dir(settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "models"
+    return settings.MODEL_DIR
+
+
+@pytest.fixture
+def trained_version(clinic_a):
+    demo_cohort_load(clinic=clinic_a, n_patients=400, seed=9)
+    run = services.training_run_request(clinic=clinic_a, by=None, config=TrainingConfig(**FAST_CONFIG), enqueue=False)
+    return services.training_run_execute(run_id=run.pk).model_version
+
+
+@pytest.fixture
+def version_a(clinic_a, trained_artifact):
+    return ModelVersionFactory.create_with_artifact(trained_artifact, clinic=clinic_a, status=ModelStatus.ACTIVE)
+
+
+def _card(client, user, version):
+    client.force_login(user)
+    return client.get(reverse("mltraining:model_card", args=[version.pk]))
+
+
+def test_the_model_card_of_a_trained_version_tells_its_use_data_metrics_and_limits(client, admin_a, trained_version):
+    response = _card(client, admin_a, trained_version)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "not a diagnosis" in page
+    assert "Out of scope" in page
+    assert trained_version.data_hash in page
+    assert str(trained_version.rows) in page
+    assert "95 % CI" in page
+    assert "Female" in page.title()
+    assert "age band" in page.lower()
+    assert "random_forest" in page
+    assert "logistic_regression" in page
+    assert "synthetic demo data" in page
+    assert "co-occur" in page
+    assert "label noise" in page
+    assert 'data-testid="version-history"' in page
+    assert "promotion gate" in page
+    assert AuditEvent.objects.filter(action="model_version.view_card", actor=admin_a).exists()
+
+
+def test_the_model_card_is_linked_from_the_version_admin(client, admin_a, version_a):
+    client.force_login(admin_a)
+
+    page = client.get(reverse("admin:mltraining_modelversion_changelist")).content.decode()
+
+    assert reverse("mltraining:model_card", args=[version_a.pk]) in page
+
+
+def test_a_superuser_reads_any_clinics_model_card(client, superuser, version_a):
+    assert _card(client, superuser, version_a).status_code == 200
+
+
+def test_the_model_card_of_another_clinic_is_a_404(client, admin_b, version_a):
+    assert _card(client, admin_b, version_a).status_code == 404
+
+
+@pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a", "patient_user_a"])
+def test_the_model_card_is_forbidden_to_other_roles(client, request, role_fixture, version_a):
+    assert _card(client, request.getfixturevalue(role_fixture), version_a).status_code == 403
+
+
+def test_the_model_card_needs_a_login(client, version_a):
+    response = client.get(reverse("mltraining:model_card", args=[version_a.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from mltraining import views
+
+app_name = "mltraining"
+
+urlpatterns = [
+    path("versions/<int:pk>/card/", views.model_card, name="model_card"),
+]

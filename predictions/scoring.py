@@ -1,0 +1,84 @@
+"""Score a frame of feature rows with a loaded model: probabilities, risk level and top contributions.
+
+No database here: services read the rows and write the results. One `predict_proba` call and one
+explanation call per frame, however many patients it holds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mltraining.ml.explain import explain, top_contributions
+from mltraining.ml.features import FEATURES
+from mltraining.ml.labels import HEALTHY
+
+TOP_FEATURES = 6
+_FEATURES = {feature.name: feature for feature in FEATURES}
+
+
+@dataclass
+class Scored:
+    probabilities: dict[str, float]
+    predicted_class: str
+    risk_score: float
+    risk_level: str
+    inputs: dict[str, Any]
+    contributions: list[dict[str, Any]]  # without the reference-range verdict, which needs the catalog
+
+
+def risk_level(risk: float, thresholds: list[float] | tuple[float, float]) -> str:
+    """low below the first cut-point, moderate below the second, high from there."""
+    low, high = thresholds
+    return "low" if risk < low else "moderate" if risk < high else "high"
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def score_frame(model, X: pd.DataFrame, *, thresholds: list[float]) -> tuple[list[Scored], str]:
+    """One Scored per row of X (same order), and the explanation method used."""
+    proba = model.predict_proba(X)
+    classes = [str(c) for c in model.classes_]
+    explanation = explain(model, X)
+    healthy = classes.index(HEALTHY) if HEALTHY in classes else None
+    records = X.to_dict("records")
+    scored = []
+    for row, (inputs, p) in enumerate(zip(records, proba, strict=True)):
+        predicted = int(np.argmax(p))
+        risk = float(1.0 - p[healthy]) if healthy is not None else float(np.max(p))
+        contributions = []
+        if explanation.available:
+            for name, size in top_contributions(explanation, row, predicted, k=TOP_FEATURES):
+                feature = _FEATURES.get(name)
+                contributions.append(
+                    {
+                        "feature": name,
+                        "label": feature.label if feature else name,
+                        "analyte": feature.analyte if feature else None,
+                        "value": _json_value(inputs.get(name)),
+                        "unit": feature.unit if feature else "",
+                        "contribution": round(size, 5),
+                        "direction": "towards" if size > 0 else "away from",
+                    }
+                )
+        scored.append(
+            Scored(
+                probabilities={c: round(float(v), 5) for c, v in zip(classes, p, strict=True)},
+                predicted_class=classes[predicted],
+                risk_score=round(risk, 5),
+                risk_level=risk_level(risk, thresholds),
+                inputs={name: _json_value(value) for name, value in inputs.items()},
+                contributions=contributions,
+            )
+        )
+    return scored, explanation.method

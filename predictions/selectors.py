@@ -1,0 +1,180 @@
+"""Reads of predictions and batches, scoped to what the user may see. Other apps read predictions through here.
+
+Predictions are decision support for clinicians: staff, doctors and admins of the patient's clinic see them;
+a patient never sees their own (they see the advice a doctor approved). Batches belong to the clinic's
+admins. Functions named `*_read` also write the audit row for that read: one per page or API call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import User
+from mltraining.ml.labels import CLASS_DISPLAY
+from patients.models import Patient
+from predictions.models import (
+    BatchStatus,
+    ChunkStatus,
+    Prediction,
+    PredictionBatch,
+    PredictionChunk,
+    PredictionStatus,
+)
+
+DECISION_SUPPORT = "Decision support for clinicians, not a diagnosis."
+HISTORY_LENGTH = 10
+UNFINISHED = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+EXPLANATION_METHODS = {
+    "tree_path": "Tree-path contributions (Saabas) of the boosted trees, on the log-odds score before calibration",
+    "lightgbm_treeshap": "TreeSHAP values of the boosted trees, on the log-odds score before calibration",
+    "treeshap": "TreeSHAP values of the tree model, on the raw score before calibration",
+    "linear": "Coefficient × standardised value of the linear model, on the log-odds before calibration",
+    "unavailable": "This model type gives no per-patient explanation",
+}
+
+
+def class_display(key: str) -> str:
+    """A class key in plain words ("diabetes" -> "Type 2 diabetes"); unknown keys are shown as they are."""
+    return CLASS_DISPLAY.get(key, key.replace("_", " ").capitalize())
+
+
+def explanation_method_display(method: str) -> str:
+    return EXPLANATION_METHODS.get(method, method)
+
+
+# --- predictions of one patient ------------------------------------------------------------------------------
+
+
+def prediction_list_for(*, user: User, patient: Patient) -> QuerySet[Prediction]:
+    """A patient's predictions, newest first, with their model version. The caller got `patient` through
+    `patients.selectors.patient_get_for`, so the clinic scope holds; a role that may not see predictions
+    (a patient, their own record included) gets none."""
+    if not roles.can_view_patients(user):
+        return Prediction.objects.none()
+    return Prediction.objects.filter(patient=patient).select_related("model_version")
+
+
+def prediction_latest_for(*, user: User, patient: Patient) -> Prediction | None:
+    return prediction_list_for(user=user, patient=patient).first()
+
+
+@dataclass(frozen=True)
+class PredictionHistory:
+    recent: list[Prediction]  # newest first, at most HISTORY_LENGTH
+    latest_succeeded: Prediction | None  # may be older than every row of `recent`
+
+    @property
+    def latest(self) -> Prediction | None:
+        return self.recent[0] if self.recent else None
+
+
+def prediction_history_for(*, user: User, patient: Patient, limit: int = HISTORY_LENGTH) -> PredictionHistory:
+    """The latest predictions and the latest successful one: one query, a second only when every recent
+    prediction failed."""
+    predictions = prediction_list_for(user=user, patient=patient)
+    recent = list(predictions[:limit])
+    succeeded = next((p for p in recent if p.status == PredictionStatus.SUCCEEDED), None)
+    if succeeded is None and recent:
+        succeeded = predictions.filter(status=PredictionStatus.SUCCEEDED).first()
+    return PredictionHistory(recent=recent, latest_succeeded=succeeded)
+
+
+def prediction_latest_succeeded(*, patient: Patient) -> Prediction | None:
+    """The patient's latest successful prediction, for exports the caller already allowed (no user scope)."""
+    return (
+        Prediction.objects.filter(patient=patient, status=PredictionStatus.SUCCEEDED)
+        .select_related("model_version")
+        .first()
+    )
+
+
+def prediction_read(*, user: User, prediction: Prediction) -> None:
+    """Audit one read of a prediction (the API's latest)."""
+    audit_record(actor=user, action="prediction.view", target=prediction, patient_id=prediction.patient_id)
+
+
+def prediction_list_read(*, user: User, patient: Patient | None, filters: dict[str, Any], count: int) -> None:
+    """Audit one read of a list of predictions (an API page of a patient's history, an admin changelist page):
+    one row, not one per prediction."""
+    audit_record(
+        actor=user,
+        action="prediction.list",
+        target=patient,
+        patient_id=patient.pk if patient is not None else None,
+        detail={"filters": filters, "count": count},
+    )
+
+
+def prediction_admin_list_for(*, user: User) -> QuerySet[Prediction]:
+    """Every prediction of the clinic, for its admins in the Django admin (superusers: every clinic's)."""
+    if user.is_superuser:
+        return Prediction.objects.all()
+    if not roles.can_manage_clinic(user):
+        return Prediction.objects.none()
+    return Prediction.objects.filter(patient__clinic_id=user.clinic_id)
+
+
+# --- batches ------------------------------------------------------------------------------------------------
+
+
+def batch_list_for(*, user: User) -> QuerySet[PredictionBatch]:
+    """Batches the user may follow: their clinic's for its admins, every clinic's for superusers."""
+    if user.is_superuser:
+        return PredictionBatch.objects.all()
+    if not roles.can_manage_clinic(user):
+        return PredictionBatch.objects.none()
+    return PredictionBatch.objects.filter(clinic_id=user.clinic_id)
+
+
+def batch_get_for(*, user: User, pk: int) -> PredictionBatch:
+    return get_object_or_404(  # another clinic's batch: 404
+        batch_list_for(user=user).select_related("clinic", "model_version", "requested_by"), pk=pk
+    )
+
+
+def batch_elapsed_seconds(batch: PredictionBatch, *, now=None) -> float | None:
+    """Seconds the batch took, or has taken so far while it runs; None before a chunk started."""
+    if batch.seconds is not None:
+        return batch.seconds
+    if batch.started_at is None:
+        return None
+    return ((now or timezone.now()) - batch.started_at).total_seconds()
+
+
+def batch_failed_chunks(*, batch_id: int) -> list[dict[str, Any]]:
+    """The chunks that failed for good, in order, with their error: one query."""
+    return list(
+        PredictionChunk.objects.filter(batch_id=batch_id, status=ChunkStatus.FAILED)
+        .order_by("index")
+        .values("index", "error")
+    )
+
+
+def batch_progress(*, batch: PredictionBatch) -> dict[str, Any]:
+    """What the progress page polls and the command prints: counts, state, failed chunks, seconds."""
+    return {
+        "id": batch.pk,
+        "status": batch.status,
+        "status_display": batch.get_status_display(),
+        "finished": batch.status not in UNFINISHED,
+        "done": batch.done,
+        "failed": batch.failed,
+        "total": batch.total,
+        "progress": round(batch.progress, 4),
+        "chunks_finished": batch.chunks_finished,
+        "chunks_total": batch.chunks_total,
+        "failed_chunks": batch_failed_chunks(batch_id=batch.pk),
+        "seconds": None if (seconds := batch_elapsed_seconds(batch)) is None else round(seconds, 1),
+    }
+
+
+def batch_by_id(*, pk: int) -> PredictionBatch:
+    """A batch for system work (the command that started it follows it): no user scope."""
+    return PredictionBatch.objects.get(pk=pk)

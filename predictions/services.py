@@ -1,0 +1,342 @@
+"""Scoring patients: one at a time after new results, or every patient of a clinic in chunked batches.
+
+A batch is split into chunks of CHUNK_SIZE patient ids, one Celery task each. A chunk reads its patients'
+observations in one query, builds the features, scores them with one `predict_proba` call and writes the
+predictions in bulk, all in one transaction that also marks the chunk done. The chunk row is locked while
+it is scored, so a redelivered or retried task finds it done and writes nothing twice; the unique
+(batch, patient) constraint guards the same thing in the database.
+
+The active model is loaded once per worker process and reloaded when the active version changes. A missing
+or corrupt artifact fails the prediction with a clear error; there is never a fallback to another model.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import time
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import Clinic, User
+from mltraining.ml.artifact import ArtifactError, load_model
+from mltraining.ml.features import OBSERVATION_COLUMNS, PATIENT_COLUMNS, build_features
+from mltraining.models import ModelVersion
+from mltraining.selectors import active_model_for
+from patients import selectors as patient_selectors
+from patients.catalog import catalog
+from patients.clinical import reference_range
+from predictions.models import (
+    BatchStatus,
+    ChunkStatus,
+    Prediction,
+    PredictionBatch,
+    PredictionChunk,
+    PredictionStatus,
+)
+from predictions.scoring import Scored, score_frame
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1000
+WINDOW_DAYS = 730  # results older than two years do not describe the patient now
+_loaded: dict[int, tuple[str, Any]] = {}  # model version id -> (sha256, fitted model), per worker process
+
+
+class ModelUnavailable(Exception):
+    """No usable model: none active, or its artifact is missing or fails verification."""
+
+
+def model_load(*, version: ModelVersion) -> Any:
+    """The fitted model of `version`, verified against its stored hash; cached for the life of the process."""
+    cached = _loaded.get(version.pk)
+    if cached is not None and cached[0] == version.sha256:
+        return cached[1]
+    try:
+        model, _info = load_model(settings.MODEL_DIR / version.artifact_path, expected_sha256=version.sha256)
+    except ArtifactError as exc:
+        raise ModelUnavailable(f"Model version {version.version} cannot be used: {exc}") from exc
+    _loaded.clear()  # one model per clinic is active; older versions need not stay in memory
+    _loaded[version.pk] = (version.sha256, model)
+    return model
+
+
+def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetime) -> pd.DataFrame:
+    """Feature rows of the patients, in `patient_ids` order: one query for observations, one for patients."""
+    since = as_of - datetime.timedelta(days=WINDOW_DAYS)
+    rows = patient_selectors.observation_rows_for_patients(patient_ids=patient_ids, since=since, until=as_of)
+    observations = pd.DataFrame(list(rows), columns=list(OBSERVATION_COLUMNS))
+    codes = {pk: code for code, pk in catalog().ids.items()}
+    observations["analyte"] = observations["analyte"].map(codes)
+    patients = pd.DataFrame(
+        list(patient_selectors.clinic_patient_rows(clinic_id=clinic_id, patient_ids=patient_ids)),
+        columns=list(PATIENT_COLUMNS),
+    )
+    patients = patients.set_index("patient_id").loc[patient_ids].reset_index()
+    return build_features(observations, patients, as_of=pd.Timestamp(as_of), window_days=WINDOW_DAYS)
+
+
+def _with_references(scored: Scored, *, sex: str, age: int) -> list[dict[str, Any]]:
+    """Each contribution with where its value lies against the patient's reference range."""
+    specs = catalog().by_code
+    out = []
+    for item in scored.contributions:
+        verdict = ""
+        spec = specs.get(item["analyte"] or "")
+        if spec is not None and item["value"] is not None:
+            rng = reference_range(spec, sex, age)
+            if rng is not None:
+                below = rng.low is not None and item["value"] < rng.low
+                above = rng.high is not None and item["value"] > rng.high
+                verdict = "below range" if below else "above range" if above else "within range"
+        out.append({**item, "reference": verdict})
+    return out
+
+
+def _prediction(
+    scored: Scored, *, patient_id: int, sex: str, age: int, version: ModelVersion, method: str, now, batch=None
+) -> Prediction:
+    return Prediction(
+        patient_id=patient_id,
+        model_version=version,
+        batch=batch,
+        created_at=now,
+        status=PredictionStatus.SUCCEEDED,
+        probabilities=scored.probabilities,
+        predicted_class=scored.predicted_class,
+        risk_score=scored.risk_score,
+        risk_level=scored.risk_level,
+        risk_thresholds=list(version.risk_thresholds),
+        inputs=scored.inputs,
+        contributions=_with_references(scored, sex=sex, age=age),
+        explanation_method=method,
+    )
+
+
+_COPY_COLUMNS = (
+    "patient_id", "model_version_id", "batch_id", "created_at", "status", "probabilities", "predicted_class",
+    "risk_score", "risk_level", "risk_thresholds", "inputs", "contributions", "explanation_method", "error",
+)  # fmt: skip
+_JSON_COLUMNS = {"probabilities", "risk_thresholds", "inputs", "contributions"}
+
+
+def _predictions_insert(predictions: list[Prediction]) -> None:
+    """Write a chunk's predictions: COPY on PostgreSQL (several times faster than a bulk INSERT of JSON rows)."""
+    if connection.vendor != "postgresql":
+        Prediction.objects.bulk_create(predictions, batch_size=CHUNK_SIZE)
+        return
+    columns = ", ".join(_COPY_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY predictions_prediction ({columns}) FROM STDIN") as copy,
+    ):  # noqa: S608  (constant columns)
+        for p in predictions:
+            copy.write_row([json.dumps(getattr(p, c)) if c in _JSON_COLUMNS else getattr(p, c) for c in _COPY_COLUMNS])
+
+
+def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list[Prediction]:
+    now = timezone.now()
+    model = model_load(version=version)
+    X = _features(patient_ids, clinic_id=version.clinic_id, as_of=now)
+    scored, method = score_frame(model, X, thresholds=version.risk_thresholds)
+    ages = [0 if pd.isna(age) else int(age) for age in X["age"]]
+    return [
+        _prediction(s, patient_id=pid, sex=sex, age=age, version=version, method=method, now=now, batch=batch)
+        for pid, s, sex, age in zip(patient_ids, scored, X["sex"], ages, strict=True)
+    ]
+
+
+# --- one patient ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction | None:
+    """Score one patient with the clinic's active model. None when the clinic has no active model yet.
+
+    A model that cannot be loaded gives a failed prediction that says why; earlier predictions stay.
+    """
+    patient = patient_selectors.patient_by_id(pk=patient_id)
+    if by is not None and not roles.can_view_patients(by):
+        raise PermissionDenied("Your role cannot request predictions.")
+    version = active_model_for(clinic=patient.clinic_id)
+    if version is None:
+        return None
+    try:
+        prediction = _score([patient.pk], version=version)[0]
+    except ModelUnavailable as exc:
+        prediction = Prediction(
+            patient_id=patient.pk, model_version=version, created_at=timezone.now(), status=PredictionStatus.FAILED,
+            error=str(exc),
+        )  # fmt: skip
+    prediction.save()
+    audit_record(
+        actor=by,
+        action="prediction.create",
+        target=prediction,
+        patient_id=patient.pk,
+        outcome="success" if prediction.status == PredictionStatus.SUCCEEDED else "failure",
+        detail={"model_version": version.version, "risk_level": prediction.risk_level, "error": prediction.error},
+    )
+    return prediction
+
+
+def prediction_request(*, patient_ids: list[int]) -> None:
+    """Enqueue predictions for these patients once the current transaction commits (new results came in).
+
+    One task per CHUNK_SIZE patients, so a large import is scored in bulk, not one task per patient.
+    """
+    from predictions.tasks import predict_patients
+
+    ids = sorted(set(patient_ids))
+    for start in range(0, len(ids), CHUNK_SIZE):
+        chunk = ids[start : start + CHUNK_SIZE]
+        transaction.on_commit(lambda chunk=chunk: predict_patients.delay(chunk))
+
+
+@transaction.atomic
+def predictions_create(*, patient_ids: list[int]) -> int:
+    """Score these patients (after new results), each with their clinic's active model, in bulk.
+
+    Patients of a clinic without an active model are left alone. One audit row per clinic.
+    """
+    written = 0
+    for clinic_id, ids in patient_selectors.patient_ids_by_clinic(patient_ids=patient_ids).items():
+        version = active_model_for(clinic=clinic_id)
+        if version is None:
+            continue
+        try:
+            predictions = _score(ids, version=version)
+        except ModelUnavailable as exc:
+            now = timezone.now()
+            predictions = [
+                Prediction(patient_id=pid, model_version=version, created_at=now, status=PredictionStatus.FAILED,
+                           error=str(exc))
+                for pid in ids
+            ]  # fmt: skip
+        Prediction.objects.bulk_create(predictions, batch_size=CHUNK_SIZE)
+        written += len(predictions)
+        audit_record(
+            actor=None, action="prediction.create", target=version,
+            patient_id=ids[0] if len(ids) == 1 else None,
+            detail={"patients": len(ids), "patient_ids": ids[:50], "model_version": version.version,
+                    "failed": sum(p.status == PredictionStatus.FAILED for p in predictions)},
+        )  # fmt: skip
+    return written
+
+
+# --- batches -------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> PredictionBatch:
+    """Create a batch over every patient of the clinic, split into chunks, and enqueue them on commit."""
+    if by is not None and not (by.is_superuser or (roles.can_manage_clinic(by) and by.clinic_id == clinic.pk)):
+        raise PermissionDenied("Only the clinic's admins can score all patients.")
+    version = active_model_for(clinic=clinic)
+    if version is None:
+        raise ValidationError("The clinic has no active model yet: train one and activate it first.")
+    ids = patient_selectors.patient_ids_of_clinic(clinic_id=clinic.pk)
+    batch = PredictionBatch.objects.create(
+        clinic=clinic, model_version=version, requested_by=by, trigger=trigger, scope={"clinic": clinic.slug},
+        total=len(ids), chunks_total=math.ceil(len(ids) / CHUNK_SIZE),
+    )  # fmt: skip
+    chunks = PredictionChunk.objects.bulk_create(
+        PredictionChunk(batch=batch, index=i, patient_ids=ids[start : start + CHUNK_SIZE])
+        for i, start in enumerate(range(0, len(ids), CHUNK_SIZE))
+    )
+    audit_record(
+        actor=by, action="prediction.batch.start", target=batch,
+        detail={"patients": len(ids), "chunks": len(chunks), "model_version": version.version, "trigger": trigger},
+    )  # fmt: skip
+    if not ids:
+        _batch_finish(batch.pk)
+    from predictions.tasks import score_chunk
+
+    chunk_ids = [chunk.pk for chunk in chunks]
+    transaction.on_commit(lambda: [score_chunk.delay(chunk_id) for chunk_id in chunk_ids])
+    return batch
+
+
+def batch_chunk_score(*, chunk_id: int) -> int:
+    """Score one chunk, all or nothing; a chunk already done is left alone. Returns the predictions written."""
+    started = time.perf_counter()
+    with transaction.atomic():
+        chunk = (
+            PredictionChunk.objects.select_for_update(of=("self",))
+            .select_related("batch__model_version")
+            .get(pk=chunk_id)
+        )
+        if chunk.status != ChunkStatus.PENDING:
+            return 0
+        batch = chunk.batch
+        PredictionBatch.objects.filter(pk=batch.pk, status=BatchStatus.QUEUED).update(
+            status=BatchStatus.RUNNING, started_at=timezone.now()
+        )
+        predictions = _score(chunk.patient_ids, version=batch.model_version, batch=batch)
+        _predictions_insert(predictions)
+        PredictionChunk.objects.filter(pk=chunk.pk).update(
+            status=ChunkStatus.DONE, attempts=F("attempts") + 1, seconds=time.perf_counter() - started,
+            finished_at=timezone.now(),
+        )  # fmt: skip
+        PredictionBatch.objects.filter(pk=batch.pk).update(
+            done=F("done") + len(predictions), chunks_finished=F("chunks_finished") + 1
+        )
+        audit_record(
+            actor=None, action="prediction.batch.chunk", target=batch,
+            detail={"chunk": chunk.index, "patients": len(predictions), "first_patient_id": chunk.patient_ids[0],
+                    "last_patient_id": chunk.patient_ids[-1]},
+        )  # fmt: skip
+    _batch_finish(batch.pk)
+    return len(predictions)
+
+
+def batch_chunk_fail(*, chunk_id: int, error: str) -> None:
+    """Give up on a chunk (its retries are spent, or its model is unusable): report it, keep the others."""
+    with transaction.atomic():
+        chunk = PredictionChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.status != ChunkStatus.PENDING:
+            return
+        PredictionChunk.objects.filter(pk=chunk.pk).update(
+            status=ChunkStatus.FAILED, attempts=F("attempts") + 1, error=error[:2000], finished_at=timezone.now()
+        )
+        PredictionBatch.objects.filter(pk=chunk.batch_id).update(
+            failed=F("failed") + len(chunk.patient_ids), chunks_finished=F("chunks_finished") + 1, error=error[:2000]
+        )
+        PredictionBatch.objects.filter(pk=chunk.batch_id, status=BatchStatus.QUEUED).update(
+            status=BatchStatus.RUNNING, started_at=timezone.now()
+        )
+    logger.warning("Prediction chunk %s failed for good: %s", chunk_id, error)
+    _batch_finish(chunk.batch_id)
+
+
+def _batch_finish(batch_id: int) -> None:
+    """Close the batch once every chunk is done or failed; conditional, so only one caller closes it."""
+    unfinished = PredictionBatch.objects.filter(
+        pk=batch_id, chunks_finished=F("chunks_total"), status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]
+    )
+    now = timezone.now()
+    unfinished.filter(failed=0).update(
+        status=BatchStatus.SUCCEEDED, finished_at=now, started_at=Coalesce(F("started_at"), F("created_at"))
+    )
+    unfinished.filter(done=0, failed__gt=0).update(status=BatchStatus.FAILED, finished_at=now)
+    unfinished.filter(done__gt=0, failed__gt=0).update(status=BatchStatus.PARTIAL, finished_at=now)
+
+
+def prediction_batch_start_scheduled() -> list[int]:
+    """The nightly run: a batch for every clinic that has patients and an active model. Returns batch ids."""
+    batches = []
+    for clinic in Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk"):
+        if active_model_for(clinic=clinic) is not None:
+            batches.append(prediction_batch_start(clinic=clinic, by=None, trigger="scheduled").pk)
+    return batches

@@ -1,0 +1,43 @@
+"""Celery tasks: ids in, one service call. The chunk row, not the message, says whether work is done."""
+
+import time
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from predictions import services
+
+CHUNK_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = 2.0
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+def predict_patients(patient_ids: list[int]) -> int:
+    return services.predictions_create(patient_ids=patient_ids)
+
+
+@shared_task(acks_late=True)
+def score_chunk(chunk_id: int) -> int:
+    """Score a chunk, trying again on errors (each try rolls back whole); after the last, report it failed.
+
+    The tries happen inside the task rather than as Celery retries so that they behave the same whether
+    tasks run on a worker or in-process; a worker killed mid-chunk is covered by late acknowledgement.
+    """
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            return services.batch_chunk_score(chunk_id=chunk_id)
+        except services.ModelUnavailable as exc:  # trying again cannot fix a missing or corrupt artifact
+            services.batch_chunk_fail(chunk_id=chunk_id, error=str(exc))
+            return 0
+        except Exception as exc:
+            if attempt == CHUNK_ATTEMPTS:
+                services.batch_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+                return 0
+            time.sleep(RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return 0
+
+
+@shared_task(acks_late=True)
+def score_all_clinics() -> list[int]:
+    """Nightly: one batch per clinic that has an active model."""
+    return services.prediction_batch_start_scheduled()

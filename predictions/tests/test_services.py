@@ -1,0 +1,221 @@
+"""Scoring one patient and whole clinics: stored inputs, explanations, idempotent chunks, clear failures."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from clinic.models import AuditEvent
+from conftest import make_model_version
+from patients.demo import demo_cohort_load
+from patients.models import Patient
+from predictions import services, tasks
+from predictions.models import BatchStatus, ChunkStatus, Prediction, PredictionBatch, PredictionChunk
+
+
+@pytest.fixture
+def cohort(clinic_a):
+    demo_cohort_load(clinic=clinic_a, n_patients=120, seed=4)
+    return list(Patient.objects.filter(clinic=clinic_a).order_by("pk"))
+
+
+@pytest.fixture
+def start(active_model, django_capture_on_commit_callbacks):
+    """Start a batch and run what it enqueues on commit (tasks are eager in tests)."""
+
+    def run(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            batch = services.prediction_batch_start(clinic=active_model.clinic, trigger="portal", **kwargs)
+        batch.refresh_from_db()
+        return batch
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    services._loaded.clear()
+    yield
+    services._loaded.clear()
+
+
+def test_a_prediction_stores_version_inputs_probabilities_risk_and_explanation(active_model, cohort):
+    patient = cohort[0]
+
+    prediction = services.prediction_create(patient_id=patient.pk)
+
+    assert prediction.status == "succeeded"
+    assert prediction.model_version == active_model
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+    assert prediction.predicted_class == max(prediction.probabilities, key=prediction.probabilities.get)
+    assert prediction.risk_level in {"low", "moderate", "high"}
+    assert prediction.risk_thresholds == [0.2, 0.5]
+    assert {"hemoglobin", "egfr", "mentzer_index"} <= prediction.inputs.keys()
+    assert prediction.explanation_method == "tree_path"
+    assert 0 < len(prediction.contributions) <= 6
+    top = prediction.contributions[0]
+    assert {"feature", "label", "value", "unit", "contribution", "direction", "reference"} <= top.keys()
+    assert AuditEvent.objects.filter(action="prediction.create", patient_id=patient.pk).count() == 1
+
+
+def test_contributions_of_labs_say_where_the_value_lies_against_the_patients_range(active_model, cohort):
+    predictions = [services.prediction_create(patient_id=p.pk) for p in cohort[:30]]
+
+    verdicts = {item["reference"] for p in predictions for item in p.contributions if item["analyte"]}
+
+    assert verdicts <= {"below range", "within range", "above range", ""}
+    assert verdicts & {"below range", "above range"}
+
+
+def test_no_active_model_means_no_prediction_and_no_error(clinic_a, cohort):
+    assert services.prediction_create(patient_id=cohort[0].pk) is None
+    assert not Prediction.objects.exists()
+
+
+def test_a_tampered_artifact_fails_the_prediction_with_a_clear_error_and_keeps_earlier_ones(
+    active_model, cohort, trained_artifact
+):
+    patient = cohort[0]
+    earlier = services.prediction_create(patient_id=patient.pk)
+    directory, name, _ = trained_artifact
+    active_model.sha256 = "0" * 64  # what a changed file looks like to the check
+    active_model.save()
+    services._loaded.clear()
+
+    failed = services.prediction_create(patient_id=patient.pk)
+
+    assert failed.status == "failed"
+    assert "cannot be used" in failed.error
+    assert Prediction.objects.filter(pk=earlier.pk, status="succeeded").exists()
+
+
+def test_a_batch_scores_every_patient_once_in_chunks(start, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+
+    batch = start(by=admin_a)
+
+    assert batch.status == BatchStatus.SUCCEEDED
+    assert (batch.total, batch.done, batch.failed, batch.chunks_total) == (120, 120, 0, 3)
+    assert Prediction.objects.filter(batch=batch).count() == 120
+    assert Prediction.objects.filter(batch=batch).values("patient").distinct().count() == 120
+    assert AuditEvent.objects.filter(action="prediction.batch.chunk").count() == 3
+
+
+def test_a_redelivered_chunk_writes_nothing_twice(start, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    batch = start(by=admin_a)
+    chunk = PredictionChunk.objects.filter(batch=batch).first()
+
+    written = services.batch_chunk_score(chunk_id=chunk.pk)
+
+    assert written == 0
+    assert Prediction.objects.filter(batch=batch).count() == 120
+
+
+def test_a_chunk_that_keeps_failing_is_reported_and_the_others_complete(start, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    real_score = services._score
+
+    def flaky(patient_ids, **kwargs):
+        if cohort[0].pk in patient_ids:
+            raise RuntimeError("disk on fire")
+        return real_score(patient_ids, **kwargs)
+
+    monkeypatch.setattr(services, "_score", flaky)
+    monkeypatch.setattr(tasks, "RETRY_BACKOFF_SECONDS", 0.0)
+
+    batch = start(by=admin_a)
+
+    assert batch.status == BatchStatus.PARTIAL
+    assert (batch.done, batch.failed) == (70, 50)
+    failed = PredictionChunk.objects.get(batch=batch, status=ChunkStatus.FAILED)
+    assert "disk on fire" in failed.error
+    assert failed.attempts == 1  # the final try; the ones before it rolled back whole
+
+
+def test_a_corrupt_artifact_fails_every_chunk_without_retrying(start, active_model, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    active_model.sha256 = "f" * 64
+    active_model.save()
+
+    batch = start(by=admin_a)
+
+    assert batch.status == BatchStatus.FAILED
+    assert "cannot be used" in batch.error
+    assert not Prediction.objects.exists()
+
+
+def test_only_admins_of_the_clinic_start_a_batch(active_model, cohort, doctor_a, admin_b):
+    with pytest.raises(PermissionDenied):
+        services.prediction_batch_start(clinic=active_model.clinic, by=doctor_a, trigger="portal")
+    with pytest.raises(PermissionDenied):
+        services.prediction_batch_start(clinic=active_model.clinic, by=admin_b, trigger="portal")
+    assert not PredictionBatch.objects.exists()
+
+
+def test_a_batch_needs_an_active_model(clinic_a, cohort, admin_a):
+    with pytest.raises(ValidationError, match="no active model"):
+        services.prediction_batch_start(clinic=clinic_a, by=admin_a, trigger="portal")
+
+
+def test_a_new_active_version_is_loaded_instead_of_the_cached_one(active_model, cohort, trained_artifact):
+    services.prediction_create(patient_id=cohort[0].pk)
+    active_model.status = "archived"
+    active_model.save()
+    newer = make_model_version(active_model.clinic, trained_artifact, version=2)
+
+    prediction = services.prediction_create(patient_id=cohort[0].pk)
+
+    assert prediction.model_version == newer
+    assert list(services._loaded) == [newer.pk]
+
+
+def test_a_chunk_runs_the_same_number_of_queries_for_10_or_100_patients(active_model, cohort, admin_a, monkeypatch):
+    counts = []
+    for size in (10, 100):
+        monkeypatch.setattr(services, "CHUNK_SIZE", size)
+        batch = services.prediction_batch_start(clinic=active_model.clinic, by=admin_a, trigger="portal")
+        chunk = PredictionChunk.objects.filter(batch=batch).first()
+        services.batch_chunk_score(chunk_id=chunk.pk)  # warm up: model load, analyte catalog
+        PredictionChunk.objects.filter(pk=chunk.pk).update(status="pending")
+        Prediction.objects.filter(batch=batch).delete()
+
+        with CaptureQueriesContext(connection) as queries:
+            services.batch_chunk_score(chunk_id=chunk.pk)
+
+        assert Prediction.objects.filter(batch=batch).count() == size
+        # SQLite caps the parameters of one statement, so its bulk insert comes in several statements; every
+        # other query, the reads above all, must not depend on the number of patients.
+        counts.append(sum('INSERT INTO "predictions_prediction"' not in q["sql"] for q in queries.captured_queries))
+    assert counts[0] == counts[1]
+
+
+def test_entering_results_scores_the_patient_once_the_transaction_commits(
+    active_model, cohort, staff_a, django_capture_on_commit_callbacks
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from patients.services import ObservationInput, observations_record
+
+    patient = cohort[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        observations_record(
+            patient=patient, by=staff_a, entries=[ObservationInput("glucose", 11.2, "mmol/L")],
+            effective_at=timezone.now() - datetime.timedelta(hours=1),
+        )  # fmt: skip
+
+    prediction = Prediction.objects.get(patient=patient)
+    assert prediction.inputs["glucose"] == pytest.approx(11.2)
+    assert AuditEvent.objects.filter(action="prediction.create", patient_id=patient.pk).exists()
+
+
+def test_an_import_of_many_patients_is_scored_in_bulk(active_model, cohort, django_capture_on_commit_callbacks):
+    ids = [p.pk for p in cohort]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.prediction_request(patient_ids=ids)
+
+    assert Prediction.objects.count() == len(ids)
+    assert AuditEvent.objects.filter(action="prediction.create").count() == 1
