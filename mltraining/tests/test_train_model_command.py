@@ -65,3 +65,13 @@ def test_train_model_wants_a_clinic_when_there_are_several(clinic_a, clinic_b):
 def test_train_model_reports_a_failed_run(clinic_a):
     with pytest.raises(CommandError, match="nothing to learn from"):
         _run("--clinic", "riverside", "--sync")
+
+
+def test_train_model_unless_active_leaves_a_clinic_with_an_active_model_alone(clinic_a):
+    demo_cohort_load(clinic=clinic_a, n_patients=300, seed=4)
+    _run(*ARGS, "--sync", "--unless-active")
+
+    out, _ = _run(*ARGS, "--sync", "--unless-active")
+
+    assert "has an active model already" in out
+    assert TrainingRun.objects.count() == 1

@@ -13,6 +13,7 @@ from clinic.models import Clinic
 from mltraining import services
 from mltraining.ml.train import TrainingConfig
 from mltraining.models import TrainingRun, TrainingStatus, TrainingTrigger
+from mltraining.selectors import active_model_for
 
 POLL_SECONDS = 2.0
 
@@ -25,9 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--candidates", help="Comma-separated candidate models (default: all).")
         parser.add_argument("--folds", type=int, help="Cross-validation folds (default 5).")
         parser.add_argument("--sync", action="store_true", help="Train in this process instead of on a worker.")
+        parser.add_argument(
+            "--unless-active", action="store_true", help="Do nothing when the clinic has an active model already."
+        )
 
-    def handle(self, *args, clinic=None, candidates=None, folds=None, sync=False, **options):
+    def handle(self, *args, clinic=None, candidates=None, folds=None, sync=False, unless_active=False, **options):
         target = self._clinic(clinic)
+        if unless_active and (active := active_model_for(clinic=target)) is not None:
+            self.stdout.write(f"{target.name} has an active model already ({active}); nothing trained.")
+            return
         config = self._config(candidates, folds)
         try:
             run = services.training_run_request(
