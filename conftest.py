@@ -222,36 +222,16 @@ def trained_artifact(tmp_path_factory):
     from mltraining.ml.features import CATEGORICAL, NUMERIC, build_features, feature_schema
     from mltraining.ml.labels import label_patients
     from mltraining.ml.train import TrainingConfig, train
-    from patients.demo_cohort import CONDITIONS, generate_cohort
+    from patients.demo_cohort import cohort_frames, generate_cohort
 
     today = datetime.date.today()  # noqa: DTZ011  (the cohort's visits are dated back from a calendar day)
-    cohort = generate_cohort(1500, seed=11, today=today)
-    ids = pd.Index(range(1, cohort.n_patients + 1), name="patient_id")
-    observations = pd.DataFrame(
-        {
-            "patient_id": ids.to_numpy()[cohort.obs_patient],
-            "analyte": cohort.obs_analyte,
-            "value": cohort.obs_value,
-            "effective_at": pd.to_datetime(cohort.obs_time).tz_localize("UTC"),
-        }
-    )
-    patients = pd.DataFrame({"patient_id": ids, "sex": cohort.sex, "birth_date": cohort.birth_date})
-    for name in ("smoking", "alcohol", "physical_activity", "diet", "family_history_diabetes",
-                 "family_history_cardiovascular", "family_history_anemia"):  # fmt: skip
-        patients[name] = getattr(cohort, name)
-    conditions = pd.DataFrame(
-        {
-            "patient_id": ids.to_numpy()[cohort.cond_patient],
-            "code": [CONDITIONS[key][0] for key in cohort.cond_key],
-            "verification_status": ["confirmed" if c else "provisional" for c in cohort.cond_confirmed],
-            "clinical_status": "active",
-        }
-    )
+    observations, patients, conditions = cohort_frames(generate_cohort(1500, seed=11, today=today))
+    ids = list(patients["patient_id"])
     X = build_features(observations, patients, as_of=pd.Timestamp.now(tz="UTC"))
-    y = label_patients(conditions, list(ids))
+    y = label_patients(conditions, ids)
     keep = y.notna().to_numpy()
     config = TrainingConfig(candidates=("dummy", "lightgbm"), cv_folds=3, bootstrap_rounds=20, permutation_repeats=1)
-    result = train(X[keep], y[keep].astype(str), groups=pd.Series(ids[keep], index=X.index[keep]),
+    result = train(X[keep], y[keep].astype(str), groups=pd.Series(X.index[keep], index=X.index[keep]),
                    numeric=NUMERIC, categorical=CATEGORICAL, config=config)  # fmt: skip
     directory = tmp_path_factory.mktemp("models")
     info = save_model(result.model, directory / "test-model.skops", feature_schema=feature_schema(),

@@ -327,3 +327,37 @@ def generate_cohort(n_patients: int, *, seed: int = 0, today: datetime.date | No
         cond_confirmed=confirmed,
         **lifestyle,
     )
+
+
+def cohort_frames(cohort: Cohort, *, first_id: int = 1):
+    """The cohort as the long frames `mltraining.ml` trains on: (observations, patients, conditions).
+
+    Patient ids are first_id, first_id + 1, ... in cohort order; timestamps are UTC. For training without a
+    database (tests, benchmarks); pandas is imported here so the generator itself needs numpy only.
+    """
+    import pandas as pd
+
+    ids = np.arange(first_id, first_id + cohort.n_patients)
+    observations = pd.DataFrame(
+        {
+            "patient_id": ids[cohort.obs_patient],
+            "analyte": cohort.obs_analyte,
+            "value": cohort.obs_value,
+            "effective_at": pd.to_datetime(cohort.obs_time).tz_localize("UTC"),
+        }
+    )
+    profile = ("smoking", "alcohol", "physical_activity", "diet", "family_history_diabetes",
+               "family_history_cardiovascular", "family_history_anemia")  # fmt: skip
+    patients = pd.DataFrame(
+        {"patient_id": ids, "sex": cohort.sex, "birth_date": cohort.birth_date}
+        | {name: getattr(cohort, name) for name in profile}
+    )
+    conditions = pd.DataFrame(
+        {
+            "patient_id": ids[cohort.cond_patient],
+            "code": [CONDITIONS[key][0] for key in cohort.cond_key],
+            "verification_status": np.where(cohort.cond_confirmed, "confirmed", "provisional"),
+            "clinical_status": "active",
+        }
+    )
+    return observations, patients, conditions

@@ -36,7 +36,7 @@ from mltraining.models import ModelVersion
 from mltraining.selectors import active_model_for
 from patients import selectors as patient_selectors
 from patients.catalog import catalog
-from patients.clinical import reference_range
+from patients.clinical import interpret
 from predictions.models import (
     BatchStatus,
     ChunkStatus,
@@ -87,20 +87,17 @@ def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetim
     return build_features(observations, patients, as_of=pd.Timestamp(as_of), window_days=WINDOW_DAYS)
 
 
+_VERDICTS = {"LL": "below range", "L": "below range", "N": "within range", "H": "above range", "HH": "above range"}
+
+
 def _with_references(scored: Scored, *, sex: str, age: int) -> list[dict[str, Any]]:
-    """Each contribution with where its value lies against the patient's reference range."""
+    """Each contribution with where its value lies against the patient's reference range (the result flags)."""
     specs = catalog().by_code
     out = []
     for item in scored.contributions:
-        verdict = ""
         spec = specs.get(item["analyte"] or "")
-        if spec is not None and item["value"] is not None:
-            rng = reference_range(spec, sex, age)
-            if rng is not None:
-                below = rng.low is not None and item["value"] < rng.low
-                above = rng.high is not None and item["value"] > rng.high
-                verdict = "below range" if below else "above range" if above else "within range"
-        out.append({**item, "reference": verdict})
+        flag = interpret(spec, item["value"], sex, age) if spec is not None and item["value"] is not None else ""
+        out.append({**item, "reference": _VERDICTS.get(flag, "")})
     return out
 
 
