@@ -18,6 +18,7 @@ seed: migrate
 	$(PY) manage.py seed_demo --patients 2000
 	$(PY) manage.py train_model --clinic demo --sync --unless-active --candidates dummy,logistic_regression,random_forest,hist_gradient_boosting,lightgbm
 	$(PY) manage.py predict_all --clinic demo
+	$(PY) manage.py seed_demo_reviews --clinic demo --patients 300
 
 run: seed
 	@echo ""

@@ -73,7 +73,8 @@ def _celery_eager():
 
 @pytest.fixture(autouse=True)
 def _analyte_catalog(request):
-    """Tests that use the database see the analyte catalog, even after a transactional test emptied it."""
+    """Tests that use the database see the analyte and advice catalogs, even after a transactional test emptied
+    them (both are loaded by data migrations)."""
     marker = request.node.get_closest_marker("django_db")
     if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
         request.getfixturevalue("transactional_db")
@@ -89,6 +90,12 @@ def _analyte_catalog(request):
     if not Analyte.objects.exists():
         catalog_sync(apps)
         catalog_clear()
+
+    from recommendations.catalog import advice_sync
+    from recommendations.models import AdviceItem
+
+    if not AdviceItem.objects.exists():
+        advice_sync(apps)
 
 
 @pytest.fixture

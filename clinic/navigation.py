@@ -20,6 +20,8 @@ NAVIGATION: list[NavItem] = [
     NavItem("Home", "home", lambda user: user.is_authenticated),
     NavItem("Patients", "patients:list", roles.can_view_patients),
     NavItem("Import results", "imports:upload", roles.can_enter_results),
+    NavItem("Review advice", "recommendations:queue", roles.can_review_advice),
+    NavItem("My advice", "recommendations:mine", roles.is_patient),
     NavItem("Audit trail", "admin:clinic_auditevent_changelist", roles.can_read_audit),
     NavItem("Administration", "admin:index", roles.can_manage_clinic),
     NavItem("API", "api-docs", roles.can_view_patients),

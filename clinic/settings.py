@@ -207,6 +207,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Every patient rescored with the clinic's active model, after Sunday's retraining may have replaced it.
     "score-all-clinics-nightly": {"task": "predictions.tasks.score_all_clinics", "schedule": crontab(hour=4, minute=0)},
+    # Each clinic's feedback ranker learns the day's review decisions before the nightly batch uses it.
+    "rebuild-rankers-nightly": {
+        "task": "recommendations.tasks.rebuild_rankers",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # Authentication
@@ -314,6 +319,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for a choice set used by several fields.
+    "ENUM_NAME_OVERRIDES": {"OverrideReasonEnum": "recommendations.models.OverrideReason"},
 }
 
 LOGGING = {

@@ -38,6 +38,7 @@ from patients.forms import (
 )
 from patients.models import Interpretation, Observation, Patient
 from predictions.views import risk_card
+from recommendations.views import advice_card
 
 PAGE_SIZE = 25
 BADGES = {
@@ -181,6 +182,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "entry_panels": selectors.PANELS,
         "can_enter_results": roles.can_enter_results(request.user),
         "risk": risk_card(user=request.user, patient=patient),  # None for a patient's own account
+        "advice": advice_card(user=request.user, patient=patient),  # approved items only for the patient
     }
     return render(request, "patients/detail.html", context)
 

@@ -51,7 +51,7 @@ def score_frame(model, X: pd.DataFrame, *, thresholds: list[float]) -> tuple[lis
     classes = [str(c) for c in model.classes_]
     explanation = explain(model, X)
     healthy = classes.index(HEALTHY) if HEALTHY in classes else None
-    records = X.to_dict("records")
+    records = X.astype(object).where(X.notna(), None).to_dict("records")  # plain Python values, None for missing
     scored = []
     for row, (inputs, p) in enumerate(zip(records, proba, strict=True)):
         predicted = int(np.argmax(p))
@@ -77,7 +77,7 @@ def score_frame(model, X: pd.DataFrame, *, thresholds: list[float]) -> tuple[lis
                 predicted_class=classes[predicted],
                 risk_score=round(risk, 5),
                 risk_level=risk_level(risk, thresholds),
-                inputs={name: _json_value(value) for name, value in inputs.items()},
+                inputs=inputs,
                 contributions=contributions,
             )
         )

@@ -46,6 +46,7 @@ from predictions.models import (
     PredictionStatus,
 )
 from predictions.scoring import Scored, score_frame
+from recommendations import services as recommendation_services
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ def model_load(*, version: ModelVersion) -> Any:
 def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetime) -> pd.DataFrame:
     """Feature rows of the patients, in `patient_ids` order: one query for observations, one for patients."""
     since = as_of - datetime.timedelta(days=WINDOW_DAYS)
-    rows = patient_selectors.observation_rows_for_patients(patient_ids=patient_ids, since=since, until=as_of)
-    observations = pd.DataFrame(list(rows), columns=list(OBSERVATION_COLUMNS))
+    observations = patient_selectors.observation_frame_for_patients(patient_ids=patient_ids, since=since, until=as_of)
+    observations.columns = list(OBSERVATION_COLUMNS)
     codes = {pk: code for code, pk in catalog().ids.items()}
     observations["analyte"] = observations["analyte"].map(codes)
     patients = pd.DataFrame(
@@ -142,6 +143,20 @@ def _predictions_insert(predictions: list[Prediction]) -> None:
             copy.write_row([json.dumps(getattr(p, c)) if c in _JSON_COLUMNS else getattr(p, c) for c in _COPY_COLUMNS])
 
 
+def _with_ids(predictions: list[Prediction], *, batch_id: int) -> list[Prediction]:
+    """Give COPY-inserted predictions their primary keys (one query); bulk_create already set them."""
+    if all(p.pk is not None for p in predictions):
+        return predictions
+    ids = dict(
+        Prediction.objects.filter(batch_id=batch_id, patient_id__in=[p.patient_id for p in predictions]).values_list(
+            "patient_id", "pk"
+        )
+    )
+    for p in predictions:
+        p.pk = ids[p.patient_id]
+    return predictions
+
+
 def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list[Prediction]:
     now = timezone.now()
     model = model_load(version=version)
@@ -177,13 +192,19 @@ def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction 
             error=str(exc),
         )  # fmt: skip
     prediction.save()
+    advice = recommendation_services.recommendations_generate(predictions=[prediction], clinic_id=patient.clinic_id)
     audit_record(
         actor=by,
         action="prediction.create",
         target=prediction,
         patient_id=patient.pk,
         outcome="success" if prediction.status == PredictionStatus.SUCCEEDED else "failure",
-        detail={"model_version": version.version, "risk_level": prediction.risk_level, "error": prediction.error},
+        detail={
+            "model_version": version.version,
+            "risk_level": prediction.risk_level,
+            "error": prediction.error,
+            "recommendations": len(advice),
+        },
     )
     return prediction
 
@@ -222,12 +243,14 @@ def predictions_create(*, patient_ids: list[int]) -> int:
                 for pid in ids
             ]  # fmt: skip
         Prediction.objects.bulk_create(predictions, batch_size=CHUNK_SIZE)
+        advice = recommendation_services.recommendations_generate(predictions=predictions, clinic_id=clinic_id)
         written += len(predictions)
         audit_record(
             actor=None, action="prediction.create", target=version,
             patient_id=ids[0] if len(ids) == 1 else None,
             detail={"patients": len(ids), "patient_ids": ids[:50], "model_version": version.version,
-                    "failed": sum(p.status == PredictionStatus.FAILED for p in predictions)},
+                    "failed": sum(p.status == PredictionStatus.FAILED for p in predictions),
+                    "recommendations": len(advice)},
         )  # fmt: skip
     return written
 
@@ -282,6 +305,9 @@ def batch_chunk_score(*, chunk_id: int) -> int:
         )
         predictions = _score(chunk.patient_ids, version=batch.model_version, batch=batch)
         _predictions_insert(predictions)
+        advice = recommendation_services.recommendations_generate(
+            predictions=_with_ids(predictions, batch_id=batch.pk), clinic_id=batch.clinic_id
+        )
         PredictionChunk.objects.filter(pk=chunk.pk).update(
             status=ChunkStatus.DONE, attempts=F("attempts") + 1, seconds=time.perf_counter() - started,
             finished_at=timezone.now(),
@@ -291,7 +317,8 @@ def batch_chunk_score(*, chunk_id: int) -> int:
         )
         audit_record(
             actor=None, action="prediction.batch.chunk", target=batch,
-            detail={"chunk": chunk.index, "patients": len(predictions), "first_patient_id": chunk.patient_ids[0],
+            detail={"chunk": chunk.index, "patients": len(predictions), "recommendations": len(advice),
+                    "first_patient_id": chunk.patient_ids[0],
                     "last_patient_id": chunk.patient_ids[-1]},
         )  # fmt: skip
     _batch_finish(batch.pk)

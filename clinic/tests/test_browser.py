@@ -11,9 +11,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"
 EXPECTED_NAV = {
     Role.ADMIN: ["Home", "Patients", "Import results", "Audit trail", "Administration", "API"],
-    Role.DOCTOR: ["Home", "Patients", "Import results", "API"],
+    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "API"],
     Role.STAFF: ["Home", "Patients", "Import results", "API"],
-    Role.PATIENT: ["Home"],
+    Role.PATIENT: ["Home", "My advice"],
 }
 
 

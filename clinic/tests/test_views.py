@@ -5,9 +5,9 @@ from clinic.models import Role
 
 NAV_BY_ROLE = {
     Role.ADMIN: ["Home", "Patients", "Import results", "Audit trail", "Administration", "API"],
-    Role.DOCTOR: ["Home", "Patients", "Import results", "API"],
+    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "API"],
     Role.STAFF: ["Home", "Patients", "Import results", "API"],
-    Role.PATIENT: ["Home"],
+    Role.PATIENT: ["Home", "My advice"],
 }
 
 

@@ -1,0 +1,222 @@
+"""From predictions to recommendations, in bulk: rules, model-driven items, headline, ranking, rows.
+
+Called by the predictions services right after predictions are written (one patient online, a chunk of
+about a thousand in a batch), in the same transaction, with a constant number of queries per call:
+
+1. the guideline rules read the prediction's input values (canonical units, derived eGFR included);
+2. a target condition the model finds likely (probability >= MODEL_ITEM_PROBABILITY) that no rule already
+   covers adds the model's follow-up item, so the model's finding reaches the doctor too;
+3. the headline comes from the most severe finding and the calibrated risk level;
+4. items are ordered by severity tier; within a tier by the model's probability of the related condition
+   plus the clinic's feedback lift; critical items are pinned first in rule order and never re-ranked;
+5. the same advice as the patient's latest recommendation (same headline, items and severities) is not
+   generated again: a nightly batch does not bury the doctors' queue under copies of unchanged advice.
+   Changed advice supersedes the patient's items still pending review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db.models import OuterRef, Subquery
+
+from recommendations import ranking, rules
+from recommendations.models import (
+    AdviceItem,
+    ItemStatus,
+    Recommendation,
+    RecommendationItem,
+    Severity,
+)
+from recommendations.profiles import profile_matrix
+from recommendations.rankers import ranker_for
+
+MODEL_ITEM_PROBABILITY = 0.5
+# The model's follow-up item per target class, used when no rule covers the class, and its severity.
+MODEL_ADVICE: dict[str, tuple[str, int]] = {
+    "ckd": ("model_ckd_follow_up", Severity.MODERATE),
+    "diabetes": ("model_diabetes_follow_up", Severity.MODERATE),
+    "thalassemia_trait": ("model_thalassemia_trait_follow_up", Severity.MODERATE),
+    "iron_deficiency": ("model_anemia_work_up", Severity.MODERATE),
+    "thrombocytopenia": ("model_thrombocytopenia_follow_up", Severity.MODERATE),
+    "dyslipidemia": ("model_dyslipidemia_follow_up", Severity.LOW),
+    "prediabetes": ("model_prediabetes_lifestyle", Severity.LOW),
+}
+_HEADLINE_SEVERITY = {rules.HEADLINE_NO_ACTION: Severity.INFO, rules.HEADLINE_LIFESTYLE: Severity.LOW,
+                      rules.HEADLINE_CONSULT: Severity.HIGH}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """One item before it is written."""
+
+    advice: str
+    severity: int
+    rule: str
+    rationale: str
+    citation: str
+    condition: str
+    probability: float | None
+
+
+def facts_of(inputs: dict[str, Any]) -> rules.Facts:
+    values = {k: float(v) for k, v in inputs.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    age = inputs.get("age")
+    return rules.Facts(values=values, sex=str(inputs.get("sex") or ""), age=float(age) if age is not None else None)
+
+
+def propose(inputs: dict[str, Any], probabilities: dict[str, float]) -> list[Proposed]:
+    """The items for one prediction, unordered: rule findings, then the model's uncovered conditions."""
+    return _proposed(rules.evaluate(facts_of(inputs)), probabilities)
+
+
+def propose_many(predictions: Sequence[Any]) -> list[list[Proposed]]:
+    """`propose` for many predictions, with the rules screened over all of them at once."""
+    findings = rules.evaluate_many([facts_of(p.inputs) for p in predictions])
+    return [_proposed(found, p.probabilities) for found, p in zip(findings, predictions, strict=True)]
+
+
+def _proposed(findings: list[rules.Finding], probabilities: dict[str, float]) -> list[Proposed]:
+    items = [
+        Proposed(f.advice, int(f.severity), f.rule, f.rationale, f.citation, f.condition,
+                 probabilities.get(f.condition) if f.condition else None)
+        for f in findings
+    ]  # fmt: skip
+    covered = {f.condition for f in findings} | {f.advice for f in findings}
+    for condition, (advice, severity) in MODEL_ADVICE.items():
+        probability = probabilities.get(condition, 0.0)
+        if probability >= MODEL_ITEM_PROBABILITY and condition not in covered and advice not in covered:
+            covered.add(advice)
+            rationale = (
+                f"The model gives {probability:.0%} for the pattern of {condition.replace('_', ' ')} "
+                f"(threshold for this item {MODEL_ITEM_PROBABILITY:.0%}); no guideline rule covers it."
+            )
+            items.append(Proposed(advice, severity, "", rationale, "", condition, probability))
+    return items
+
+
+def headline_of(items: Sequence[Proposed], risk_level: str) -> str:
+    """The same cut as `rules.headline`, counting the model's own items as lifestyle-level findings."""
+    model_items = [i for i in items if not i.rule]
+    top = max((i.severity for i in items), default=Severity.INFO)
+    if top >= Severity.HIGH or risk_level == "high":
+        return rules.HEADLINE_CONSULT
+    if top >= Severity.LOW or risk_level == "moderate" or model_items:
+        return rules.HEADLINE_LIFESTYLE
+    return rules.HEADLINE_NO_ACTION
+
+
+def fingerprint(headline: str, items: Sequence[Proposed]) -> str:
+    text = headline + "|" + ",".join(sorted(f"{i.advice}:{i.severity}" for i in items))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _latest_fingerprints(patient_ids: list[int]) -> dict[int, str]:
+    latest = Recommendation.objects.filter(patient_id=OuterRef("patient_id")).order_by("-created_at", "-id")
+    rows = Recommendation.objects.filter(patient_id__in=patient_ids, pk=Subquery(latest.values("pk")[:1])).values_list(
+        "patient_id", "fingerprint"
+    )
+    return dict(rows)
+
+
+def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> list[Recommendation]:
+    """Write the recommendations of these succeeded predictions (one clinic). Returns those written."""
+    predictions = [p for p in predictions if p.status == "succeeded" and p.pk is not None]
+    if not predictions:
+        return []
+    catalog = {a.code: a for a in AdviceItem.objects.all()}  # headlines are always given, even if deactivated
+    active = {code for code, advice in catalog.items() if advice.active}
+    previous = _latest_fingerprints([p.patient_id for p in predictions])
+    ranker, ranker_version = ranker_for(clinic_id=clinic_id)
+
+    planned = []
+    for prediction, proposed in zip(predictions, propose_many(predictions), strict=True):
+        headline = headline_of(proposed, prediction.risk_level)  # a deactivated item's finding still counts
+        items = [i for i in proposed if i.advice in active]
+        key = fingerprint(headline, items)
+        if previous.get(prediction.patient_id) != key:
+            planned.append((prediction, headline, items, key))
+    if not planned:
+        return []
+
+    lifts = _lifts(ranker, planned)
+    recommendations = [
+        Recommendation(
+            clinic_id=clinic_id, patient_id=p.patient_id, prediction_id=p.pk, created_at=p.created_at,
+            headline=headline, severity=max([_HEADLINE_SEVERITY[headline], *(i.severity for i in items)]),
+            pending=len(items) + 1, fingerprint=key, rules_version=rules.RULES_VERSION, ranker_version=ranker_version,
+            rationale={"risk_level": p.risk_level, "risk_score": p.risk_score, "predicted_class": p.predicted_class,
+                       "probability": p.probabilities.get(p.predicted_class), "model_version_id": p.model_version_id},
+        )
+        for p, headline, items, key in planned
+    ]  # fmt: skip
+    _supersede([p.patient_id for p, *_ in planned])
+    Recommendation.objects.bulk_create(recommendations, batch_size=2000)
+    rows = []
+    for rec, (_p, headline, items, _key), item_lifts in zip(recommendations, planned, lifts, strict=True):
+        rows.append(_headline_item(rec, catalog[headline], len(items)))
+        rows.extend(_ranked_items(rec, items, item_lifts, catalog))
+    RecommendationItem.objects.bulk_create(rows, batch_size=5000)
+    return recommendations
+
+
+def _supersede(patient_ids: list[int]) -> None:
+    """Older advice still waiting for review is replaced by the new advice; decided items stay as they are."""
+    RecommendationItem.objects.filter(recommendation__patient_id__in=patient_ids, status=ItemStatus.PENDING).update(
+        status=ItemStatus.SUPERSEDED
+    )
+    Recommendation.objects.filter(patient_id__in=patient_ids, pending__gt=0).update(pending=0)
+
+
+def _lifts(ranker: ranking.Ranker | None, planned: list) -> list[list[float]]:
+    if ranker is None:
+        return [[0.0] * len(items) for _p, _h, items, _k in planned]
+    items = sorted({i.advice for _p, _h, proposed, _k in planned for i in proposed})
+    if not items:
+        return [[] for _ in planned]
+    profiles = profile_matrix([(p.inputs, p.probabilities) for p, *_ in planned])
+    table = ranker.lifts(profiles, items)
+    column = {advice: n for n, advice in enumerate(items)}
+    return [
+        [float(table[row, column[i.advice]]) for i in proposed] for row, (_p, _h, proposed, _k) in enumerate(planned)
+    ]
+
+
+def _headline_item(rec: Recommendation, advice: AdviceItem, n_items: int) -> RecommendationItem:
+    why = {
+        rules.HEADLINE_NO_ACTION: "No guideline rule fired and the model's risk level is low.",
+        rules.HEADLINE_LIFESTYLE: "The most severe finding calls for lifestyle changes, or the model's risk is "
+        "moderate.",
+        rules.HEADLINE_CONSULT: "A finding of high severity, or a high risk level from the model.",
+    }[advice.code]
+    return RecommendationItem(
+        recommendation=rec, advice=advice, position=0, is_headline=True, severity=rec.severity,
+        pinned=rec.severity >= Severity.CRITICAL, rationale=f"{why} Specific items: {n_items}.",
+        citation=advice.source, patient_text=advice.patient_text, status=ItemStatus.PENDING,
+    )  # fmt: skip
+
+
+def _ranked_items(
+    rec: Recommendation, items: list[Proposed], lifts: list[float], catalog: dict[str, AdviceItem]
+) -> list[RecommendationItem]:
+    base = [i.probability or 0.0 for i in items]
+    order = ranking.order(tiers=[i.severity for i in items], base=base, lifts=lifts, critical_tier=Severity.CRITICAL)
+    rows = []
+    for position, index in enumerate(order, start=1):
+        item, advice = items[index], catalog[items[index].advice]
+        pinned = item.severity >= Severity.CRITICAL
+        rows.append(
+            RecommendationItem(
+                recommendation=rec, advice=advice, position=position, severity=item.severity, pinned=pinned,
+                rule=item.rule, rationale=item.rationale, citation=item.citation or advice.source,
+                condition=item.condition, probability=item.probability, base_score=base[index],
+                lift=0.0 if pinned or not math.isfinite(lifts[index]) else float(np.clip(lifts[index], -1, 1)),
+                patient_text=advice.patient_text,
+            )
+        )  # fmt: skip
+    return rows

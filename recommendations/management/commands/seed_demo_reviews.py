@@ -1,0 +1,35 @@
+"""Give the demo clinic's advice a review history (demo doctors' decisions), then fit its feedback ranker."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from clinic.models import Clinic
+from recommendations import services
+from recommendations.demo import demo_reviews_seed
+
+
+class Command(BaseCommand):
+    help = "Demo doctors review the pending advice of some patients of a clinic; then its ranker is refitted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--clinic", default="demo", help="Clinic slug (default: demo).")
+        parser.add_argument("--patients", type=int, default=300, help="Patients whose advice is reviewed.")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, clinic: str, patients: int, seed: int, **options):
+        found = Clinic.objects.filter(slug=clinic).first()
+        if found is None:
+            raise CommandError(f'No clinic "{clinic}".')
+        decisions = demo_reviews_seed(clinic=found, patients=patients, seed=seed, progress=self._progress)
+        if decisions == 0:
+            self.stdout.write(f"{found.name} has review decisions already (or no pending advice); nothing added.")
+            return
+        snapshot = services.ranker_rebuild(clinic_id=found.pk)
+        ranker = f"ranker v{snapshot.version}" if snapshot else "no ranker (too few decisions)"
+        self.stdout.write(self.style.SUCCESS(f"Made {decisions:,} demo review decisions; {ranker}."))
+
+    def _progress(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        self.stderr.write(f"\r  reviews [{'#' * filled}{'.' * (width - filled)}] {done:>6,} / {total:,}",
+                          ending="\n" if done == total else "")  # fmt: skip
+        self.stderr.flush()

@@ -1,0 +1,216 @@
+"""Advice for patients: generated from guideline rules and a prediction, reviewed by a doctor, then shown.
+
+- `AdviceItem` is the catalog of things the platform can advise, loaded by data migrations from
+  `recommendations/advice_data.py`.
+- A `Recommendation` is generated after a prediction: a headline and specific items, ranked, with the
+  rationale and the versions of the rules, model and ranker that produced it.
+- Each `RecommendationItem` is reviewed on its own: approved (possibly with edited patient text), rejected
+  with a coded reason, or annotated. A patient sees an item only once a doctor approved it.
+- Every decision is an append-only `FeedbackEvent`, in the shape of CDS Hooks feedback, and the feedback
+  of the clinic's doctors adjusts the ranking of future items (`RankerSnapshot`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Category(models.TextChoices):
+    NO_ACTION = "no_action", "No action"
+    LIFESTYLE = "lifestyle", "Lifestyle"
+    FOLLOW_UP_TEST = "follow_up_test", "Follow-up test"
+    REFERRAL = "referral", "Referral"
+    MEDICATION_REVIEW = "medication_review", "Medication review"
+    URGENT = "urgent", "Urgent"
+
+
+class Severity(models.IntegerChoices):
+    # The values are those of recommendations.rules.Severity.
+    INFO = 0, "Information"
+    LOW = 1, "Low"
+    MODERATE = 2, "Moderate"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class Headline(models.TextChoices):
+    NO_ACTION = "no_action_needed", "No action needed"
+    LIFESTYLE = "lifestyle_changes", "Lifestyle changes recommended"
+    CONSULT = "consult_professional", "Consult a healthcare professional"
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class OverrideReason(models.TextChoices):
+    # Coded reasons for overriding a card, as CDS Hooks feedback carries them (overrideReasons[].code).
+    NOT_RELEVANT = "not_relevant", "Not clinically relevant"
+    ALREADY_ADDRESSED = "already_addressed", "Already addressed"
+    PATIENT_DECLINED = "patient_declined", "Patient declined"
+    DISAGREE_EVIDENCE = "disagree_evidence", "Disagree with the evidence"
+    OTHER = "other", "Other"
+
+
+class FeedbackAction(models.TextChoices):
+    APPROVE = "approve", "Approved"
+    REJECT = "reject", "Rejected"
+    EDIT = "edit", "Edited patient text"
+    ANNOTATE = "annotate", "Annotated"
+
+
+class FeedbackOutcome(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    OVERRIDDEN = "overridden", "Overridden"
+
+
+class AdviceItem(models.Model):
+    code = models.SlugField(max_length=60, unique=True)
+    title = models.CharField(max_length=200)
+    patient_text = models.TextField(help_text="Plain language, shown to the patient once a doctor approves it.")
+    clinician_text = models.TextField(help_text="What the guideline says and what to consider, for the doctor.")
+    category = models.CharField(max_length=20, choices=Category.choices)
+    source = models.TextField(help_text="Citation of the guideline or evidence.")
+    active = models.BooleanField(default=True, help_text="Inactive items are no longer generated.")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Recommendation(models.Model):
+    """The advice generated from one prediction of one patient."""
+
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="recommendations")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="recommendations")
+    prediction = models.OneToOneField("predictions.Prediction", on_delete=models.CASCADE, related_name="recommendation")
+    created_at = models.DateTimeField()
+    headline = models.CharField(max_length=30, choices=Headline.choices)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, help_text="The most severe item.")
+    pending = models.PositiveSmallIntegerField(default=0, help_text="Items still waiting for a doctor.")
+    fingerprint = models.CharField(
+        max_length=64, help_text="Hash of the headline and items: the same advice is not generated twice in a row."
+    )
+    rationale = models.JSONField(default=dict, blank=True, help_text="Risk level, model class and probability.")
+    rules_version = models.CharField(max_length=20)
+    ranker_version = models.PositiveIntegerField(null=True, blank=True, help_text="None: no feedback yet.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"], name="rec_patient_time"),
+            models.Index(
+                fields=["clinic", "-severity", "created_at"], name="rec_queue", condition=models.Q(pending__gt=0)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_headline_display()} for patient {self.patient_id} ({self.created_at:%Y-%m-%d})"
+
+
+class RecommendationItem(models.Model):
+    recommendation = models.ForeignKey(Recommendation, on_delete=models.CASCADE, related_name="items")
+    advice = models.ForeignKey(AdviceItem, on_delete=models.PROTECT, related_name="+")
+    card_id = models.UUIDField(default=uuid.uuid4, unique=True, help_text="The CDS Hooks card id of this item.")
+    position = models.PositiveSmallIntegerField(help_text="Display order, from 0; the headline is 0.")
+    is_headline = models.BooleanField(default=False)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices)
+    pinned = models.BooleanField(default=False, help_text="Critical: shown first, never re-ranked by feedback.")
+    rule = models.CharField(max_length=60, blank=True, help_text="The guideline rule that fired; blank: the model.")
+    rationale = models.TextField(help_text="Why: the value, its unit and the threshold, or the model's probability.")
+    citation = models.TextField(blank=True)
+    condition = models.CharField(max_length=40, blank=True, help_text="The related model class.")
+    probability = models.FloatField(null=True, blank=True, help_text="The model's probability of `condition`.")
+    base_score = models.FloatField(default=0.0)
+    lift = models.FloatField(default=0.0, help_text="The feedback adjustment, bounded by the ranker.")
+    status = models.CharField(max_length=12, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    patient_text = models.TextField(help_text="What the patient reads; the catalog text unless a doctor edited it.")
+    note = models.TextField(blank=True, help_text="The reviewing doctor's annotation (not shown to the patient).")
+    override_reason = models.CharField(max_length=20, choices=OverrideReason.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["recommendation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["recommendation", "advice"], name="advice_once_per_recommendation"),
+            models.CheckConstraint(
+                condition=~models.Q(status="rejected") | ~models.Q(override_reason=""), name="rejection_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.advice_id} ({self.get_status_display()})"
+
+
+class FeedbackEvent(models.Model):
+    """One clinician decision on one item. Append-only: never updated or deleted by the application.
+
+    The shape follows CDS Hooks feedback (card, outcome accepted/overridden, overrideReasons, outcomeTimestamp);
+    `as_cds_hooks()` gives that JSON.
+    """
+
+    item = models.ForeignKey(RecommendationItem, on_delete=models.CASCADE, related_name="feedback")
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    advice = models.ForeignKey(AdviceItem, on_delete=models.PROTECT, related_name="+")
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=FeedbackAction.choices)
+    outcome = models.CharField(max_length=12, choices=FeedbackOutcome.choices, blank=True)
+    override_reason = models.CharField(max_length=20, choices=OverrideReason.choices, blank=True)
+    comment = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(help_text="Where the item was shown in its recommendation.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["clinic", "created_at"], name="feedback_clinic_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.advice_id} by {self.clinician_id}"
+
+    def as_cds_hooks(self) -> dict:
+        """The CDS Hooks feedback body for this decision (outcome-bearing actions only)."""
+        body: dict = {
+            "card": str(self.item.card_id),
+            "outcome": self.outcome,
+            "outcomeTimestamp": self.created_at.isoformat(),
+        }
+        if self.outcome == FeedbackOutcome.ACCEPTED:
+            body["acceptedSuggestions"] = [{"id": str(self.item.card_id)}]
+        if self.outcome == FeedbackOutcome.OVERRIDDEN:
+            reason = {"code": self.override_reason, "display": self.get_override_reason_display()}
+            body["overrideReason"] = {"reason": {**reason, "system": OVERRIDE_SYSTEM}, "userComment": self.comment}
+        return body
+
+
+OVERRIDE_SYSTEM = "urn:clinic-platform:override-reason"
+
+
+class RankerSnapshot(models.Model):
+    """A fitted feedback ranker of one clinic; the newest is used. Rebuilt nightly and on demand."""
+
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    events = models.PositiveIntegerField(help_text="Decisions it learned from.")
+    patients = models.PositiveIntegerField(help_text="Reviewed patients it compares with.")
+    params = models.JSONField(default=dict)
+    data = models.BinaryField(help_text="The fitted ranker (numpy arrays, compressed).")
+
+    class Meta:
+        ordering = ["clinic", "-version"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "version"], name="ranker_version_unique")]
+
+    def __str__(self) -> str:
+        return f"Ranker v{self.version} of clinic {self.clinic_id} ({self.events} decisions)"

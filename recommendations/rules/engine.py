@@ -1,0 +1,273 @@
+"""The rule machinery: facts, findings, boundaries, and the factory that turns one declarative line into a rule.
+
+Pure Python, no Django. The conventions are described in the package docstring (`recommendations.rules`).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+from patients.catalog_data import ANALYTES, AnalyteSpec, UnitConversion
+
+ADULT_AGE = 18  # the catalog's adult reference ranges start here too
+
+
+class Severity(IntEnum):
+    INFO = 0  # nothing to do
+    LOW = 1  # lifestyle
+    MODERATE = 2  # follow-up test / review
+    HIGH = 3  # consult a healthcare professional
+    CRITICAL = 4  # urgent: pinned first, never re-ranked
+
+
+@dataclass(frozen=True)
+class Facts:
+    values: Mapping[str, float | None]  # feature -> value in canonical units
+    sex: str = ""  # "female" | "male" | "" (unknown)
+    age: float | None = None  # years
+
+    def value(self, feature: str) -> float | None:
+        """The measured value, or None when it is missing, None, NaN or infinite."""
+        raw = self.values.get(feature)
+        if raw is None:
+            return None
+        number = float(raw)
+        return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # rule code
+    advice: str  # AdviceSpec.code
+    severity: Severity
+    rationale: str  # quotes value, unit and threshold, in the guideline's unit too when it differs
+    citation: str  # short citation
+    analyte: str  # feature name the rule read
+    value: float  # canonical units
+    threshold: float  # canonical units, for this patient's sex
+    unit: str  # canonical UCUM unit
+    condition: str = ""  # related model class, or "" (e.g. electrolytes, cardiac)
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    analyte: str
+    citation: str
+    condition: str
+    check: Callable[[Facts], Finding | None]
+    severity: Severity = Severity.INFO  # of every finding the rule gives
+    advice: str = ""  # AdviceSpec.code of every finding the rule gives
+    # Canonical bounds of the rule's own analyte: a finding needs `fires` to hold and `stops` not to. They let
+    # `evaluate_many` skip, with one array comparison, the patients a rule cannot fire for; `check` decides.
+    fires: Cut | None = None
+    stops: Cut | None = None
+
+
+# --- Boundaries ---------------------------------------------------------------------------------------------------
+
+_OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
+_WORDS = {">=": "at or above", ">": "above", "<": "below", "<=": "at or below"}
+_NOT = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}
+
+Limit = float | None
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A boundary: an operator and a limit per sex (equal unless sex-specific), in `unit` ("" = canonical)."""
+
+    op: str
+    male: float
+    female: float
+    unit: str = ""
+
+    @property
+    def sex_specific(self) -> bool:
+        return self.male != self.female
+
+    def limit(self, sex: str) -> float:
+        if sex == "female":
+            return self.female
+        if sex == "male":
+            return self.male
+        lenient = max if self.op in (">=", ">") else min
+        return lenient(self.male, self.female)
+
+    def holds(self, value: float, sex: str) -> bool:
+        return _OPS[self.op](value, self.limit(sex))
+
+
+def _cut(op: str, limit: Limit, female: Limit, male: Limit, unit: str) -> Cut:
+    male, female = (limit, limit) if limit is not None else (male, female)
+    if male is None or female is None:
+        raise ValueError("give one limit, or one for each sex")
+    return Cut(op, float(male), float(female), unit)
+
+
+def at_least(limit: Limit = None, *, female: Limit = None, male: Limit = None, unit: str = "") -> Cut:
+    return _cut(">=", limit, female, male, unit)
+
+
+def above(limit: Limit = None, *, female: Limit = None, male: Limit = None, unit: str = "") -> Cut:
+    return _cut(">", limit, female, male, unit)
+
+
+def below(limit: Limit = None, *, female: Limit = None, male: Limit = None, unit: str = "") -> Cut:
+    return _cut("<", limit, female, male, unit)
+
+
+# --- What the rules read ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    label: str
+    unit: str  # canonical UCUM code
+    decimals: int
+    conversions: tuple[UnitConversion, ...] = ()
+
+    def _conversion(self, unit: str) -> UnitConversion:
+        [conversion] = [c for c in self.conversions if c.unit == unit]
+        return conversion
+
+    def to_canonical(self, value: float, unit: str) -> float:
+        if unit in ("", self.unit):
+            return value
+        conversion = self._conversion(unit)
+        return value * conversion.factor + conversion.offset  # as patients.clinical.to_canonical
+
+    def from_canonical(self, value: float, unit: str) -> float:
+        conversion = self._conversion(unit)
+        return (value - conversion.offset) / conversion.factor
+
+    def canonical(self, cut: Cut) -> Cut:
+        return Cut(cut.op, self.to_canonical(cut.male, cut.unit), self.to_canonical(cut.female, cut.unit))
+
+
+SPECS: dict[str, AnalyteSpec] = {spec.code: spec for spec in ANALYTES}
+MEASURES: dict[str, Measure] = {
+    **{spec.code: Measure(spec.name, spec.unit, spec.decimals, spec.conversions) for spec in ANALYTES},
+    # Derived features, in the units mltraining.ml.features computes them in.
+    "egfr": Measure("eGFR (CKD-EPI 2021)", "mL/min/{1.73_m2}", 0),
+    "non_hdl_cholesterol": Measure("Non-HDL cholesterol", "mmol/L", 2, SPECS["total_cholesterol"].conversions),
+    "mentzer_index": Measure("Mentzer index (MCV/RBC)", "", 1),
+}
+_DISPLAY_UNITS = {
+    "mm[Hg]": "mm Hg",
+    "10*9/L": "×10⁹/L",
+    "mL/min/{1.73_m2}": "mL/min/1.73 m²",
+    "kg/m2": "kg/m²",
+    "/d": "steps/day",
+}
+
+
+def critical(analyte: str, side: str) -> Cut:
+    """The catalog's critical limit, as strict as the LL / HH flags."""
+    spec = SPECS[analyte]
+    return below(spec.critical_low) if side == "low" else above(spec.critical_high)
+
+
+def reference(analyte: str, side: str) -> dict[str, float]:
+    """The catalog's adult reference limit per sex, e.g. {"female": 16.0, "male": 34.0}, for `Cut` keywords."""
+    limits = {r.sex: r.low if side == "low" else r.high for r in SPECS[analyte].ranges if r.age_min <= ADULT_AGE}
+    return {sex: limits.get(sex, limits.get("")) for sex in ("female", "male")}
+
+
+# --- Rationale ----------------------------------------------------------------------------------------------------
+
+
+def _quantity(number: str, unit: str) -> str:
+    unit = _DISPLAY_UNITS.get(unit, unit)
+    return f"{number} {unit}" if unit else number
+
+
+def _value_text(measure: Measure, value: float, cut: Cut) -> str:
+    text = _quantity(f"{value:.{measure.decimals}f}", measure.unit)
+    if cut.unit in ("", measure.unit):
+        return text
+    # The guideline units used here are mg/dL, whose limits are whole numbers.
+    return f"{text} ({_quantity(f'{measure.from_canonical(value, cut.unit):.0f}', cut.unit)})"
+
+
+def _limit_text(measure: Measure, cut: Cut, sex: str) -> str:
+    limit = cut.limit(sex)
+    if cut.unit in ("", measure.unit):
+        return _quantity(f"{limit:g}", measure.unit)
+    canonical = _quantity(f"{measure.to_canonical(limit, cut.unit):.{measure.decimals}f}", measure.unit)
+    return f"{canonical} ({_quantity(f'{limit:g}', cut.unit)})"
+
+
+def _sex_note(cut: Cut, sex: str) -> str:
+    if not cut.sex_specific:
+        return ""
+    if sex in ("female", "male"):
+        return f" (the limit for {'women' if sex == 'female' else 'men'})"
+    return " (sex not recorded: the limit that is abnormal for both sexes)"
+
+
+def _comparison(measure: Measure, value: float, cut: Cut, sex: str, verb: str) -> str:
+    value_text, limit_text = _value_text(measure, value, cut), _limit_text(measure, cut, sex)
+    return f"{measure.label} {value_text} {verb}{_WORDS[cut.op]} {limit_text}{_sex_note(cut, sex)}"
+
+
+# --- The rule factory ---------------------------------------------------------------------------------------------
+
+
+def rule(
+    code: str,
+    title: str,
+    analyte: str,
+    cut: Cut,
+    severity: Severity,
+    advice: str,
+    citation: str,
+    *,
+    meaning: str,
+    condition: str = "",
+    until: Cut | None = None,
+    also: tuple[tuple[str, Cut], ...] = (),
+) -> Rule:
+    """A rule that fires when `cut` holds, `until` (where the next, more severe band starts) does not, and the
+    `also` cut of every other feature holds. `meaning` ends the rationale: what the threshold is."""
+    measure = MEASURES[analyte]
+    fires, stops = measure.canonical(cut), until and measure.canonical(until)
+    others = tuple((name, MEASURES[name], MEASURES[name].canonical(c), c) for name, c in also)
+    adults_only = severity < Severity.CRITICAL
+
+    def check(facts: Facts) -> Finding | None:
+        if adults_only and facts.age is not None and facts.age < ADULT_AGE:
+            return None
+        value, sex = facts.value(analyte), facts.sex
+        if value is None or not fires.holds(value, sex) or (stops and stops.holds(value, sex)):
+            return None
+        context = []
+        for name, other, other_cut, shown in others:
+            other_value = facts.value(name)
+            if other_value is None or not other_cut.holds(other_value, sex):
+                return None
+            context.append(_comparison(other, other_value, shown, sex, verb=""))
+        text = _comparison(measure, value, cut, sex, verb="is ")
+        if until:
+            text += f" and {_WORDS[_NOT[until.op]]} {_limit_text(measure, until, sex)}"
+        if context:
+            text += ", with " + " and ".join(context)
+        return Finding(
+            rule=code, advice=advice, severity=severity, rationale=f"{text}, {meaning}.", citation=citation,
+            analyte=analyte, value=value, threshold=fires.limit(sex), unit=measure.unit, condition=condition,
+        )  # fmt: skip
+
+    return Rule(code, title, analyte, citation, condition, check, severity, advice, fires, stops or None)
+
+
+def critical_rule(analyte: str, side: str, advice: str, citation: str, meaning: str, condition: str = "") -> Rule:
+    """A CRITICAL rule at the catalog's critical limit, coded `<analyte>_critical_<side>`."""
+    return rule(
+        f"{analyte}_critical_{side}", f"{SPECS[analyte].name}: critically {side}", analyte, critical(analyte, side),
+        Severity.CRITICAL, advice, citation, meaning=meaning, condition=condition,
+    )  # fmt: skip

@@ -1,0 +1,60 @@
+"""`evaluate_ranking`, `seed_demo_reviews` and `rebuild_ranker`."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from patients.tests.factories import PatientFactory
+from recommendations.generation import recommendations_generate
+from recommendations.models import FeedbackEvent, RankerSnapshot
+from recommendations.tests.factories import prediction_for
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_evaluate_ranking_in_simulation_shows_the_ranker_beating_item_rates():
+    out = run("evaluate_ranking", "--simulate", "--patients", "1500", "--boot", "200")
+
+    assert "(a) rule order" in out
+    assert "(b) item approval rate" in out
+    assert "(c) feedback-adjusted ranker" in out
+    paired = next(line for line in out.splitlines() if line.startswith("| (c) - (b)"))
+    low = float(re.search(r"\| ([+-][\d.]+) \(([+-][\d.]+) to", paired).group(2))  # AUC difference, lower end
+    assert low > 0
+
+
+def test_evaluate_ranking_needs_decisions(clinic_a):
+    with pytest.raises(CommandError, match="Not enough decisions"):
+        run("evaluate_ranking", "--clinic", clinic_a.slug)
+    with pytest.raises(CommandError, match="--clinic"):
+        run("evaluate_ranking")
+
+
+@pytest.fixture
+def pending_advice(clinic_a, doctor_a):
+    patients = [PatientFactory(clinic=clinic_a, sex="male") for _ in range(12)]
+    predictions = [prediction_for(p, hba1c=6.0, ldl=4.3, bmi=31.0, age=40 + 3 * i) for i, p in enumerate(patients)]
+    return recommendations_generate(predictions=predictions, clinic_id=clinic_a.pk)
+
+
+def test_seed_demo_reviews_decides_through_the_services_once(clinic_a, pending_advice):
+    out = run("seed_demo_reviews", "--clinic", clinic_a.slug, "--patients", "10")
+
+    decisions = FeedbackEvent.objects.filter(clinic=clinic_a)
+    assert decisions.count() > 20
+    assert decisions.values("patient").distinct().count() == 10
+    assert "ranker v1" in out
+    assert RankerSnapshot.objects.filter(clinic=clinic_a).count() == 1
+    assert "nothing added" in run("seed_demo_reviews", "--clinic", clinic_a.slug)
+
+
+@pytest.mark.django_db
+def test_rebuild_ranker_names_an_unknown_clinic():
+    with pytest.raises(CommandError, match="No clinic"):
+        run("rebuild_ranker", "--clinic", "nowhere")

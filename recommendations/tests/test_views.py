@@ -1,0 +1,172 @@
+"""The review pages, the advice card and the patient's advice page: access per role and what each shows."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from clinic.testing import audit_write_queries
+from patients.tests.factories import PatientFactory
+from recommendations.generation import recommendations_generate
+from recommendations.models import FeedbackEvent, ItemStatus
+from recommendations.tests.factories import prediction_for
+
+
+def _recommendations(clinic, n, risk_level="high", **inputs):
+    patients = [PatientFactory(clinic=clinic, sex="male") for _ in range(n)]
+    predictions = [prediction_for(p, sex="male", risk_level=risk_level, **(inputs or {"hba1c": 7.2})) for p in patients]
+    return recommendations_generate(predictions=predictions, clinic_id=clinic.pk)
+
+
+@pytest.fixture
+def rec(clinic_a):
+    return _recommendations(clinic_a, 1)[0]
+
+
+def test_the_queue_is_for_doctors(client, users_by_role, rec):
+    for role, user in users_by_role.items():
+        client.force_login(user)
+        response = client.get(reverse("recommendations:queue"))
+        assert response.status_code == (200 if role == "doctor" else 403), role
+
+
+def test_the_queue_lists_pending_advice_most_severe_first(client, doctor_a, clinic_a):
+    mild = _recommendations(clinic_a, 1, hba1c=6.0, risk_level="low")[0]
+    severe = _recommendations(clinic_a, 1, potassium=7.0)[0]
+    client.force_login(doctor_a)
+
+    response = client.get(reverse("recommendations:queue"))
+
+    rows = [row["rec"].pk for row in response.context["rows"]]
+    assert rows.index(severe.pk) < rows.index(mild.pk)
+    assert "Approve all items of the ticked patients" in response.content.decode()
+
+
+def test_the_queue_filters_by_severity_and_ignores_malformed_parameters(client, doctor_a, clinic_a):
+    mild = _recommendations(clinic_a, 1, hba1c=6.0, risk_level="low")[0]
+    client.force_login(doctor_a)
+
+    strict = client.get(reverse("recommendations:queue"), {"severity": 3})
+    malformed = client.get(reverse("recommendations:queue"), {"severity": "x'; DROP", "ordering": "password"})
+
+    assert mild.pk not in [row["rec"].pk for row in strict.context["rows"]]
+    assert malformed.status_code == 200
+    assert mild.pk in [row["rec"].pk for row in malformed.context["rows"]]
+
+
+def test_the_queue_runs_the_same_queries_for_3_or_20_patients(client, doctor_a, clinic_a):
+    client.force_login(doctor_a)
+    client.get(reverse("recommendations:queue"))  # the session's first request also saves it
+    counts = []
+    for n in (3, 17):
+        _recommendations(clinic_a, n)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("recommendations:queue")).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    # session, user, count, page, items prefetch, the user's clinic (navigation), and the audit row
+    assert counts[0] == 6 + audit_write_queries()
+
+
+def test_a_doctor_of_another_clinic_gets_404(client, doctor_b, rec):
+    client.force_login(doctor_b)
+    item = rec.items.get(position=1)
+
+    assert client.get(reverse("recommendations:review", args=[rec.pk])).status_code == 404
+    assert client.post(reverse("recommendations:item_approve", args=[item.pk])).status_code == 404
+    item.refresh_from_db()
+    assert item.status == ItemStatus.PENDING
+
+
+def test_staff_cannot_approve_through_the_page(client, staff_a, rec):
+    client.force_login(staff_a)
+    item = rec.items.get(position=1)
+
+    response = client.post(reverse("recommendations:item_approve", args=[item.pk]))
+
+    assert response.status_code == 404
+    assert not FeedbackEvent.objects.exists()
+
+
+def test_a_doctor_approves_and_rejects_through_the_review_page(client, doctor_a, rec):
+    client.force_login(doctor_a)
+    first, headline = rec.items.get(position=1), rec.items.get(position=0)
+
+    page = client.get(reverse("recommendations:review", args=[rec.pk]))
+    assert page.status_code == 200
+    assert first.rationale in page.content.decode()
+
+    client.post(reverse("recommendations:item_approve", args=[first.pk]), {"patient_text": "Edited for you."})
+    client.post(
+        reverse("recommendations:item_reject", args=[headline.pk]), {"reason": "other", "comment": "Too vague."}
+    )
+
+    first.refresh_from_db()
+    headline.refresh_from_db()
+    assert (first.status, first.patient_text) == (ItemStatus.APPROVED, "Edited for you.")
+    assert (headline.status, headline.override_reason) == (ItemStatus.REJECTED, "other")
+
+
+def test_rejecting_without_a_reason_shows_why_and_writes_nothing(client, doctor_a, rec):
+    client.force_login(doctor_a)
+    item = rec.items.get(position=1)
+
+    response = client.post(reverse("recommendations:item_reject", args=[item.pk]), {"reason": ""}, follow=True)
+
+    assert "Choose why this advice does not apply." in response.content.decode()
+    item.refresh_from_db()
+    assert item.status == ItemStatus.PENDING
+    assert not FeedbackEvent.objects.exists()
+
+
+def test_bulk_approve_from_the_queue(client, doctor_a, clinic_a):
+    recs = _recommendations(clinic_a, 3)
+    client.force_login(doctor_a)
+
+    client.post(reverse("recommendations:bulk_approve"), {"recommendation": [recs[0].pk, recs[1].pk]})
+
+    assert set(recs[0].items.values_list("status", flat=True)) == {ItemStatus.APPROVED}
+    assert set(recs[1].items.values_list("status", flat=True)) == {ItemStatus.APPROVED}
+    assert set(recs[2].items.values_list("status", flat=True)) == {ItemStatus.PENDING}
+
+
+def test_the_patient_page_shows_the_advice_and_its_review_status(client, staff_a, rec):
+    client.force_login(staff_a)
+
+    response = client.get(reverse("patients:detail", args=[rec.patient_id]))
+
+    body = response.content.decode()
+    assert 'data-testid="advice-card"' in body
+    assert "waiting for a doctor" in body
+    assert reverse("recommendations:review", args=[rec.pk]) not in body  # staff cannot review
+
+
+def test_a_patient_sees_only_approved_advice_on_their_pages(client, clinic_a, patient_user_a, doctor_a):
+    patient = PatientFactory(clinic=clinic_a, user=patient_user_a, sex="male")
+    rec = recommendations_generate(
+        predictions=[prediction_for(patient, hba1c=7.2, sex="male", risk_level="high")], clinic_id=clinic_a.pk
+    )[0]
+    item = rec.items.get(position=1)
+    client.force_login(patient_user_a)
+
+    before = client.get(reverse("recommendations:mine")).content.decode()
+    assert item.patient_text not in before
+    assert "No advice yet" in before
+
+    client.force_login(doctor_a)
+    client.post(
+        reverse("recommendations:item_approve", args=[item.pk]), {"patient_text": "See your doctor about sugar."}
+    )
+    client.force_login(patient_user_a)
+
+    after = client.get(reverse("recommendations:mine")).content.decode()
+    detail = client.get(reverse("patients:detail", args=[patient.pk])).content.decode()
+    assert "See your doctor about sugar." in after
+    assert "See your doctor about sugar." in detail
+    assert rec.items.get(position=0).patient_text not in after  # the headline is still pending
+    assert item.rationale not in detail  # clinician rationale stays with the clinicians
+
+
+def test_my_advice_is_only_for_patients(client, doctor_a):
+    client.force_login(doctor_a)
+    assert client.get(reverse("recommendations:mine")).status_code == 404

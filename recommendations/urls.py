@@ -1,0 +1,16 @@
+from django.urls import path
+
+from recommendations import views
+
+app_name = "recommendations"
+
+urlpatterns = [
+    path("review/", views.review_queue, name="queue"),
+    path("review/approve/", views.bulk_approve, name="bulk_approve"),
+    path("review/<int:pk>/", views.recommendation_review, name="review"),
+    *(
+        path(f"items/<int:pk>/{action}/", views.item_decide, {"action": action}, name=f"item_{action}")
+        for action in ("approve", "reject", "edit", "annotate")
+    ),
+    path("mine/", views.my_advice, name="mine"),
+]

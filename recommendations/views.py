@@ -1,0 +1,161 @@
+"""Advice in the portal: the doctors' review queue and review page, the advice card of the patient page,
+and the patient's own approved advice. Thin: scope through selectors, decide through one service call."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from clinic import roles
+from clinic.models import User
+from patients.models import Patient
+from predictions.selectors import class_display
+from recommendations import selectors, services
+from recommendations.models import Category, Headline, ItemStatus, OverrideReason, Recommendation, Severity
+
+PAGE_SIZE = 25
+SEVERITY_BADGES = {0: "text-bg-light", 1: "text-bg-info", 2: "text-bg-warning", 3: "text-bg-danger",
+                   4: "text-bg-dark"}  # fmt: skip
+STATUS_BADGES = {"pending": "text-bg-secondary", "approved": "text-bg-success", "rejected": "text-bg-danger",
+                 "superseded": "text-bg-light"}  # fmt: skip
+HEADLINE_ALERTS = {"no_action_needed": "alert-success", "lifestyle_changes": "alert-warning",
+                   "consult_professional": "alert-danger"}  # fmt: skip
+
+
+def _item_rows(items) -> list[dict[str, Any]]:
+    return [
+        {
+            "item": item,
+            "badge": SEVERITY_BADGES.get(item.severity, ""),
+            "status_badge": STATUS_BADGES.get(item.status, ""),
+        }
+        for item in items
+    ]
+
+
+def _errors(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return " ".join(message for messages_ in exc.message_dict.values() for message in messages_)
+    return " ".join(exc.messages)
+
+
+@login_required
+def review_queue(request: HttpRequest) -> HttpResponse:
+    if not roles.can_review_advice(request.user):
+        raise PermissionDenied("Only doctors review advice.")
+    filters = selectors.QueueFilters.parse(request.GET)
+    queue = selectors.review_queue_for(user=request.user, filters=filters)
+    page = Paginator(queue, PAGE_SIZE).get_page(request.GET.get("page"))
+    selectors.review_queue_read(user=request.user, page_number=page.number, rows=page, filters=filters)
+    rows = [
+        {"rec": rec, "badge": SEVERITY_BADGES.get(rec.severity, ""),
+         "waiting": [i for i in rec.items.all() if i.status == ItemStatus.PENDING and not i.is_headline]}
+        for rec in page
+    ]  # fmt: skip
+    kept = {key: value for key, value in filters.__dict__.items() if value not in ("", None)}
+    context = {
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "severities": Severity.choices,
+        "headlines": Headline.choices,
+        "categories": Category.choices,
+        "orderings": [("severity", "Most severe first"), ("oldest", "Oldest first"), ("newest", "Newest first")],
+        "querystring": urlencode(kept) + "&" if kept else "",
+    }
+    return render(request, "recommendations/queue.html", context)
+
+
+@login_required
+def recommendation_review(request: HttpRequest, pk: int) -> HttpResponse:
+    recommendation = selectors.recommendation_get_for_review(user=request.user, pk=pk)
+    context = {
+        "rec": recommendation,
+        "predicted": class_display(recommendation.rationale.get("predicted_class") or ""),
+        "rows": _item_rows(recommendation.items.all()),
+        "reasons": OverrideReason.choices,
+        "badge": SEVERITY_BADGES.get(recommendation.severity, ""),
+        "headline_alert": HEADLINE_ALERTS.get(recommendation.headline, "alert-secondary"),
+        "next": request.GET.get("next", ""),
+    }
+    return render(request, "recommendations/review.html", context)
+
+
+def _back(recommendation_id: int) -> HttpResponse:
+    return redirect(reverse("recommendations:review", args=[recommendation_id]) + "#items")
+
+
+@login_required
+@require_POST
+def item_decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One decision on one item: approve, reject, edit or annotate (the URL names the action)."""
+    item = selectors.item_get_for_review(user=request.user, pk=pk)
+    post = request.POST
+    try:
+        if action == "approve":
+            services.item_approve(item=item, by=request.user, patient_text=post.get("patient_text"))
+            messages.success(request, f"Approved: {item.advice.title}.")
+        elif action == "reject":
+            services.item_reject(item=item, by=request.user, reason=post.get("reason", ""),
+                                 comment=post.get("comment", ""))  # fmt: skip
+            messages.success(request, f"Rejected: {item.advice.title}.")
+        elif action == "edit":
+            services.item_edit(item=item, by=request.user, patient_text=post.get("patient_text", ""))
+            messages.success(request, f"Patient text saved: {item.advice.title}.")
+        else:
+            services.item_annotate(item=item, by=request.user, note=post.get("note", ""))
+            messages.success(request, f"Note saved: {item.advice.title}.")
+    except ValidationError as exc:
+        messages.error(request, f"{item.advice.title}: {_errors(exc)}")
+    return _back(item.recommendation_id)
+
+
+@login_required
+@require_POST
+def bulk_approve(request: HttpRequest) -> HttpResponse:
+    """Approve every pending item of the recommendations ticked in the queue."""
+    if not roles.can_review_advice(request.user):
+        raise PermissionDenied("Only doctors review advice.")
+    ids = [int(value) for value in request.POST.getlist("recommendation") if value.isdigit()]
+    item_ids = selectors.pending_item_ids_of(user=request.user, recommendation_ids=ids)
+    approved = services.items_approve(item_ids=item_ids, by=request.user)
+    if approved:
+        messages.success(request, f"Approved {approved} item{'s' if approved != 1 else ''} of {len(ids)} patients.")
+    else:
+        messages.info(request, "Nothing to approve: tick at least one patient with pending advice.")
+    next_url = request.POST.get("next", "")
+    return redirect(next_url if next_url.startswith("/advice/") else reverse("recommendations:queue"))
+
+
+@login_required
+def my_advice(request: HttpRequest) -> HttpResponse:
+    patient, advice = selectors.my_advice_read(user=request.user)
+    return render(request, "recommendations/my_advice.html", {"patient": patient, "advice": advice})
+
+
+def advice_card(*, user: User, patient: Patient) -> dict[str, Any] | None:
+    """The advice card of the patient page: the latest recommendation and its review status for the clinical
+    team; only the approved items for the patient's own account."""
+    if roles.is_patient(user):
+        return {"patient_view": True, "items": selectors.approved_advice_for(user=user, patient=patient)}
+    recommendation: Recommendation | None = selectors.latest_recommendation_for(user=user, patient=patient)
+    if recommendation is None:
+        return {"patient_view": False, "rec": None}
+    rows = _item_rows(recommendation.items.all())
+    return {
+        "patient_view": False,
+        "rec": recommendation,
+        "rows": rows,
+        "pending": sum(row["item"].status == ItemStatus.PENDING for row in rows),
+        "can_review": roles.can_review_advice(user),
+        "headline_alert": HEADLINE_ALERTS.get(recommendation.headline, "alert-secondary"),
+    }
