@@ -223,7 +223,10 @@ def batch(clinic, processes: int) -> tuple[float, float]:
     from clinic.celery import app
     from predictions.models import BatchStatus, PredictionBatch
     from predictions.services import prediction_batch_start
+    from recommendations.models import Recommendation
 
+    # Every run generates every patient's advice (unchanged advice would otherwise be skipped after the first).
+    Recommendation.objects.filter(clinic=clinic).delete()
     # One queue for the whole run: Celery builds its router from task_routes once, on first use.
     app.conf.task_always_eager, app.conf.task_routes = False, {"predictions.tasks.*": {"queue": QUEUE}}
     worker = _workers(QUEUE, processes)
@@ -304,7 +307,8 @@ def main() -> None:
         "Seconds, median of the runs (min-max). Floor: COPY observations out, features, one predict_proba, COPY "
         "predictions in, in one process, no explanations. Batch: `prediction_batch_start` to the batch's end, "
         "chunks of 1,000 patients, each scored with one predict_proba call, explained (tree-path contributions), "
-        "written with COPY.",
+        "written with COPY, and each patient's recommendation generated (rules, ranking, COPY of the items; the "
+        "clinic's earlier recommendations are deleted before each run, so every run writes them all).",
         "",
         "| patients | floor s | batch, 2 workers s | batch / floor | batch, 1 worker s | 1 / 2 workers "
         "| per patient, batch (2 w.) ms | worker peak RSS MB |",

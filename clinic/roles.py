@@ -22,6 +22,11 @@ def can_review_advice(user: User) -> bool:
     return _has_role(user, Role.DOCTOR)
 
 
+def can_view_dashboards(user: User) -> bool:
+    """The population and review dashboards (aggregates of the clinic, no identifiers)."""
+    return _has_role(user, Role.ADMIN, Role.DOCTOR)
+
+
 def can_manage_clinic(user: User) -> bool:
     """Manage staff accounts, models, retraining and schedules in the admin."""
     return _has_role(user, Role.ADMIN)

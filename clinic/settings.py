@@ -5,6 +5,7 @@ project runs as the embedded default: SQLite in `var/`, Celery tasks eagerly in-
 cache. `DJANGO_ENV=production` turns on the deployment checks and refuses unsafe configurations.
 """
 
+import importlib.util
 import os
 import secrets
 from datetime import timedelta
@@ -278,7 +279,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root before collectstatic
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly's JavaScript is served from the installed wheel, as static/plotly/plotly.min.js (no CDN).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("plotly", Path(importlib.util.find_spec("plotly").origin).parent / "package_data"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -13,7 +13,6 @@ or corrupt artifact fails the prediction with a clear error; there is never a fa
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import math
 import time
@@ -22,13 +21,14 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clinic import roles
 from clinic.audit import audit_record
+from clinic.bulk import copy_insert
 from clinic.models import Clinic, User
 from mltraining.ml.artifact import ArtifactError, load_model
 from mltraining.ml.features import OBSERVATION_COLUMNS, PATIENT_COLUMNS, build_features
@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1000
 WINDOW_DAYS = 730  # results older than two years do not describe the patient now
-_loaded: dict[int, tuple[str, Any]] = {}  # model version id -> (sha256, fitted model), per worker process
+# clinic id -> (model version id, sha256, fitted model), per worker process: one model per clinic in memory.
+_loaded: dict[int, tuple[int, str, Any]] = {}
 
 
 class ModelUnavailable(Exception):
@@ -61,15 +62,14 @@ class ModelUnavailable(Exception):
 
 def model_load(*, version: ModelVersion) -> Any:
     """The fitted model of `version`, verified against its stored hash; cached for the life of the process."""
-    cached = _loaded.get(version.pk)
-    if cached is not None and cached[0] == version.sha256:
-        return cached[1]
+    cached = _loaded.get(version.clinic_id)
+    if cached is not None and cached[:2] == (version.pk, version.sha256):
+        return cached[2]
     try:
         model, _info = load_model(settings.MODEL_DIR / version.artifact_path, expected_sha256=version.sha256)
     except ArtifactError as exc:
         raise ModelUnavailable(f"Model version {version.version} cannot be used: {exc}") from exc
-    _loaded.clear()  # one model per clinic is active; older versions need not stay in memory
-    _loaded[version.pk] = (version.sha256, model)
+    _loaded[version.clinic_id] = (version.pk, version.sha256, model)  # replaces the clinic's older version
     return model
 
 
@@ -126,21 +126,11 @@ _COPY_COLUMNS = (
     "patient_id", "model_version_id", "batch_id", "created_at", "status", "probabilities", "predicted_class",
     "risk_score", "risk_level", "risk_thresholds", "inputs", "contributions", "explanation_method", "error",
 )  # fmt: skip
-_JSON_COLUMNS = {"probabilities", "risk_thresholds", "inputs", "contributions"}
 
 
 def _predictions_insert(predictions: list[Prediction]) -> None:
     """Write a chunk's predictions: COPY on PostgreSQL (several times faster than a bulk INSERT of JSON rows)."""
-    if connection.vendor != "postgresql":
-        Prediction.objects.bulk_create(predictions, batch_size=CHUNK_SIZE)
-        return
-    columns = ", ".join(_COPY_COLUMNS)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY predictions_prediction ({columns}) FROM STDIN") as copy,
-    ):  # noqa: S608  (constant columns)
-        for p in predictions:
-            copy.write_row([json.dumps(getattr(p, c)) if c in _JSON_COLUMNS else getattr(p, c) for c in _COPY_COLUMNS])
+    copy_insert(Prediction, predictions, _COPY_COLUMNS)
 
 
 def _with_ids(predictions: list[Prediction], *, batch_id: int) -> list[Prediction]:

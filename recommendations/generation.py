@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
+from clinic.bulk import copy_insert
 from recommendations import ranking, rules
 from recommendations.models import (
     AdviceItem,
@@ -117,11 +118,14 @@ def fingerprint(headline: str, items: Sequence[Proposed]) -> str:
 
 
 def _latest_fingerprints(patient_ids: list[int]) -> dict[int, str]:
-    latest = Recommendation.objects.filter(patient_id=OuterRef("patient_id")).order_by("-created_at", "-id")
-    rows = Recommendation.objects.filter(patient_id__in=patient_ids, pk=Subquery(latest.values("pk")[:1])).values_list(
-        "patient_id", "fingerprint"
-    )
-    return dict(rows)
+    """The fingerprint of each patient's newest recommendation: one query over the (patient, time) index."""
+    rows = Recommendation.objects.filter(patient_id__in=patient_ids)
+    if connection.vendor == "postgresql":  # DISTINCT ON walks the index once per patient
+        rows = rows.order_by("patient_id", "-created_at", "-id").distinct("patient_id")
+    else:
+        latest = Recommendation.objects.filter(patient_id=OuterRef("patient_id")).order_by("-created_at", "-id")
+        rows = rows.filter(pk=Subquery(latest.values("pk")[:1]))
+    return dict(rows.values_list("patient_id", "fingerprint"))
 
 
 def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> list[Recommendation]:
@@ -155,14 +159,38 @@ def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> l
         )
         for p, headline, items, key in planned
     ]  # fmt: skip
-    _supersede([p.patient_id for p, *_ in planned])
-    Recommendation.objects.bulk_create(recommendations, batch_size=2000)
+    _supersede([p.patient_id for p, *_ in planned if p.patient_id in previous])  # first advice: nothing to supersede
+    _recommendations_insert(recommendations)
     rows = []
     for rec, (_p, headline, items, _key), item_lifts in zip(recommendations, planned, lifts, strict=True):
         rows.append(_headline_item(rec, catalog[headline], len(items)))
         rows.extend(_ranked_items(rec, items, item_lifts, catalog))
-    RecommendationItem.objects.bulk_create(rows, batch_size=5000)
+    copy_insert(RecommendationItem, rows, _ITEM_COLUMNS)
     return recommendations
+
+
+_RECOMMENDATION_COLUMNS = (
+    "clinic_id", "patient_id", "prediction_id", "created_at", "headline", "severity", "pending", "fingerprint",
+    "rationale", "rules_version", "ranker_version",
+)  # fmt: skip
+
+
+def _recommendations_insert(recommendations: list[Recommendation]) -> None:
+    """COPY (PostgreSQL) or bulk_create, then the primary keys by prediction (one query), for the items."""
+    copy_insert(Recommendation, recommendations, _RECOMMENDATION_COLUMNS)
+    if any(rec.pk is None for rec in recommendations):
+        ids = dict(
+            Recommendation.objects.filter(prediction_id__in=[rec.prediction_id for rec in recommendations])
+            .values_list("prediction_id", "pk")
+        )  # fmt: skip
+        for rec in recommendations:
+            rec.pk = ids[rec.prediction_id]
+
+
+_ITEM_COLUMNS = (
+    "recommendation_id", "advice_id", "card_id", "position", "is_headline", "severity", "pinned", "rule", "rationale",
+    "citation", "condition", "probability", "base_score", "lift", "status", "patient_text", "note", "override_reason",
+)  # fmt: skip
 
 
 def _supersede(patient_ids: list[int]) -> None:
@@ -197,7 +225,7 @@ def _headline_item(rec: Recommendation, advice: AdviceItem, n_items: int) -> Rec
     return RecommendationItem(
         recommendation=rec, advice=advice, position=0, is_headline=True, severity=rec.severity,
         pinned=rec.severity >= Severity.CRITICAL, rationale=f"{why} Specific items: {n_items}.",
-        citation=advice.source, patient_text=advice.patient_text, status=ItemStatus.PENDING,
+        patient_text=advice.patient_text, status=ItemStatus.PENDING,
     )  # fmt: skip
 
 
@@ -213,9 +241,9 @@ def _ranked_items(
         rows.append(
             RecommendationItem(
                 recommendation=rec, advice=advice, position=position, severity=item.severity, pinned=pinned,
-                rule=item.rule, rationale=item.rationale, citation=item.citation or advice.source,
+                rule=item.rule, rationale=item.rationale, citation=item.citation,
                 condition=item.condition, probability=item.probability, base_score=base[index],
-                lift=0.0 if pinned or not math.isfinite(lifts[index]) else float(np.clip(lifts[index], -1, 1)),
+                lift=0.0 if pinned or not math.isfinite(lifts[index]) else max(-1.0, min(1.0, float(lifts[index]))),
                 patient_text=advice.patient_text,
             )
         )  # fmt: skip

@@ -167,7 +167,7 @@ def test_a_new_active_version_is_loaded_instead_of_the_cached_one(active_model, 
     prediction = services.prediction_create(patient_id=cohort[0].pk)
 
     assert prediction.model_version == newer
-    assert list(services._loaded) == [newer.pk]
+    assert [(clinic, cached[0]) for clinic, cached in services._loaded.items()] == [(newer.clinic_id, newer.pk)]
 
 
 def test_a_chunk_runs_the_same_number_of_queries_for_10_or_100_patients(active_model, cohort, admin_a, monkeypatch):

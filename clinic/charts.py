@@ -1,0 +1,69 @@
+"""Charts for the dashboards: plotly figures rendered as HTML fragments, each with the data behind it as CSV.
+
+plotly's JavaScript comes from the installed wheel (`plotly/package_data/plotly.min.js`, served as the static
+file `plotly/plotly.min.js`, see STATICFILES_DIRS); nothing is fetched from a CDN. Pages that show charts
+include `includes/plotly.html` in their scripts block. Every chart has a title and axis titles in words a
+clinician uses, and its aggregated data can be downloaded as CSV with `?download=<key>` on the same page.
+Aggregates are computed on the server: a chart's data never holds names, MRNs or other identifiers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import slugify
+
+from clinic.csvutils import csv_response
+
+PALETTE = ["#0d6efd", "#dc3545", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#6c757d", "#d63384"]
+RISK_COLORS = {"low": "#198754", "moderate": "#fd7e14", "high": "#dc3545"}
+_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+@dataclass
+class Chart:
+    key: str  # slug: the DOM id is chart-<key>, the CSV download is ?download=<key>
+    title: str
+    figure: go.Figure
+    columns: Sequence[str]  # header of the CSV
+    rows: Sequence[Sequence[Any]]  # the aggregated data drawn, one row per point or bar
+    caption: str = ""
+    height: int = 360
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def html(self) -> SafeString:
+        self.figure.update_layout(
+            title={"text": self.title, "x": 0, "xanchor": "left", "font": {"size": 15}},
+            template="plotly_white",
+            height=self.height,
+            margin={"l": 60, "r": 20, "t": 50, "b": 55},
+            font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12},
+            colorway=PALETTE,
+        )
+        div = self.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{self.key}",
+                                  config=_CONFIG)  # fmt: skip
+        return mark_safe(div)  # noqa: S308  (plotly's own markup; every text in it is escaped by plotly)
+
+
+def axes(figure: go.Figure, x: str, y: str) -> go.Figure:
+    """Name both axes (every chart has them in words)."""
+    figure.update_xaxes(title_text=x)
+    figure.update_yaxes(title_text=y)
+    return figure
+
+
+def download(request: HttpRequest, charts: Sequence[Chart], prefix: str) -> HttpResponse | None:
+    """The CSV of the chart named by ?download=<key>, or None when the page itself is asked for."""
+    key = request.GET.get("download")
+    if not key:
+        return None
+    for chart in charts:
+        if chart.key == key:
+            return csv_response(f"{slugify(prefix)}-{chart.key}.csv", list(chart.columns), chart.rows)
+    return HttpResponse(f"No chart named {key!r} on this page.", status=404, content_type="text/plain")
