@@ -2,9 +2,10 @@
 
 plotly's JavaScript comes from the installed wheel (`plotly/package_data/plotly.min.js`, served as the static
 file `plotly/plotly.min.js`, see STATICFILES_DIRS); nothing is fetched from a CDN. Pages that show charts
-include `includes/plotly.html` in their scripts block. Every chart has a title and axis titles in words a
-clinician uses, and its aggregated data can be downloaded as CSV with `?download=<key>` on the same page.
-Aggregates are computed on the server: a chart's data never holds names, MRNs or other identifiers.
+include `includes/plotly.html` in their head block: each chart's inline script draws as soon as it is parsed.
+Every chart has a title and axis titles in words a clinician uses, and its aggregated data can be downloaded
+as CSV with `?download=<key>` on the same page. Aggregates are computed on the server: a chart's data never
+holds names, MRNs or other identifiers.
 """
 
 from __future__ import annotations

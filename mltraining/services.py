@@ -481,7 +481,8 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
         {
             "test": result.test_metrics,
             "ci": {name: list(interval) for name, interval in result.test_ci.items()},
-            "baseline": result.baseline_test_metrics,
+            # The dummy's curves are the chance line and its flat prior: not worth storing with every version.
+            "baseline": {key: value for key, value in result.baseline_test_metrics.items() if key != "curves"},
             "subgroups": result.subgroup_metrics,
             "n_train": result.n_train,
             "n_test": result.n_test,

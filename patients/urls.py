@@ -7,6 +7,7 @@ app_name = "patients"
 urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
+    path("dashboard/", views.population_dashboard, name="dashboard"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
     path("<int:pk>/results/new/", views.panel_entry, name="panel"),

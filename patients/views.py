@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from clinic import roles
+from clinic.charts import Chart, download
 from clinic.models import User
-from patients import selectors, services
+from patients import dashboard, selectors, services
 from patients.catalog import catalog
 from patients.charts import Point, trend_svg
 from patients.clinical import Range, age_on
@@ -36,8 +37,10 @@ from patients.forms import (
     attach_errors,
     unit_label,
 )
-from patients.models import Interpretation, Observation, Patient
-from predictions.views import risk_card
+from patients.models import AnalyteKind, Interpretation, Observation, Patient
+from patients.selectors import ABNORMAL
+from predictions.views import RISK_BADGES, risk_card
+from recommendations.models import ItemStatus
 from recommendations.views import advice_card
 
 PAGE_SIZE = 25
@@ -163,14 +166,47 @@ def _chart(patient: Patient, code: str, series: list[tuple[datetime.datetime, fl
     )
 
 
+def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[str, Any] | None) -> dict[str, Any]:
+    """From results to review in four steps, from what the page already read (no query of its own)."""
+    measured = [o for o in latest if o.analyte.kind != AnalyteKind.WEARABLE]
+    shown = risk["shown"] if risk else None
+    rec = advice.get("rec") if advice else None
+    statuses = [row["item"].status for row in advice["rows"]] if rec else []
+    return {
+        "results_at": max((o.effective_at for o in measured), default=None),
+        "results": len(measured),
+        "abnormal": sum(o.interpretation in ABNORMAL for o in measured),
+        "prediction": shown,
+        "risk_badge": RISK_BADGES.get(shown["prediction"].risk_level, "text-bg-secondary") if shown else "",
+        "rec": rec,
+        "pending": statuses.count(ItemStatus.PENDING),
+        "approved": statuses.count(ItemStatus.APPROVED),
+        "rejected": statuses.count(ItemStatus.REJECTED),
+    }
+
+
+def _radar(user: User, patient: Patient, latest: list[Observation]) -> Chart | None:
+    if not roles.can_view_patients(user):
+        return None
+    medians = dashboard.clinic_medians(clinic_id=patient.clinic_id, codes=list(dashboard.RADAR_LABS))
+    return dashboard.patient_radar_chart(patient=patient, latest=latest, medians=medians)
+
+
 @login_required
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_read(user=request.user, pk=pk)
+    by_panel = selectors.latest_by_panel(patient=patient)
+    latest = [observation for _key, _label, observations in by_panel for observation in observations]
+    radar = _radar(request.user, patient, latest)
+    if radar is not None and (csv := download(request, [radar], prefix=f"patient-{patient.pk}")) is not None:
+        return csv
     series = selectors.observation_series(patient=patient)
     panels = []
-    for key, label, observations in selectors.latest_by_panel(patient=patient):
+    for key, label, observations in by_panel:
         rows = [_result_row(patient, o, _chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations]
         panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
+    risk = risk_card(user=request.user, patient=patient)  # None for a patient's own account
+    advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     context = {
         "patient": patient,
         "age": age_on(patient.birth_date, timezone.localdate()),
@@ -181,10 +217,23 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "wearables": _wearable_rows(selectors.wearable_averages(patient=patient)),
         "entry_panels": selectors.PANELS,
         "can_enter_results": roles.can_enter_results(request.user),
-        "risk": risk_card(user=request.user, patient=patient),  # None for a patient's own account
-        "advice": advice_card(user=request.user, patient=patient),  # approved items only for the patient
+        "risk": risk,
+        "advice": advice,
+        "radar": radar,
+        "flagged": [  # labs and vitals, as the flow counts them (a wearable's daily values are not tests)
+            row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
+        ],
+        "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
     }
     return render(request, "patients/detail.html", context)
+
+
+@capability_required(roles.can_view_dashboards)
+def population_dashboard(request: HttpRequest) -> HttpResponse:
+    board = dashboard.population_dashboard_read(user=request.user, download=request.GET.get("download", ""))
+    if (csv := download(request, board.charts, prefix="population")) is not None:
+        return csv
+    return render(request, "patients/dashboard.html", {"board": board})
 
 
 def _wearable_rows(averages: dict[str, float | None]) -> list[dict[str, str]]:

@@ -7,10 +7,13 @@ admins. Functions named `*_read` also write the audit row for that read: one per
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+import pandas as pd
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncMonth
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -178,3 +181,41 @@ def batch_progress(*, batch: PredictionBatch) -> dict[str, Any]:
 def batch_by_id(*, pk: int) -> PredictionBatch:
     """A batch for system work (the command that started it follows it): no user scope."""
     return PredictionBatch.objects.get(pk=pk)
+
+
+# --- aggregates for the population dashboard -----------------------------------------------------------------
+
+
+def _of_clinic(clinic_id: int | None) -> QuerySet[Prediction]:
+    """Successful predictions of the clinic's patients; `clinic_id=None` means every clinic (superusers)."""
+    succeeded = Prediction.objects.filter(status=PredictionStatus.SUCCEEDED)
+    return succeeded if clinic_id is None else succeeded.filter(patient__clinic_id=clinic_id)
+
+
+def latest_predictions_frame(*, clinic_id: int | None, with_inputs: bool = True) -> pd.DataFrame:
+    """The latest successful prediction of each patient of the clinic, one row per patient: patient_id,
+    created_at, predicted_class, risk_level, confidence (the highest class probability) and, with
+    `with_inputs`, the feature values the model was given (a dict). One query; the caller scoped `clinic_id`."""
+    newer = Prediction.objects.filter(patient_id=OuterRef("patient_id"), status=PredictionStatus.SUCCEEDED).filter(
+        Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
+    )
+    columns = ["patient_id", "created_at", "predicted_class", "risk_level", "probabilities"]
+    columns += ["inputs"] if with_inputs else []
+    rows = _of_clinic(clinic_id).exclude(Exists(newer)).order_by("patient_id").values_list(*columns)
+    frame = pd.DataFrame(list(rows), columns=columns)
+    frame["confidence"] = [max(p.values(), default=float("nan")) for p in frame["probabilities"]]
+    return frame.drop(columns="probabilities")
+
+
+def risk_level_counts_by_month(*, clinic_id: int | None) -> list[tuple[datetime.datetime, str, int]]:
+    """(first moment of the month, risk level, number of successful predictions made that month) of the
+    clinic, oldest month first: one grouped query."""
+    return list(
+        _of_clinic(clinic_id)
+        .exclude(risk_level="")
+        .annotate(month=TruncMonth("created_at"))
+        .order_by("month", "risk_level")
+        .values("month", "risk_level")
+        .annotate(n=Count("id"))
+        .values_list("month", "risk_level", "n")
+    )

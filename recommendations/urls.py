@@ -13,4 +13,5 @@ urlpatterns = [
         for action in ("approve", "reject", "edit", "annotate")
     ),
     path("mine/", views.my_advice, name="mine"),
+    path("dashboard/", views.review_dashboard, name="dashboard"),
 ]

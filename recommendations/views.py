@@ -15,11 +15,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from clinic import roles
+from clinic import charts, roles
 from clinic.models import User
 from patients.models import Patient
 from predictions.selectors import class_display
-from recommendations import selectors, services
+from recommendations import dashboard, selectors, services
 from recommendations.models import Category, Headline, ItemStatus, OverrideReason, Recommendation, Severity
 
 PAGE_SIZE = 25
@@ -159,3 +159,12 @@ def advice_card(*, user: User, patient: Patient) -> dict[str, Any] | None:
         "can_review": roles.can_review_advice(user),
         "headline_alert": HEADLINE_ALERTS.get(recommendation.headline, "alert-secondary"),
     }
+
+
+@login_required
+def review_dashboard(request: HttpRequest) -> HttpResponse:
+    """How the clinic's doctors decide on advice, as charts, each downloadable as CSV (doctors and admins)."""
+    board = dashboard.review_dashboard_read(user=request.user, download=request.GET.get("download", ""))
+    context = {"board": board, "can_review": roles.can_review_advice(request.user)}
+    csv = charts.download(request, board.charts, "review-dashboard")
+    return csv or render(request, "recommendations/dashboard.html", context)

@@ -10,8 +10,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery staple"
 EXPECTED_NAV = {
-    Role.ADMIN: ["Home", "Patients", "Import results", "Audit trail", "Administration", "API"],
-    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "API"],
+    Role.ADMIN: [
+        "Home",
+        "Patients",
+        "Import results",
+        "Population",
+        "Reviews",
+        "Models",
+        "Audit trail",
+        "Administration",
+        "API",
+    ],
+    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "Population", "Reviews", "API"],
     Role.STAFF: ["Home", "Patients", "Import results", "API"],
     Role.PATIENT: ["Home", "My advice"],
 }

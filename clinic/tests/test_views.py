@@ -4,8 +4,18 @@ from django.urls import reverse
 from clinic.models import Role
 
 NAV_BY_ROLE = {
-    Role.ADMIN: ["Home", "Patients", "Import results", "Audit trail", "Administration", "API"],
-    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "API"],
+    Role.ADMIN: [
+        "Home",
+        "Patients",
+        "Import results",
+        "Population",
+        "Reviews",
+        "Models",
+        "Audit trail",
+        "Administration",
+        "API",
+    ],
+    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "Population", "Reviews", "API"],
     Role.STAFF: ["Home", "Patients", "Import results", "API"],
     Role.PATIENT: ["Home", "My advice"],
 }

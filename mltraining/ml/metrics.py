@@ -29,6 +29,7 @@ from sklearn.metrics import (
     log_loss,
     precision_recall_fscore_support,
     roc_auc_score,
+    roc_curve,
 )
 
 SCALAR_METRICS = (
@@ -45,6 +46,9 @@ AGE_BANDS = ((18, 40, "18-39"), (40, 60, "40-59"), (60, 75, "60-74"), (75, 200, 
 # Permutation importance predicts (features x repeats) times; past this many test rows a random subset of
 # this size estimates the same drop at a bounded cost.
 PERMUTATION_MAX_ROWS = 1000
+# Curve points stored with the metrics, so the dashboard can redraw the curves without the test set.
+ROC_MAX_POINTS = 100  # per class; a thinned staircase is indistinguishable from the full one at chart size
+CALIBRATION_MIN_POSITIVES = 5  # fewer patients with a diagnosis give no meaningful reliability curve
 
 
 def encode_labels(y_true, classes: list[str]) -> np.ndarray:
@@ -83,6 +87,7 @@ def classification_metrics(y_true, proba: np.ndarray, classes: list[str]) -> dic
         "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
         "support": {c: int(s) for c, s in zip(classes, support, strict=True)},
         "n": len(y),
+        "curves": curve_points(y, proba, classes),
     }
 
 
@@ -94,6 +99,50 @@ def _roc_auc_sklearn(y: np.ndarray, proba: np.ndarray, classes: list[str]) -> fl
         return float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
     # A class missing from y_true has no one-vs-rest curve; average the classes that have one.
     return float(np.mean([roc_auc_score(y == classes[i], proba[:, i]) for i in present]))
+
+
+def curve_points(y_true, proba: np.ndarray, classes: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per class, the one-vs-rest ROC curve and the reliability diagram's bins, as short lists of numbers.
+
+    ROC: `fpr`, `tpr` (thinned to at most ROC_MAX_POINTS, first and last point kept) and `auc`; a class without
+    both positives and negatives has none. Calibration: quantile bins of the predicted probability, as in
+    `plots.calibration_png` (up to 10, about 5 positives per bin), each with its mean `predicted` probability,
+    `observed` share with the diagnosis and `n` patients; none for a class with fewer than
+    CALIBRATION_MIN_POSITIVES positives.
+    """
+    y = np.asarray(y_true, dtype=object).astype(str)
+    proba = np.asarray(proba, dtype=float)
+    roc, calibration = {}, {}
+    for j, label in enumerate(classes):
+        positive = y == label
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, proba[:, j])
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), ROC_MAX_POINTS)).round().astype(int))
+        roc[label] = {"fpr": _rounded(fpr[keep]), "tpr": _rounded(tpr[keep]),
+                      "auc": float(roc_auc_score(positive, proba[:, j]))}  # fmt: skip
+        if positive.sum() >= CALIBRATION_MIN_POSITIVES:
+            calibration[label] = _reliability_bins(positive, proba[:, j], int(min(10, max(2, positive.sum() // 5))))
+    return {"roc": roc, "calibration": calibration}
+
+
+def _reliability_bins(positive: np.ndarray, p: np.ndarray, n_bins: int) -> dict[str, list[float]]:
+    """The bins of `sklearn.calibration.calibration_curve(strategy="quantile")`, with the patients per bin."""
+    edges = np.percentile(p, np.linspace(0, 100, n_bins + 1))
+    bins = np.searchsorted(edges[1:-1], p)
+    n = np.bincount(bins, minlength=n_bins)
+    predicted = np.bincount(bins, weights=p, minlength=n_bins)
+    observed = np.bincount(bins, weights=positive.astype(float), minlength=n_bins)
+    filled = n > 0
+    return {
+        "predicted": _rounded(predicted[filled] / n[filled]),
+        "observed": _rounded(observed[filled] / n[filled]),
+        "n": [int(count) for count in n[filled]],
+    }
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(float(v), 4) for v in values]
 
 
 def scalar_metrics(y_idx: np.ndarray, proba: np.ndarray) -> dict[str, float]:

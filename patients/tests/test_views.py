@@ -442,10 +442,11 @@ def test_the_detail_runs_the_same_queries_for_3_or_30_results(client, doctor_a, 
     client.force_login(doctor_a)
     client.get(page_url("detail", few))  # warm up: session activity and the analyte catalog
 
-    # session, user, patient, audit row, latest, series, conditions, medications, allergies, wearable means,
-    # the last 10 predictions with their model version (predictions.views.risk_card), the latest
-    # recommendation (recommendations.views.advice_card; its items only when there is one), navbar's clinic
-    queries = 12 + audit_write_queries()
+    # session, user, patient, audit row, latest, the clinic's medians for the radar (clinical roles), series,
+    # conditions, medications, allergies, wearable means, the last 10 predictions with their model version
+    # (predictions.views.risk_card), the latest recommendation (recommendations.views.advice_card; its items
+    # only when there is one; the flow view reuses both), navbar's clinic
+    queries = 13 + audit_write_queries()
     with django_assert_num_queries(queries):
         client.get(page_url("detail", few))
     with django_assert_num_queries(queries):

@@ -1,0 +1,328 @@
+"""The population dashboard and the patient page's radar and flow: access, charts, CSV, no identifiers, queries."""
+
+import csv
+import datetime
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.urls import reverse
+
+from clinic.models import AuditEvent, Role
+from clinic.testing import audit_write_queries
+from patients import dashboard
+from patients.demo import demo_cohort_load
+from patients.models import Patient, Sex
+from patients.services import ObservationInput, observations_record
+from patients.tests.factories import PatientFactory
+from predictions.models import Prediction
+from predictions.selectors import latest_predictions_frame
+from predictions.services import predictions_create
+from recommendations.models import OverrideReason, Recommendation
+from recommendations.services import item_approve, item_reject
+
+URL = reverse("patients:dashboard")
+CHART_KEYS = ["registrations", "results", "correlations", "labs_by_condition", "patterns", "confidence", "risk_mix"]
+WHEN = datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def cohort(clinic_a, active_model):
+    """60 synthetic patients of clinic A with results, diagnoses, predictions and advice."""
+    demo_cohort_load(clinic=clinic_a, n_patients=60, seed=1)
+    patients = list(Patient.objects.filter(clinic=clinic_a))
+    predictions_create(patient_ids=[p.pk for p in patients])
+    return patients
+
+
+def csv_of(response):
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def figures_of(html):
+    """The plotly data and layout of every chart on a page, as JSON."""
+    calls = re.findall(r'Plotly\.newPlot\(\s*"chart-[\w-]+",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{"displaylogo"', html, re.S)
+    return [(json.loads(data), json.loads(layout)) for data, layout in calls]
+
+
+# --- access --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.DOCTOR, 200), (Role.ADMIN, 200), (Role.STAFF, 403),
+                                              (Role.PATIENT, 403)])  # fmt: skip
+def test_doctors_and_admins_see_the_dashboard_staff_and_patients_get_403(client, users_by_role, role, status):
+    client.force_login(users_by_role[role])
+
+    response = client.get(URL)
+
+    assert response.status_code == status
+
+
+def test_a_superuser_sees_the_aggregates_of_every_clinic(client, superuser, clinic_a, clinic_b):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    demo_cohort_load(clinic=clinic_b, n_patients=10, seed=2)
+    client.force_login(superuser)
+
+    response = client.get(URL)
+
+    assert response.context["board"].summary["patients"] == 30
+
+
+def test_anonymous_visitors_are_sent_to_login(client, db):
+    response = client.get(URL)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_doctor_of_another_clinic_sees_only_their_own_clinic(client, cohort, clinic_b, doctor_b):
+    demo_cohort_load(clinic=clinic_b, n_patients=20, seed=2)
+    client.force_login(doctor_b)
+
+    response = client.get(URL)
+
+    summary = response.context["board"].summary
+    assert (summary["patients"], summary["predicted"]) == (20, 0)
+    assert sum(int(row[1]) for row in csv_of(client.get(URL, {"download": "registrations"}))[1:]) == 20
+    assert csv_of(client.get(URL, {"download": "patterns"}))[1:] == []
+
+
+# --- charts --------------------------------------------------------------------------------------------------
+
+
+def test_every_chart_is_drawn_with_a_title_named_axes_and_a_caption(client, doctor_a, cohort):
+    client.force_login(doctor_a)
+
+    response = client.get(URL)
+
+    html = response.content.decode()
+    board = response.context["board"]
+    assert [chart.key for chart in board.charts] == CHART_KEYS
+    assert html.count('data-testid="chart"') == len(CHART_KEYS)
+    assert "plotly/plotly.min.js" in html
+    for chart in board.charts:
+        layout = chart.figure.layout
+        assert chart.title in html
+        assert chart.caption
+        assert f'id="chart-{chart.key}"' in html
+        assert layout.title.text == chart.title
+        assert layout.xaxis.title.text, chart.key
+        assert layout.yaxis.title.text, chart.key
+        assert chart.rows, f"{chart.key} has no data"
+
+
+def test_each_chart_downloads_its_aggregated_data_as_csv(client, doctor_a, cohort):
+    client.force_login(doctor_a)
+    board = client.get(URL).context["board"]
+
+    for chart in board.charts:
+        response = client.get(URL, {"download": chart.key})
+
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/csv")
+        assert f"population-{chart.key}.csv" in response["Content-Disposition"]
+        header, *rows = csv_of(response)
+        assert header == list(chart.columns)
+        assert len(rows) == len(chart.rows) > 0
+
+
+def test_an_unknown_chart_download_is_404(client, doctor_a, db):
+    client.force_login(doctor_a)
+
+    assert client.get(URL, {"download": "nope"}).status_code == 404
+
+
+def test_no_name_mrn_or_id_of_a_patient_reaches_the_page_or_a_csv(client, doctor_a, cohort):
+    client.force_login(doctor_a)
+
+    html = client.get(URL).content.decode()
+    downloads = "\n".join(
+        "\n".join(",".join(row) for row in csv_of(client.get(URL, {"download": key}))) for key in CHART_KEYS
+    )
+
+    for patient in cohort:
+        for text in (html, downloads):
+            assert patient.mrn not in text
+            assert patient.full_name not in text
+    for data, _layout in figures_of(html):
+        for trace in data:
+            assert not {"ids", "customdata", "text"} & set(trace) or trace["type"] in ("heatmap", "bar")
+    scatter = [t for data, _ in figures_of(html) for t in data if t["type"] == "scatter" and t.get("mode") == "markers"]
+    assert scatter
+    assert all(set(t) <= {"x", "y", "mode", "name", "marker", "hovertemplate", "type"} for t in scatter)
+
+
+def test_a_page_view_and_a_download_each_write_one_audit_row(client, doctor_a, cohort):
+    client.force_login(doctor_a)
+
+    client.get(URL)
+    client.get(URL, {"download": "results"})
+
+    first, second = AuditEvent.objects.filter(action="dashboard.population.view").order_by("id")
+    assert (first.actor, first.detail["patients"]) == (doctor_a, 60)
+    assert "download" not in first.detail
+    assert second.detail["download"] == "results"
+
+
+def test_the_dashboard_runs_the_same_queries_for_20_or_60_patients(
+    client, doctor_a, clinic_a, active_model, django_assert_num_queries
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    predictions_create(patient_ids=list(Patient.objects.values_list("pk", flat=True)))
+    client.force_login(doctor_a)
+    client.get(URL)  # warm up: session activity and the analyte catalog
+
+    # session, user, audit row, registrations per month, results per month, latest key labs, confirmed
+    # diagnoses, latest predictions, risk levels per month, navbar's clinic
+    queries = 9 + audit_write_queries()
+    with django_assert_num_queries(queries):
+        few = client.get(URL)
+    # The demo numbers its MRNs from 1: move the first patients aside to load 40 more into the same clinic.
+    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+    demo_cohort_load(clinic=clinic_a, n_patients=40, seed=2)
+    predictions_create(patient_ids=list(Patient.objects.filter(mrn__startswith="D").values_list("pk", flat=True)))
+    with django_assert_num_queries(queries):
+        many = client.get(URL)
+
+    assert (few.context["board"].summary["predicted"], many.context["board"].summary["predicted"]) == (20, 60)
+
+
+# --- the aggregates ------------------------------------------------------------------------------------------
+
+
+def test_a_box_holds_the_quartiles_and_tukey_whiskers_of_the_values():
+    values = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 100])
+
+    box = dashboard._box(values)
+
+    assert (box["q1"], box["median"], box["q3"]) == (3, 5, 7)
+    assert (box["lowerfence"], box["upperfence"]) == (1, 8)  # 100 lies beyond q3 + 1.5 IQR
+
+
+def test_groups_under_five_patients_are_not_drawn_and_a_patient_counts_in_each_of_their_diagnoses(db):
+    latest = pd.DataFrame({"hba1c": [5.0, 5.2, 5.4, 5.6, 5.8, 7.0, 7.5, 8.0, 8.5, 9.0]}, index=range(1, 11))
+    classes = pd.DataFrame(
+        [(6, "diabetes"), (7, "diabetes"), (8, "diabetes"), (9, "diabetes"), (10, "diabetes"), (10, "ckd")],
+        columns=["patient_id", "class_key"],
+    )
+
+    chart = dashboard.labs_by_condition_chart(latest, classes)
+
+    groups = {row[2]: row for row in chart.rows if row[0] == "HbA1c"}
+    assert set(groups) == {dashboard.NO_CONFIRMED, "Type 2 diabetes"}  # CKD has one patient
+    assert groups["Type 2 diabetes"][3:7] == (5, 7.5, 8.0, 8.5)
+    assert groups[dashboard.NO_CONFIRMED][3] == 5
+
+
+def test_the_correlations_are_pearsons_of_the_latest_values(db):
+    rng = np.random.default_rng(0)
+    glucose = rng.normal(5.5, 1, 40)
+    latest = pd.DataFrame({"glucose": glucose, "hba1c": glucose * 0.8 + rng.normal(0, 0.3, 40)})
+
+    chart = dashboard.correlation_chart(latest)
+
+    [(lab, other, r, n)] = chart.rows
+    assert (lab, other, n) == ("Glucose", "HbA1c", 40)
+    assert r == pytest.approx(np.corrcoef(latest["glucose"], latest["hba1c"])[0, 1], abs=1e-3)
+
+
+def test_the_pattern_map_draws_at_most_the_cap_of_anonymous_points(monkeypatch):
+    monkeypatch.setattr(dashboard, "MAX_POINTS", 25)
+    rng = np.random.default_rng(1)
+    glucose = rng.normal(5, 1, 40)
+    inputs = [{"glucose": g, "hba1c": g * 0.8 + rng.normal(), "age": rng.integers(20, 80)} for g in glucose]
+    predictions = pd.DataFrame({"inputs": inputs, "predicted_class": ["healthy"] * 20 + ["diabetes"] * 20})
+
+    chart = dashboard.pca_chart(predictions)
+
+    assert len(chart.rows) == 25
+    assert {row[2] for row in chart.rows} == {"No target condition", "Type 2 diabetes"}
+    assert "of the differences" in chart.figure.layout.xaxis.title.text
+
+
+def test_the_latest_predictions_frame_has_one_row_per_patient_with_the_newest(clinic_a, staff_a, active_model):
+    patient = PatientFactory(clinic=clinic_a, sex=Sex.MALE)
+    observations_record(patient=patient, by=staff_a, entries=[ObservationInput("glucose", 9.0, "mmol/L")],
+                        effective_at=WHEN)  # fmt: skip
+    predictions_create(patient_ids=[patient.pk])
+    predictions_create(patient_ids=[patient.pk])
+    newest = Prediction.objects.filter(patient=patient).latest("created_at", "id")
+
+    frame = latest_predictions_frame(clinic_id=clinic_a.pk)
+
+    assert Prediction.objects.filter(patient=patient).count() == 2
+    assert list(frame["patient_id"]) == [patient.pk]
+    assert frame.loc[0, "created_at"] == newest.created_at
+    assert frame.loc[0, "confidence"] == max(newest.probabilities.values())
+    assert latest_predictions_frame(clinic_id=clinic_a.pk + 1000).empty
+
+
+# --- the patient page: radar and flow ------------------------------------------------------------------------
+
+
+def detail_url(patient):
+    return reverse("patients:detail", args=[patient.pk])
+
+
+def test_the_radar_puts_the_low_limit_at_0_and_the_high_limit_at_1(doctor_a, clinic_a):
+    patient = PatientFactory(clinic=clinic_a, sex=Sex.FEMALE)
+    entries = [ObservationInput("hemoglobin", 12.0, "g/dL"), ObservationInput("glucose", 5.5, "mmol/L"),
+               ObservationInput("ldl", 1.68, "mmol/L")]  # fmt: skip
+    latest = observations_record(patient=patient, by=doctor_a, entries=entries, effective_at=WHEN)
+
+    chart = dashboard.patient_radar_chart(patient=patient, latest=latest, medians={"glucose": 4.7})
+
+    positions = {row[0]: (row[5], row[9]) for row in chart.rows}
+    # women's hemoglobin 12.0-15.5; glucose 3.9-5.5 with the median half way; LDL only has an upper limit of 3.36
+    assert positions == {"Hemoglobin": (0.0, None), "Glucose": (1.0, 0.5), "LDL": (0.5, None)}
+
+
+def test_a_doctor_sees_the_radar_and_the_flow_from_results_to_review(client, doctor_a, cohort):
+    recommendation = Recommendation.objects.filter(patient__in=cohort).prefetch_related("items").first()
+    first, second, *_ = recommendation.items.all()
+    item_approve(item=first, by=doctor_a)
+    item_reject(item=second, by=doctor_a, reason=OverrideReason.NOT_RELEVANT)
+    client.force_login(doctor_a)
+
+    response = client.get(detail_url(recommendation.patient))
+
+    html = response.content.decode()
+    flow = response.context["flow"]
+    assert response.context["radar"].key == "radar"
+    assert 'data-testid="radar"' in html
+    assert "plotly/plotly.min.js" in html
+    assert flow["prediction"]["prediction"].pk == recommendation.prediction_id
+    assert (flow["approved"], flow["rejected"], flow["pending"]) == (1, 1, recommendation.items.count() - 2)
+    assert flow["abnormal"] == len(response.context["flagged"])
+    assert 'data-testid="flow-review"' in html
+    assert "1 approved · 1 rejected" in html
+
+
+def test_the_radar_data_downloads_as_csv_from_the_patient_page(client, doctor_a, cohort):
+    client.force_login(doctor_a)
+
+    response = client.get(detail_url(cohort[0]), {"download": "radar"})
+
+    header, *rows = csv_of(response)
+    assert header[:3] == ["lab", "value", "unit"]
+    assert len(rows) >= 3
+
+
+def test_a_patient_sees_neither_the_radar_nor_the_flow_on_their_own_record(client, patient_user_a, staff_a, clinic_a):
+    patient = PatientFactory(clinic=clinic_a, user=patient_user_a)
+    observations_record(patient=patient, by=staff_a, effective_at=WHEN, entries=[
+        ObservationInput("hemoglobin", 12.0, "g/dL"), ObservationInput("glucose", 5.5, "mmol/L"),
+        ObservationInput("wbc", 6.0, "10*9/L")])  # fmt: skip
+    client.force_login(patient_user_a)
+
+    response = client.get(detail_url(patient))
+
+    assert response.status_code == 200
+    assert (response.context["radar"], response.context["flow"]) == (None, None)
+    assert 'data-testid="flow"' not in response.content.decode()
+    assert "plotly" not in response.content.decode()
