@@ -28,3 +28,16 @@ def copy_insert(model: type[models.Model], objects: Sequence[models.Model], colu
 def _rows(objects: Iterable[models.Model], columns: Sequence[str], json_columns: set[str]) -> Iterable[list[Any]]:
     for obj in objects:
         yield [json.dumps(getattr(obj, c)) if c in json_columns else getattr(obj, c) for c in columns]
+
+
+def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Insert plain rows (values in `columns` order, attribute names; JSON already serialised is not expected):
+    COPY on PostgreSQL without building model instances, `bulk_create` elsewhere."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create((model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=1000)
+        return
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    names = ", ".join(fields[c].column for c in columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {model._meta.db_table} ({names}) FROM STDIN") as copy:  # noqa: S608
+        for row in rows:
+            copy.write_row(row)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import OuterRef, Subquery
 
-from clinic.bulk import copy_insert
+from clinic.bulk import bulk_insert, copy_insert
 from recommendations import ranking, rules
 from recommendations.models import (
     AdviceItem,
@@ -165,7 +166,7 @@ def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> l
     for rec, (_p, headline, items, _key), item_lifts in zip(recommendations, planned, lifts, strict=True):
         rows.append(_headline_item(rec, catalog[headline], len(items)))
         rows.extend(_ranked_items(rec, items, item_lifts, catalog))
-    copy_insert(RecommendationItem, rows, _ITEM_COLUMNS)
+    bulk_insert(RecommendationItem, _ITEM_COLUMNS, rows)
     return recommendations
 
 
@@ -215,36 +216,42 @@ def _lifts(ranker: ranking.Ranker | None, planned: list) -> list[list[float]]:
     ]
 
 
-def _headline_item(rec: Recommendation, advice: AdviceItem, n_items: int) -> RecommendationItem:
-    why = {
-        rules.HEADLINE_NO_ACTION: "No guideline rule fired and the model's risk level is low.",
-        rules.HEADLINE_LIFESTYLE: "The most severe finding calls for lifestyle changes, or the model's risk is "
-        "moderate.",
-        rules.HEADLINE_CONSULT: "A finding of high severity, or a high risk level from the model.",
-    }[advice.code]
-    return RecommendationItem(
-        recommendation=rec, advice=advice, position=0, is_headline=True, severity=rec.severity,
-        pinned=rec.severity >= Severity.CRITICAL, rationale=f"{why} Specific items: {n_items}.",
-        patient_text=advice.patient_text, status=ItemStatus.PENDING,
+_HEADLINE_WHY = {
+    rules.HEADLINE_NO_ACTION: "No guideline rule fired and the model's risk level is low.",
+    rules.HEADLINE_LIFESTYLE: "The most severe finding calls for lifestyle changes, or the model's risk is moderate.",
+    rules.HEADLINE_CONSULT: "A finding of high severity, or a high risk level from the model.",
+}
+
+
+def _item_row(rec: Recommendation, advice: AdviceItem, position: int, severity: int, *, is_headline: bool = False,
+              rule: str = "", rationale: str, citation: str = "", condition: str = "",
+              probability: float | None = None, base_score: float = 0.0, lift: float = 0.0) -> tuple:  # fmt: skip
+    """One item as a row in _ITEM_COLUMNS order: thousands are written per chunk, so no model instances."""
+    pinned = severity >= Severity.CRITICAL
+    return (
+        rec.pk, advice.pk, uuid.uuid4(), position, is_headline, severity, pinned, rule, rationale, citation, condition,
+        probability, base_score, 0.0 if pinned else lift, ItemStatus.PENDING.value, advice.patient_text, "", "",
     )  # fmt: skip
+
+
+def _headline_item(rec: Recommendation, advice: AdviceItem, n_items: int) -> tuple:
+    why = f"{_HEADLINE_WHY[advice.code]} Specific items: {n_items}."
+    return _item_row(rec, advice, 0, rec.severity, is_headline=True, rationale=why)
 
 
 def _ranked_items(
     rec: Recommendation, items: list[Proposed], lifts: list[float], catalog: dict[str, AdviceItem]
-) -> list[RecommendationItem]:
+) -> list[tuple]:
     base = [i.probability or 0.0 for i in items]
     order = ranking.order(tiers=[i.severity for i in items], base=base, lifts=lifts, critical_tier=Severity.CRITICAL)
     rows = []
     for position, index in enumerate(order, start=1):
-        item, advice = items[index], catalog[items[index].advice]
-        pinned = item.severity >= Severity.CRITICAL
+        item, lift = items[index], lifts[index]
         rows.append(
-            RecommendationItem(
-                recommendation=rec, advice=advice, position=position, severity=item.severity, pinned=pinned,
-                rule=item.rule, rationale=item.rationale, citation=item.citation,
-                condition=item.condition, probability=item.probability, base_score=base[index],
-                lift=0.0 if pinned or not math.isfinite(lifts[index]) else max(-1.0, min(1.0, float(lifts[index]))),
-                patient_text=advice.patient_text,
+            _item_row(
+                rec, catalog[item.advice], position, item.severity, rule=item.rule, rationale=item.rationale,
+                citation=item.citation, condition=item.condition, probability=item.probability,
+                base_score=base[index], lift=max(-1.0, min(1.0, float(lift))) if math.isfinite(lift) else 0.0,
             )
         )  # fmt: skip
     return rows
