@@ -27,6 +27,17 @@ class Category(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+# What a patient reads above an approved item: plain words by category, never the clinician's title.
+PATIENT_HEADINGS = {
+    "no_action": "Nothing to do for now",
+    "lifestyle": "Everyday habits",
+    "follow_up_test": "A follow-up test",
+    "referral": "See a doctor",
+    "medication_review": "Your medicines",
+    "urgent": "Contact your clinic today",
+}
+
+
 class Severity(models.IntegerChoices):
     # The values are those of recommendations.rules.Severity.
     INFO = 0, "Information"
@@ -151,6 +162,10 @@ class RecommendationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.advice_id} ({self.get_status_display()})"
+
+    @property
+    def patient_heading(self) -> str:
+        return PATIENT_HEADINGS.get(self.advice.category, "Advice from your doctor")
 
 
 class FeedbackEvent(models.Model):

@@ -37,7 +37,7 @@ class RecommendationSerializer(serializers.ModelSerializer):
 
 
 class ApprovedAdviceSerializer(serializers.ModelSerializer):
-    title = serializers.CharField(source="advice.title", read_only=True)
+    title = serializers.CharField(source="patient_heading", read_only=True, help_text="Plain-language heading.")
     text = serializers.CharField(source="patient_text", read_only=True)
     approved_at = serializers.DateTimeField(source="reviewed_at", read_only=True)
 

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from clinic.testing import audit_write_queries
 from patients.tests.factories import PatientFactory
@@ -170,3 +171,19 @@ def test_a_patient_sees_only_approved_advice_on_their_pages(client, clinic_a, pa
 def test_my_advice_is_only_for_patients(client, doctor_a):
     client.force_login(doctor_a)
     assert client.get(reverse("recommendations:mine")).status_code == 404
+
+
+def test_a_patient_reads_plain_headings_not_the_clinicians_titles(client, clinic_a, patient_user_a, doctor_a):
+    patient = PatientFactory(clinic=clinic_a, user=patient_user_a, sex="male")
+    rec = recommendations_generate(
+        predictions=[prediction_for(patient, hba1c=7.2, sex="male", risk_level="high")], clinic_id=clinic_a.pk
+    )[0]
+    item = rec.items.get(advice__code="diabetes_range_confirm")
+    client.force_login(doctor_a)
+    client.post(reverse("recommendations:item_approve", args=[item.pk]), follow=True)  # the doctor reads the message
+    client.force_login(patient_user_a)
+
+    page = client.get(reverse("recommendations:mine")).content.decode()
+
+    assert escape(item.advice.title) not in page  # "Glucose or HbA1c in the diabetes range: confirm" is for clinicians
+    assert "A follow-up test" in page  # the item's category, in plain words
