@@ -11,27 +11,18 @@ from django.db import connection, models
 
 def copy_insert(model: type[models.Model], objects: Sequence[models.Model], columns: Sequence[str]) -> None:
     """Insert unsaved `objects` with COPY on PostgreSQL (no primary keys come back; callers that need them
-    read them afterwards), `bulk_create` elsewhere. `columns` are attribute names (`*_id` for foreign keys);
-    JSON fields are serialised here."""
+    read them afterwards), `bulk_create` elsewhere (which sets them). `columns` are attribute names (`*_id` for
+    foreign keys); JSON fields are serialised here."""
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objects, batch_size=1000)
         return
-    fields = {f.attname: f for f in model._meta.concrete_fields}
-    json_columns = {name for name, f in fields.items() if isinstance(f, models.JSONField)}
-    table = model._meta.db_table
-    names = ", ".join(fields[c].column for c in columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # noqa: S608
-        for row in _rows(objects, columns, json_columns):
-            copy.write_row(row)
-
-
-def _rows(objects: Iterable[models.Model], columns: Sequence[str], json_columns: set[str]) -> Iterable[list[Any]]:
-    for obj in objects:
-        yield [json.dumps(getattr(obj, c)) if c in json_columns else getattr(obj, c) for c in columns]
+    json_columns = {f.attname for f in model._meta.concrete_fields if isinstance(f, models.JSONField)}
+    rows = ([json.dumps(getattr(o, c)) if c in json_columns else getattr(o, c) for c in columns] for o in objects)
+    bulk_insert(model, columns, rows)
 
 
 def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Insert plain rows (values in `columns` order, attribute names; JSON already serialised is not expected):
+    """Insert plain rows (values in `columns` order of attribute names; JSON values already serialised):
     COPY on PostgreSQL without building model instances, `bulk_create` elsewhere."""
     if connection.vendor != "postgresql":
         model.objects.bulk_create((model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=1000)

@@ -20,9 +20,15 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
 from clinic.csvutils import csv_response
+from mltraining.ml.labels import HEALTHY, LABELS
 
 PALETTE = ["#0d6efd", "#dc3545", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#6c757d", "#d63384"]
 RISK_COLORS = {"low": "#198754", "moderate": "#fd7e14", "high": "#dc3545"}
+# One colour per model class on every chart (dashboards of patients and of models alike).
+CLASS_COLORS = {
+    HEALTHY: "#6c757d",
+    **{key: color for (key, _, _), color in zip(LABELS, [*PALETTE[:6], PALETTE[7]], strict=True)},
+}
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
@@ -56,6 +62,16 @@ def axes(figure: go.Figure, x: str, y: str) -> go.Figure:
     """Name both axes (every chart has them in words)."""
     figure.update_xaxes(title_text=x)
     figure.update_yaxes(title_text=y)
+    return figure
+
+
+def no_data(figure: go.Figure, message: str, *, hide_axes: bool = False) -> go.Figure:
+    """Write `message` across an empty chart (and hide its empty axes if asked)."""
+    figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                          font={"size": 14, "color": "#6c757d"})  # fmt: skip
+    if hide_axes:
+        figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+        figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     return figure
 
 

@@ -20,18 +20,14 @@ from django.shortcuts import get_object_or_404
 
 from clinic import roles
 from clinic.audit import audit_record
-from clinic.charts import PALETTE, RISK_COLORS, Chart, axes
+from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, Chart, axes, no_data
 from clinic.models import Clinic, User
 from mltraining import selectors
 from mltraining.ml.features import FEATURES
-from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY, LABELS
+from mltraining.ml.labels import CLASS_DISPLAY
 from mltraining.models import DriftBand, DriftReport, ModelStatus, ModelVersion
 
 # The same colour per diagnosis as on the population dashboard.
-CLASS_COLORS = {
-    HEALTHY: "#6c757d",
-    **{key: color for (key, _, _), color in zip(LABELS, [*PALETTE[:6], PALETTE[7]], strict=True)},
-}
 BAND_COLORS = {
     DriftBand.STABLE: RISK_COLORS["low"],
     DriftBand.MODERATE: RISK_COLORS["moderate"],
@@ -134,14 +130,6 @@ def dashboard_clinics(*, user: User) -> list[Clinic]:
 # --- charts --------------------------------------------------------------------------------------------------
 
 
-def _no_data(figure: go.Figure, message: str) -> go.Figure:
-    figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-                          font={"size": 14, "color": "#6c757d"})  # fmt: skip
-    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    return figure
-
-
 def candidates_chart(candidates: Sequence[dict[str, Any]], chosen: str, metric: str) -> Chart:
     label = selectors.METRIC_LABELS.get(metric, metric)
     figure, rows = go.Figure(), []
@@ -162,7 +150,7 @@ def candidates_chart(candidates: Sequence[dict[str, Any]], chosen: str, metric: 
                        hovertemplate=f"%{{x}}: {label} %{{y:.3f}} ± %{{customdata:.3f}}<extra></extra>")  # fmt: skip
         figure.update_yaxes(rangemode="tozero")  # bars start at zero; the labels carry the differences
     else:
-        _no_data(figure, "No candidate was compared")
+        no_data(figure, "No candidate was compared", hide_axes=True)
     failed = [c.get("name", "") for c in candidates if c.get("error")]
     caption = (
         f"Each candidate's mean {label} over the grouped cross-validation folds of the training patients; "
@@ -197,7 +185,7 @@ def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> 
         rows = [(names[i], names[j], int(matrix[i][j]), round(shares[i][j], 4))
                 for i in range(len(classes)) for j in range(len(classes))]  # fmt: skip
     else:
-        _no_data(figure, "No confusion matrix stored for this version")
+        no_data(figure, "No confusion matrix stored for this version", hide_axes=True)
     return Chart(
         key="confusion_matrix",
         title="Recorded against predicted diagnosis (held-out patients)",
@@ -298,7 +286,7 @@ def importance_chart(importances: dict[str, float], model: str) -> Chart:
         figure.update_yaxes(autorange="reversed")
         figure.update_xaxes(tickformat=".0%", rangemode="tozero")
     else:
-        _no_data(figure, f"The {_candidate_name(model)} model has no importance of its own")
+        no_data(figure, f"The {_candidate_name(model)} model has no importance of its own", hide_axes=True)
     return Chart(
         key="feature_importance",
         title=f"What the model weighs most ({_candidate_name(model)} importance)",
@@ -326,7 +314,7 @@ def permutation_chart(permutation: dict[str, Sequence[float]]) -> Chart:
         figure.update_yaxes(autorange="reversed")
         figure.add_vline(x=0, line_color="#495057", line_width=1)
     else:
-        _no_data(figure, "No permutation importance stored for this version")
+        no_data(figure, "No permutation importance stored for this version", hide_axes=True)
     return Chart(
         key="permutation_importance",
         title="What its accuracy depends on (permutation importance)",
@@ -344,7 +332,7 @@ def drift_chart(report: DriftReport | None) -> Chart:
     figure, rows = go.Figure(), []
     title = "Input drift since training (population stability index)"
     if report is None:
-        _no_data(figure, "No drift check of this version yet")
+        no_data(figure, "No drift check of this version yet", hide_axes=True)
     else:
         title += f": {report.get_overall_band_display().lower()}"
         features = selectors.drift_feature_rows(report=report)
@@ -359,7 +347,7 @@ def drift_chart(report: DriftReport | None) -> Chart:
         if drawn:
             _drift_bars(figure, drawn)
         else:
-            _no_data(figure, f"{report.get_overall_band_display()}: no feature could be compared")
+            no_data(figure, f"{report.get_overall_band_display()}: no feature could be compared", hide_axes=True)
     return Chart(
         key="drift",
         title=title,

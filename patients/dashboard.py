@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from clinic.audit import audit_record
-from clinic.charts import PALETTE, RISK_COLORS, Chart, axes
+from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, Chart, axes, no_data
 from clinic.models import User
 from mltraining.ml.features import FEATURES, NUMERIC
 from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY, LABELS, class_of_code
@@ -46,10 +46,6 @@ RADAR_LABS: dict[str, str] = {
     "bmi": "BMI",
 }
 UNITS = {"10*12/L": "×10¹²/L", "10*9/L": "×10⁹/L", "umol/L": "µmol/L", "mm[Hg]": "mmHg", "kg/m2": "kg/m²"}
-CLASS_COLORS = {
-    HEALTHY: "#6c757d",
-    **{key: color for (key, _, _), color in zip(LABELS, [*PALETTE[:6], PALETTE[7]], strict=True)},
-}
 NO_CONFIRMED = "No confirmed target diagnosis"
 MIN_GROUP = 5  # smaller groups are not drawn: their quartiles would come close to single patients' values
 MAX_POINTS = 2000
@@ -148,12 +144,6 @@ def confirmed_classes(*, clinic_id: int | None) -> pd.DataFrame:
 # --- charts of the population ------------------------------------------------------------------------------
 
 
-def _no_data(figure: go.Figure, message: str) -> go.Figure:
-    figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-                          font={"size": 14, "color": "#6c757d"})  # fmt: skip
-    return figure
-
-
 def _month_labels(index: pd.PeriodIndex) -> list[str]:
     return [period.strftime("%Y-%m") for period in index]
 
@@ -169,7 +159,7 @@ def registrations_chart(counts: pd.Series) -> Chart:
     figure = go.Figure()
     rows: list[tuple[Any, ...]] = []
     if counts.empty:
-        _no_data(figure, "No patients registered yet")
+        no_data(figure, "No patients registered yet")
     else:
         counts = _every_month(counts)
         months, total = _month_labels(counts.index), counts.cumsum()
@@ -198,7 +188,7 @@ def results_chart(counts: pd.DataFrame) -> Chart:
     figure = go.Figure()
     rows: list[tuple[Any, ...]] = []
     if counts.empty:
-        _no_data(figure, "No results recorded yet")
+        no_data(figure, "No results recorded yet")
     else:
         counts = _every_month(counts)
         months = _month_labels(counts.index)
@@ -226,7 +216,7 @@ def correlation_chart(latest: pd.DataFrame) -> Chart:
     labels = [KEY_LABS[code] for code in codes]
     figure = go.Figure()
     if len(codes) < 2:
-        _no_data(figure, "Not enough patients with results yet")
+        no_data(figure, "Not enough patients with results yet")
     else:
         # The lower triangle only (the matrix is symmetric; its diagonal is 1), numbers where not negligible.
         z = np.where(np.tril(np.ones(corr.shape, dtype=bool), k=-1), corr.round(2).to_numpy(), np.nan)[1:, :-1]
@@ -313,7 +303,7 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
         figure.update_layout(updatemenus=[{"buttons": menu, "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom",
                                            "direction": "down"}], shapes=menu[0]["args"][1]["shapes"])  # fmt: skip
     else:
-        _no_data(figure, f"No group of {MIN_GROUP} or more patients with results yet")
+        no_data(figure, f"No group of {MIN_GROUP} or more patients with results yet")
     figure.update_layout(yaxis={"autorange": "reversed"}, xaxis={"type": "linear"})
     return Chart(
         key="labs_by_condition",
@@ -359,7 +349,7 @@ def pca_chart(predictions: pd.DataFrame) -> Chart:
     projection = _projection(predictions["inputs"]) if "inputs" in predictions else None
     titles, drivers = ["Pattern axis 1", "Pattern axis 2"], ""
     if projection is None:
-        _no_data(figure, "Not enough predictions yet")
+        no_data(figure, "Not enough predictions yet")
     else:
         titles = [f"Pattern axis {i + 1} ({share:.0%} of the differences)" for i, share in enumerate(projection.shares)]
         drivers = " Axis 1 mostly reflects {}; axis 2 {}.".format(*(", ".join(d) for d in projection.drivers))
@@ -403,7 +393,7 @@ def confidence_chart(predictions: pd.DataFrame) -> Chart:
         rows += [(_class_name(key), round(float(lo), 2), round(float(hi), 2), int(n))
                  for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True) if n]  # fmt: skip
     if not rows:
-        _no_data(figure, "No predictions yet")
+        no_data(figure, "No predictions yet")
     figure.update_layout(barmode="stack", xaxis={"range": [0, 1], "tickformat": ".0%", "dtick": 0.1},
                          legend={"orientation": "h", "y": -0.2, "traceorder": "normal"})  # fmt: skip
     return Chart(
@@ -422,7 +412,7 @@ def risk_mix_chart(counts: Sequence[tuple[Any, str, int]]) -> Chart:
     frame = pd.DataFrame([(_month(m), level, n) for m, level, n in counts], columns=["month", "level", "n"])
     figure, rows = go.Figure(), []
     if frame.empty:
-        _no_data(figure, "No predictions yet")
+        no_data(figure, "No predictions yet")
     else:
         table = frame.pivot_table(index="month", columns="level", values="n", aggfunc="sum", fill_value=0)
         table = _every_month(table.reindex(columns=list(RISK_COLORS), fill_value=0))

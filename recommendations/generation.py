@@ -72,13 +72,9 @@ def facts_of(inputs: dict[str, Any]) -> rules.Facts:
     return rules.Facts(values=values, sex=str(inputs.get("sex") or ""), age=float(age) if age is not None else None)
 
 
-def propose(inputs: dict[str, Any], probabilities: dict[str, float]) -> list[Proposed]:
-    """The items for one prediction, unordered: rule findings, then the model's uncovered conditions."""
-    return _proposed(rules.evaluate(facts_of(inputs)), probabilities)
-
-
 def propose_many(predictions: Sequence[Any]) -> list[list[Proposed]]:
-    """`propose` for many predictions, with the rules screened over all of them at once."""
+    """The items of each prediction, unordered: rule findings (the rules screened over all predictions at once),
+    then the model's likely conditions that no rule covers."""
     findings = rules.evaluate_many([facts_of(p.inputs) for p in predictions])
     return [_proposed(found, p.probabilities) for found, p in zip(findings, predictions, strict=True)]
 
