@@ -15,6 +15,8 @@ from clinic.tests.factories import ClinicFactory, UserFactory
 
 CI = os.environ.get("CI", "").lower() == "true"
 
+pytest_plugins = ["reliability.plugin"]
+
 
 def _postgres_available() -> bool:
     return connection.vendor == "postgresql"
@@ -96,6 +98,14 @@ def _analyte_catalog(request):
 
     if not AdviceItem.objects.exists():
         advice_sync(apps)
+
+
+@pytest.fixture(autouse=True)
+def _per_process_caches():
+    """Caches a server process keeps for minutes would carry one test's clinic into the next (ids are reused)."""
+    from patients.dashboard import clinic_medians_forget
+
+    clinic_medians_forget()
 
 
 @pytest.fixture
@@ -263,3 +273,13 @@ def active_model(clinic_a, trained_artifact, settings):
     """Clinic A's active model version, backed by the session's trained artifact."""
     settings.MODEL_DIR = trained_artifact[0]
     return make_model_version(clinic_a, trained_artifact)
+
+
+@pytest.fixture
+def on_real_workers():
+    """Send tasks to a queue of this test's own, through Redis, instead of running them in-process; yields
+    the queue's name, for the worker processes the test starts."""
+    from clinic.testing import tasks_on_real_workers
+
+    with tasks_on_real_workers() as queue:
+        yield queue

@@ -20,6 +20,28 @@ class NotFoundOutsideScopeMixin:
         return obj
 
 
+class AuditedReadsMixin:
+    """Admin pages of patient data audit their reads like the portal: one row per list page (its filters and
+    row count), one row per object page naming the patient. `audit_name` prefixes the actions."""
+
+    audit_name = ""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            filters = {key: values for key, values in request.GET.lists()}
+            audit_record(actor=request.user, action=f"{self.audit_name}.list",
+                         detail={"filters": filters, "count": changelist.result_count})  # fmt: skip
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if self.has_view_permission(request, obj):
+            audit_record(actor=request.user, action=f"{self.audit_name}.view", target=obj, patient_id=obj.patient_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 admin.site.site_header = "Clinic platform administration"
 admin.site.site_title = "Clinic admin"
 

@@ -5,6 +5,8 @@ import datetime
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from clinic.forms import parse_id
+
 
 class DateRangeFilter(admin.FieldListFilter):
     """From / to dates (inclusive) on a datetime field, as two date inputs."""
@@ -70,9 +72,10 @@ class PatientIdFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
+        patient_id = parse_id(value)
+        if patient_id is None:
             raise admin.options.IncorrectLookupParameters(ValidationError("Patient id must be a number."))
-        return queryset.filter(patient_id=int(value))
+        return queryset.filter(patient_id=patient_id)
 
     def choices(self, changelist):
         yield {

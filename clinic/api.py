@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, parsers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -14,3 +14,25 @@ def exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(detail=str(exc) or None)
     return drf_exception_handler(exc, context)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, except that a document nested deeper than Python's recursion limit (`[[[[...`, a few
+    hundred kilobytes) is a 400 like any other malformed body, not a RecursionError and a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from None
+
+
+def document_refused_addresses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation may answer 400, because
+    `clinic.middleware.RefuseNulMiddleware` refuses an address with a NUL character before any view runs."""
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            responses.setdefault("400", {"description": "The address contains a NUL character."})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

@@ -15,3 +15,9 @@ class ClinicPasswordChangeForm(PasswordChangeForm):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", "Change password"))
+
+
+def parse_id(text: str) -> int | None:
+    """A database id as typed or posted, or None: ASCII digits only ("²" is a digit to str.isdigit(), and int()
+    refuses it) that fit in a bigint."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None

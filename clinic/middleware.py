@@ -5,8 +5,10 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import HttpResponseBadRequest
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
+from clinic.models import AuditOutcome
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Refresh the activity stamp at most this often, so an active user does not write the session per request.
@@ -33,6 +35,25 @@ class RequestContextMiddleware:
         return response
 
 
+class RefuseNulMiddleware:
+    """400 for an address whose path or query string holds a NUL character.
+
+    No parameter means anything with one, and PostgreSQL can neither compare nor store it: a filter, a search or
+    an audit row quoting the parameter would otherwise fail with a 500. (Form and serializer fields refuse NUL
+    already; this covers the parameters that views and the admin read directly.)
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in name or "\x00" in value for name, values in request.GET.lists() for value in values
+        ):
+            return HttpResponseBadRequest("The address contains a NUL character.", content_type="text/plain")
+        return self.get_response(request)
+
+
 class IdleTimeoutMiddleware:
     """Log a user out after SESSION_IDLE_TIMEOUT seconds without a request."""
 
@@ -50,3 +71,34 @@ class IdleTimeoutMiddleware:
             elif last is None or now - last > _ACTIVITY_RESOLUTION:
                 request.session["last_activity"] = now
         return self.get_response(request)
+
+
+class AccessDeniedAuditMiddleware:
+    """One `access.denied` audit row for each request of a signed-in user that ends in 403 or 404.
+
+    Someone probing other clinics' records, or pages above their role, leaves a trace. The row is written after
+    the view has returned, outside its transaction (Django wraps only the view in ATOMIC_REQUESTS), so it is
+    committed even when the view's work was rolled back. Any other status costs no query: the status is looked
+    at before the user. For an API call, the user is the one DRF authenticated (session or token).
+    """
+
+    DENIED = frozenset({403, 404})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code in self.DENIED
+            and not request.path.startswith(self.static_prefix)
+            and request.user.is_authenticated
+        ):
+            audit_record(
+                actor=request.user,
+                action="access.denied",
+                outcome=AuditOutcome.DENIED,
+                detail={"method": request.method, "path": request.path[:500], "status": response.status_code},
+            )
+        return response

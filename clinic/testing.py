@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connection
@@ -24,8 +26,11 @@ def database_url() -> str:
     return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def worker_start(queue: str, *, env: dict[str, str] | None = None, pool: str = "solo") -> subprocess.Popen:
-    """A real Celery worker on a queue of its own, against this test's database."""
+def worker_start(
+    queue: str, *, env: dict[str, str] | None = None, pool: str = "solo", app: str = "clinic"
+) -> subprocess.Popen:
+    """A real Celery worker on a queue of its own, against this test's database. `app` names the module with
+    the Celery app: a test may wrap the clinic's own to inject a fault."""
     environment = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -33,10 +38,48 @@ def worker_start(queue: str, *, env: dict[str, str] | None = None, pool: str = "
         **(env or {}),
     }
     return subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q", queue, "-P", pool, "--without-gossip",
+        [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queue, "-P", pool, "--without-gossip",
          "--without-mingle", "--loglevel", "INFO", "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h"],
         cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+
+@contextmanager
+def tasks_on_real_workers(*, broker_url: str | None = None) -> Iterator[str]:
+    """Send every task this process enqueues to a queue of its own, through Redis, instead of running it
+    in-process; yields the queue's name. With `broker_url`, through that Redis instead of REDIS_URL's."""
+    from clinic.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    previous = app.conf.task_always_eager, app.conf.task_routes, app.conf.broker_url
+    app.conf.task_always_eager, app.conf.task_routes = False, {"*": {"queue": queue}}
+    _router_rebuild(app)
+    if broker_url:
+        _broker_switch(app, broker_url)
+    try:
+        yield queue
+    finally:
+        app.conf.task_always_eager, app.conf.task_routes = previous[:2]
+        _router_rebuild(app)
+        if broker_url:
+            _broker_switch(app, previous[2])
+
+
+def _router_rebuild(app) -> None:
+    """Celery builds its router from task_routes once, on first use; an earlier test may have built it."""
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+
+
+def _broker_switch(app, url: str) -> None:
+    """Publish to another broker: Celery keeps a connection pool and a producer pool built from the first URL,
+    in kombu's registry of pools by connection."""
+    from kombu import pools
+
+    pools.reset()
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def worker_stop(process: subprocess.Popen) -> str:

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -47,3 +48,16 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         audit_record(actor=self.request.user, action="auth.password_change", target=self.request.user)
         messages.success(self.request, "Your password was changed.")
         return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500: a generic page (JSON for the API) that gives the request id and nothing else.
+
+    Rendered without context processors, sessions or the database, which may be what failed.
+    """
+    request_id = getattr(request, "request_id", "")
+    if request.path.startswith("/api/"):
+        message = "Server error. Please try again; if it persists, give your administrator the request id."
+        return JsonResponse({"detail": message, "request_id": request_id}, status=500)
+    page = loader.get_template("500.html").render({"request_id": request_id})
+    return HttpResponse(page, status=500)

@@ -38,7 +38,11 @@ def to_canonical(spec: AnalyteSpec, value: float, unit: str) -> float:
     """Convert a value entered in `unit` to the analyte's canonical unit, or explain why not."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidValue(f"{spec.name} must be a number, not {value!r}.")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float, as a JSON file may hold
+        finite = False
+    if not finite:
         raise InvalidValue(f"{spec.name} must be a finite number.")
     if unit == spec.unit:
         return float(value)

@@ -8,6 +8,7 @@ put into a chart or its CSV.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -482,10 +483,26 @@ def population_dashboard_read(*, user: User, download: str = "") -> PopulationDa
 # --- the radar of one patient --------------------------------------------------------------------------------
 
 
+# The medians move slowly and cost a pass over the clinic's results: each process keeps them a few minutes.
+MEDIANS_MAX_AGE = 300  # seconds
+_medians: dict[tuple[int, tuple[str, ...]], tuple[float, dict[str, float]]] = {}
+
+
 def clinic_medians(*, clinic_id: int, codes: Sequence[str]) -> dict[str, float]:
-    """The median over the clinic's patients of each one's latest value, per code: one query."""
+    """The median over the clinic's patients of each one's latest value, per code: one query, at most every
+    MEDIANS_MAX_AGE seconds per process."""
+    key = (clinic_id, tuple(codes))
+    cached = _medians.get(key)
+    if cached is not None and time.monotonic() - cached[0] < MEDIANS_MAX_AGE:
+        return cached[1]
     medians = latest_values_frame(clinic_id=clinic_id, codes=codes).median()
-    return {code: float(value) for code, value in medians.items() if pd.notna(value)}
+    result = {code: float(value) for code, value in medians.items() if pd.notna(value)}
+    _medians[key] = (time.monotonic(), result)
+    return result
+
+
+def clinic_medians_forget() -> None:
+    _medians.clear()
 
 
 @dataclass(frozen=True)
@@ -573,7 +590,8 @@ def patient_radar_chart(*, patient: Patient, latest: Sequence[Observation], medi
         rows=rows,
         caption="Each spoke is one lab on this patient's own reference range: the shaded ring is in range (inner "
         "edge the low limit, outer edge the high limit; with only an upper limit the centre side is zero). Red "
-        "dots are flagged results. Dashed: the clinic's median of each patient's latest value. Values beyond the "
+        "dots are flagged results. Dashed: the clinic's median of each patient's latest value (recomputed every few "
+        "minutes). Values beyond the "
         "chart are drawn at its edge; the CSV has them all.",
         height=460,
     )  # fmt: skip

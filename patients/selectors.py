@@ -68,6 +68,11 @@ def patient_read(*, user: User, pk: int) -> Patient:
     return patient
 
 
+def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
+    """A form page shows the patient's record (the edit form: every demographic field): audited as a view."""
+    audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})
+
+
 def _latest_flagged_abnormal() -> Exists:
     newer = Observation.objects.filter(
         patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")

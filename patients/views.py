@@ -251,6 +251,8 @@ def _wearable_rows(averages: dict[str, float | None]) -> list[dict[str, str]]:
 
 
 def _form_page(request: HttpRequest, form: Form, title: str, patient: Patient | None = None) -> HttpResponse:
+    if patient is not None:
+        selectors.patient_form_read(user=request.user, patient=patient, form=request.resolver_match.url_name)
     return render(request, "patients/form.html", {"form": form, "title": title, "patient": patient})
 
 
@@ -293,6 +295,7 @@ def panel_entry(request: HttpRequest, pk: int) -> HttpResponse:
     if recorded is not None:
         messages.success(request, f"{len(recorded)} new result(s) recorded.")
         return redirect("patients:detail", pk=patient.pk)
+    selectors.patient_form_read(user=request.user, patient=patient, form="panel")
     context = {"form": form, "patient": patient, "panel": panel, "panels": selectors.PANELS}
     return render(request, "patients/panel.html", context)
 

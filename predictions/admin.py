@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from clinic import roles
 from clinic import selectors as clinic_selectors
-from clinic.admin import NotFoundOutsideScopeMixin
+from clinic.admin import AuditedReadsMixin, NotFoundOutsideScopeMixin
 from predictions import selectors, services
 from predictions.models import BatchTrigger, Prediction, PredictionBatch, PredictionChunk
 
@@ -146,7 +146,7 @@ class PredictionBatchAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.Mod
 
 
 @admin.register(Prediction)
-class PredictionAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.ModelAdmin):
+class PredictionAdmin(ClinicAdminOnly, AuditedReadsMixin, NotFoundOutsideScopeMixin, admin.ModelAdmin):
     list_display = ["created_at", "patient_mrn", "predicted", "risk_level", "risk_score", "model_version",
                     "batch_label", "status"]  # fmt: skip
     list_filter = ["status", "risk_level", ("model_version", admin.RelatedOnlyFieldListFilter)]
@@ -162,6 +162,7 @@ class PredictionAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.ModelAdm
     ]  # fmt: skip
     readonly_fields = fields
     LIST_DEFERRED = ["inputs", "contributions", "probabilities"]
+    audit_name = "prediction"
 
     def get_queryset(self, request):
         predictions = selectors.prediction_admin_list_for(user=request.user).select_related("patient", "model_version")
@@ -169,21 +170,6 @@ class PredictionAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.ModelAdm
         if match is not None and match.url_name == "predictions_prediction_changelist":
             predictions = predictions.defer(*self.LIST_DEFERRED)
         return predictions
-
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None:
-            filters = {key: values for key, values in request.GET.lists()}
-            count = changelist.result_count
-            selectors.prediction_list_read(user=request.user, patient=None, filters=filters, count=count)
-        return response
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        prediction = self.get_object(request, object_id)
-        if self.has_view_permission(request, prediction):
-            selectors.prediction_read(user=request.user, prediction=prediction)
-        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="MRN", ordering="patient__mrn")
     def patient_mrn(self, prediction):

@@ -288,6 +288,8 @@ def batch_chunk_score(*, chunk_id: int) -> int:
             .get(pk=chunk_id)
         )
         if chunk.status != ChunkStatus.PENDING:
+            # Done by an earlier delivery or try, which may have died between its commit and closing the batch.
+            transaction.on_commit(lambda: _batch_finish(chunk.batch_id))
             return 0
         batch = chunk.batch
         PredictionBatch.objects.filter(pk=batch.pk, status=BatchStatus.QUEUED).update(

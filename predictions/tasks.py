@@ -3,7 +3,7 @@
 import time
 
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections, connection
 
 from predictions import services
 
@@ -30,11 +30,21 @@ def score_chunk(chunk_id: int) -> int:
             services.batch_chunk_fail(chunk_id=chunk_id, error=str(exc))
             return 0
         except Exception as exc:
+            _connection_drop_if_broken()
             if attempt == CHUNK_ATTEMPTS:
                 services.batch_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
                 return 0
             time.sleep(RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))
     return 0
+
+
+def _connection_drop_if_broken() -> None:
+    """A connection the database dropped stays broken until closed, and every later try would fail on it.
+
+    Not inside an atomic block (a test running the task in-process): the caller's transaction owns it then.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 @shared_task(acks_late=True)

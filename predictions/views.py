@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic import roles
 from clinic import selectors as clinic_selectors
+from clinic.forms import parse_id
 from clinic.models import Clinic, User
 from patients import selectors as patient_selectors
 from patients.models import Patient
@@ -165,7 +166,8 @@ def _clinic_of_request(request: HttpRequest) -> Clinic:
     """The clinic to score: the admin's own, or the one a superuser picked (404 for an unknown id)."""
     if not request.user.is_superuser:
         return request.user.clinic
-    return get_object_or_404(clinic_selectors.clinic_list_for(user=request.user), pk=request.POST.get("clinic") or 0)
+    chosen = parse_id(request.POST.get("clinic", ""))
+    return get_object_or_404(clinic_selectors.clinic_list_for(user=request.user), pk=chosen or 0)
 
 
 @admins_only

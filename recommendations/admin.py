@@ -14,7 +14,7 @@ from django.shortcuts import redirect
 from django.urls import path
 
 from clinic import roles
-from clinic.admin import NotFoundOutsideScopeMixin
+from clinic.admin import AuditedReadsMixin, NotFoundOutsideScopeMixin
 from predictions.admin import ClinicAdminOnly
 from recommendations import services
 from recommendations.models import AdviceItem, FeedbackEvent, RankerSnapshot, Recommendation, RecommendationItem
@@ -57,7 +57,8 @@ class RecommendationItemInline(ClinicAdminOnly, admin.TabularInline):
 
 
 @admin.register(Recommendation)
-class RecommendationAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.ModelAdmin):
+class RecommendationAdmin(ClinicAdminOnly, AuditedReadsMixin, NotFoundOutsideScopeMixin, admin.ModelAdmin):
+    audit_name = "recommendation"
     list_display = ["created_at", "patient", "headline", "severity", "pending", "rules_version", "ranker_version"]
     list_filter = ["headline", "severity"]
     search_fields = ["=patient__mrn"]
@@ -75,7 +76,8 @@ class RecommendationAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.Mode
 
 
 @admin.register(FeedbackEvent)
-class FeedbackEventAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.ModelAdmin):
+class FeedbackEventAdmin(ClinicAdminOnly, AuditedReadsMixin, NotFoundOutsideScopeMixin, admin.ModelAdmin):
+    audit_name = "feedback"
     list_display = ["created_at", "clinician", "action", "outcome", "advice", "override_reason", "position", "patient"]
     list_filter = ["action", "outcome", "override_reason"]
     actions = None

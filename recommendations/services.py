@@ -59,6 +59,8 @@ def _text(value: str, field: str) -> str:
     value = (value or "").strip()
     if len(value) > MAX_TEXT:
         raise ValidationError({field: f"At most {MAX_TEXT} characters."})
+    if "\x00" in value:  # the portal posts these fields unparsed, and PostgreSQL cannot store a NUL
+        raise ValidationError({field: "The text contains a NUL character; remove it."})
     return value
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from clinic import charts, roles
+from clinic.forms import parse_id
 from clinic.models import User
 from patients.models import Patient
 from predictions.selectors import class_display
@@ -125,7 +126,7 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
     """Approve every pending item of the recommendations ticked in the queue."""
     if not roles.can_review_advice(request.user):
         raise PermissionDenied("Only doctors review advice.")
-    ids = [int(value) for value in request.POST.getlist("recommendation") if value.isdigit()]
+    ids = [pk for pk in map(parse_id, request.POST.getlist("recommendation")) if pk is not None]
     item_ids = selectors.pending_item_ids_of(user=request.user, recommendation_ids=ids)
     approved = services.items_approve(item_ids=item_ids, by=request.user)
     if approved:

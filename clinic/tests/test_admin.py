@@ -36,6 +36,7 @@ def test_only_admins_reach_the_admin(client, request, role_fixture):
     assert response["Location"].startswith(reverse("admin:login"))
 
 
+@pytest.mark.reliability(15, "A clinic admin's audit report lists only their clinic's rows")
 def test_a_clinic_admin_reads_only_their_clinics_audit_events(client, admin_a, events):
     client.force_login(admin_a)
 
@@ -74,6 +75,7 @@ def test_the_audit_trail_is_read_only_even_for_a_superuser(client, superuser, ev
     assert client.get(reverse("admin:clinic_auditevent_delete", args=[events["a_view"].pk])).status_code == 403
 
 
+@pytest.mark.reliability(15, "The admin's audit report filtered by user, patient, action and date range")
 def test_the_audit_trail_filters_by_user_patient_action_and_dates(client, admin_a, doctor_a, events):
     client.force_login(admin_a)
     today = events["a_view"].time.date().isoformat()
@@ -85,6 +87,7 @@ def test_the_audit_trail_filters_by_user_patient_action_and_dates(client, admin_
     assert _ids(_changelist(client, time__date__gte="2999-01-01")) == set()
 
 
+@pytest.mark.reliability(15, "A malformed date in the audit report's filter: no server error")
 def test_a_malformed_date_filter_is_not_a_server_error(client, admin_a, events):
     client.force_login(admin_a)
 
@@ -93,6 +96,7 @@ def test_a_malformed_date_filter_is_not_a_server_error(client, admin_a, events):
     assert response.status_code == 302  # the admin drops bad lookups with an error flag
 
 
+@pytest.mark.reliability(15, "Export of a filtered audit selection: CSV without live formulas, itself audited")
 def test_the_audit_export_is_csv_without_formulas_and_is_itself_audited(client, admin_a, events):
     client.force_login(admin_a)
     selected = [events["a_view"].pk, events["a_formula"].pk]

@@ -60,6 +60,7 @@ def test_audit_verify_passes_on_an_intact_chain(doctor_a, capsys):
     assert "Audit chain intact" in capsys.readouterr().out
 
 
+@pytest.mark.reliability(14, "A row altered behind the trigger's back: `audit_verify` names it")
 def test_audit_verify_reports_the_first_altered_row(doctor_a):
     events = [audit_record(actor=doctor_a, action="patient.view", patient_id=n) for n in range(4)]
     _tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [events[2].pk])
@@ -68,6 +69,7 @@ def test_audit_verify_reports_the_first_altered_row(doctor_a):
         call_command("audit_verify")
 
 
+@pytest.mark.reliability(14, "A row removed behind the trigger's back: the broken link is found")
 def test_audit_verify_reports_a_removed_row(doctor_a):
     events = [audit_record(actor=doctor_a, action="patient.view", patient_id=n) for n in range(4)]
     _tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[1].pk])
@@ -78,6 +80,7 @@ def test_audit_verify_reports_a_removed_row(doctor_a):
     assert "link broken" in breakage.reason
 
 
+@pytest.mark.reliability(14, "`audit_verify` on a tampered chain exits non-zero")
 def test_audit_verify_exits_non_zero_on_a_broken_chain(doctor_a, tmp_path):
     events = [audit_record(actor=doctor_a, action="patient.view", patient_id=n) for n in range(2)]
     _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[0].pk])
@@ -89,6 +92,7 @@ def test_audit_verify_exits_non_zero_on_a_broken_chain(doctor_a, tmp_path):
 
 
 @pytest.mark.postgres
+@pytest.mark.reliability(14, "UPDATE of an audit row through the application's connection: refused by the trigger")
 def test_postgres_refuses_update_of_an_audit_row(doctor_a):
     event = audit_record(actor=doctor_a, action="patient.view")
 
@@ -97,6 +101,7 @@ def test_postgres_refuses_update_of_an_audit_row(doctor_a):
 
 
 @pytest.mark.postgres
+@pytest.mark.reliability(14, "DELETE of an audit row through the application's connection: refused by the trigger")
 def test_postgres_refuses_delete_of_an_audit_row(doctor_a):
     event = audit_record(actor=doctor_a, action="patient.view")
 

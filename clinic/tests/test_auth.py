@@ -42,6 +42,7 @@ def test_a_user_signs_in_and_lands_on_the_home_page(client, nurse):
     assert AuditEvent.objects.filter(action="auth.login", actor=nurse).exists()
 
 
+@pytest.mark.reliability(5, "Session key before and after signing in")
 def test_the_session_id_changes_at_login(client, nurse):
     client.get(reverse("login"))
     client.session.save()
@@ -52,6 +53,7 @@ def test_the_session_id_changes_at_login(client, nurse):
     assert client.session.session_key != before
 
 
+@pytest.mark.reliability(5, "The session cookie replayed after logout")
 def test_the_old_session_cookie_is_rejected_after_logout(client, nurse):
     _login(client, "nurse", PASSWORD)
     old_cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
@@ -74,6 +76,7 @@ def test_a_wrong_password_is_refused_and_audited_against_the_account(client, nur
     assert (event.actor_username, event.outcome, event.clinic_id) == ("nurse", AuditOutcome.FAILURE, nurse.clinic_id)
 
 
+@pytest.mark.reliability(4, "Five wrong passwords for one user and address: the right one is then refused (429)")
 def test_five_failures_lock_the_account_for_that_address_and_the_lockout_is_audited(client, nurse):
     for _ in range(4):
         _login(client, "nurse", "wrong-password-123")
@@ -89,6 +92,7 @@ def test_five_failures_lock_the_account_for_that_address_and_the_lockout_is_audi
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.reliability(4, "A locked-out user signs in again after the cool-off")
 def test_the_lockout_ends_after_the_cool_off(client, nurse):
     for _ in range(5):
         _login(client, "nurse", "wrong-password-123")
@@ -100,6 +104,7 @@ def test_the_lockout_ends_after_the_cool_off(client, nurse):
     assert _login(client, "nurse", PASSWORD).status_code == 302
 
 
+@pytest.mark.reliability(4, "A username locked from one address still signs in from another")
 def test_a_lockout_does_not_stop_the_same_user_from_another_address(client, nurse):
     for _ in range(5):
         _login(client, "nurse", "wrong-password-123", ip="203.0.113.9")
@@ -107,6 +112,7 @@ def test_a_lockout_does_not_stop_the_same_user_from_another_address(client, nurs
     assert _login(client, "nurse", PASSWORD, ip="10.0.0.7").status_code == 302
 
 
+@pytest.mark.reliability(4, "Twenty usernames guessed from one address, then a real user signs in from that address")
 def test_an_attacker_cycling_usernames_does_not_lock_out_other_users(client, nurse, clinic_a):
     for n in range(20):
         _login(client, f"guess{n}", "wrong-password-123", ip="203.0.113.9")
@@ -115,15 +121,18 @@ def test_an_attacker_cycling_usernames_does_not_lock_out_other_users(client, nur
 
 
 @pytest.mark.parametrize("password", ["short-pw1", "password12345", "123456789012345"])
+@pytest.mark.reliability(7, "Short, common and all-digit passwords against the validators")
 def test_weak_passwords_are_refused(nurse, password):
     with pytest.raises(ValidationError):
         validate_password(password, nurse)
 
 
+@pytest.mark.reliability(7, "The stored hash of a new account")
 def test_passwords_are_stored_as_argon2_hashes(nurse):
     assert nurse.password.startswith("argon2$argon2id$")
 
 
+@pytest.mark.reliability(5, "A request after the idle timeout has passed: signed out, audited")
 def test_an_idle_session_is_signed_out_after_the_timeout(client, nurse):
     client.force_login(nurse)
     session = client.session
@@ -146,6 +155,7 @@ def test_an_active_session_stays_signed_in(client, nurse):
     assert client.get(reverse("home")).status_code == 200
 
 
+@pytest.mark.reliability(7, "A weak new password in the portal: refused; a strong one: accepted and audited")
 def test_changing_a_password_validates_it_and_is_audited(client, nurse):
     client.force_login(nurse)
     url = reverse("password_change")
@@ -161,6 +171,7 @@ def test_changing_a_password_validates_it_and_is_audited(client, nurse):
     assert AuditEvent.objects.filter(action="auth.password_change", actor=nurse).count() == 1
 
 
+@pytest.mark.reliability(5, "Logout by GET (a link or image on another site): refused with 405")
 def test_logout_requires_post_so_a_link_cannot_sign_someone_out(client, nurse):
     client.force_login(nurse)
 

@@ -30,6 +30,7 @@ def _manage(*args, **env):
     )
 
 
+@pytest.mark.reliability(5, "`manage.py check --deploy` with production variables")
 def test_the_deployment_check_is_clean_with_production_variables():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
 
@@ -59,6 +60,7 @@ def test_a_malformed_boolean_is_a_clear_configuration_error():
     assert "DEBUG must be true or false" in result.stderr
 
 
+@pytest.mark.reliability(5, "Cookie flags under production settings: Secure, HttpOnly, SameSite=Lax, HSTS, no framing")
 def test_production_cookies_are_secure_httponly_and_samesite():
     code = (
         "from django.conf import settings as s;"

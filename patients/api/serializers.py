@@ -13,7 +13,7 @@ from typing import Any
 from rest_framework import serializers
 
 from patients.catalog import catalog
-from patients.models import Condition, Observation, Patient, Sex
+from patients.models import Condition, Interpretation, Observation, Patient, Sex
 from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS
 from patients.services import ObservationInput
 
@@ -84,6 +84,10 @@ class ObservationSerializer(serializers.ModelSerializer):
     analyte_name = serializers.CharField(source="analyte.name", read_only=True)
     value = serializers.FloatField(read_only=True, help_text="In the analyte's canonical unit.")
     unit = serializers.CharField(source="analyte.unit", read_only=True, help_text="The canonical UCUM unit.")
+    # Declared, not generated: a generated read-only field loses `allow_blank`, and the schema the blank value.
+    interpretation = serializers.ChoiceField(
+        choices=Interpretation.choices, allow_blank=True, read_only=True, help_text="Blank: no adult range applies."
+    )
 
     class Meta:
         model = Observation
@@ -143,7 +147,7 @@ class ObservationRecordedSerializer(serializers.Serializer):
 class ConditionSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     # No model validator here: the service checks the ICD-10 code (and upper-cases it on create, so e11.9 is E11.9).
     code = serializers.CharField(max_length=8, help_text="ICD-10 code, e.g. E11.9.")
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Condition

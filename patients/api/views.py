@@ -10,8 +10,14 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
@@ -19,6 +25,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from clinic import roles
 from patients import selectors, services
@@ -38,6 +45,7 @@ from patients.models import Condition, Observation, ObservationSource
 BAD_INPUT = OpenApiResponse(description="Invalid input; every problem is listed and nothing is written.")
 FORBIDDEN = OpenApiResponse(description="Your role cannot make this change.")
 NOT_FOUND = OpenApiResponse(description="No such patient (or record) in your scope.")
+NO_SUCH_PAGE = OpenApiResponse(description="No such page.")
 
 
 class ReadOrEnterResults(BasePermission):
@@ -84,7 +92,7 @@ class PatientListView(ApiView):
         summary="List patients",
         description="Your clinic's patients (a patient account: only its own record). One audit row per call.",
         parameters=[PatientQuerySerializer],
-        responses={200: PatientSerializer(many=True), 400: BAD_INPUT},
+        responses={200: PatientSerializer(many=True), 400: BAD_INPUT, 404: NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
         query = PatientQuerySerializer(data=request.query_params)
@@ -268,7 +276,7 @@ class AnalyteListView(ApiView):
     @extend_schema(
         summary="List the analyte catalog",
         description="LOINC codes, canonical and accepted units, reference ranges, critical limits and citations.",
-        responses={200: AnalyteSerializer(many=True)},
+        responses={200: AnalyteSerializer(many=True), 404: NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(catalog().specs())
@@ -300,7 +308,15 @@ class AnalyteDetailView(ApiView):
         summary="Obtain an API token",
         description="Username and password in, `token` out; send it as `Authorization: Token <token>`. "
         "Failed attempts count towards the login lockout.",
+        auth=[],
+        responses={
+            200: inline_serializer("IssuedToken", {"token": serializers.CharField()}),
+            400: OpenApiResponse(description="Wrong username or password, a locked-out account, or a field missing."),
+        },
     )
 )
 class TokenView(ObtainAuthToken):
-    """DRF's token view, only documented here."""
+    """DRF's token view, only documented here, parsing bodies as every other endpoint does (ObtainAuthToken
+    names DRF's own parsers, which answer a deeply nested JSON body with a 500)."""
+
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES

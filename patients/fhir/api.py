@@ -117,11 +117,13 @@ class _Upload:
 def _upload(request: Request) -> _Upload:
     skip_bad = request.query_params.get("skip_bad", "")
     if not request.content_type.startswith("multipart/"):
-        return _Upload(request.data, "", guess_format(content_type=request.content_type), skip_bad.lower() in TRUE)
+        # Without a body DRF skips the parser and gives an empty dict; the reader then refuses an empty file.
+        data = request.data if isinstance(request.data, bytes) else b""
+        return _Upload(data, "", guess_format(content_type=request.content_type), skip_bad.lower() in TRUE)
     upload = request.FILES.get("file")
     if upload is None:
         raise ValidationError({"file": "Attach a FHIR Bundle or NDJSON file."})
-    skip_bad = request.data.get("skip_bad", skip_bad)
+    skip_bad = request.POST.get("skip_bad", skip_bad)  # the form field; a file of that name is not a flag
     fmt = guess_format(upload.name, upload.content_type or "")
     return _Upload(upload.read(MAX_BYTES + 1), upload.name, fmt, skip_bad.lower() in TRUE)
 

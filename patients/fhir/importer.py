@@ -175,7 +175,10 @@ def parse_datetime(value: Any) -> datetime.datetime:
         raise ResourceProblem(f"time {value!r} is not a FHIR dateTime.") from None
     if parsed.tzinfo is None:
         raise ResourceProblem(f"time {value!r} has no time zone.")
-    return parsed.astimezone(datetime.UTC)
+    try:
+        return parsed.astimezone(datetime.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0 in UTC
+        raise ResourceProblem(f"time {value!r} is outside the calendar.") from None
 
 
 def _parse_date(value: Any) -> datetime.date | None:

@@ -1,7 +1,8 @@
 """Bytes in, FHIR resources out: the guards every uploaded file passes before anything looks at its content.
 
-A file is refused with one clear message (a `ValidationError`) when it is too large, not UTF-8, nested
-deeper than any FHIR resource is, not JSON, or JSON that is neither a Bundle nor NDJSON of resources.
+A file is refused with one clear message (a `ValidationError`) when it is too large, not UTF-8, holds a
+NUL character, nested deeper than any FHIR resource is, not JSON, or JSON that is neither a Bundle nor NDJSON
+of resources.
 Only the Bundle envelope is checked here; the resources themselves are checked by `importer`.
 """
 
@@ -26,6 +27,8 @@ Format = Literal["json", "ndjson"]
 # removed before the brackets are counted, so a "[" inside a string does not count as nesting.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
+# The escape \u0000 (after an even number of backslashes, so not an escaped backslash followed by "u0000").
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ def read_fhir(data: bytes, *, fmt: Format | None = None) -> FhirFile:
     text = _decode(data)
     if not text.strip():
         raise _refuse("The file is empty.")
+    if _NUL_ESCAPE.search(text):  # no FHIR text holds one, and PostgreSQL cannot store it
+        raise _refuse("The file contains a NUL character (\\u0000) in a string.")
     _check_depth(text)
     if fmt == "ndjson":
         return _ndjson(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -74,6 +74,17 @@ class LabImportResultSerializer(serializers.Serializer):
     analytes = AnalyteCountSerializer(many=True)
 
 
+class LabImportFormErrorsSerializer(serializers.Serializer):
+    """An invalid form: the problems of each field, or `detail` for a body that could not be read."""
+
+    file = serializers.ListField(child=serializers.CharField(), required=False)
+    format = serializers.ListField(child=serializers.CharField(), required=False)
+    mrn = serializers.ListField(child=serializers.CharField(), required=False)
+    skip_bad_rows = serializers.ListField(child=serializers.CharField(), required=False)
+    dry_run = serializers.ListField(child=serializers.CharField(), required=False)
+    detail = serializers.CharField(required=False)
+
+
 class LabImportView(APIView):
     parser_classes = [MultiPartParser, FormParser]
     permission_classes = [IsAuthenticated, CanEnterResults]
@@ -87,9 +98,13 @@ class LabImportView(APIView):
         responses={
             200: LabImportResultSerializer,
             400: OpenApiResponse(
-                LabImportResultSerializer,
-                description="Refused: nothing was written. (An invalid form, such as a missing or too large "
-                "file, answers the usual field errors instead.)",
+                PolymorphicProxySerializer(
+                    component_name="LabImportRefusal",
+                    serializers=[LabImportResultSerializer, LabImportFormErrorsSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Refused: nothing was written. The report of the file, or for an invalid form (such "
+                "as a missing or too large file) the problems of each field.",
             ),
             403: OpenApiResponse(description="The role cannot import results."),
         },

@@ -220,7 +220,8 @@ def test_a_doctor_of_another_clinic_gets_404_on_writes_and_nothing_changes(api, 
     assert patient_a.given_name == "Adam"
     assert not Observation.objects.exists()
     assert Condition.objects.count() == 1
-    assert AuditEvent.objects.count() == 0
+    assert set(AuditEvent.objects.values_list("action", "outcome")) == {("access.denied", "denied")}
+    assert AuditEvent.objects.count() == 4  # one per refused write, nothing else
 
 
 def test_a_doctor_of_another_clinic_does_not_see_the_patient_in_the_list(api, doctor_b, patient_a):

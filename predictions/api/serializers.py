@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from predictions import selectors
-from predictions.models import Prediction, PredictionStatus
+from predictions.models import Prediction, PredictionStatus, RiskLevel
 
 
 class ModelVersionReferenceSerializer(serializers.Serializer):
@@ -32,6 +32,10 @@ class PredictionSerializer(serializers.ModelSerializer):
     predicted_class_display = serializers.SerializerMethodField()
     probabilities = serializers.DictField(
         child=serializers.FloatField(), read_only=True, help_text="Class -> calibrated probability."
+    )
+    # Declared, not generated: a generated read-only field loses `allow_blank`, and the schema the blank value.
+    risk_level = serializers.ChoiceField(
+        choices=RiskLevel.choices, allow_blank=True, read_only=True, help_text="Blank when scoring failed."
     )
     risk_thresholds = serializers.ListField(
         child=serializers.FloatField(),

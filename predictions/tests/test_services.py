@@ -101,6 +101,7 @@ def test_a_batch_scores_every_patient_once_in_chunks(start, cohort, admin_a, mon
     assert AuditEvent.objects.filter(action="prediction.batch.chunk").count() == 3
 
 
+@pytest.mark.reliability(16, "A chunk delivered again after it committed: writes nothing")
 def test_a_redelivered_chunk_writes_nothing_twice(start, cohort, admin_a, monkeypatch):
     monkeypatch.setattr(services, "CHUNK_SIZE", 50)
     batch = start(by=admin_a)

@@ -499,6 +499,8 @@ def test_a_superuser_scores_the_clinic_they_pick(client, superuser, active_model
     client.force_login(superuser)
 
     assert client.post(reverse("predictions:batch_start")).status_code == 404  # no clinic picked
+    for junk in ("abc", "²", "9" * 30):
+        assert client.post(reverse("predictions:batch_start"), {"clinic": junk}).status_code == 404
     client.post(reverse("predictions:batch_start"), {"clinic": active_model.clinic_id})
 
     assert PredictionBatch.objects.get().clinic == active_model.clinic

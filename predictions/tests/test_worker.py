@@ -1,7 +1,6 @@
 """A batch on real workers through Redis and PostgreSQL, including a worker killed in the middle of it."""
 
 import signal
-import uuid
 
 import pytest
 
@@ -13,30 +12,11 @@ from predictions.models import BatchStatus, ChunkStatus, Prediction, PredictionB
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def on_real_workers():
-    """Send chunk tasks to a queue of this test's own, through Redis, instead of running them in-process."""
-    from clinic.celery import app
-
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_always_eager, app.conf.task_routes
-    app.conf.task_always_eager, app.conf.task_routes = False, {"predictions.tasks.*": {"queue": queue}}
-    _router_rebuild(app)
-    yield queue
-    app.conf.task_always_eager, app.conf.task_routes = previous
-    _router_rebuild(app)
-
-
-def _router_rebuild(app):
-    """Celery builds its router from task_routes once, on first use; an earlier test may have built it."""
-    app.amqp.flush_routes()
-    app.amqp.__dict__.pop("router", None)
-
-
 def _batch_progress(batch_id):
     return PredictionBatch.objects.values_list("done", "failed", "status").get(pk=batch_id)
 
 
+@pytest.mark.reliability(16, "SIGKILL of a real worker mid-batch (2,000 patients), then a new one: one prediction each")
 def test_a_worker_killed_mid_batch_leaves_exactly_one_prediction_per_patient(
     on_real_workers, active_model, clinic_a, admin_a, trained_artifact, monkeypatch
 ):

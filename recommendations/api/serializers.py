@@ -12,7 +12,11 @@ class ItemSerializer(serializers.ModelSerializer):
     advice = serializers.SlugRelatedField(slug_field="code", read_only=True)
     title = serializers.CharField(source="advice.title", read_only=True)
     category = serializers.CharField(source="advice.category", read_only=True)
-    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Declared, not generated: a generated read-only field loses `allow_blank`, and the schema the blank value.
+    override_reason = serializers.ChoiceField(
+        choices=OverrideReason.choices, allow_blank=True, read_only=True, help_text="Blank unless rejected."
+    )
 
     class Meta:
         model = RecommendationItem

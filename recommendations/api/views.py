@@ -87,8 +87,9 @@ class ReviewQueueView(GenericAPIView):
         summary="List the advice waiting for review",
         description="The doctor's clinic's recommendations with pending items, most severe and oldest first. "
         "Filters: `severity` (at least), `headline`, `category`, `q` (name or MRN), `ordering`.",
-        responses={200: RecommendationSerializer(many=True), 403: OpenApiResponse(description="Not a doctor.")},
-    )
+        responses={200: RecommendationSerializer(many=True), 403: OpenApiResponse(description="Not a doctor."),
+                   404: OpenApiResponse(description="No such page.")},
+    )  # fmt: skip
     def get(self, request: Request) -> Response:
         filters = selectors.QueueFilters.parse(request.query_params)
         page = self.paginate_queryset(selectors.review_queue_for(user=request.user, filters=filters))
@@ -140,6 +141,7 @@ class MyAdviceView(GenericAPIView):
     queryset = RecommendationItem.objects.none()
     serializer_class = ApprovedAdviceSerializer
     permission_classes = [IsPatient]
+    pagination_class = None  # one patient's approved advice, answered whole
 
     @extend_schema(
         summary="Read my approved advice",
