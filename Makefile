@@ -1,10 +1,11 @@
 # Two commands: `make run` (seeded demo clinic on SQLite, no services) and `make test` (lint + whole suite).
+# `make bench` (not part of `make test`) runs the benchmarks on PostgreSQL + Redis and writes bench/RESULTS.md.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate seed worker beat clean
+.PHONY: run test lint format migrate seed worker beat bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,44 @@ worker: $(STAMP)
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A clinic beat --loglevel INFO
+
+# Benchmarks (bench/README.md). BENCH_QUICK=1: a smoke run of every script, small sizes, one run each; its rough
+# figures overwrite bench/RESULTS.md too. Databases clinic_bench and clinic_bench_load are created on BENCH_PG.
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432
+BENCH_REDIS ?= redis://127.0.0.1:6379/0
+BENCH_STAMP := $(VENV)/.installed-bench
+ifeq ($(BENCH_QUICK),1)
+BENCH_RUNS ?= 1
+BENCH_SEED_PATIENTS ?= 2000
+BENCH_TRAIN_PATIENTS ?= 2000
+BENCH_BATCH_PATIENTS ?= 1000
+BENCH_LOAD_SECONDS ?= 5
+else
+BENCH_RUNS ?= 3
+BENCH_SEED_PATIENTS ?= 10000 100000
+BENCH_TRAIN_PATIENTS ?= 10000
+BENCH_BATCH_PATIENTS ?= 1000 10000 100000
+BENCH_LOAD_SECONDS ?= 30
+endif
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt \
+		-r requirements-bench.txt
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@$(PY) -c "import psycopg; psycopg.connect('$(BENCH_PG)/postgres', connect_timeout=3).close()" 2>/dev/null \
+		|| { echo "make bench: no PostgreSQL at $(BENCH_PG) (start it, or set BENCH_PG=postgres://user@host:port)."; exit 1; }
+	@$(PY) -c "import redis; redis.Redis.from_url('$(BENCH_REDIS)', socket_connect_timeout=3).ping()" 2>/dev/null \
+		|| { echo "make bench: no Redis at $(BENCH_REDIS) (start it, or set BENCH_REDIS=redis://host:port/db)."; exit 1; }
+	DATABASE_URL=$(BENCH_PG)/clinic_bench $(PY) bench/seed_demo.py --patients $(BENCH_SEED_PATIENTS) --runs $(BENCH_RUNS)
+	$(PY) bench/train_models.py --patients $(BENCH_TRAIN_PATIENTS)
+	DATABASE_URL=$(BENCH_PG)/clinic_bench REDIS_URL=$(BENCH_REDIS) MODEL_DIR=$(CURDIR)/var/bench-models \
+		$(PY) bench/batch_predict.py --patients $(BENCH_BATCH_PATIENTS) --runs $(BENCH_RUNS)
+	DATABASE_URL=$(BENCH_PG)/clinic_bench_load REDIS_URL=$(BENCH_REDIS) \
+		$(PY) bench/load.py --duration $(BENCH_LOAD_SECONDS) --runs $(BENCH_RUNS)
+	$(PY) manage.py evaluate_ranking --simulate --write-results
+	@echo "Written: bench/RESULTS.md"
 
 clean:
 	rm -rf $(VENV) var/static

@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
 from clinic.models import AuditOutcome
@@ -50,7 +50,10 @@ class RefuseNulMiddleware:
         if "\x00" in request.path or any(
             "\x00" in name or "\x00" in value for name, values in request.GET.lists() for value in values
         ):
-            return HttpResponseBadRequest("The address contains a NUL character.", content_type="text/plain")
+            message = "The address contains a NUL character."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain")
         return self.get_response(request)
 
 

@@ -308,6 +308,8 @@ def test_a_nul_character_in_the_address_is_a_400(client, admin_a, url):
 
     assert response.status_code == 400
     assert b"NUL" in response.content
+    if url.startswith("/api/"):  # the API answers its errors in JSON, this one too
+        assert response.json() == {"detail": "The address contains a NUL character."}
 
 
 # --- case 9: stored XSS -----------------------------------------------------------------------------------------

@@ -1,0 +1,392 @@
+"""Benchmark: the portal and the API under load, on gunicorn with concurrent clients, against a bare JSON view.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic_bench_load REDIS_URL=redis://127.0.0.1:6379/0 \
+        .venv/bin/python bench/load.py --duration 30 --runs 3
+
+The database is created and migrated if needed, and the demo clinic seeded once as `make seed` does (the same
+management commands: 2,000 synthetic patients, a trained model, every patient scored, advice generated, a
+review history), then kept between runs of the script. Then gunicorn serves the product with production
+settings (DJANGO_ENV=production, DEBUG off, static files collected and served by WhiteNoise, the cache on
+Redis) plus `bench/bare/` (bench/settings.py, bench/urls.py), and locust (bench/locustfile.py, headless) runs
+20 clients with no wait against one target at a time:
+
+- bare: `bench/bare/`, a JSON view through the same middleware, no session, no query: the ceiling;
+- the patient list page, page 1, as the demo doctor (a session of its own per client);
+- a patient detail page, a random patient per request;
+- the API's latest prediction of a random patient (token authentication);
+- the review queue page.
+
+Every read of patient data writes its audit row, as in production: that cost is part of the figures. Each
+target runs `--warmup` seconds (not counted) then `--duration` seconds; the whole round is repeated `--runs`
+times. Writes the "Portal and API under load" section of bench/RESULTS.md: per target requests per second,
+latency percentiles, errors, SQL queries per request, and its throughput as a share of the bare view's
+measured in the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import math
+import os
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from results import machine_summary, write_section  # noqa: E402
+
+BIN = Path(sys.executable).parent
+DEMO_SLUG = "demo"
+CANDIDATES = "dummy,logistic_regression,random_forest,hist_gradient_boosting,lightgbm"  # as `make seed`
+TARGET_P95_MS = 100
+TARGET_SHARE = 1 / 3
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    label: str
+    auth: str  # "none", "session" or "token"
+
+
+TARGETS = (
+    Target("bare", "bare JSON view `bench/bare/` (ceiling)", "none"),
+    Target("patient_list", "patient list `/patients/`", "session"),
+    Target("patient_detail", "patient detail `/patients/{id}/`", "session"),
+    Target("latest_prediction", "API latest prediction `/api/v1/patients/{id}/predictions/latest/`", "token"),
+    Target("review_queue", "review queue `/advice/review/`", "session"),
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    rps: float
+    p50: float
+    p95: float
+    p99: float
+    errors: int
+
+
+# --- database and clinic -----------------------------------------------------------------------------------------
+
+
+def _environment() -> dict[str, str]:
+    """Production settings for this process and for gunicorn; returns the server's extra variables."""
+    url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not url.startswith("postgres") or not redis_url:
+        sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark runs on real services.")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_ENV="production",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,testserver",
+        SECURE_SSL_REDIRECT="false",  # plain HTTP on the loopback; a proxy would terminate TLS in production
+        VAR_DIR=os.environ.get("VAR_DIR") or str(ROOT / "var" / "bench-load"),
+        OMP_NUM_THREADS="1",
+    )
+    # This process seeds with tasks run in-process (no worker is running); only the server uses Redis, under
+    # a key prefix of its own so it neither sees stale entries nor touches anyone else's.
+    del os.environ["REDIS_URL"]
+    return {"REDIS_URL": redis_url, "CACHE_KEY_PREFIX": f"bench-load-{uuid.uuid4().hex[:8]}"}
+
+
+def _setup() -> dict[str, str]:
+    server_env = _environment()
+    from seed_demo import _ensure_database
+
+    _ensure_database(os.environ["DATABASE_URL"])
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    return server_env
+
+
+def _command(*args: str) -> None:
+    from django.core.management import call_command
+
+    started = time.perf_counter()
+    call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
+    print(f"  {args[0]}: {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _clinic(n: int):
+    """The demo clinic with n patients, scored and advised, seeded by `make seed`'s commands; reused if ready."""
+    from django.db import connection
+
+    from clinic.models import Clinic
+    from patients.models import Patient
+    from predictions.models import Prediction
+
+    clinic = Clinic.objects.filter(slug=DEMO_SLUG).first()
+    if clinic is not None and Patient.objects.filter(clinic=clinic).count() != n:
+        print(f"replacing the demo clinic's patients by {n:,}", flush=True)
+        Patient.objects.filter(clinic=clinic).delete()
+    _command("seed_demo", "--patients", str(n))
+    clinic = Clinic.objects.get(slug=DEMO_SLUG)
+    _command("train_model", "--clinic", DEMO_SLUG, "--sync", "--unless-active", "--candidates", CANDIDATES)
+    if not Prediction.objects.filter(patient__clinic=clinic).exists():
+        _command("predict_all", "--clinic", DEMO_SLUG)
+    _command("seed_demo_reviews", "--clinic", DEMO_SLUG, "--patients", "300")
+    with connection.cursor() as cursor:
+        cursor.execute("vacuum analyze")  # the planner statistics autovacuum would have gathered by now
+    return clinic
+
+
+def _doctor_password(clinic) -> tuple[str, str]:
+    """A fresh password for the demo doctor (the seeded one was printed once and not kept)."""
+    from clinic.models import Role, User
+    from clinic.services import user_set_password
+
+    doctor = User.objects.get(clinic=clinic, role=Role.DOCTOR, username="doctor")
+    password = secrets.token_urlsafe(18)
+    user_set_password(user=doctor, password=password)
+    return doctor.username, password
+
+
+def _queries_per_request(clinic, patient_ids: list[int], token: str) -> dict[str, int]:
+    """SQL queries of one request per target, in this process (the server's settings, without the network)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from clinic.models import User
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(User.objects.get(clinic=clinic, username="doctor"))
+    counts = {}
+    for target in TARGETS:
+        path = _paths(target, patient_ids[:1])[0]
+        headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if target.auth == "token" else {}
+        requester = Client(HTTP_HOST="127.0.0.1") if target.auth != "session" else client
+        requester.get(path, **headers)  # the first request of a session also refreshes its activity stamp
+        with CaptureQueriesContext(connection) as queries:
+            response = requester.get(path, **headers)
+        if response.status_code != 200:
+            sys.exit(f"{target.name}: {path} answered {response.status_code} in process")
+        counts[target.name] = len(queries)
+    return counts
+
+
+# --- the server and its clients ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _gunicorn(port: int, workers: int, threads: int, server_env: dict[str, str]) -> subprocess.Popen:
+    log = Path(os.environ["VAR_DIR"]) / "gunicorn.log"
+    with log.open("w") as errors:
+        server = subprocess.Popen(  # noqa: S603
+            [str(BIN / "gunicorn"), "clinic.wsgi:application", "--chdir", str(ROOT), "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+             "--no-control-socket"],
+            cwd=ROOT, env={**os.environ, **server_env}, stdout=subprocess.DEVNULL, stderr=errors,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with {server.returncode}; see {log}")
+        try:
+            if _request(port, "GET", "/bench/bare/")[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.terminate()
+    sys.exit(f"gunicorn did not answer within 60 s; see {log}")
+
+
+def _request(port: int, method: str, path: str, body: str = "", headers: dict | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        cookies = SimpleCookie()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            cookies.load(header)
+        return response.status, response.read().decode(), {name: c.value for name, c in cookies.items()}
+    finally:
+        connection.close()
+
+
+def _login(port: int, username: str, password: str) -> dict[str, str]:
+    """Sign in through the login form, as a browser does; the session's Cookie header."""
+    _, page, cookies = _request(port, "GET", "/accounts/login/")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if csrf is None or "csrftoken" not in cookies:
+        sys.exit("The login page has no CSRF token")
+    form = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf.group(1)})
+    status, _, signed_in = _request(port, "POST", "/accounts/login/", form, {
+        "Cookie": f"csrftoken={cookies['csrftoken']}", "Content-Type": "application/x-www-form-urlencoded",
+    })  # fmt: skip
+    if status != 302 or "sessionid" not in signed_in:
+        sys.exit(f"Signing in as {username} failed ({status})")
+    return {"Cookie": f"sessionid={signed_in['sessionid']}; csrftoken={cookies['csrftoken']}"}
+
+
+def _token(port: int, username: str, password: str) -> str:
+    status, body, _ = _request(port, "POST", "/api/v1/auth/token/", json.dumps(
+        {"username": username, "password": password}), {"Content-Type": "application/json"})  # fmt: skip
+    if status != 200:
+        sys.exit(f"No API token for {username} ({status}): {body[:200]}")
+    return json.loads(body)["token"]
+
+
+def _paths(target: Target, patient_ids: list[int]) -> list[str]:
+    return {
+        "bare": lambda: ["/bench/bare/"],
+        "patient_list": lambda: ["/patients/"],
+        "patient_detail": lambda: [f"/patients/{pk}/" for pk in patient_ids],
+        "latest_prediction": lambda: [f"/api/v1/patients/{pk}/predictions/latest/" for pk in patient_ids],
+        "review_queue": lambda: ["/advice/review/"],
+    }[target.name]()
+
+
+def _measure(port: int, paths: list[str], headers: list[dict], clients: int, warmup: float, duration: float):
+    """One locust run against one target: successful requests per second and their latency percentiles, counting
+    the requests completed in the measured window (after the warm-up); errors are the others in that window."""
+    with tempfile.TemporaryDirectory() as work:
+        config, samples = Path(work) / "config.json", Path(work) / "samples.json"
+        config.write_text(json.dumps({"paths": paths, "headers": headers, "samples": str(samples)}))
+        log = Path(os.environ["VAR_DIR"]) / "locust.log"
+        with log.open("w") as errors:
+            done = subprocess.run(  # noqa: S603
+                [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--only-summary",
+                 "--users", str(clients), "--spawn-rate", str(clients), "--host", f"http://127.0.0.1:{port}",
+                 "--run-time", f"{math.ceil(warmup + duration) + 2}s",  # spawning takes about a second
+                 "--exit-code-on-error", "0", "--loglevel", "WARNING"],
+                cwd=ROOT, env={**os.environ, "BENCH_LOAD_CONFIG": str(config)}, check=False,
+                stdout=subprocess.DEVNULL, stderr=errors,
+            )  # fmt: skip
+        if done.returncode != 0 or not samples.exists():
+            sys.exit(f"locust failed ({done.returncode}); see {log}")
+        rows = json.loads(samples.read_text())
+    if not rows:
+        sys.exit("locust sent no request")
+    start = min(started for started, _, _ in rows) + warmup
+    end = start + duration
+    window = [(ms, ok) for started, ms, ok in rows if start <= started + ms / 1000 < end]
+    times = sorted(ms for ms, ok in window if ok)
+    if len(times) < 2:
+        sys.exit(f"no successful request in the measured window ({len(window)} requests)")
+    cuts = statistics.quantiles(times, n=100, method="inclusive")
+    return Measured(rps=len(times) / duration, p50=cuts[49], p95=cuts[94], p99=cuts[98],
+                    errors=sum(1 for _, ok in window if not ok))  # fmt: skip
+
+
+# --- report ------------------------------------------------------------------------------------------------------
+
+
+def _fmt(values: list[float], digits: int = 1) -> str:
+    median = f"{statistics.median(values):,.{digits}f}"
+    return median if len(values) == 1 else f"{median} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+
+def _report(args, results: dict[str, list[Measured]], queries: dict[str, int]) -> str:
+    bare = results["bare"]
+    lines = [
+        machine_summary(),
+        "",
+        f"Portal and API under load (`bench/load.py`): gunicorn {version('gunicorn')} ({args.workers} workers x "
+        f"{args.threads} threads, gthread) with production settings (DEBUG off, WhiteNoise, cache on Redis, "
+        f"database sessions, every read audited), {args.clients} clients from locust {version('locust')} "
+        f"(headless, FastHttpUser, no wait) on the same machine; the demo clinic of {args.patients:,} patients, "
+        f"signed in as its doctor (a session per client; an API token). Each target for {args.duration:.0f} s "
+        f"after {args.warmup:.0f} s of warm-up, {args.runs} rounds; median of the rounds (min-max). Ceiling: the "
+        'bare JSON view `bench/bare/` on the same server (same middleware, no session, no query); "share of '
+        "bare\" is each target's requests per second divided by the bare view's in the same round.",
+        "",
+        "| target | requests/s | share of bare | p50 ms | p95 ms | p99 ms | errors | SQL queries | targets |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    verdicts = []
+    for target in TARGETS:
+        runs = results[target.name]
+        shares = [m.rps / b.rps for m, b in zip(runs, bare, strict=True)]
+        p95 = statistics.median(m.p95 for m in runs)
+        verdict = ""
+        if target.name != "bare":
+            met = p95 < TARGET_P95_MS and statistics.median(shares) >= TARGET_SHARE
+            verdict = "met" if met else "NOT met"
+            verdicts.append(met)
+        lines.append(
+            f"| {target.label} | {_fmt([m.rps for m in runs])} | {_fmt(shares, 2)} | {_fmt([m.p50 for m in runs])} "
+            f"| {_fmt([m.p95 for m in runs])} | {_fmt([m.p99 for m in runs])} | {sum(m.errors for m in runs)} "
+            f"| {queries[target.name]} | {verdict} |"
+        )
+    lines += [
+        "",
+        f"Targets: p95 under {TARGET_P95_MS} ms and at least a third of the bare view's throughput "
+        f"({sum(verdicts)} of {len(verdicts)} targets meet both). Errors are responses other than 200 (a lost "
+        "session's redirect counts) in the measured windows. SQL queries: one request in process, the audit "
+        "row included. Server, clients and PostgreSQL share the machine's cores.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=2000, help="demo clinic size (default 2000)")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
+    parser.add_argument("--duration", type=float, default=30, help="measured seconds per target (default 30)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds per target not counted (default 3)")
+    parser.add_argument("--runs", type=int, default=3, help="rounds over every target (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so the server is stopped on the way out
+    server_env = _setup()
+    print(f"demo clinic, {args.patients:,} patients:", flush=True)
+    clinic = _clinic(args.patients)
+    from patients.models import Patient
+
+    patient_ids = list(Patient.objects.filter(clinic=clinic).values_list("pk", flat=True))
+    username, password = _doctor_password(clinic)
+    port = _free_port()
+    server = _gunicorn(port, args.workers, args.threads, server_env)
+    try:
+        sessions = [_login(port, username, password) for _ in range(args.clients)]
+        token = _token(port, username, password)
+        queries = _queries_per_request(clinic, patient_ids, token)
+        headers = {"none": [{}], "session": sessions, "token": [{"Authorization": f"Token {token}"}]}
+        results: dict[str, list[Measured]] = {target.name: [] for target in TARGETS}
+        for run in range(args.runs):
+            for target in TARGETS:
+                m = _measure(port, _paths(target, patient_ids), headers[target.auth], args.clients, args.warmup,
+                             args.duration)  # fmt: skip
+                results[target.name].append(m)
+                print(f"round {run + 1} {target.name:>17}: {m.rps:7.1f} req/s, p50 {m.p50:6.1f} ms, "
+                      f"p95 {m.p95:6.1f} ms, p99 {m.p99:6.1f} ms, errors {m.errors}", flush=True)  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    write_section("Portal and API under load", _report(args, results, queries))
+
+
+if __name__ == "__main__":
+    main()
