@@ -1,0 +1,45 @@
+"""A chart's HTML: the figure plotly.js draws, in the house style, with nothing unescaped."""
+
+import json
+
+import plotly.graph_objects as go
+
+from clinic.charts import PALETTE, Chart
+
+
+def _drawn(html: str) -> tuple[list, dict]:
+    """The data and layout passed to Plotly.newPlot in the chart's script."""
+    decoder = json.JSONDecoder()
+    rest = html[html.index("Plotly.newPlot(") + len("Plotly.newPlot(") :]
+    values, i = [], 0
+    while len(values) < 3:
+        while rest[i] in " \n\t,":
+            i += 1
+        value, i = decoder.raw_decode(rest, i)
+        values.append(value)
+    return values[1], values[2]
+
+
+def test_the_drawn_layout_keeps_the_charts_own_settings_under_the_house_style():
+    figure = go.Figure(go.Bar(x=["a", "b"], y=[1, 2], name="counts"))
+    figure.update_layout(legend={"orientation": "h"}, font={"color": "#333"}, xaxis_title="Month")
+
+    data, layout = _drawn(Chart(key="k", title="Results per month", figure=figure, columns=[], rows=[]).html)
+
+    assert data[0]["y"] == [1, 2]
+    assert layout["title"]["text"] == "Results per month"
+    assert layout["legend"] == {"orientation": "h"}
+    assert layout["xaxis"]["title"]["text"] == "Month"
+    assert layout["font"]["color"] == "#333"  # merged key by key, not replaced
+    assert layout["font"]["size"] == 12
+    assert layout["colorway"] == PALETTE
+    assert layout["template"]["layout"]["plot_bgcolor"] == "white"  # plotly_white
+
+
+def test_text_in_a_chart_cannot_close_its_script():
+    figure = go.Figure(go.Bar(x=["</script><img src=x onerror=alert(1)>"], y=[1]))
+
+    html = Chart(key="k", title="</script>", figure=figure, columns=[], rows=[]).html
+
+    assert html.count("</script>") == 1  # the chart's own
+    assert "<img" not in html
