@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection, models
 
 
 def copy_insert(model: type[models.Model], objects: Sequence[models.Model], columns: Sequence[str]) -> None:
     """Insert unsaved `objects` with COPY on PostgreSQL (no primary keys come back; callers that need them
     read them afterwards), `bulk_create` elsewhere (which sets them). `columns` are attribute names (`*_id` for
-    foreign keys); JSON fields are serialised here."""
+    foreign keys); JSON fields are serialised here (orjson: a chunk serialises some 5,000 values, several times
+    faster than the json module; NaN becomes null)."""
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objects, batch_size=1000)
         return
     json_columns = {f.attname for f in model._meta.concrete_fields if isinstance(f, models.JSONField)}
-    rows = ([json.dumps(getattr(o, c)) if c in json_columns else getattr(o, c) for c in columns] for o in objects)
+    rows = (
+        [orjson.dumps(getattr(o, c)).decode() if c in json_columns else getattr(o, c) for c in columns] for o in objects
+    )
     bulk_insert(model, columns, rows)
 
 

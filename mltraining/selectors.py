@@ -61,6 +61,11 @@ def active_model_for(*, clinic: Clinic | int) -> ModelVersion | None:
     return ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE).first()
 
 
+def active_models() -> QuerySet[ModelVersion]:
+    """Every clinic's active version, by clinic."""
+    return ModelVersion.objects.filter(status=ModelStatus.ACTIVE).order_by("clinic_id")
+
+
 def training_stale_after() -> datetime.timedelta:
     """A worker kills any task at the hard time limit, so a run "running" for longer has lost its worker."""
     return datetime.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)

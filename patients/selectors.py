@@ -322,9 +322,9 @@ def observation_frame_for_patients(
     return frame
 
 
-def patient_ids_of_clinic(*, clinic_id: int) -> list[int]:
-    """Every patient id of the clinic, ascending (batch scoring splits them into chunks)."""
-    return list(Patient.objects.filter(clinic_id=clinic_id).order_by("pk").values_list("pk", flat=True))
+def patient_ids_of_clinic(*, clinic_id: int, limit: int | None = None) -> list[int]:
+    """Every patient id of the clinic (or the first `limit`), ascending (batch scoring splits them into chunks)."""
+    return list(Patient.objects.filter(clinic_id=clinic_id).order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 def patient_by_id(*, pk: int) -> Patient:

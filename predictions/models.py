@@ -107,10 +107,14 @@ class PredictionChunk(models.Model):
 
 
 class Prediction(models.Model):
-    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="predictions")
+    # No single-column indexes on patient and batch: prediction_patient_time and prediction_once_per_batch lead
+    # with them and serve the same lookups; each index is one more write per row of a 100,000-patient batch.
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="predictions", db_index=False
+    )
     model_version = models.ForeignKey("mltraining.ModelVersion", on_delete=models.PROTECT, related_name="predictions")
     batch = models.ForeignKey(
-        PredictionBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions"
+        PredictionBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions", db_index=False
     )
     created_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=PredictionStatus.choices, default=PredictionStatus.SUCCEEDED)

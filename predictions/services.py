@@ -33,7 +33,7 @@ from clinic.models import Clinic, User
 from mltraining.ml.artifact import ArtifactError, load_model
 from mltraining.ml.features import OBSERVATION_COLUMNS, PATIENT_COLUMNS, build_features
 from mltraining.models import ModelVersion
-from mltraining.selectors import active_model_for
+from mltraining.selectors import active_model_for, active_models
 from patients import selectors as patient_selectors
 from patients.catalog import catalog
 from patients.clinical import interpret
@@ -71,6 +71,29 @@ def model_load(*, version: ModelVersion) -> Any:
         raise ModelUnavailable(f"Model version {version.version} cannot be used: {exc}") from exc
     _loaded[version.clinic_id] = (version.pk, version.sha256, model)  # replaces the clinic's older version
     return model
+
+
+def scoring_warm_up(*, budget_seconds: float = 2.0) -> list[int]:
+    """Load the clinics' active models into this process and score one patient with each, writing nothing.
+
+    Called when a worker process starts, so its first chunk does not also pay for loading the model and the
+    first-call setup of the scoring libraries (about a second). Stops starting new clinics once the budget is
+    spent (Celery gives a starting process 4 seconds). A model that cannot be loaded is skipped here: the
+    chunks that need it fail with the reason, as they would without a warm-up. Returns the version ids warmed.
+    """
+    started, warmed = time.perf_counter(), []
+    for version in active_models():
+        patient_id = patient_selectors.patient_ids_of_clinic(clinic_id=version.clinic_id, limit=1)
+        try:
+            model_load(version=version)
+            if patient_id:
+                _score(patient_id, version=version)
+            warmed.append(version.pk)
+        except ModelUnavailable as exc:
+            logger.warning("Warm-up skipped model version %s: %s", version.pk, exc)
+        if time.perf_counter() - started > budget_seconds:
+            break
+    return warmed
 
 
 def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetime) -> pd.DataFrame:
@@ -281,6 +304,11 @@ def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> 
 def batch_chunk_score(*, chunk_id: int) -> int:
     """Score one chunk, all or nothing; a chunk already done is left alone. Returns the predictions written."""
     started = time.perf_counter()
+    # Mark the batch running in a transaction of its own: inside the chunk's, the batch row would stay locked
+    # until the chunk commits, and the other workers' first chunks would wait for this one to finish.
+    PredictionBatch.objects.filter(chunks=chunk_id, status=BatchStatus.QUEUED).update(
+        status=BatchStatus.RUNNING, started_at=timezone.now()
+    )
     with transaction.atomic():
         chunk = (
             PredictionChunk.objects.select_for_update(of=("self",))
@@ -292,9 +320,6 @@ def batch_chunk_score(*, chunk_id: int) -> int:
             transaction.on_commit(lambda: _batch_finish(chunk.batch_id))
             return 0
         batch = chunk.batch
-        PredictionBatch.objects.filter(pk=batch.pk, status=BatchStatus.QUEUED).update(
-            status=BatchStatus.RUNNING, started_at=timezone.now()
-        )
         predictions = _score(chunk.patient_ids, version=batch.model_version, batch=batch)
         _predictions_insert(predictions)
         advice = recommendation_services.recommendations_generate(

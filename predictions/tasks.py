@@ -1,11 +1,15 @@
 """Celery tasks: ids in, one service call. The chunk row, not the message, says whether work is done."""
 
+import logging
 import time
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.db import DatabaseError, close_old_connections, connection
 
 from predictions import services
+
+logger = logging.getLogger(__name__)
 
 CHUNK_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 2.0
@@ -51,3 +55,19 @@ def _connection_drop_if_broken() -> None:
 def score_all_clinics() -> list[int]:
     """Nightly: one batch per clinic that has an active model."""
     return services.prediction_batch_start_scheduled()
+
+
+@worker_process_init.connect
+def _scoring_warm_up(**_kwargs) -> None:
+    """Each new worker process loads the active models before its first task (see services.scoring_warm_up).
+
+    Never stops the process from starting: without the warm-up, the first chunk loads the model itself.
+    """
+    started = time.perf_counter()
+    try:
+        warmed = services.scoring_warm_up()
+        logger.info("Scoring warm-up: model versions %s loaded in %.1f s", warmed, time.perf_counter() - started)
+    except Exception:
+        logger.exception("Scoring warm-up failed; the first task loads the model itself")
+    finally:
+        connection.close()  # the forked process's first task opens its own

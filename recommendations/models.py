@@ -101,7 +101,10 @@ class Recommendation(models.Model):
     """The advice generated from one prediction of one patient."""
 
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="recommendations")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="recommendations")
+    # rec_patient_time leads with the patient and serves its lookups: no second index to write per row.
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="recommendations", db_index=False
+    )
     prediction = models.OneToOneField("predictions.Prediction", on_delete=models.CASCADE, related_name="recommendation")
     created_at = models.DateTimeField()
     headline = models.CharField(max_length=30, choices=Headline.choices)
@@ -128,7 +131,8 @@ class Recommendation(models.Model):
 
 
 class RecommendationItem(models.Model):
-    recommendation = models.ForeignKey(Recommendation, on_delete=models.CASCADE, related_name="items")
+    # advice_once_per_recommendation leads with the recommendation and serves its lookups.
+    recommendation = models.ForeignKey(Recommendation, on_delete=models.CASCADE, related_name="items", db_index=False)
     advice = models.ForeignKey(AdviceItem, on_delete=models.PROTECT, related_name="+")
     card_id = models.UUIDField(default=uuid.uuid4, unique=True, help_text="The CDS Hooks card id of this item.")
     position = models.PositiveSmallIntegerField(help_text="Display order, from 0; the headline is 0.")

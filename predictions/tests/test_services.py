@@ -220,3 +220,42 @@ def test_an_import_of_many_patients_is_scored_in_bulk(active_model, cohort, djan
 
     assert Prediction.objects.count() == len(ids)
     assert AuditEvent.objects.filter(action="prediction.create").count() == 1
+
+
+def test_the_warm_up_loads_each_active_model_and_writes_nothing(active_model, cohort, clinic_b, trained_artifact):
+    other = make_model_version(clinic_b, trained_artifact)  # a clinic without patients: loaded, nobody scored
+    audit_rows = AuditEvent.objects.count()
+
+    warmed = services.scoring_warm_up()
+
+    assert warmed == [active_model.pk, other.pk]
+    assert {clinic: cached[0] for clinic, cached in services._loaded.items()} == {
+        active_model.clinic_id: active_model.pk,
+        other.clinic_id: other.pk,
+    }
+    assert not Prediction.objects.exists()
+    assert AuditEvent.objects.count() == audit_rows
+
+
+def test_the_warm_up_skips_an_unusable_model_and_stops_once_its_budget_is_spent(
+    active_model, cohort, clinic_b, trained_artifact
+):
+    active_model.sha256 = "0" * 64  # clinic A's artifact fails its check
+    active_model.save()
+    make_model_version(clinic_b, trained_artifact)
+
+    assert services.scoring_warm_up(budget_seconds=0) == []  # A skipped; the budget is spent before B
+    assert services.scoring_warm_up() == [services.active_model_for(clinic=clinic_b).pk]
+    with pytest.raises(services.ModelUnavailable):  # the chunks of A still fail with the reason
+        services.model_load(version=active_model)
+
+
+def test_a_worker_process_starts_when_its_warm_up_fails(monkeypatch, caplog):
+    def broken(**_kwargs):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(services, "scoring_warm_up", broken)
+
+    tasks._scoring_warm_up()
+
+    assert "Scoring warm-up failed" in caplog.text
