@@ -365,8 +365,8 @@ def main() -> None:
                 f"explanation or advice) {1000 * lighter:.1f} ms, {lighter / batch_per_patient:.0f}x."
             )
             print(naive_line, flush=True)
-    lines += ["", naive_line, "", "Targets: batch within 3x the floor; naive (same work) at least 50x the batch per patient; "
-              "2 workers faster than 1.", ""]  # fmt: skip
+    lines += ["", naive_line, "", "Targets: batch within 3x the floor; naive (same work) at least 50x the batch per "
+              "patient; 2 workers faster than 1.", ""]  # fmt: skip
     write_section("Batch scoring", machine_summary() + "\n\n" + "\n".join(lines))
 
 

@@ -199,12 +199,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _gunicorn(port: int, workers: int, threads: int, server_env: dict[str, str]) -> subprocess.Popen:
+def _gunicorn(port: int, workers: int, threads: int, server_env: dict[str, str], worker_class: str) -> subprocess.Popen:
     log = Path(os.environ["VAR_DIR"]) / "gunicorn.log"
     with log.open("w") as errors:
         server = subprocess.Popen(  # noqa: S603
             [str(BIN / "gunicorn"), "clinic.wsgi:application", "--chdir", str(ROOT), "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+             "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
              "--no-control-socket"],
             cwd=ROOT, env={**os.environ, **server_env}, stdout=subprocess.DEVNULL, stderr=errors,
         )  # fmt: skip
@@ -313,8 +313,9 @@ def _report(args, results: dict[str, list[Measured]], queries: dict[str, int]) -
         machine_summary(),
         "",
         f"Portal and API under load (`bench/load.py`): gunicorn {version('gunicorn')} ({args.workers} workers x "
-        f"{args.threads} threads, gthread) with production settings (DEBUG off, WhiteNoise, cache on Redis, "
-        f"database sessions, every read audited), {args.clients} clients from locust {version('locust')} "
+        f"{args.threads} threads, {args.worker_class}) with production settings (DEBUG off, WhiteNoise, cache and "
+        f"sessions on Redis, sessions written through to the database, every read audited), {args.clients} "
+        f"clients from locust {version('locust')} "
         f"(headless, FastHttpUser, no wait) on the same machine; the demo clinic of {args.patients:,} patients, "
         f"signed in as its doctor (a session per client; an API token). Each target for {args.duration:.0f} s "
         f"after {args.warmup:.0f} s of warm-up, {args.runs} rounds; median of the rounds (min-max). Ceiling: the "
@@ -356,8 +357,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30, help="measured seconds per target (default 30)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds per target not counted (default 3)")
     parser.add_argument("--runs", type=int, default=3, help="rounds over every target (default 3)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
+    # The defaults are the layout docker-compose.yml and the README run: 3 sync workers.
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (default 1)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so the server is stopped on the way out
     server_env = _setup()
@@ -368,7 +371,7 @@ def main() -> None:
     patient_ids = list(Patient.objects.filter(clinic=clinic).values_list("pk", flat=True))
     username, password = _doctor_password(clinic)
     port = _free_port()
-    server = _gunicorn(port, args.workers, args.threads, server_env)
+    server = _gunicorn(port, args.workers, args.threads, server_env, args.worker_class)
     try:
         sessions = [_login(port, username, password) for _ in range(args.clients)]
         token = _token(port, username, password)

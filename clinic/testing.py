@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,12 @@ def audit_write_queries() -> int:
     """Queries that writing one audit row costs: savepoint, the previous hash, insert, release, and on
     PostgreSQL the advisory lock that serialises the hash chain."""
     return 5 if connection.vendor == "postgresql" else 4
+
+
+def session_read_queries() -> int:
+    """Queries that reading the session costs per request: none where sessions are read from Redis
+    (`cached_db`, when REDIS_URL is set), else one."""
+    return 0 if settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db" else 1
 
 
 def database_url() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Fieldset, Layout, Row, Submit
+from crispy_forms.layout import Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -19,7 +19,6 @@ from patients.services import ObservationInput
 # UCUM codes such as "[lb_av]" shown the way people write them.
 _UNIT_LABELS = {(spec.code, c.unit): c.display for spec in ANALYTES for c in spec.conversions if c.display}
 _DATE = {"type": "date"}
-_SEARCH_BUTTON = '<button type="submit" class="btn btn-outline-primary w-100">Search</button>'
 
 
 def unit_label(analyte_code: str, unit: str) -> str:
@@ -55,22 +54,11 @@ class PatientFilterForm(forms.Form):
         choices=[(key, key) for key in PATIENT_ORDERINGS], required=False, widget=forms.HiddenInput
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_method = "get"
-        self.helper.form_class = "card card-body mb-3"
-        self.helper.layout = Layout(
-            Row(
-                Column("q", css_class="col-md-3"),
-                Column("sex", css_class="col-md-2"),
-                Column("age_band", css_class="col-md-2"),
-                Column("condition", css_class="col-md-2"),
-                Column("abnormal", css_class="col-md pt-md-4"),
-                Column(HTML(_SEARCH_BUTTON), css_class="col-md-auto pt-md-4"),
-            ),
-            "ordering",
-        )
+    # Written out in templates/patients/_filters.html (the list renders it on every request).
+
+    @property
+    def choice_fields(self):
+        return [self["sex"], self["age_band"]]
 
     def search_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `selectors.patient_search`; a field with invalid input counts as no filter."""

@@ -176,3 +176,36 @@ def test_logout_requires_post_so_a_link_cannot_sign_someone_out(client, nurse):
     client.force_login(nurse)
 
     assert client.get(reverse("logout")).status_code == 405
+
+
+def test_the_signed_in_user_comes_with_their_clinic(nurse, django_assert_num_queries):
+    from clinic.backends import ClinicModelBackend
+
+    user = ClinicModelBackend().get_user(nurse.pk)
+
+    with django_assert_num_queries(0):  # every page's header names the clinic
+        assert user.clinic.name == nurse.clinic.name
+    nurse.is_active = False
+    nurse.save()
+    assert ClinicModelBackend().get_user(nurse.pk) is None
+
+
+@pytest.mark.redis
+def test_with_redis_sessions_are_read_from_it_and_survive_its_loss(client, nurse):
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    _login(client, nurse.username, PASSWORD)
+    client.get(reverse("patients:list"))  # the first request stamps the activity time
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("patients:list")).status_code == 200
+    assert not [q for q in queries.captured_queries if "django_session" in q["sql"]]
+
+    cache.delete(KEY_PREFIX + client.session.session_key)  # what a Redis restart does to it
+    response = client.get(reverse("patients:list"))
+    assert response.status_code == 200
+    assert response.wsgi_request.user == nurse

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
-from clinic.testing import audit_write_queries
+from clinic.testing import audit_write_queries, session_read_queries
 from patients.catalog_data import ANALYTES
 from patients.charts import Point, trend_svg
 from patients.clinical import Range, reference_range
@@ -272,8 +272,8 @@ def test_the_list_runs_the_same_queries_for_3_or_30_patients(client, doctor_a, c
     filters = {"sex": "female", "ordering": "-name"}
     client.get(page_url("list"))  # warm up: the session records the first activity
 
-    # session, user, count, audit row, page, the navbar's clinic
-    queries = 5 + audit_write_queries()
+    # the session (unless read from Redis), the user with their clinic, count, audit row, page
+    queries = 3 + session_read_queries() + audit_write_queries()
     with django_assert_num_queries(queries):
         few = client.get(page_url("list"), filters)
     PatientFactory.create_batch(27, clinic=clinic_a, sex=Sex.FEMALE)
@@ -443,11 +443,12 @@ def test_the_detail_runs_the_same_queries_for_3_or_30_results(client, doctor_a, 
     client.force_login(doctor_a)
     client.get(page_url("detail", few))  # warm up: session activity and the analyte catalog
 
-    # session, user, patient, audit row, latest, series, conditions, medications, allergies, wearable means, the
-    # last 10 predictions with their model version (predictions.views.risk_card), the latest recommendation
-    # (recommendations.views.advice_card; its items only when there is one; the flow view reuses both), navbar's
-    # clinic; and, every few minutes per process, the clinic's medians for the radar (clinical roles)
-    queries = 12 + audit_write_queries()
+    # the session (unless read from Redis), the user with their clinic, patient, audit row, latest, series,
+    # conditions, medications, allergies, wearable means, the last 10 predictions with their model version
+    # (predictions.views.risk_card), the latest recommendation (recommendations.views.advice_card; its items only
+    # when there is one; the flow view reuses both); and, every few minutes per process, the clinic's medians for
+    # the radar (clinical roles)
+    queries = 10 + session_read_queries() + audit_write_queries()
     with django_assert_num_queries(queries):
         client.get(page_url("detail", few))
     clinic_medians_forget()
@@ -707,3 +708,19 @@ def test_a_trend_without_a_reference_range_or_a_time_span_still_draws():
 def test_a_trend_needs_two_values():
     with pytest.raises(ValueError, match="two values"):
         trend_svg(title="Hemoglobin", unit="g/dL", points=[Point(WHEN, 10.0, "L")], band=None)
+
+
+def test_the_filter_form_shows_what_was_asked_and_says_what_it_ignored(client, doctor_a, registry):
+    client.force_login(doctor_a)
+
+    html = client.get(page_url("list"), {"q": "<b>yara", "sex": "male", "age_band": "ancient", "abnormal": "on"})
+
+    page = html.content.decode()
+    assert 'value="&lt;b&gt;yara"' in page
+    assert '<option value="male" selected>Male</option>' in page
+    assert '<option value="">Any age</option>' in page
+    assert "selected>Any age" not in page
+    assert 'class="form-select is-invalid" id="id_age_band"' in page
+    assert "Select a valid choice. ancient is not one of the available choices." in page
+    assert 'id="id_abnormal" checked' in page
+    assert "is-invalid" not in client.get(page_url("list")).content.decode()
