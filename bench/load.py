@@ -345,7 +345,8 @@ def _report(args, results: dict[str, list[Measured]], queries: dict[str, int]) -
         f"Targets: p95 under {TARGET_P95_MS} ms and at least a third of the bare view's throughput "
         f"({sum(verdicts)} of {len(verdicts)} targets meet both). Errors are responses other than 200 (a lost "
         "session's redirect counts) in the measured windows. SQL queries: one request in process, the audit "
-        "row included. Server, clients and PostgreSQL share the machine's cores.",
+        "row included, with the session read from the database (the server reads it from Redis: one query "
+        "fewer on the session targets). Server, clients and PostgreSQL share the machine's cores.",
     ]
     return "\n".join(lines)
 

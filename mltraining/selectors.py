@@ -61,6 +61,18 @@ def active_model_for(*, clinic: Clinic | int) -> ModelVersion | None:
     return ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE).first()
 
 
+# The large JSON of a version: held-out metrics, the training distribution, the model card, the feature schema.
+# Pages and the API that show a prediction's or a batch's version need its number, not these; decoding them
+# cost more than the rest of an API read of a patient's latest prediction.
+VERSION_DETAIL_FIELDS = ("metrics", "reference_profile", "model_card", "feature_schema", "library_versions")
+
+
+def version_detail_deferred(path: str) -> list[str]:
+    """The `defer()` arguments that leave the version joined at `path` (e.g. "prediction__model_version")
+    without its large JSON; reading one of them later costs one query."""
+    return [f"{path}__{name}" for name in VERSION_DETAIL_FIELDS]
+
+
 def active_models() -> QuerySet[ModelVersion]:
     """Every clinic's active version, by clinic."""
     return ModelVersion.objects.filter(status=ModelStatus.ACTIVE).order_by("clinic_id")

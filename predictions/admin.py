@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from clinic import roles
 from clinic import selectors as clinic_selectors
 from clinic.admin import AuditedReadsMixin, NotFoundOutsideScopeMixin
+from mltraining.selectors import version_detail_deferred
 from predictions import selectors, services
 from predictions.models import BatchTrigger, Prediction, PredictionBatch, PredictionChunk
 
@@ -77,7 +78,11 @@ class PredictionBatchAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.Mod
     inlines = [PredictionChunkInline]
 
     def get_queryset(self, request):
-        return selectors.batch_list_for(user=request.user).select_related("clinic", "model_version", "requested_by")
+        return (
+            selectors.batch_list_for(user=request.user)
+            .select_related("clinic", "model_version", "requested_by")
+            .defer(*version_detail_deferred("model_version"))
+        )
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name
@@ -165,7 +170,11 @@ class PredictionAdmin(ClinicAdminOnly, AuditedReadsMixin, NotFoundOutsideScopeMi
     audit_name = "prediction"
 
     def get_queryset(self, request):
-        predictions = selectors.prediction_admin_list_for(user=request.user).select_related("patient", "model_version")
+        predictions = (
+            selectors.prediction_admin_list_for(user=request.user)
+            .select_related("patient", "model_version")
+            .defer(*version_detail_deferred("model_version"))
+        )
         match = request.resolver_match
         if match is not None and match.url_name == "predictions_prediction_changelist":
             predictions = predictions.defer(*self.LIST_DEFERRED)

@@ -21,6 +21,7 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
 from mltraining.ml.labels import CLASS_DISPLAY
+from mltraining.selectors import version_detail_deferred
 from patients.models import Patient
 from predictions.models import (
     BatchStatus,
@@ -55,13 +56,18 @@ def explanation_method_display(method: str) -> str:
 # --- predictions of one patient ------------------------------------------------------------------------------
 
 
+def _with_version(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
+    """With the model version's number, not its large JSON (mltraining.selectors.version_detail_deferred)."""
+    return predictions.select_related("model_version").defer(*version_detail_deferred("model_version"))
+
+
 def prediction_list_for(*, user: User, patient: Patient) -> QuerySet[Prediction]:
     """A patient's predictions, newest first, with their model version. The caller got `patient` through
     `patients.selectors.patient_get_for`, so the clinic scope holds; a role that may not see predictions
     (a patient, their own record included) gets none."""
     if not roles.can_view_patients(user):
         return Prediction.objects.none()
-    return Prediction.objects.filter(patient=patient).select_related("model_version")
+    return _with_version(Prediction.objects.filter(patient=patient))
 
 
 def prediction_latest_for(*, user: User, patient: Patient) -> Prediction | None:
@@ -91,11 +97,7 @@ def prediction_history_for(*, user: User, patient: Patient, limit: int = HISTORY
 
 def prediction_latest_succeeded(*, patient: Patient) -> Prediction | None:
     """The patient's latest successful prediction, for exports the caller already allowed (no user scope)."""
-    return (
-        Prediction.objects.filter(patient=patient, status=PredictionStatus.SUCCEEDED)
-        .select_related("model_version")
-        .first()
-    )
+    return _with_version(Prediction.objects.filter(patient=patient, status=PredictionStatus.SUCCEEDED)).first()
 
 
 def prediction_read(*, user: User, prediction: Prediction) -> None:
@@ -138,7 +140,10 @@ def batch_list_for(*, user: User) -> QuerySet[PredictionBatch]:
 
 def batch_get_for(*, user: User, pk: int) -> PredictionBatch:
     return get_object_or_404(  # another clinic's batch: 404
-        batch_list_for(user=user).select_related("clinic", "model_version", "requested_by"), pk=pk
+        batch_list_for(user=user)
+        .select_related("clinic", "model_version", "requested_by")
+        .defer(*version_detail_deferred("model_version")),
+        pk=pk,
     )
 
 

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
+from mltraining.selectors import version_detail_deferred
 from patients.models import Patient
 from recommendations.models import (
     Category,
@@ -96,7 +97,11 @@ def recommendation_get_for_review(*, user: User, pk: int) -> Recommendation:
     """One recommendation with its items, for a doctor of its clinic; anyone else gets 404."""
     if not roles.can_review_advice(user):
         raise Http404
-    queryset = Recommendation.objects.filter(_clinic_scope(user)).select_related("patient", "prediction__model_version")
+    queryset = (
+        Recommendation.objects.filter(_clinic_scope(user))
+        .select_related("patient", "prediction__model_version")
+        .defer(*version_detail_deferred("prediction__model_version"))
+    )
     recommendation = get_object_or_404(queryset.prefetch_related(_items()), pk=pk)
     audit_record(actor=user, action="recommendation.view", target=recommendation, patient_id=recommendation.patient_id)
     return recommendation
@@ -127,6 +132,7 @@ def latest_recommendation_for(*, user: User, patient: Patient) -> Recommendation
     return (
         Recommendation.objects.filter(patient=patient)
         .select_related("prediction__model_version")
+        .defer(*version_detail_deferred("prediction__model_version"))
         .prefetch_related(_items())
         .first()
     )

@@ -259,3 +259,20 @@ def test_a_worker_process_starts_when_its_warm_up_fails(monkeypatch, caplog):
     tasks._scoring_warm_up()
 
     assert "Scoring warm-up failed" in caplog.text
+
+
+def test_a_read_prediction_carries_its_versions_number_but_not_its_large_json(
+    active_model, cohort, doctor_a, django_assert_num_queries
+):
+    from mltraining.selectors import VERSION_DETAIL_FIELDS
+    from predictions import selectors
+
+    services.prediction_create(patient_id=cohort[0].pk)
+
+    latest = selectors.prediction_latest_for(user=doctor_a, patient=cohort[0])
+
+    assert set(VERSION_DETAIL_FIELDS) <= latest.model_version.get_deferred_fields()
+    with django_assert_num_queries(0):
+        assert latest.model_version.version == active_model.version
+    with django_assert_num_queries(1):  # still there when something asks for it
+        assert latest.model_version.metrics == active_model.metrics
