@@ -276,3 +276,25 @@ def test_a_read_prediction_carries_its_versions_number_but_not_its_large_json(
         assert latest.model_version.version == active_model.version
     with django_assert_num_queries(1):  # still there when something asks for it
         assert latest.model_version.metrics == active_model.metrics
+
+
+def test_a_batch_shows_running_from_its_first_chunks_start_even_if_that_try_fails(
+    active_model, cohort, admin_a, monkeypatch
+):
+    # Marked outside the chunk's transaction: inside it, the batch row stayed locked while the chunk was scored
+    # and every other worker's first chunk waited for it.
+    batch = services.prediction_batch_start(clinic=active_model.clinic, by=admin_a, trigger="portal")
+    chunk = PredictionChunk.objects.get(batch=batch)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "_score", broken)
+    with pytest.raises(RuntimeError):
+        services.batch_chunk_score(chunk_id=chunk.pk)
+
+    batch.refresh_from_db()
+    chunk.refresh_from_db()
+    assert batch.status == BatchStatus.RUNNING
+    assert batch.started_at is not None
+    assert chunk.status == ChunkStatus.PENDING  # the chunk's own work rolled back, to be tried again
