@@ -296,7 +296,8 @@ class DriftReportAdmin(RegistryAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return selectors.drift_report_list_for(user=request.user).select_related("clinic", "model_version")
+        reports = selectors.drift_report_list_for(user=request.user).select_related("clinic", "model_version")
+        return reports.defer(*selectors.version_detail_deferred("model_version"))
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name

@@ -78,11 +78,7 @@ class PredictionBatchAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.Mod
     inlines = [PredictionChunkInline]
 
     def get_queryset(self, request):
-        return (
-            selectors.batch_list_for(user=request.user)
-            .select_related("clinic", "model_version", "requested_by")
-            .defer(*version_detail_deferred("model_version"))
-        )
+        return selectors.batch_list_shown_for(user=request.user)
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name

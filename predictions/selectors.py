@@ -138,13 +138,18 @@ def batch_list_for(*, user: User) -> QuerySet[PredictionBatch]:
     return PredictionBatch.objects.filter(clinic_id=user.clinic_id)
 
 
-def batch_get_for(*, user: User, pk: int) -> PredictionBatch:
-    return get_object_or_404(  # another clinic's batch: 404
+def batch_list_shown_for(*, user: User) -> QuerySet[PredictionBatch]:
+    """`batch_list_for` as pages show it: with each batch's clinic, requester and model version (its number, not
+    its large JSON) joined."""
+    return (
         batch_list_for(user=user)
         .select_related("clinic", "model_version", "requested_by")
-        .defer(*version_detail_deferred("model_version")),
-        pk=pk,
+        .defer(*version_detail_deferred("model_version"))
     )
+
+
+def batch_get_for(*, user: User, pk: int) -> PredictionBatch:
+    return get_object_or_404(batch_list_shown_for(user=user), pk=pk)  # another clinic's batch: 404
 
 
 def batch_elapsed_seconds(batch: PredictionBatch, *, now=None) -> float | None:

@@ -83,11 +83,11 @@ def scoring_warm_up(*, budget_seconds: float = 2.0) -> list[int]:
     """
     started, warmed = time.perf_counter(), []
     for version in active_models():
-        patient_id = patient_selectors.patient_ids_of_clinic(clinic_id=version.clinic_id, limit=1)
+        first_patient = patient_selectors.patient_ids_of_clinic(clinic_id=version.clinic_id, limit=1)
         try:
             model_load(version=version)
-            if patient_id:
-                _score(patient_id, version=version)
+            if first_patient:
+                _score(first_patient, version=version)
             warmed.append(version.pk)
         except ModelUnavailable as exc:
             logger.warning("Warm-up skipped model version %s: %s", version.pk, exc)

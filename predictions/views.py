@@ -24,7 +24,6 @@ from clinic import roles
 from clinic import selectors as clinic_selectors
 from clinic.forms import parse_id
 from clinic.models import Clinic, User
-from mltraining.selectors import version_detail_deferred
 from patients import selectors as patient_selectors
 from patients.models import Patient
 from predictions import selectors, services
@@ -153,11 +152,7 @@ def _duration(batch) -> str:
 @admins_only
 @require_GET
 def batch_list(request: HttpRequest) -> HttpResponse:
-    batches = (
-        selectors.batch_list_for(user=request.user)
-        .select_related("clinic", "model_version", "requested_by")
-        .defer(*version_detail_deferred("model_version"))
-    )
+    batches = selectors.batch_list_shown_for(user=request.user)
     page = Paginator(batches, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
