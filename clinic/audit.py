@@ -2,7 +2,9 @@
 
 `audit_record` is called by services inside the transaction of the change it records, so the change
 and its audit row commit or roll back together. Rows are chained by hash; writers are serialised (an
-advisory lock on PostgreSQL, an immediate write lock on SQLite) so the chain has no forks.
+advisory lock on PostgreSQL, an immediate write lock on SQLite) so the chain has no forks. On PostgreSQL a
+row is appended in one statement (`clinic_audit_append`, migration clinic 0003): a read that is audited
+outside any transaction costs one round trip, and the lock is held only for that statement and its commit.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def _jsonable(detail: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(detail or {}, sort_keys=True, default=str))
 
 
-def compute_hash(event: AuditEvent) -> str:
+def hashed_content(event: AuditEvent) -> str:
+    """The row's content as its hash covers it: canonical JSON (sorted keys, no spaces, ASCII only)."""
     content = {
         "time": event.time.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
         "actor": event.actor_id,
@@ -68,16 +71,36 @@ def compute_hash(event: AuditEvent) -> str:
         "request_id": event.request_id,
         "detail": event.detail,
     }
-    payload = event.prev_hash + json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
 
-def _last_hash() -> str:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-    return last or GENESIS_HASH
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256((event.prev_hash + hashed_content(event)).encode()).hexdigest()
+
+
+def _append_postgresql(event: AuditEvent) -> None:
+    """Lock, last hash, hash and insert in one statement; sets the row's id and hashes from what was written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, prev_hash, hash FROM clinic_audit_append("
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)",
+            [
+                _AUDIT_LOCK_KEY, event.time, event.actor_id, event.actor_username, event.role, event.clinic_id,
+                event.action, event.object_type, event.object_id, event.patient_id, event.outcome,
+                event.ip_address, event.request_id, json.dumps(event.detail), hashed_content(event),
+            ],
+        )  # fmt: skip
+        event.id, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+def _append_locked(event: AuditEvent) -> None:
+    """Elsewhere (SQLite): the write lock taken at BEGIN serialises writers while the row is chained and saved."""
+    with transaction.atomic():
+        event.prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        event.hash = compute_hash(event)
+        event.save(force_insert=True)
 
 
 def audit_record(
@@ -98,25 +121,25 @@ def audit_record(
         clinic_id = target.pk
     else:
         clinic_id = getattr(target, "clinic_id", None) or getattr(actor, "clinic_id", None)
-    with transaction.atomic():
-        event = AuditEvent(
-            time=timezone.now(),
-            actor=actor,
-            actor_username=actor.username if actor else username[:150],
-            role=actor.role if actor else "",
-            clinic_id=clinic_id,
-            action=action,
-            object_type=target._meta.label_lower if target is not None else "",
-            object_id=str(target.pk) if target is not None else "",
-            patient_id=patient_id,
-            outcome=outcome,
-            ip_address=context.ip_address,
-            request_id=context.request_id,
-            detail=_jsonable(detail),
-        )
-        event.prev_hash = _last_hash()
-        event.hash = compute_hash(event)
-        event.save(force_insert=True)
+    event = AuditEvent(
+        time=timezone.now(),
+        actor=actor,
+        actor_username=actor.username if actor else username[:150],
+        role=actor.role if actor else "",
+        clinic_id=clinic_id,
+        action=action,
+        object_type=target._meta.label_lower if target is not None else "",
+        object_id=str(target.pk) if target is not None else "",
+        patient_id=patient_id,
+        outcome=outcome,
+        ip_address=context.ip_address,
+        request_id=context.request_id,
+        detail=_jsonable(detail),
+    )
+    if connection.vendor == "postgresql":
+        _append_postgresql(event)
+    else:
+        _append_locked(event)
     return event
 
 

@@ -35,6 +35,13 @@ def _items() -> Prefetch:
     return Prefetch("items", queryset=RecommendationItem.objects.select_related("advice").order_by("position"))
 
 
+def _waiting_items() -> Prefetch:
+    """As `rec.waiting`: the items still to review besides the headline, with only what the queue page shows."""
+    waiting = RecommendationItem.objects.filter(status=ItemStatus.PENDING, is_headline=False).select_related("advice")
+    shown = waiting.only("recommendation_id", "pinned", "advice__title").order_by("position")
+    return Prefetch("items", queryset=shown, to_attr="waiting")
+
+
 def _clinic_scope(user: User) -> Q:
     return Q() if user.is_superuser else Q(clinic_id=user.clinic_id)
 
@@ -64,7 +71,18 @@ class QueueFilters:
 
 
 def review_queue_for(*, user: User, filters: QueueFilters = QueueFilters()) -> QuerySet[Recommendation]:
-    """Recommendations of the doctor's clinic with items waiting for review, most severe and oldest first."""
+    """Recommendations of the doctor's clinic with items waiting for review, most severe and oldest first, each
+    with all its items (the API's queue)."""
+    return _queue(user, filters).prefetch_related(_items())
+
+
+def review_queue_page_for(*, user: User, filters: QueueFilters = QueueFilters()) -> QuerySet[Recommendation]:
+    """The same queue for the portal's page: each recommendation with `waiting`, its pending items besides the
+    headline, and of those only what the page shows."""
+    return _queue(user, filters).prefetch_related(_waiting_items())
+
+
+def _queue(user: User, filters: QueueFilters) -> QuerySet[Recommendation]:
     if not roles.can_review_advice(user):
         return Recommendation.objects.none()
     queryset = Recommendation.objects.filter(_clinic_scope(user), pending__gt=0)
@@ -82,7 +100,7 @@ def review_queue_for(*, user: User, filters: QueueFilters = QueueFilters()) -> Q
             | Q(patient__given_name__icontains=filters.q)
             | Q(patient__mrn__iexact=filters.q)
         )
-    return queryset.select_related("patient").prefetch_related(_items()).order_by(*QUEUE_ORDERINGS[filters.ordering])
+    return queryset.select_related("patient").order_by(*QUEUE_ORDERINGS[filters.ordering])
 
 
 def review_queue_read(*, user: User, page_number: int, rows, filters: QueueFilters) -> None:

@@ -54,14 +54,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     if not roles.can_review_advice(request.user):
         raise PermissionDenied("Only doctors review advice.")
     filters = selectors.QueueFilters.parse(request.GET)
-    queue = selectors.review_queue_for(user=request.user, filters=filters)
+    queue = selectors.review_queue_page_for(user=request.user, filters=filters)
     page = Paginator(queue, PAGE_SIZE).get_page(request.GET.get("page"))
     selectors.review_queue_read(user=request.user, page_number=page.number, rows=page, filters=filters)
-    rows = [
-        {"rec": rec, "badge": SEVERITY_BADGES.get(rec.severity, ""),
-         "waiting": [i for i in rec.items.all() if i.status == ItemStatus.PENDING and not i.is_headline]}
-        for rec in page
-    ]  # fmt: skip
+    rows = [{"rec": rec, "badge": SEVERITY_BADGES.get(rec.severity, ""), "waiting": rec.waiting} for rec in page]
     kept = {key: value for key, value in filters.__dict__.items() if value not in ("", None)}
     context = {
         "page": page,

@@ -1,8 +1,18 @@
+import threading
+
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
-from clinic.audit import GENESIS_HASH, RequestContext, audit_first_break, audit_record, set_request_context
+from clinic.audit import (
+    GENESIS_HASH,
+    RequestContext,
+    audit_first_break,
+    audit_record,
+    compute_hash,
+    set_request_context,
+)
 from clinic.models import AuditEvent, AuditOutcome
 
 
@@ -34,6 +44,54 @@ def test_a_row_records_actor_role_clinic_target_and_request_context(doctor_a, cl
     assert (event.ip_address, event.request_id) == ("10.1.2.3", "req-42")
     assert event.detail == {"changed": ["email"]}
     assert event.time.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_appends_a_row_in_one_statement_hashed_as_verification_expects(doctor_a):
+    doctor_a.username = "zoë_ångström"  # non-ASCII content hashes the same in the database and in Python
+    audit_record(actor=doctor_a, action="patient.view", patient_id=1)
+
+    with CaptureQueriesContext(connection) as queries:
+        event = audit_record(actor=doctor_a, action="patient.view", patient_id=2, detail={"note": "naïve, 5 µmol/L"})
+
+    assert len(queries) == 1  # no BEGIN/COMMIT of its own outside a transaction: one round trip
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.prev_hash, stored.hash) == (event.prev_hash, event.hash)
+    assert compute_hash(stored) == stored.hash
+    assert stored.detail == {"note": "naïve, 5 µmol/L"}
+    assert stored.actor_username == "zoë_ångström"
+    assert audit_first_break() is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.reliability(14, "Four connections appending audit rows at once: one unbroken chain, no fork")
+def test_concurrent_writers_on_postgres_extend_one_chain(doctor_a):
+    start = threading.Barrier(4)
+    errors = []
+
+    def write_rows(writer: int) -> None:
+        try:
+            start.wait()
+            for n in range(25):
+                audit_record(actor=doctor_a, action="patient.view", patient_id=writer * 100 + n)
+        except Exception as error:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write_rows, args=(writer,)) for writer in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    links = list(AuditEvent.objects.values_list("prev_hash", flat=True))
+    assert len(links) == 100
+    assert len(set(links)) == 100
+    assert audit_first_break() is None
 
 
 @pytest.mark.django_db(transaction=True)

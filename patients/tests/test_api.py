@@ -954,8 +954,8 @@ def many_results(patient_a, staff_a):
 
 
 def expected_queries(reads):
-    """The reads of one list call, plus its audit row: savepoint, PostgreSQL's advisory lock on the chain, the
-    previous hash, the insert, release. Authentication is forced, so no session or token lookup."""
+    """The reads of one list call, plus its audit row (`audit_write_queries`). Authentication is forced, so no
+    session or token lookup."""
     return reads + audit_write_queries()
 
 

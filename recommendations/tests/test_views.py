@@ -43,6 +43,24 @@ def test_the_queue_lists_pending_advice_most_severe_first(client, doctor_a, clin
     assert "Approve all items of the ticked patients" in response.content.decode()
 
 
+def test_a_queue_row_lists_the_items_still_to_review_besides_the_headline(client, doctor_a, clinic_a):
+    rec = _recommendations(clinic_a, 1, hba1c=7.2, ldl=5.5, hemoglobin=9.0)[0]
+    items = list(rec.items.select_related("advice").order_by("position"))
+    headline, decided, *waiting = items
+    decided.status = ItemStatus.APPROVED
+    decided.save()
+    client.force_login(doctor_a)
+
+    response = client.get(reverse("recommendations:queue"))
+
+    (row,) = response.context["rows"]
+    assert [item.pk for item in row["waiting"]] == [item.pk for item in waiting]
+    waiting_cell = response.content.decode().split('data-testid="queue-row"')[1].split("<td")[5]
+    assert all(escape(item.advice.title) in waiting_cell for item in waiting)
+    assert escape(decided.advice.title) not in waiting_cell
+    assert escape(headline.advice.title) not in waiting_cell
+
+
 def test_the_queue_filters_by_severity_and_ignores_malformed_parameters(client, doctor_a, clinic_a):
     mild = _recommendations(clinic_a, 1, hba1c=6.0, risk_level="low")[0]
     client.force_login(doctor_a)
