@@ -58,6 +58,7 @@ DEMO_SLUG = "demo"
 CANDIDATES = "dummy,logistic_regression,random_forest,hist_gradient_boosting,lightgbm"  # as `make seed`
 TARGET_P95_MS = 100
 TARGET_SHARE = 1 / 3
+SIGNED_IN_BARE = "bare_signed_in"  # the bare view with a session cookie: what reading the session and user costs
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,84 @@ def _queries_per_request(clinic, patient_ids: list[int], token: str) -> dict[str
     return counts
 
 
+@dataclass(frozen=True)
+class Split:
+    """Where one request's time goes in process, in milliseconds per request (means over the requests timed)."""
+
+    total: float
+    sql: float  # time inside the database driver, as the view waits for it (the audit write included)
+    audit: float  # of which: writing the audit row
+    templates: float  # rendering, less the queries a template's lazy lookups ran
+
+    @property
+    def rest(self) -> float:
+        return self.total - self.sql - self.templates
+
+
+def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> dict[str, Split]:
+    """Time each target's requests in this process, one at a time, split into SQL, the audit write, templates and
+    the rest (middleware, session and user, query building, view code, serialisers)."""
+    from unittest import mock
+
+    from django.db import connection
+    from django.template.backends.django import Template
+    from django.test import Client
+
+    from clinic.models import User
+
+    spent = {"sql": 0.0, "audit": 0.0, "templates": 0.0, "sql_in_templates": 0.0}
+    rendering = [False]
+
+    def timed_query(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            spent["sql"] += elapsed
+            spent["audit"] += elapsed if "clinic_audit_append" in sql else 0.0
+            spent["sql_in_templates"] += elapsed if rendering[0] else 0.0
+
+    original_render = Template.render
+
+    def timed_render(self, context=None, request=None):
+        started, rendering[0] = time.perf_counter(), True
+        try:
+            return original_render(self, context, request)
+        finally:
+            rendering[0] = False
+            spent["templates"] += time.perf_counter() - started
+
+    doctor = User.objects.get(clinic=clinic, username="doctor")
+    session = Client(HTTP_HOST="127.0.0.1")
+    session.force_login(doctor)
+    anonymous = Client(HTTP_HOST="127.0.0.1")
+
+    def run(client: Client, paths: list[str], headers: dict[str, str]) -> dict[str, float]:
+        for path in paths[:3]:  # warm: templates compiled, connections open, the session's activity stamp set
+            client.get(path, **headers)
+        spent.update(dict.fromkeys(spent, 0.0))
+        started = time.perf_counter()
+        with connection.execute_wrapper(timed_query), mock.patch.object(Template, "render", timed_render):
+            for n in range(requests):
+                if client.get(paths[n % len(paths)], **headers).status_code != 200:
+                    sys.exit(f"{paths[n % len(paths)]} did not answer 200 in process")
+        per_request = {key: value * 1000 / requests for key, value in spent.items()}
+        return {**per_request, "total": (time.perf_counter() - started) * 1000 / requests}
+
+    runs = {SIGNED_IN_BARE: (session, ["/bench/bare/"], {})}
+    for target in TARGETS:
+        headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if target.auth == "token" else {}
+        client = {"none": anonymous, "session": session, "token": Client(HTTP_HOST="127.0.0.1")}[target.auth]
+        runs[target.name] = (client, _paths(target, patient_ids[:50]), headers)
+    splits = {}
+    for name, (client, paths, headers) in runs.items():
+        spent_here = run(client, paths, headers)
+        splits[name] = Split(total=spent_here["total"], sql=spent_here["sql"], audit=spent_here["audit"],
+                             templates=spent_here["templates"] - spent_here["sql_in_templates"])  # fmt: skip
+    return splits
+
+
 # --- the server and its clients ----------------------------------------------------------------------------------
 
 
@@ -307,7 +386,40 @@ def _fmt(values: list[float], digits: int = 1) -> str:
     return median if len(values) == 1 else f"{median} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
 
-def _report(args, results: dict[str, list[Measured]], queries: dict[str, int]) -> str:
+def _split_table(args, results: dict[str, list[Measured]], splits: dict[str, Split]) -> list[str]:
+    cores = os.cpu_count() or 1
+    cpu = {name: cores * 1000 / statistics.median(m.rps for m in runs) for name, runs in results.items()}
+    labels = {target.name: target.label for target in TARGETS}
+    labels[SIGNED_IN_BARE] = "bare JSON view, signed in (the session and the user read)"
+    lines = [
+        "",
+        f"Where a request's time goes: each target's requests timed in this process, one at a time with the server "
+        f"idle ({args.split_requests} requests each, the mean). SQL is the time spent waiting on the database driver "
+        "(the audit write included, and shown apart); templates exclude the queries their lazy lookups ran; the rest "
+        "is middleware, the session and user, building queries, view code and serialisers. In this process sessions "
+        "are read from the database (the server reads them from Redis). The last column is the whole machine's CPU "
+        f"time per request under load ({cores} cores ÷ requests per second, median round): server, clients and "
+        "PostgreSQL together.",
+        "",
+        "| target | ms per request | SQL ms | audit write ms | templates ms | rest ms | machine CPU ms under load |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in ["bare", SIGNED_IN_BARE, *(target.name for target in TARGETS if target.name != "bare")]:
+        split = splits[name]
+        under_load = f"{cpu[name]:.2f}" if name in cpu else "—"
+        lines.append(
+            f"| {labels[name]} | {split.total:.2f} | {split.sql:.2f} | {split.audit:.2f} | {split.templates:.2f} "
+            f"| {split.rest:.2f} | {under_load} |"
+        )
+    lines += [
+        "",
+        f"A third of the bare view's throughput leaves each request {3 * cpu['bare']:.1f} ms of the machine's CPU "
+        f"(three times the bare view's {cpu['bare']:.2f} ms), clients and database included.",
+    ]
+    return lines
+
+
+def _report(args, results: dict[str, list[Measured]], queries: dict[str, int], splits: dict[str, Split]) -> str:
     bare = results["bare"]
     lines = [
         machine_summary(),
@@ -347,6 +459,7 @@ def _report(args, results: dict[str, list[Measured]], queries: dict[str, int]) -
         "session's redirect counts) in the measured windows. SQL queries: one request in process, the audit "
         "row included, with the session read from the database (the server reads it from Redis: one query "
         "fewer on the session targets). Server, clients and PostgreSQL share the machine's cores.",
+        *_split_table(args, results, splits),
     ]
     return "\n".join(lines)
 
@@ -362,6 +475,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (default 1)")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
+    parser.add_argument(
+        "--split-requests",
+        type=int,
+        default=200,
+        help="requests per target timed in process for where the time goes (default 200)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so the server is stopped on the way out
     server_env = _setup()
@@ -377,6 +496,7 @@ def main() -> None:
         sessions = [_login(port, username, password) for _ in range(args.clients)]
         token = _token(port, username, password)
         queries = _queries_per_request(clinic, patient_ids, token)
+        splits = _time_split(clinic, patient_ids, token, args.split_requests)
         headers = {"none": [{}], "session": sessions, "token": [{"Authorization": f"Token {token}"}]}
         results: dict[str, list[Measured]] = {target.name: [] for target in TARGETS}
         for run in range(args.runs):
@@ -389,7 +509,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    write_section("Portal and API under load", _report(args, results, queries))
+    write_section("Portal and API under load", _report(args, results, queries, splits))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ QUEUE_ORDERINGS = {"severity": ["-severity", "created_at", "pk"], "oldest": ["cr
 
 
 def _items() -> Prefetch:
-    return Prefetch("items", queryset=RecommendationItem.objects.select_related("advice").order_by("position"))
+    """Every item with its advice and its reviewer (the review page and the API name who decided)."""
+    items = RecommendationItem.objects.select_related("advice", "reviewed_by")
+    return Prefetch("items", queryset=items.order_by("position"))
 
 
 def _waiting_items() -> Prefetch:
@@ -147,13 +149,7 @@ def latest_recommendation_for(*, user: User, patient: Patient) -> Recommendation
     """The patient's newest recommendation for the clinical team (the caller scoped `patient`)."""
     if not roles.can_view_patients(user):
         return None
-    return (
-        Recommendation.objects.filter(patient=patient)
-        .select_related("prediction__model_version")
-        .defer(*version_detail_deferred("prediction__model_version"))
-        .prefetch_related(_items())
-        .first()
-    )
+    return Recommendation.objects.filter(patient=patient).prefetch_related(_items()).first()
 
 
 def latest_recommendation_read(*, user: User, patient: Patient) -> Recommendation | None:

@@ -1,6 +1,9 @@
 """Advice in the REST API: scope, roles, the review decision and what a patient's account reads."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from clinic.models import AuditEvent
@@ -41,6 +44,23 @@ def test_the_latest_recommendation_of_a_patient_for_the_clinical_team(api, staff
     assert [item["position"] for item in body["items"]] == list(range(len(body["items"])))
     assert body["items"][1]["rationale"]
     assert AuditEvent.objects.filter(action="recommendation.view", actor=staff_a).exists()
+
+
+def test_the_latest_recommendation_reads_its_reviewers_in_the_same_queries_as_none(api, staff_a, doctor_a, patient):
+    prediction = prediction_for(patient, hba1c=7.2, ldl=5.5, hemoglobin=9.0, risk_level="high")
+    rec = recommendations_generate(predictions=[prediction], clinic_id=patient.clinic_id)[0]
+    api.force_authenticate(staff_a)
+    url = f"/api/v1/patients/{rec.patient_id}/recommendations/latest/"
+    with CaptureQueriesContext(connection) as unreviewed:
+        api.get(url)
+    rec.items.update(status=ItemStatus.APPROVED, reviewed_by=doctor_a, reviewed_at=timezone.now())
+
+    with CaptureQueriesContext(connection) as reviewed:
+        response = api.get(url)
+
+    assert len(response.json()["items"]) == 4
+    assert {item["reviewed_by"] for item in response.json()["items"]} == {"doctor_a"}
+    assert len(reviewed) == len(unreviewed)
 
 
 def test_another_clinic_gets_404_and_a_patient_account_403(api, doctor_b, patient_user_a, rec):

@@ -88,6 +88,23 @@ def test_the_queue_runs_the_same_queries_for_3_or_20_patients(client, doctor_a, 
     assert counts[0] == 4 + session_read_queries() + audit_write_queries()
 
 
+def test_the_review_page_reads_its_reviewers_in_the_same_queries_as_none(client, doctor_a, clinic_a):
+    rec = _recommendations(clinic_a, 1, hba1c=7.2, ldl=5.5, hemoglobin=9.0)[0]
+    client.force_login(doctor_a)
+    url = reverse("recommendations:review", args=[rec.pk])
+    client.get(url)  # the session's first request also saves it
+    with CaptureQueriesContext(connection) as unreviewed:
+        client.get(url)
+    reviewed_items = rec.items.exclude(is_headline=True)
+    reviewed_items.update(status=ItemStatus.APPROVED, reviewed_by=doctor_a, reviewed_at=rec.created_at)
+
+    with CaptureQueriesContext(connection) as reviewed:
+        response = client.get(url)
+
+    assert response.content.decode().count(f"Approved by {escape(doctor_a.get_full_name() or doctor_a.username)}") == 3
+    assert len(reviewed) == len(unreviewed)
+
+
 def test_a_doctor_of_another_clinic_gets_404(client, doctor_b, rec):
     client.force_login(doctor_b)
     item = rec.items.get(position=1)
