@@ -214,6 +214,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mltraining.tasks.scheduled_retraining",
         "schedule": crontab(day_of_week="sunday", hour=2, minute=0),
     },
+    # A batch whose chunk messages were lost is sent again (predictions.services.batches_resume_stalled).
+    "resume-stalled-batches": {
+        "task": "predictions.tasks.resume_stalled_batches",
+        "schedule": crontab(minute="*/10"),
+    },
     # Every patient rescored with the clinic's active model, after Sunday's retraining may have replaced it.
     "score-all-clinics-nightly": {"task": "predictions.tasks.score_all_clinics", "schedule": crontab(hour=4, minute=0)},
     # Each clinic's feedback ranker learns the day's review decisions before the nightly batch uses it.

@@ -72,7 +72,7 @@ class PredictionBatchAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.Mod
     fields = [
         "clinic", "status", "trigger", "requested_by", "model_version", "progress_page", "progress_percent", "done",
         "failed", "total", "chunks_finished", "chunks_total", "created_at", "started_at", "finished_at", "duration",
-        "error",
+        "resends", "resent_at", "error",
     ]  # fmt: skip
     readonly_fields = fields
     inlines = [PredictionChunkInline]

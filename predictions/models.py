@@ -66,6 +66,10 @@ class PredictionBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    resends = models.PositiveSmallIntegerField(
+        default=0, help_text="Times its pending chunks were sent to the workers again after it stalled."
+    )
+    resent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -22,7 +22,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -372,6 +372,58 @@ def _batch_finish(batch_id: int) -> None:
     )
     unfinished.filter(done=0, failed__gt=0).update(status=BatchStatus.FAILED, finished_at=now)
     unfinished.filter(done__gt=0, failed__gt=0).update(status=BatchStatus.PARTIAL, finished_at=now)
+
+
+# A batch whose chunk messages were lost (Redis restarted without persistence, a queue purged) would stay queued or
+# running for ever. A periodic sweep sends its pending chunks again; after BATCH_RESENDS sends it fails them with
+# the reason, so every batch finishes. Chunks are idempotent, so a chunk sent twice is scored once.
+BATCH_STALL_AFTER = datetime.timedelta(minutes=15)
+BATCH_RESENDS = 3
+_OPEN = [BatchStatus.QUEUED, BatchStatus.RUNNING]
+
+
+def batches_resume_stalled() -> list[int]:
+    """Each open batch with no progress for BATCH_STALL_AFTER: its pending chunks sent again, or after
+    BATCH_RESENDS sends failed with the reason; a batch whose chunks all finished is closed. Returns their ids."""
+    cutoff = timezone.now() - BATCH_STALL_AFTER
+    candidates = PredictionBatch.objects.filter(status__in=_OPEN, created_at__lt=cutoff).values_list("pk", flat=True)
+    return [batch_id for batch_id in candidates if _batch_resume_if_stalled(batch_id, cutoff)]
+
+
+def _batch_resume_if_stalled(batch_id: int, cutoff: datetime.datetime) -> bool:
+    from predictions.tasks import score_chunk
+
+    with transaction.atomic():
+        batch = PredictionBatch.objects.select_for_update().get(pk=batch_id)
+        chunks = PredictionChunk.objects.filter(batch_id=batch_id)
+        activity = [batch.created_at, batch.started_at, batch.resent_at, chunks.aggregate(at=Max("finished_at"))["at"]]
+        if batch.status not in _OPEN or max(at for at in activity if at is not None) >= cutoff:
+            return False
+        pending = list(chunks.filter(status=ChunkStatus.PENDING).order_by("index").values_list("pk", flat=True))
+        give_up = bool(pending) and batch.resends >= BATCH_RESENDS
+        resend = bool(pending) and not give_up
+        if resend:
+            PredictionBatch.objects.filter(pk=batch_id).update(resends=F("resends") + 1, resent_at=timezone.now())
+        audit_record(
+            actor=None, action="prediction.batch.stalled", target=batch,
+            detail={"pending_chunks": len(pending), "resends": batch.resends + resend,
+                    "outcome": "failed" if give_up else "sent again" if resend else "closed"},
+        )  # fmt: skip
+    if give_up:
+        minutes = int(BATCH_STALL_AFTER.total_seconds() // 60)
+        error = (
+            f"No worker scored this chunk within {minutes} minutes, {BATCH_RESENDS + 1} times over (its messages were "
+            "lost or no worker is running): start the Celery workers and run the batch again."
+        )
+        for chunk_id in pending:
+            batch_chunk_fail(chunk_id=chunk_id, error=error)
+    elif resend:
+        logger.warning("Prediction batch %s stalled: %s pending chunks sent again", batch_id, len(pending))
+        for chunk_id in pending:
+            score_chunk.delay(chunk_id)
+    else:  # every chunk finished, but the batch was not closed (a worker died in between)
+        _batch_finish(batch_id)
+    return True
 
 
 def prediction_batch_start_scheduled() -> list[int]:

@@ -57,6 +57,12 @@ def score_all_clinics() -> list[int]:
     return services.prediction_batch_start_scheduled()
 
 
+@shared_task(acks_late=True)
+def resume_stalled_batches() -> list[int]:
+    """Every few minutes: batches whose chunk messages were lost are sent again, or finished with the reason."""
+    return services.batches_resume_stalled()
+
+
 @worker_process_init.connect
 def _scoring_warm_up(**_kwargs) -> None:
     """Each new worker process loads the active models before its first task (see services.scoring_warm_up).

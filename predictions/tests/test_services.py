@@ -1,9 +1,12 @@
 """Scoring one patient and whole clinics: stored inputs, explanations, idempotent chunks, clear failures."""
 
+import datetime
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from clinic.models import AuditEvent
 from conftest import make_model_version
@@ -298,3 +301,81 @@ def test_a_batch_shows_running_from_its_first_chunks_start_even_if_that_try_fail
     assert batch.status == BatchStatus.RUNNING
     assert batch.started_at is not None
     assert chunk.status == ChunkStatus.PENDING  # the chunk's own work rolled back, to be tried again
+
+
+@pytest.fixture
+def lost_batch(active_model, cohort, admin_a, monkeypatch, django_capture_on_commit_callbacks):
+    """A batch whose chunk messages were lost: started, but what it enqueues on commit never runs."""
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    with django_capture_on_commit_callbacks(execute=False):
+        batch = services.prediction_batch_start(clinic=active_model.clinic, by=admin_a, trigger="portal")
+    return batch
+
+
+def _quiet_for(batch, minutes):
+    """Pretend nothing happened to the batch for `minutes`."""
+    past = timezone.now() - datetime.timedelta(minutes=minutes)
+    batches = PredictionBatch.objects.filter(pk=batch.pk)
+    batches.update(created_at=past)
+    for stamp in ("started_at", "resent_at"):
+        batches.exclude(**{stamp: None}).update(**{stamp: past})
+    PredictionChunk.objects.filter(batch=batch).exclude(finished_at=None).update(finished_at=past)
+    batch.refresh_from_db()
+
+
+@pytest.mark.reliability(16, "Chunk messages lost (Redis restarted empty): sent again by the sweep, each scored once")
+def test_a_batch_whose_messages_were_lost_is_sent_again_and_finishes(lost_batch):
+    _quiet_for(lost_batch, minutes=20)
+
+    resumed = tasks.resume_stalled_batches.delay().get()
+
+    lost_batch.refresh_from_db()
+    assert resumed == [lost_batch.pk]
+    assert lost_batch.status == BatchStatus.SUCCEEDED
+    assert (lost_batch.done, lost_batch.resends) == (120, 1)
+    assert Prediction.objects.filter(batch=lost_batch).values("patient").distinct().count() == 120
+    assert AuditEvent.objects.get(action="prediction.batch.stalled").detail["outcome"] == "sent again"
+
+
+def test_a_batch_that_is_young_or_progressing_is_left_alone(lost_batch):
+    assert services.batches_resume_stalled() == []  # created a moment ago
+
+    first = PredictionChunk.objects.filter(batch=lost_batch).order_by("index").first()
+    services.batch_chunk_score(chunk_id=first.pk)  # a chunk finishes now...
+    PredictionBatch.objects.filter(pk=lost_batch.pk).update(created_at=timezone.now() - datetime.timedelta(hours=1))
+
+    assert services.batches_resume_stalled() == []  # ...so the hour-old batch is still making progress
+    assert not AuditEvent.objects.filter(action="prediction.batch.stalled").exists()
+
+
+@pytest.mark.reliability(16, "No worker ever takes a batch's chunks: after three resends they fail with the reason")
+def test_a_batch_no_worker_takes_fails_with_the_reason_after_its_resends(lost_batch, monkeypatch):
+    monkeypatch.setattr(tasks.score_chunk, "delay", lambda chunk_id: None)  # every message is lost again
+    for _ in range(services.BATCH_RESENDS):
+        _quiet_for(lost_batch, minutes=20)
+        assert services.batches_resume_stalled() == [lost_batch.pk]
+        lost_batch.refresh_from_db()
+        assert lost_batch.status == BatchStatus.QUEUED
+
+    _quiet_for(lost_batch, minutes=20)
+    services.batches_resume_stalled()
+
+    lost_batch.refresh_from_db()
+    assert lost_batch.status == BatchStatus.FAILED
+    assert (lost_batch.resends, lost_batch.failed, lost_batch.done) == (services.BATCH_RESENDS, 120, 0)
+    assert "start the Celery workers" in lost_batch.error
+    assert set(PredictionChunk.objects.filter(batch=lost_batch).values_list("status", flat=True)) == {"failed"}
+    assert services.batches_resume_stalled() == []  # finished: nothing more to do
+
+
+def test_a_batch_whose_chunks_all_finished_but_was_left_open_is_closed(start, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    batch = start(by=admin_a)
+    PredictionBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.RUNNING, finished_at=None)
+    _quiet_for(batch, minutes=20)  # the worker died between its chunk's commit and closing the batch
+
+    services.batches_resume_stalled()
+
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.SUCCEEDED
+    assert batch.resends == 0

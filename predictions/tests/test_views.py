@@ -565,6 +565,15 @@ def test_a_running_batch_reports_its_elapsed_time_and_is_not_finished(client, ad
     assert "updates every 2 seconds" in html
 
 
+def test_the_batch_page_says_when_its_chunks_were_sent_again(client, admin_a, clinic_a):
+    quiet = batch_for(clinic_a, status=BatchStatus.RUNNING, finished_at=None)
+    resent = batch_for(clinic_a, status=BatchStatus.RUNNING, finished_at=None, resends=2, resent_at=timezone.now())
+    client.force_login(admin_a)
+
+    assert 'data-testid="batch-resends"' not in page(client, batch_url("batch_detail", quiet))
+    assert "2 times" in page(client, batch_url("batch_detail", resent)).split('data-testid="batch-resends"')[1]
+
+
 def test_the_batch_page_polls_with_our_own_script_served_locally(client, admin_a, clinic_a):
     client.force_login(admin_a)
 
