@@ -76,7 +76,8 @@ class TrainingRunAdmin(RegistryAdmin):
     list_per_page = 50
     fields = [
         "clinic", "status", "trigger", "requested_by", "progress_percent", "created_at", "started_at", "finished_at",
-        "duration", "model_version_link", "data_summary_pretty", "configuration_pretty", "timings_pretty",
+        "duration", "resends", "resent_at", "model_version_link", "data_summary_pretty", "configuration_pretty",
+        "timings_pretty",
     ]  # fmt: skip
     readonly_fields = fields
     LIST_DEFERRED = ["log", "audit", "candidates", "importances", "data_summary", "configuration", "timings", "plots",

@@ -8,6 +8,7 @@ final transaction commits.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import shutil
@@ -143,6 +144,51 @@ def _training_runs_expire(*, clinic_id: int) -> None:
         audit_record(
             actor=None, action="training_run.expire", target=run, outcome=AuditOutcome.FAILURE, username=SYSTEM
         )
+
+
+# A queued run whose message was lost (Redis restarted without persistence) would block the clinic's next run for
+# good. A periodic sweep sends it again once it has waited RUN_RESEND_AFTER unclaimed (if the first message is only
+# late, whichever delivery comes second finds the run claimed and does nothing); after RUN_RESENDS sends the run is
+# failed with the reason, which frees the clinic's slot.
+RUN_RESEND_AFTER = datetime.timedelta(minutes=30)
+RUN_RESENDS = 3
+
+
+def training_runs_resume_queued() -> list[int]:
+    """Send again each run queued unclaimed for RUN_RESEND_AFTER, or fail it after RUN_RESENDS. Returns their ids."""
+    cutoff = timezone.now() - RUN_RESEND_AFTER
+    waiting = TrainingRun.objects.filter(status=TrainingStatus.QUEUED).filter(
+        Q(resent_at__lt=cutoff) | Q(resent_at=None, created_at__lt=cutoff)
+    )
+    return [run_id for run_id in waiting.values_list("pk", flat=True) if _training_run_resend(run_id, cutoff)]
+
+
+@transaction.atomic
+def _training_run_resend(run_id: int, cutoff: datetime.datetime) -> bool:
+    from mltraining.tasks import train_model_task
+
+    run = TrainingRun.objects.select_for_update().get(pk=run_id)
+    if run.status != TrainingStatus.QUEUED or (run.resent_at or run.created_at) >= cutoff:
+        return False  # claimed or sent again meanwhile
+    if run.resends >= RUN_RESENDS:
+        minutes = int(RUN_RESEND_AFTER.total_seconds() // 60)
+        run.status, run.finished_at = TrainingStatus.FAILED, timezone.now()
+        run.error = (
+            f"No worker started this run within {minutes} minutes, {RUN_RESENDS + 1} times over (its message was "
+            "lost or no worker is running): start the Celery workers and request the run again."
+        )
+        run.save(update_fields=["status", "finished_at", "error"])
+        audit_record(
+            actor=None, action="training_run.expire", target=run, outcome=AuditOutcome.FAILURE, username=SYSTEM,
+            detail={"reason": "never started", "resends": run.resends},
+        )  # fmt: skip
+        return True
+    run.resends, run.resent_at = run.resends + 1, timezone.now()
+    run.save(update_fields=["resends", "resent_at"])
+    audit_record(actor=None, action="training_run.resend", target=run, username=SYSTEM, detail={"resends": run.resends})
+    logger.warning("Training run %s waited %s unclaimed: its message was sent again", run_id, RUN_RESEND_AFTER)
+    transaction.on_commit(lambda: train_model_task.delay(run_id))
+    return True
 
 
 def training_run_schedule_all() -> list[TrainingRun]:

@@ -12,6 +12,14 @@ def train_model_task(run_id: int) -> None:
 
 
 @shared_task(acks_late=True)
+def resume_queued_runs() -> list[int]:
+    """Every few minutes: a run queued unclaimed for long is sent again, or failed with the reason."""
+    from mltraining.services import training_runs_resume_queued
+
+    return training_runs_resume_queued()
+
+
+@shared_task(acks_late=True)
 def scheduled_retraining() -> None:
     """Weekly: request a run for every clinic with patients (each run then goes through the promotion gate)."""
     from mltraining.services import training_run_schedule_all

@@ -290,6 +290,50 @@ def test_a_run_whose_worker_died_is_expired_by_the_next_request(clinic_a, admin_
     assert run.status == TrainingStatus.QUEUED
 
 
+def _queued_since(run, minutes):
+    past = timezone.now() - datetime.timedelta(minutes=minutes)
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=past, resent_at=past if run.resent_at else None)
+    run.refresh_from_db()
+
+
+@pytest.mark.reliability(16, "A queued training run whose message was lost: sent again by the sweep")
+def test_a_run_queued_unclaimed_for_long_is_sent_again(
+    clinic_a, admin_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", sent.append)
+    run = services.training_run_request(clinic=clinic_a, by=admin_a, enqueue=False)  # its message never arrives
+    assert services.training_runs_resume_queued() == []  # queued a moment ago: left alone
+    _queued_since(run, minutes=40)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resumed = services.training_runs_resume_queued()
+
+    run.refresh_from_db()
+    assert resumed == [run.pk]
+    assert sent == [run.pk]
+    assert (run.status, run.resends) == (TrainingStatus.QUEUED, 1)
+    assert AuditEvent.objects.get(action="training_run.resend").detail == {"resends": 1}
+    assert services.training_runs_resume_queued() == []  # sent again just now: waits its turn again
+
+
+@pytest.mark.reliability(16, "A training run no worker ever starts: failed with the reason, the clinic may retrain")
+def test_a_run_no_worker_starts_fails_with_the_reason_and_frees_the_clinic(
+    clinic_a, admin_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", lambda run_id: None)  # lost every time
+    run = services.training_run_request(clinic=clinic_a, by=admin_a, enqueue=False)
+    for _ in range(services.RUN_RESENDS + 1):
+        _queued_since(run, minutes=40)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.training_runs_resume_queued()
+
+    run.refresh_from_db()
+    assert (run.status, run.resends) == (TrainingStatus.FAILED, services.RUN_RESENDS)
+    assert "start the Celery workers" in run.error
+    assert services.training_run_request(clinic=clinic_a, by=admin_a, enqueue=False).status == TrainingStatus.QUEUED
+
+
 def test_a_bad_configuration_is_refused(clinic_a, admin_a):
     with pytest.raises(ValidationError, match="2 folds"):
         services.training_run_request(clinic=clinic_a, by=admin_a, config=TrainingConfig(cv_folds=1))
