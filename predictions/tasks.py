@@ -34,6 +34,8 @@ def score_chunk(chunk_id: int) -> int:
             services.batch_chunk_fail(chunk_id=chunk_id, error=str(exc))
             return 0
         except Exception as exc:
+            logger.warning("Prediction chunk %s, try %s of %s failed: %s", chunk_id, attempt, CHUNK_ATTEMPTS, exc,
+                           exc_info=True)  # fmt: skip
             _connection_drop_if_broken()
             if attempt == CHUNK_ATTEMPTS:
                 services.batch_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")

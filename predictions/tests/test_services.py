@@ -137,6 +137,26 @@ def test_a_chunk_that_keeps_failing_is_reported_and_the_others_complete(start, c
     assert failed.attempts == 1  # the final try; the ones before it rolled back whole
 
 
+def test_a_chunk_that_fails_once_is_logged_and_scored_on_its_next_try(start, cohort, admin_a, monkeypatch, caplog):
+    real_score, failures = services._score, []
+
+    def fails_once(patient_ids, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("connection reset by peer")
+        return real_score(patient_ids, **kwargs)
+
+    monkeypatch.setattr(services, "_score", fails_once)
+    monkeypatch.setattr(tasks, "RETRY_BACKOFF_SECONDS", 0.0)
+
+    batch = start(by=admin_a)
+
+    assert batch.status == BatchStatus.SUCCEEDED
+    (record,) = [r for r in caplog.records if "try 1 of 3 failed" in r.getMessage()]
+    assert "connection reset by peer" in record.getMessage()
+    assert record.exc_info is not None  # the traceback, for whoever reads the worker's log
+
+
 def test_a_corrupt_artifact_fails_every_chunk_without_retrying(start, active_model, cohort, admin_a, monkeypatch):
     monkeypatch.setattr(services, "CHUNK_SIZE", 50)
     active_model.sha256 = "f" * 64

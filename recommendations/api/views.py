@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
@@ -23,7 +23,7 @@ from recommendations.api.serializers import (
     RecommendationSerializer,
     ReviewSerializer,
 )
-from recommendations.models import Recommendation, RecommendationItem
+from recommendations.models import Category, Headline, Recommendation, RecommendationItem, Severity
 
 NOT_FOUND = OpenApiResponse(description="Not in your scope.")
 
@@ -86,7 +86,14 @@ class ReviewQueueView(GenericAPIView):
     @extend_schema(
         summary="List the advice waiting for review",
         description="The doctor's clinic's recommendations with pending items, most severe and oldest first. "
-        "Filters: `severity` (at least), `headline`, `category`, `q` (name or MRN), `ordering`.",
+        "A filter with an unknown value is ignored, never an error.",
+        parameters=[
+            OpenApiParameter("severity", int, enum=Severity.values, description="At least this severity."),
+            OpenApiParameter("headline", str, enum=Headline.values, description="This headline only."),
+            OpenApiParameter("category", str, enum=Category.values, description="With a pending item of it."),
+            OpenApiParameter("q", str, description="Patient name (part of it) or MRN (exact)."),
+            OpenApiParameter("ordering", str, enum=list(selectors.QUEUE_ORDERINGS), description="Default: severity."),
+        ],
         responses={200: RecommendationSerializer(many=True), 403: OpenApiResponse(description="Not a doctor."),
                    404: OpenApiResponse(description="No such page.")},
     )  # fmt: skip

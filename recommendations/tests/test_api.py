@@ -63,6 +63,22 @@ def test_the_latest_recommendation_reads_its_reviewers_in_the_same_queries_as_no
     assert len(reviewed) == len(unreviewed)
 
 
+def test_the_schema_documents_each_filter_of_the_queue_with_its_values():
+    from drf_spectacular.generators import SchemaGenerator
+
+    from recommendations.models import Category, Headline, Severity
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    queue = schema["paths"]["/api/v1/recommendations/queue/"]["get"]
+    parameters = {parameter["name"]: parameter["schema"] for parameter in queue["parameters"]}
+
+    assert sorted(parameters["severity"]["enum"]) == sorted(Severity.values)
+    assert sorted(parameters["headline"]["enum"]) == sorted(Headline.values)
+    assert sorted(parameters["category"]["enum"]) == sorted(Category.values)
+    assert sorted(parameters["ordering"]["enum"]) == ["newest", "oldest", "severity"]
+    assert parameters["q"]["type"] == "string"
+
+
 def test_another_clinic_gets_404_and_a_patient_account_403(api, doctor_b, patient_user_a, rec):
     api.force_authenticate(doctor_b)
     assert api.get(f"/api/v1/patients/{rec.patient_id}/recommendations/latest/").status_code == 404

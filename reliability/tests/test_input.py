@@ -76,10 +76,6 @@ JUNK = {
 JUNK_SAMPLE = ["unknown-field", "sql", "unicode-junk", "unicode-digits", "beyond-bigint", "impossible-date"]
 
 
-# Query parameters an endpoint reads that its schema does not list (yet).
-UNDOCUMENTED = {"v1_recommendations_queue_list": ["severity", "headline", "category"]}
-
-
 @functools.cache
 def api_list_operations() -> list[tuple[str, str, tuple[str, ...]]]:
     """(operation id, path, query parameters) of every GET endpoint of the OpenAPI schema that lists rows."""
@@ -91,7 +87,7 @@ def api_list_operations() -> list[tuple[str, str, tuple[str, ...]]]:
         get = operations.get("get")
         if get and get["operationId"].endswith("_list"):
             names = {p["name"] for p in get.get("parameters", []) if p["in"] == "query"}
-            names |= {"ordering", "q", "page", "page_size", *UNDOCUMENTED.get(get["operationId"], ())}
+            names |= {"ordering", "q", "page", "page_size"}
             found.append((get["operationId"], path, tuple(sorted(names))))
     return found
 
