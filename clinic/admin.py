@@ -109,8 +109,11 @@ class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
-    """Read-only. Filter by user, patient, action, outcome and a date range; export what is filtered."""
+class AuditEventAdmin(AuditedReadsMixin, NotFoundOutsideScopeMixin, admin.ModelAdmin):
+    """Read-only. Filter by user, patient, action, outcome and a date range; export what is filtered. Reading the
+    trail is audited like any read of patient data (`audit.list`, `audit.view` naming the event's patient)."""
+
+    audit_name = "audit"
 
     list_display = ["time", "actor_username", "role", "action", "outcome", "object_type", "object_id", "patient_id"]
     list_filter = [

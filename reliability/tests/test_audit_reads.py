@@ -224,6 +224,17 @@ def _(w):
     _get(w.admin, reverse("admin:recommendations_feedbackevent_change", args=[event.pk]))
 
 
+@read("admin_audit_list")
+def _(w):
+    _get(w.admin, reverse("admin:clinic_auditevent_changelist"))
+
+
+@read("admin_audit_page")
+def _(w):
+    event = AuditEvent.objects.filter(patient_id=w.patient.pk).first()
+    _get(w.admin, reverse("admin:clinic_auditevent_change", args=[event.pk]))
+
+
 @read("job_batch_scoring")
 def _(w):
     with TestCase.captureOnCommitCallbacks(execute=True):  # the chunks are enqueued on commit
