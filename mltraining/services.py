@@ -148,8 +148,9 @@ def _training_runs_expire(*, clinic_id: int) -> None:
 
 # A queued run whose message was lost (Redis restarted without persistence) would block the clinic's next run for
 # good. A periodic sweep sends it again once it has waited RUN_RESEND_AFTER unclaimed (if the first message is only
-# late, whichever delivery comes second finds the run claimed and does nothing); after RUN_RESENDS sends the run is
-# failed with the reason, which frees the clinic's slot.
+# late, whichever delivery comes second finds the run claimed and does nothing). After RUN_RESENDS sends, once no
+# run of any clinic has started or finished for RUN_RESEND_AFTER either (no worker is working: a run merely queued
+# behind others keeps waiting), the run is failed with the reason, which frees the clinic's slot.
 RUN_RESEND_AFTER = datetime.timedelta(minutes=30)
 RUN_RESENDS = 3
 
@@ -171,6 +172,8 @@ def _training_run_resend(run_id: int, cutoff: datetime.datetime) -> bool:
     if run.status != TrainingStatus.QUEUED or (run.resent_at or run.created_at) >= cutoff:
         return False  # claimed or sent again meanwhile
     if run.resends >= RUN_RESENDS:
+        if TrainingRun.objects.filter(Q(started_at__gte=cutoff) | Q(finished_at__gte=cutoff)).exists():
+            return False  # sent often enough, and workers are busy with other runs: its turn will come
         minutes = int(RUN_RESEND_AFTER.total_seconds() // 60)
         run.status, run.finished_at = TrainingStatus.FAILED, timezone.now()
         run.error = (

@@ -375,8 +375,9 @@ def _batch_finish(batch_id: int) -> None:
 
 
 # A batch whose chunk messages were lost (Redis restarted without persistence, a queue purged) would stay queued or
-# running for ever. A periodic sweep sends its pending chunks again; after BATCH_RESENDS sends it fails them with
-# the reason, so every batch finishes. Chunks are idempotent, so a chunk sent twice is scored once.
+# running for ever. A periodic sweep sends its pending chunks again; after BATCH_RESENDS sends, once no chunk of any
+# batch has finished for BATCH_STALL_AFTER either (no worker is working: a batch merely queued behind others keeps
+# waiting), it fails them with the reason, so every batch finishes. Chunks are idempotent: sent twice, scored once.
 BATCH_STALL_AFTER = datetime.timedelta(minutes=15)
 BATCH_RESENDS = 3
 _OPEN = [BatchStatus.QUEUED, BatchStatus.RUNNING]
@@ -400,8 +401,10 @@ def _batch_resume_if_stalled(batch_id: int, cutoff: datetime.datetime) -> bool:
         if batch.status not in _OPEN or max(at for at in activity if at is not None) >= cutoff:
             return False
         pending = list(chunks.filter(status=ChunkStatus.PENDING).order_by("index").values_list("pk", flat=True))
-        give_up = bool(pending) and batch.resends >= BATCH_RESENDS
-        resend = bool(pending) and not give_up
+        resend = bool(pending) and batch.resends < BATCH_RESENDS
+        if pending and not resend and PredictionChunk.objects.filter(finished_at__gte=cutoff).exists():
+            return False  # sent often enough, and workers are busy with other chunks: its turn will come
+        give_up = bool(pending) and not resend
         if resend:
             PredictionBatch.objects.filter(pk=batch_id).update(resends=F("resends") + 1, resent_at=timezone.now())
         audit_record(

@@ -334,6 +334,19 @@ def test_a_run_no_worker_starts_fails_with_the_reason_and_frees_the_clinic(
     assert services.training_run_request(clinic=clinic_a, by=admin_a, enqueue=False).status == TrainingStatus.QUEUED
 
 
+def test_a_run_sent_often_enough_waits_while_workers_train_other_clinics(clinic_a, clinic_b, admin_a):
+    run = services.training_run_request(clinic=clinic_a, by=admin_a, enqueue=False)
+    TrainingRun.objects.filter(pk=run.pk).update(resends=services.RUN_RESENDS)
+    _queued_since(run, minutes=40)
+    TrainingRun.objects.create(clinic=clinic_b, status=TrainingStatus.RUNNING, started_at=timezone.now())
+
+    acted = services.training_runs_resume_queued()
+
+    run.refresh_from_db()
+    assert acted == []
+    assert run.status == TrainingStatus.QUEUED  # queued behind busy workers, not failed
+
+
 def test_a_bad_configuration_is_refused(clinic_a, admin_a):
     with pytest.raises(ValidationError, match="2 folds"):
         services.training_run_request(clinic=clinic_a, by=admin_a, config=TrainingConfig(cv_folds=1))

@@ -388,6 +388,21 @@ def test_a_batch_no_worker_takes_fails_with_the_reason_after_its_resends(lost_ba
     assert services.batches_resume_stalled() == []  # finished: nothing more to do
 
 
+def test_a_batch_sent_often_enough_waits_while_workers_score_other_chunks(lost_batch, clinic_b):
+    PredictionBatch.objects.filter(pk=lost_batch.pk).update(resends=services.BATCH_RESENDS)
+    _quiet_for(lost_batch, minutes=20)
+    other = PredictionBatch.objects.create(clinic=clinic_b, trigger="portal", status=BatchStatus.RUNNING)
+    PredictionChunk.objects.create(batch=other, index=0, patient_ids=[1], status=ChunkStatus.DONE,
+                                   finished_at=timezone.now())  # fmt: skip
+
+    acted = services.batches_resume_stalled()
+
+    lost_batch.refresh_from_db()
+    assert acted == []
+    assert lost_batch.status == BatchStatus.QUEUED  # queued behind busy workers, not failed
+    assert not PredictionChunk.objects.filter(batch=lost_batch, status=ChunkStatus.FAILED).exists()
+
+
 def test_a_batch_whose_chunks_all_finished_but_was_left_open_is_closed(start, cohort, admin_a, monkeypatch):
     monkeypatch.setattr(services, "CHUNK_SIZE", 50)
     batch = start(by=admin_a)
