@@ -20,7 +20,8 @@ Every read of patient data writes its audit row, as in production: that cost is 
 target runs `--warmup` seconds (not counted) then `--duration` seconds; the whole round is repeated `--runs`
 times. Writes the "Portal and API under load" section of bench/RESULTS.md: per target requests per second,
 latency percentiles, errors, SQL queries per request, and its throughput as a share of the bare view's
-measured in the same round.
+measured in the same round; then where one request's time goes, timed in this process before the rounds
+(`--split-requests` per target: SQL, the audit write, templates, the rest), beside its machine CPU under load.
 """
 
 from __future__ import annotations
