@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -36,10 +37,18 @@ class AuditedReadsMixin:
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, object_id)
+        obj = self.get_object(request, unquote(object_id))
         if self.has_view_permission(request, obj):
             audit_record(actor=request.user, action=f"{self.audit_name}.view", target=obj, patient_id=obj.patient_id)
+        request.audited_object = (unquote(object_id), obj)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_object(self, request, object_id, from_field=None):
+        """The object `change_view` read to audit it, not read a second time to render it."""
+        audited = getattr(request, "audited_object", None)
+        if from_field is None and audited is not None and audited[0] == object_id:
+            return audited[1]
+        return super().get_object(request, object_id, from_field)
 
 
 admin.site.site_header = "Clinic platform administration"

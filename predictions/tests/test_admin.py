@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from clinic.models import AuditEvent
 from clinic.testing import session_read_queries
@@ -238,6 +239,20 @@ def test_reading_predictions_in_the_admin_is_audited(client, admin_a, batch):
     assert listed.detail == {"filters": {"status__exact": ["succeeded"]}, "count": 30}
     viewed = AuditEvent.objects.get(action="prediction.view")
     assert (viewed.actor, viewed.patient_id) == (admin_a, prediction.patient_id)
+
+
+def test_an_audited_prediction_page_reads_its_prediction_once(client, admin_a, batch):
+    client.force_login(admin_a)
+    prediction = Prediction.objects.first()
+    url = admin_url("prediction_change", prediction.pk)
+    client.get(url)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+
+    assert escape(str(prediction)) in response.content.decode()
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "predictions_prediction"."id"')]
+    assert len(reads) == 1  # once to audit the read, and the page renders that same object
 
 
 def test_the_prediction_changelist_query_count_does_not_grow_with_rows(
