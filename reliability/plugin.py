@@ -1,8 +1,9 @@
 """pytest plugin: collect the outcome of every test marked `reliability(case, tried)` and write the report.
 
-The report (docs/RELIABILITY.md) is rewritten only after a run in which every case had a test and no
-marked test was skipped, i.e. a full run with PostgreSQL, Redis, real workers and Chromium (CI). A full
-run that leaves a case without any test fails, so a case cannot silently lose its proof.
+The report (docs/RELIABILITY.md) is rewritten only after a run in which every case had a test and every marked
+test ran to its result, none skipped, i.e. a full run with PostgreSQL, Redis, real workers and Chromium (CI); a
+run stopped early (`-x`, `--maxfail`, Ctrl-C) leaves it alone. A full run that leaves a case without any test
+fails, so a case cannot silently lose its proof.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ REPORT = Path(__file__).resolve().parent.parent / "docs" / "RELIABILITY.md"
 ENVIRONMENT = "PostgreSQL, Redis, real Celery worker processes and Chromium, as in CI"
 
 _rows: dict[tuple[str, int], Row] = {}
-_collected: set[int] = set()
+_expected: set[tuple[str, int]] = set()  # (test, case) of every marked test collected
 
 
 def pytest_configure(config):
@@ -38,7 +39,7 @@ def _marks(item):
 def pytest_collection_modifyitems(session, config, items):
     for item in items:
         for case, _ in _marks(item):
-            _collected.add(case)
+            _expected.add((item.nodeid, case))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -63,20 +64,30 @@ def _full_run(session) -> bool:
 def pytest_sessionfinish(session, exitstatus):
     if not _full_run(session):
         return
-    missing = sorted(CASE_NUMBERS - _collected)
+    missing = sorted(CASE_NUMBERS - {case for _, case in _expected})
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if missing:
         if reporter:
             reporter.write_line(f"reliability: no test proves case(s) {missing}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return
-    rows = list(_rows.values())
-    skipped = sorted({row.case for row in rows if row.outcome == "skipped"})
-    if skipped:
+    reason = withheld_because(_expected, _rows)
+    if reason:
         if reporter:
-            reporter.write_line(f"reliability: {REPORT.name} not rewritten, case(s) {skipped} skipped (no services)")
+            reporter.write_line(f"reliability: {REPORT.name} not rewritten, {reason}")
         return
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(render(rows, environment=ENVIRONMENT))
+    REPORT.write_text(render(list(_rows.values()), environment=ENVIRONMENT))
     if reporter:
-        reporter.write_line(f"reliability: wrote {REPORT} ({len(rows)} results for {len(CASE_NUMBERS)} cases)")
+        reporter.write_line(f"reliability: wrote {REPORT} ({len(_rows)} results for {len(CASE_NUMBERS)} cases)")
+
+
+def withheld_because(expected: set[tuple[str, int]], rows: dict[tuple[str, int], Row]) -> str:
+    """Why this run's results must not replace the report ("" when they may)."""
+    unreported = expected - set(rows)
+    if unreported:
+        return f"the run stopped before {len(unreported)} marked test(s) ran"
+    skipped = sorted({row.case for row in rows.values() if row.outcome == "skipped"})
+    if skipped:
+        return f"case(s) {skipped} skipped (no services)"
+    return ""
