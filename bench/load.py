@@ -168,34 +168,11 @@ def _doctor_password(clinic) -> tuple[str, str]:
     return doctor.username, password
 
 
-def _queries_per_request(clinic, patient_ids: list[int], token: str) -> dict[str, int]:
-    """SQL queries of one request per target, in this process (the server's settings, without the network)."""
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    from clinic.models import User
-
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(User.objects.get(clinic=clinic, username="doctor"))
-    counts = {}
-    for target in TARGETS:
-        path = _paths(target, patient_ids[:1])[0]
-        headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if target.auth == "token" else {}
-        requester = Client(HTTP_HOST="127.0.0.1") if target.auth != "session" else client
-        requester.get(path, **headers)  # the first request of a session also refreshes its activity stamp
-        with CaptureQueriesContext(connection) as queries:
-            response = requester.get(path, **headers)
-        if response.status_code != 200:
-            sys.exit(f"{target.name}: {path} answered {response.status_code} in process")
-        counts[target.name] = len(queries)
-    return counts
-
-
 @dataclass(frozen=True)
 class Split:
     """Where one request's time goes in process, in milliseconds per request (means over the requests timed)."""
 
+    queries: int  # SQL queries of the first request timed (the first patient's, for a patient target)
     total: float
     sql: float  # time inside the database driver, as the view waits for it (the audit write included)
     audit: float  # of which: writing the audit row
@@ -219,12 +196,14 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
 
     spent = {"sql": 0.0, "audit": 0.0, "templates": 0.0, "sql_in_templates": 0.0}
     rendering = [False]
+    counted: list[int] = []  # queries of each request timed
 
     def timed_query(execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
+            counted[-1] += 1
             elapsed = time.perf_counter() - started
             spent["sql"] += elapsed
             spent["audit"] += elapsed if "clinic_audit_append" in sql else 0.0
@@ -249,9 +228,11 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
         for path in paths[:3]:  # warm: templates compiled, connections open, the session's activity stamp set
             client.get(path, **headers)
         spent.update(dict.fromkeys(spent, 0.0))
+        counted.clear()
         started = time.perf_counter()
         with connection.execute_wrapper(timed_query), mock.patch.object(Template, "render", timed_render):
             for n in range(requests):
+                counted.append(0)
                 if client.get(paths[n % len(paths)], **headers).status_code != 200:
                     sys.exit(f"{paths[n % len(paths)]} did not answer 200 in process")
         per_request = {key: value * 1000 / requests for key, value in spent.items()}
@@ -265,7 +246,8 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
     splits = {}
     for name, (client, paths, headers) in runs.items():
         spent_here = run(client, paths, headers)
-        splits[name] = Split(total=spent_here["total"], sql=spent_here["sql"], audit=spent_here["audit"],
+        splits[name] = Split(queries=counted[0], total=spent_here["total"], sql=spent_here["sql"],
+                             audit=spent_here["audit"],
                              templates=spent_here["templates"] - spent_here["sql_in_templates"])  # fmt: skip
     return splits
 
@@ -420,7 +402,7 @@ def _split_table(args, results: dict[str, list[Measured]], splits: dict[str, Spl
     return lines
 
 
-def _report(args, results: dict[str, list[Measured]], queries: dict[str, int], splits: dict[str, Split]) -> str:
+def _report(args, results: dict[str, list[Measured]], splits: dict[str, Split]) -> str:
     bare = results["bare"]
     lines = [
         machine_summary(),
@@ -451,7 +433,7 @@ def _report(args, results: dict[str, list[Measured]], queries: dict[str, int], s
         lines.append(
             f"| {target.label} | {_fmt([m.rps for m in runs])} | {_fmt(shares, 2)} | {_fmt([m.p50 for m in runs])} "
             f"| {_fmt([m.p95 for m in runs])} | {_fmt([m.p99 for m in runs])} | {sum(m.errors for m in runs)} "
-            f"| {queries[target.name]} | {verdict} |"
+            f"| {splits[target.name].queries} | {verdict} |"
         )
     lines += [
         "",
@@ -496,7 +478,6 @@ def main() -> None:
     try:
         sessions = [_login(port, username, password) for _ in range(args.clients)]
         token = _token(port, username, password)
-        queries = _queries_per_request(clinic, patient_ids, token)
         splits = _time_split(clinic, patient_ids, token, args.split_requests)
         headers = {"none": [{}], "session": sessions, "token": [{"Authorization": f"Token {token}"}]}
         results: dict[str, list[Measured]] = {target.name: [] for target in TARGETS}
@@ -510,7 +491,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    write_section("Portal and API under load", _report(args, results, queries, splits))
+    write_section("Portal and API under load", _report(args, results, splits))
 
 
 if __name__ == "__main__":

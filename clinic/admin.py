@@ -37,10 +37,11 @@ class AuditedReadsMixin:
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id))
+        pk = unquote(object_id)
+        obj = self.get_object(request, pk)
         if self.has_view_permission(request, obj):
             audit_record(actor=request.user, action=f"{self.audit_name}.view", target=obj, patient_id=obj.patient_id)
-        request.audited_object = (unquote(object_id), obj)
+        request.audited_object = (pk, obj)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_object(self, request, object_id, from_field=None):
