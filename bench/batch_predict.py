@@ -24,6 +24,7 @@ import argparse
 import io
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -196,15 +197,32 @@ def floor(clinic, version) -> float:
 # --- batch on real workers ---------------------------------------------------------------------------------------
 
 
-def _workers(queue: str, processes: int) -> subprocess.Popen:
+def _workers(queue: str, processes: int, log: Path) -> subprocess.Popen:
     from django.conf import settings
 
     env = {**os.environ, "MODEL_DIR": str(settings.MODEL_DIR), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q", queue, "-c", str(processes),
-         "--without-gossip", "--without-mingle", "--loglevel", "WARNING", "-n", f"{queue}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as output:
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q", queue, "-c", str(processes),
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"{queue}@%h"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def _wait_ready(worker: subprocess.Popen, processes: int, log: Path, timeout: float = 120) -> None:
+    """Block until the worker answers a ping and each of its pool processes has ended its warm-up (loading the
+    active models, predictions.tasks): a worker's start is not the batch's time, as in a clinic's running workers."""
+    from clinic.celery import app
+
+    deadline = time.monotonic() + timeout
+    while not (
+        app.control.ping(destination=[f"{QUEUE}@{socket.gethostname()}"], timeout=0.5)
+        and sum("Scoring warm-up" in line for line in log.read_text().splitlines()) >= processes
+    ):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the Celery worker did not become ready; its log: {log}")
+        time.sleep(0.1)
 
 
 def _peak_rss_mb(parent: int) -> float:
@@ -223,6 +241,8 @@ def _peak_rss_mb(parent: int) -> float:
 
 def batch(clinic, processes: int) -> tuple[float, float]:
     """Seconds from the start of a batch to its end on `processes` worker processes, and worker peak memory."""
+    from django.conf import settings
+
     from clinic.celery import app
     from predictions.models import BatchStatus, PredictionBatch
     from predictions.services import prediction_batch_start
@@ -232,9 +252,10 @@ def batch(clinic, processes: int) -> tuple[float, float]:
     Recommendation.objects.filter(clinic=clinic).delete()
     # One queue for the whole run: Celery builds its router from task_routes once, on first use.
     app.conf.task_always_eager, app.conf.task_routes = False, {"predictions.tasks.*": {"queue": QUEUE}}
-    worker = _workers(QUEUE, processes)
+    log = Path(settings.VAR_DIR) / f"bench-worker-{processes}.log"
+    worker = _workers(QUEUE, processes, log)
     try:
-        time.sleep(6)  # let the worker boot (imports, connect) outside the measurement
+        _wait_ready(worker, processes, log)
         start = time.perf_counter()
         started = prediction_batch_start(clinic=clinic, by=None, trigger="command")
         peak = 0.0
@@ -243,7 +264,7 @@ def batch(clinic, processes: int) -> tuple[float, float]:
             peak = max(peak, _peak_rss_mb(worker.pid))
             if row["status"] not in (BatchStatus.QUEUED, BatchStatus.RUNNING):
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         elapsed = time.perf_counter() - start
         if row["status"] != BatchStatus.SUCCEEDED:
             sys.exit(f"batch {started.pk} ended {row['status']}: {row}")
@@ -326,7 +347,8 @@ def main() -> None:
     lines = [
         "Batch scoring (`bench/batch_predict.py`) on PostgreSQL + Redis with real Celery workers (prefork). "
         "Seconds, median of the runs (min-max). Floor: COPY observations out, features, one predict_proba, COPY "
-        "predictions in, in one process, no explanations. Batch: `prediction_batch_start` to the batch's end, "
+        "predictions in, in one process, no explanations. Batch: `prediction_batch_start` to the batch's end, on "
+        "a worker already started (each pool process has loaded the model, as in a clinic's running workers), "
         "chunks of 1,000 patients, each scored with one predict_proba call, explained (tree-path contributions), "
         "written with COPY, and each patient's recommendation generated (rules, ranking, COPY of the items; the "
         "clinic's earlier recommendations are deleted before each run, so every run writes them all).",

@@ -4,9 +4,10 @@ import logging
 import time
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.db import DatabaseError, close_old_connections, connection
 
+from mltraining.ml import artifact
 from predictions import services
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ def score_all_clinics() -> list[int]:
 def resume_stalled_batches() -> list[int]:
     """Every few minutes: batches whose chunk messages were lost are sent again, or finished with the reason."""
     return services.batches_resume_stalled()
+
+
+@worker_init.connect
+def _model_libraries_import(**_kwargs) -> None:
+    """The worker's parent imports the model loader's libraries once, before it forks its pool processes, so
+    they share them instead of each spending seconds importing them before its warm-up."""
+    artifact.import_libraries()
 
 
 @worker_process_init.connect

@@ -5,6 +5,11 @@ remote-code hole. skops stores the object tree as data and refuses types it does
 that the loader checks the file's sha256 against the one recorded when it was registered, and refuses a
 file written by another scikit-learn version (estimators' internals change between releases). There is
 no pickle fallback anywhere.
+
+skops is imported where a model is saved or loaded, not with this module: importing it enumerates every
+scikit-learn estimator (seconds of imports), which every web process and management command would otherwise
+pay at start-up without ever touching a model. Celery workers import it once in their parent process
+(`import_libraries`, from predictions.tasks) so the forked pool processes share it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-
-import skops.io as sio
 
 # Types skops does not trust by default that our candidates legitimately contain. Everything else is
 # refused. Found by saving every candidate (calibrated, as training stores them) and asking
@@ -40,6 +43,11 @@ ALLOWED_TYPES = frozenset(
     }
 )
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "lightgbm", "skops")
+
+
+def import_libraries() -> None:
+    """Import what loading a model needs, ahead of the first load (see the module docstring)."""
+    import skops.io  # noqa: F401
 
 
 class ArtifactError(Exception):
@@ -91,6 +99,8 @@ def save_model(
     model: Any, path: Path, *, feature_schema: dict, data_hash: str, rows: int, classes: list[str]
 ) -> ArtifactInfo:
     """Write `path` (skops) and `path.with_suffix(".json")` (metadata, including the sha256 of the model bytes)."""
+    import skops.io as sio
+
     path = Path(path)
     payload = sio.dumps(model)
     info = ArtifactInfo(
@@ -111,6 +121,8 @@ def save_model(
 
 def load_model(path: Path, *, expected_sha256: str) -> tuple[Any, ArtifactInfo]:
     """Load a model saved by `save_model`, or raise ArtifactError saying why it is refused."""
+    import skops.io as sio
+
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"Model file {path} is missing. Restore it from backup or retrain the model.")

@@ -22,6 +22,7 @@ Methods, chosen by the type of the base estimator:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,12 +134,11 @@ class _LightGBMPaths:
                 offsets.append(start)
                 rows += [leaves[i] for i in range(len(leaves))]
                 start += len(leaves)
-            matrix = sparse.lil_matrix((start, n_columns))
-            for r, path in enumerate(rows):
-                for column, value in path.items():
-                    matrix[r, column] = value
+            leaf_rows = [r for r, path in enumerate(rows) for _column in path]
+            columns = [column for path in rows for column in path]
+            values = [value for path in rows for value in path.values()]
             self.offsets.append(np.asarray(offsets))
-            self.matrices.append(matrix.tocsr())
+            self.matrices.append(sparse.csr_matrix((values, (leaf_rows, columns)), shape=(start, n_columns)))
 
     def _walk(self, node: dict, value: float, path: dict[int, float], leaves: dict[int, dict[int, float]]) -> None:
         if "leaf_index" in node or "split_feature" not in node:
@@ -168,17 +168,17 @@ class _LightGBMPaths:
         return base, values
 
 
-_PATHS: dict[int, tuple[object, _LightGBMPaths]] = {}
+# One entry per fitted model alive in this process (a worker keeps each clinic's active model), dropped with the
+# model: a worker scoring several clinics' chunks in turn builds each model's paths once, not at every switch.
+_PATHS: weakref.WeakKeyDictionary[object, _LightGBMPaths] = weakref.WeakKeyDictionary()
 
 
 def _lightgbm_paths(estimator, n_columns: int) -> _LightGBMPaths:
     """Built once per fitted model (a batch explains many chunks with the same one)."""
-    cached = _PATHS.get(id(estimator))
-    if cached is None or cached[0] is not estimator:
-        _PATHS.clear()
-        cached = (estimator, _LightGBMPaths(estimator.booster_, n_columns))
-        _PATHS[id(estimator)] = cached
-    return cached[1]
+    paths = _PATHS.get(estimator)
+    if paths is None:
+        paths = _PATHS[estimator] = _LightGBMPaths(estimator.booster_, n_columns)
+    return paths
 
 
 def _sum_by_source(per_column: np.ndarray, sources: list[str], features: list[str]) -> np.ndarray:

@@ -164,3 +164,24 @@ def test_saving_again_replaces_the_file_in_one_step(saved, data):
     assert info.data_hash == "e" * 64
     with pytest.raises(ArtifactError):
         load_model(path, expected_sha256=first.sha256)
+
+
+def test_starting_django_does_not_import_skops_but_a_worker_does_before_forking():
+    """Web processes and commands never load a model: they must not pay skops' seconds of imports at start-up;
+    the Celery worker's parent imports it once so its pool processes share it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, django\n"
+        "django.setup()\n"
+        "print('skops.io' in sys.modules)\n"
+        "from celery.signals import worker_init\n"
+        "import predictions.tasks\n"
+        "worker_init.send(sender=None)\n"
+        "print('skops.io' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

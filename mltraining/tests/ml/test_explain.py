@@ -68,3 +68,41 @@ def test_models_without_an_exact_method_say_so_instead_of_inventing_one():
 
     assert explanation.method == UNAVAILABLE
     assert not explanation.available
+
+
+def test_two_models_explained_in_turn_build_their_tree_paths_once_each(monkeypatch):
+    """A worker scoring two clinics' chunks in turn: switching model must not rebuild the other's paths."""
+    from mltraining.ml import explain as module
+
+    built = []
+    original = module._LightGBMPaths.__init__
+
+    def counted(self, *args):
+        built.append(self)
+        original(self, *args)
+
+    monkeypatch.setattr(module._LightGBMPaths, "__init__", counted)
+    X, y = frame()
+    first, second = fitted("lightgbm", X, y), fitted("lightgbm", X, y.sample(frac=1, random_state=1).to_numpy())
+
+    explanations = [explain(model, X.iloc[:20]) for model in (first, second, first, second)]
+
+    assert len(built) == 2
+    np.testing.assert_allclose(explanations[2].raw_output, base_raw_output(first, X.iloc[:20]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(explanations[3].raw_output, base_raw_output(second, X.iloc[:20]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_dropped_models_tree_paths_are_freed_with_it():
+    import gc
+
+    from mltraining.ml import explain as module
+
+    X, y = frame()
+    model = fitted("lightgbm", X, y)
+    explain(model, X.iloc[:5])
+    held = len(module._PATHS)
+
+    del model
+    gc.collect()
+
+    assert len(module._PATHS) == held - 1
