@@ -70,39 +70,52 @@ def test_models_without_an_exact_method_say_so_instead_of_inventing_one():
     assert not explanation.available
 
 
-def test_two_models_explained_in_turn_build_their_tree_paths_once_each(monkeypatch):
-    """A worker scoring two clinics' chunks in turn: switching model must not rebuild the other's paths."""
+@pytest.fixture
+def builds(monkeypatch):
+    """Every build of what a model's explanations need: LightGBM's tree paths, shap's TreeExplainer."""
+    import shap
+
     from mltraining.ml import explain as module
 
     built = []
-    original = module._LightGBMPaths.__init__
 
-    def counted(self, *args):
-        built.append(self)
-        original(self, *args)
+    def counting(build):
+        def counted(*args, **kwargs):
+            built.append(build)
+            return build(*args, **kwargs)
 
-    monkeypatch.setattr(module._LightGBMPaths, "__init__", counted)
+        return counted
+
+    monkeypatch.setattr(module, "_LightGBMPaths", counting(module._LightGBMPaths))
+    monkeypatch.setattr(shap, "TreeExplainer", counting(shap.TreeExplainer))
+    return built
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "hist_gradient_boosting", "random_forest"])
+def test_two_models_explained_in_turn_are_each_prepared_once(name, builds):
+    """A worker scoring two clinics' patients in turn: switching model must not rebuild the other's explainer."""
     X, y = frame()
-    first, second = fitted("lightgbm", X, y), fitted("lightgbm", X, y.sample(frac=1, random_state=1).to_numpy())
+    first, second = fitted(name, X, y), fitted(name, X, y.sample(frac=1, random_state=1).to_numpy())
 
     explanations = [explain(model, X.iloc[:20]) for model in (first, second, first, second)]
 
-    assert len(built) == 2
+    assert len(builds) == 2
     np.testing.assert_allclose(explanations[2].raw_output, base_raw_output(first, X.iloc[:20]), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(explanations[3].raw_output, base_raw_output(second, X.iloc[:20]), rtol=1e-5, atol=1e-6)
 
 
-def test_a_dropped_models_tree_paths_are_freed_with_it():
+@pytest.mark.parametrize("name", ["lightgbm", "hist_gradient_boosting"])
+def test_a_dropped_models_explainer_is_freed_with_it(name):
     import gc
 
     from mltraining.ml import explain as module
 
     X, y = frame()
-    model = fitted("lightgbm", X, y)
+    model = fitted(name, X, y)
     explain(model, X.iloc[:5])
-    held = len(module._PATHS)
+    held = len(module._PREPARED)
 
     del model
     gc.collect()
 
-    assert len(module._PATHS) == held - 1
+    assert len(module._PREPARED) == held - 1
