@@ -12,6 +12,9 @@
 - Sex-specific limits: for a patient recorded as neither female nor male, the limit at which the value is
   abnormal for both sexes, which is how `patients.clinical` flags such a patient.
 - A value that is missing, None, NaN or infinite is "not measured" and gives no finding.
+- Several rules for the same advice item give one finding, the most severe. Where a guideline designates one
+  category from two analytes (blood pressure: the higher of the systolic and diastolic stages), the higher
+  category's finding replaces the lower ones' (`guidelines.SUPERSEDES`).
 
 `engine` holds the machinery, `guidelines` the rules themselves.
 """
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from recommendations.rules.engine import ADULT_AGE, Facts, Finding, Rule, Severity
-from recommendations.rules.guidelines import RULES
+from recommendations.rules.guidelines import RULES, SUPERSEDES
 
 __all__ = [
     "evaluate_many",
@@ -42,7 +45,7 @@ __all__ = [
     "headline",
 ]
 
-RULES_VERSION = "2026.11"  # bump when a threshold, band or severity changes
+RULES_VERSION = "2026.11.1"  # bump when a threshold, band or severity changes
 
 HEADLINE_NO_ACTION, HEADLINE_LIFESTYLE, HEADLINE_CONSULT = (
     "no_action_needed",
@@ -53,7 +56,8 @@ RISK_LEVELS = ("low", "moderate", "high", "")
 
 
 def evaluate(facts: Facts, rules: Sequence[Rule] = RULES) -> list[Finding]:
-    """All findings; of several for the same advice item the most severe is kept (on a tie, the first rule's).
+    """All findings; of several for the same advice item the most severe is kept (on a tie, the first rule's),
+    and none whose item a higher category's replaces (`SUPERSEDES`).
 
     Sorted by severity, most severe first, then by rule order.
     """
@@ -65,7 +69,15 @@ def evaluate(facts: Facts, rules: Sequence[Rule] = RULES) -> list[Finding]:
         previous = kept.get(finding.advice)
         if previous is None or finding.severity > previous[1].severity:
             kept[finding.advice] = (order, finding)
-    return [finding for _, finding in sorted(kept.values(), key=lambda item: (-item[1].severity, item[0]))]
+    return _designated(kept)
+
+
+def _designated(kept: dict[str, tuple[int, Finding]]) -> list[Finding]:
+    """The findings kept per advice item (with their rule order), less the items a kept one supersedes, most
+    severe first, then in rule order."""
+    replaced = {lower for advice in kept for lower in SUPERSEDES.get(advice, ())}
+    remaining = [item for advice, item in kept.items() if advice not in replaced]
+    return [finding for _, finding in sorted(remaining, key=lambda item: (-item[1].severity, item[0]))]
 
 
 def _limits(cut, sexes: np.ndarray) -> np.ndarray:
@@ -104,10 +116,7 @@ def evaluate_many(facts: Sequence[Facts], rules: Sequence[Rule] = RULES) -> list
             previous = found[index].get(finding.advice)
             if previous is None or finding.severity > previous[1].severity:
                 found[index][finding.advice] = (order, finding)
-    return [
-        [finding for _, finding in sorted(kept.values(), key=lambda item: (-item[1].severity, item[0]))]
-        for kept in found
-    ]
+    return [_designated(kept) for kept in found]
 
 
 def headline(findings: Sequence[Finding], risk_level: str) -> str:

@@ -102,6 +102,14 @@ NOTIFY = "a critical limit for urgent clinician notification"
 MICROCYTIC = ("mcv", below(80.0))  # below the adult reference interval of 80-100 fL
 ANAEMIC = below(female=12.0, male=13.0)  # WHO 2024, non-pregnant adults
 
+# A graded classification over two analytes gives one category: the higher one's item replaces the lower ones'.
+# 2017 ACC/AHA (table 6, footnote): "Individuals with SBP and DBP in 2 categories should be designated to the
+# higher BP category", so a systolic stage 1 value beside a diastolic stage 2 value is stage 2 only.
+SUPERSEDES: dict[str, tuple[str, ...]] = {
+    "bp_severe_urgent": ("bp_stage2_review", "bp_stage1_lifestyle"),
+    "bp_stage2_review": ("bp_stage1_lifestyle",),
+}
+
 # fmt: off
 RULES: tuple[Rule, ...] = (
     # Glycaemia, ADA 2025 (inclusive): HbA1c >= 6.5 % or FPG >= 126 mg/dL is the diabetes range, to be confirmed;

@@ -344,6 +344,36 @@ def test_of_two_findings_for_the_same_advice_the_most_severe_is_kept_in_its_own_
     assert [f.rule for f in evaluate(Facts({}), rules)] == ["c_high", "b_other"]
 
 
+@pytest.mark.parametrize(
+    ("systolic", "diastolic", "expected"),
+    [
+        (135, 85, [("systolic_bp_stage1", "bp_stage1_lifestyle")]),  # both stage 1: one item, the first rule's
+        (135, 95, [("diastolic_bp_stage2", "bp_stage2_review")]),
+        (145, 85, [("systolic_bp_stage2", "bp_stage2_review")]),
+        (185, 85, [("systolic_bp_critical_high", "bp_severe_urgent")]),
+        (150, 125, [("diastolic_bp_critical_high", "bp_severe_urgent")]),
+        (120, 95, [("diastolic_bp_stage2", "bp_stage2_review")]),  # systolic normal: nothing replaced
+    ],
+)
+def test_systolic_and_diastolic_in_two_stages_give_the_higher_stage_only(systolic, diastolic, expected):
+    """2017 ACC/AHA: someone with SBP and DBP in two categories is designated to the higher one."""
+    findings = evaluate(Facts({"systolic_bp": systolic, "diastolic_bp": diastolic}, age=ADULT))
+    assert [(f.rule, f.advice) for f in findings] == expected
+
+
+def test_a_higher_blood_pressure_stage_leaves_other_findings_alone():
+    findings = evaluate(Facts({"systolic_bp": 135, "diastolic_bp": 95, "bmi": 27}, age=ADULT))
+    assert [f.advice for f in findings] == ["bp_stage2_review", "bmi_overweight_lifestyle"]
+
+
+def test_an_item_replaces_only_less_severe_items_of_the_rule_set():
+    from recommendations.rules.guidelines import SUPERSEDES
+
+    severity = {rule.advice: rule.severity for rule in RULES}
+    for higher, lowers in SUPERSEDES.items():
+        assert all(severity[higher] > severity[lower] for lower in lowers), higher
+
+
 # --- headline() ---------------------------------------------------------------------------------------------------
 
 
