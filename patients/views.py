@@ -134,10 +134,22 @@ def _converted_decimals(value: float, decimals: int) -> int:
     return max(decimals, 2 - math.floor(math.log10(abs(value))))
 
 
+def _off_limit_decimals(value: float, decimals: int, limits: list[float | None]) -> int:
+    """Enough decimals that a value is never shown on a limit it is not on: 79.18 mm Hg against a reference high of
+    79 reads 79.2 beside its H flag, not 79 (at most three more decimals)."""
+    limits, most = [limit for limit in limits if limit is not None and limit != value], decimals + 3
+    while decimals < most and any(float(f"{value:.{decimals}f}") == limit for limit in limits):
+        decimals += 1
+    return decimals
+
+
 def _result_row(patient: Patient, observation: Observation, chart: SafeString | None) -> ResultRow:
     analyte, flag = observation.analyte, observation.interpretation
     converted = observation.entered_unit != analyte.unit
     decimals = _converted_decimals(observation.value, analyte.decimals) if converted else analyte.decimals
+    rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
+    limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
+    decimals = _off_limit_decimals(observation.value, decimals, limits)
     entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
     return ResultRow(
         name=analyte.name,
@@ -146,7 +158,7 @@ def _result_row(patient: Patient, observation: Observation, chart: SafeString | 
         flag=flag,
         flag_label=Interpretation(flag).label if flag else "no adult range",
         badge=BADGES[flag],
-        reference=_range_text(selectors.reference_range_for(patient=patient, analyte_code=analyte.code), analyte.unit),
+        reference=_range_text(rng, analyte.unit),
         effective_at=observation.effective_at,
         chart=chart,
     )

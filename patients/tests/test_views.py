@@ -325,6 +325,27 @@ def test_a_converted_value_keeps_three_significant_digits_next_to_what_was_enter
     assert shown in client.get(page_url("detail", patient_a)).content.decode()
 
 
+@pytest.mark.parametrize(
+    ("above_high", "shown", "flag"),
+    [
+        (0.18, "{high:.1f}", "H"),  # 79.18 against a high of 79: "79" would sit on the limit beside an H
+        (0.0, "{high:.0f}", "N"),  # on the limit, inside the range
+        (-0.4, "{high:.1f}", "N"),  # would round up onto the limit
+        (-5.4, "{value:.0f}", "N"),  # nowhere near a limit: the analyte's own precision
+    ],
+)
+def test_a_value_is_never_rounded_onto_a_limit_it_is_not_on(client, doctor_a, patient_a, above_high, shown, flag):
+    high = reference_range(SPECS["diastolic_bp"], patient_a.sex, 45).high
+    value = high + above_high
+    record(patient_a, doctor_a, diastolic_bp=(value, SPECS["diastolic_bp"].unit))
+    client.force_login(doctor_a)
+
+    [row] = [row for panel in client.get(page_url("detail", patient_a)).context["panels"] for row in panel["rows"]]
+
+    assert SPECS["diastolic_bp"].decimals == 0
+    assert (row.value, row.flag) == (f"{shown.format(high=value, value=value)} {SPECS['diastolic_bp'].unit}", flag)
+
+
 def test_a_value_below_the_critical_limit_gets_a_red_badge(client, doctor_a, patient_a):
     record(patient_a, doctor_a, hemoglobin=5.0)
     client.force_login(doctor_a)
