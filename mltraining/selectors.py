@@ -13,6 +13,7 @@ from django.utils import timezone
 from clinic import roles
 from clinic.models import Clinic, User
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
+from patients.catalog_data import unit_display
 
 # The metrics shown in tables, in order, with their labels.
 METRIC_LABELS = {
@@ -219,7 +220,7 @@ def training_run_report(*, run: TrainingRun) -> dict[str, Any]:
 def _feature_labels() -> dict[str, tuple[str, str]]:
     from mltraining.ml.features import FEATURES
 
-    return {feature.name: (feature.label, feature.unit) for feature in FEATURES}
+    return {feature.name: (feature.label, unit_display(feature.unit)) for feature in FEATURES}
 
 
 def drift_feature_rows(*, report: DriftReport) -> list[dict[str, Any]]:

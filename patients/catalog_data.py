@@ -31,6 +31,18 @@ class UnitConversion:
     display: str = ""  # human label if different from the UCUM code, e.g. "lb" for "[lb_av]"
 
 
+# Canonical UCUM codes as clinicians write them, wherever a unit is shown; the others read well as they are
+# (mmol/L, g/dL, %, U/L). The code itself stays what is stored, exported and accepted.
+UNIT_DISPLAY: dict[str, str] = {
+    "10*12/L": "×10¹²/L", "10*9/L": "×10⁹/L", "umol/L": "µmol/L", "u[IU]/mL": "µIU/mL", "mm[Hg]": "mmHg",
+    "kg/m2": "kg/m²", "/d": "per day", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "a": "years",
+}  # fmt: skip
+
+
+def unit_display(unit: str) -> str:
+    return UNIT_DISPLAY.get(unit, unit)
+
+
 @dataclass(frozen=True)
 class RefRange:
     low: float | None

@@ -30,6 +30,7 @@ from clinic.models import User
 from mltraining.ml.features import FEATURES, NUMERIC
 from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY, LABELS, class_of_code
 from patients.catalog import catalog
+from patients.catalog_data import unit_display
 from patients.models import AnalyteKind, Condition, Observation, Patient, VerificationStatus
 from patients.selectors import ABNORMAL, reference_range_for
 from predictions import selectors as prediction_selectors
@@ -46,7 +47,6 @@ RADAR_LABS: dict[str, str] = {
     "systolic_bp": "Systolic BP",
     "bmi": "BMI",
 }
-UNITS = {"10*12/L": "×10¹²/L", "10*9/L": "×10⁹/L", "umol/L": "µmol/L", "mm[Hg]": "mmHg", "kg/m2": "kg/m²"}
 NO_CONFIRMED = "No confirmed target diagnosis"
 MIN_GROUP = 5  # smaller groups are not drawn: their quartiles would come close to single patients' values
 MAX_POINTS = 2000
@@ -54,8 +54,7 @@ RADAR_RANGE = (-0.5, 2.0)  # normalised values beyond are drawn at the edge (the
 
 
 def _unit(code: str) -> str:
-    unit = catalog().by_code[code].unit
-    return UNITS.get(unit, unit)
+    return unit_display(catalog().by_code[code].unit)
 
 
 def _class_name(key: str) -> str:

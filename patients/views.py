@@ -151,14 +151,15 @@ def _result_row(patient: Patient, observation: Observation, chart: SafeString | 
     limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
     decimals = _off_limit_decimals(observation.value, decimals, limits)
     entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
+    unit = unit_label(analyte.code, analyte.unit)
     return ResultRow(
         name=analyte.name,
-        value=f"{observation.value:.{decimals}f} {analyte.unit}",
+        value=f"{observation.value:.{decimals}f} {unit}",
         entered=entered if converted else "",
         flag=flag,
         flag_label=Interpretation(flag).label if flag else "no adult range",
         badge=BADGES[flag],
-        reference=_range_text(rng, analyte.unit),
+        reference=_range_text(rng, unit),
         effective_at=observation.effective_at,
         chart=chart,
     )
@@ -170,7 +171,7 @@ def _chart(patient: Patient, code: str, series: list[tuple[datetime.datetime, fl
     spec = catalog().by_code[code]
     return trend_svg(
         title=spec.name,
-        unit=spec.unit,
+        unit=unit_label(code, spec.unit),
         points=[Point(timezone.localtime(at), value, flag) for at, value, flag in series],
         band=selectors.reference_range_for(patient=patient, analyte_code=code),
         decimals=spec.decimals,

@@ -25,11 +25,6 @@ BOTTOM = 28  # the axis label
 TOWARDS_COLOR = "#c2410c"
 AWAY_COLOR = "#1d4ed8"
 MAX_LABEL = 40
-# UCUM codes as a clinician writes them; others read well as they are (mmol/L, g/dL, %).
-UNIT_DISPLAY = {
-    "10*12/L": "×10¹²/L", "10*9/L": "×10⁹/L", "umol/L": "µmol/L", "u[IU]/mL": "µIU/mL", "mm[Hg]": "mmHg",
-    "kg/m2": "kg/m²", "/d": "per day", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "a": "years",
-}  # fmt: skip
 
 
 def _number(value: float) -> str:
@@ -51,7 +46,7 @@ def value_text(item: Mapping[str, Any]) -> str:
         text = "yes" if value else "no"
     elif isinstance(value, int | float):
         unit = item.get("unit") or ""
-        unit = UNIT_DISPLAY.get(unit) or unit_label(item.get("analyte") or "", unit)
+        unit = unit_label(item.get("analyte") or "", unit)
         text = f"{_number(value)} {unit}".strip()
     else:
         text = str(value).replace("_", " ")

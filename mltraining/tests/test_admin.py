@@ -363,6 +363,7 @@ def test_a_drift_report_page_lists_psi_per_feature_worst_first(client, admin_a, 
     page = client.get(reverse("admin:mltraining_driftreport_change", args=[report.pk])).content.decode()
 
     assert page.index("Creatinine") < page.index("Glucose")
+    assert "(µmol/L)" in page  # the unit as clinicians write it, not its UCUM code umol/L
     assert "7.500" in page
     assert "0.800" in page  # the ckd share now
 

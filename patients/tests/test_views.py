@@ -343,7 +343,19 @@ def test_a_value_is_never_rounded_onto_a_limit_it_is_not_on(client, doctor_a, pa
     [row] = [row for panel in client.get(page_url("detail", patient_a)).context["panels"] for row in panel["rows"]]
 
     assert SPECS["diastolic_bp"].decimals == 0
-    assert (row.value, row.flag) == (f"{shown.format(high=value, value=value)} {SPECS['diastolic_bp'].unit}", flag)
+    assert (row.value, row.flag) == (f"{shown.format(high=value, value=value)} mmHg", flag)
+
+
+def test_units_are_shown_as_clinicians_write_them_not_as_ucum_codes(client, doctor_a, patient_a):
+    record(patient_a, doctor_a, wbc=6.0, bmi=22.5, diastolic_bp=(72, "mm[Hg]"))
+    client.force_login(doctor_a)
+
+    html = client.get(page_url("detail", patient_a)).content.decode()
+
+    for shown in ["6.0 ×10⁹/L", "22.5 kg/m²", "72 mmHg", f"{reference_range(SPECS['wbc'], Sex.MALE, 45).low:g}–"]:
+        assert shown in html
+    for code in ["10*9/L", "kg/m2", "mm[Hg]"]:
+        assert code not in html
 
 
 def test_a_value_below_the_critical_limit_gets_a_red_badge(client, doctor_a, patient_a):
@@ -504,6 +516,7 @@ def test_the_panel_form_shows_readable_unit_names(client, staff_a, patient_a):
     html = client.get(page_url("panel", patient_a), {"panel": "vitals"}).content.decode()
 
     assert '<option value="[lb_av]">lb</option>' in html
+    assert '<option value="mm[Hg]" selected>mmHg</option>' in html  # the canonical unit too
 
 
 def test_an_unknown_panel_is_404(client, staff_a, patient_a):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
-from patients.catalog_data import ANALYTES, AnalyteSpec, UnitConversion
+from patients.catalog_data import ANALYTES, AnalyteSpec, UnitConversion, unit_display
 
 ADULT_AGE = 18  # the catalog's adult reference ranges start here too
 
@@ -158,13 +158,6 @@ MEASURES: dict[str, Measure] = {
     "non_hdl_cholesterol": Measure("Non-HDL cholesterol", "mmol/L", 2, SPECS["total_cholesterol"].conversions),
     "mentzer_index": Measure("Mentzer index (MCV/RBC)", "", 1),
 }
-_DISPLAY_UNITS = {
-    "mm[Hg]": "mm Hg",
-    "10*9/L": "×10⁹/L",
-    "mL/min/{1.73_m2}": "mL/min/1.73 m²",
-    "kg/m2": "kg/m²",
-    "/d": "steps/day",
-}
 
 
 def critical(analyte: str, side: str) -> Cut:
@@ -183,7 +176,7 @@ def reference(analyte: str, side: str) -> dict[str, float]:
 
 
 def _quantity(number: str, unit: str) -> str:
-    unit = _DISPLAY_UNITS.get(unit, unit)
+    unit = unit_display(unit)
     return f"{number} {unit}" if unit else number
 
 
