@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, get_user, logout
 from django.http import HttpResponseBadRequest, JsonResponse
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
@@ -82,7 +82,8 @@ class AccessDeniedAuditMiddleware:
     Someone probing other clinics' records, or pages above their role, leaves a trace. The row is written after
     the view has returned, outside its transaction (Django wraps only the view in ATOMIC_REQUESTS), so it is
     committed even when the view's work was rolled back. Any other status costs no query: the status is looked
-    at before the user. For an API call, the user is the one DRF authenticated (session or token).
+    at before the user. For an API call, the user is the one DRF authenticated (session or token), or the
+    session's own when DRF refused the request's credentials (marked `credentials: refused`).
     """
 
     DENIED = frozenset({403, 404})
@@ -93,15 +94,29 @@ class AccessDeniedAuditMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (
-            response.status_code in self.DENIED
-            and not request.path.startswith(self.static_prefix)
-            and request.user.is_authenticated
-        ):
+        if response.status_code not in self.DENIED or request.path.startswith(self.static_prefix):
+            return response
+        detail = {"method": request.method, "path": request.path[:500], "status": response.status_code}
+        if request.user.is_authenticated:
+            audit_record(actor=request.user, action="access.denied", outcome=AuditOutcome.DENIED, detail=detail)
+        elif (user := self._refused_session_user(request)) is not None:
             audit_record(
-                actor=request.user,
-                action="access.denied",
-                outcome=AuditOutcome.DENIED,
-                detail={"method": request.method, "path": request.path[:500], "status": response.status_code},
-            )
+                actor=user, action="access.denied", outcome=AuditOutcome.DENIED,
+                detail={**detail, "credentials": "refused"},
+            )  # fmt: skip
         return response
+
+    @staticmethod
+    def _refused_session_user(request):
+        """The signed-in user of the session when the API refused the request's credentials.
+
+        DRF replaces the request's user by an anonymous one when authentication fails, as for a session-authenticated
+        write without its CSRF token (what a forged cross-site request is) or an invalid token beside a session; the
+        denial is still made in that user's session, so it is theirs in the trail. A request without a session costs
+        nothing here.
+        """
+        session = getattr(request, "session", None)
+        if session is None or SESSION_KEY not in session:
+            return None
+        user = get_user(request)
+        return user if user.is_authenticated else None

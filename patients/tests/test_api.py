@@ -158,6 +158,10 @@ def test_session_authenticated_writes_need_the_csrf_token(staff_a):
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert not Patient.objects.exists()
+    # What a forged cross-site request looks like: refused, and in the trail under the session's user.
+    [denial] = AuditEvent.objects.filter(action="access.denied")
+    assert (denial.actor, denial.outcome) == (staff_a, "denied")
+    assert denial.detail == {"method": "POST", "path": url("patient-list"), "status": 403, "credentials": "refused"}
 
 
 def test_session_authenticated_reads_need_no_csrf_token(staff_a, patient_a):
