@@ -469,3 +469,10 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         aliases=("sleep", "sleep hours", "hours of sleep", "sleep_hours"),
     ),
 )  # fmt: skip
+
+# An accepted unit's own label ("lb" for "[lb_av]"), else the display of the code: how every page names a unit.
+_UNIT_LABELS = {(spec.code, c.unit): c.display for spec in ANALYTES for c in spec.conversions if c.display}
+
+
+def unit_label(analyte_code: str, unit: str) -> str:
+    return _UNIT_LABELS.get((analyte_code, unit)) or unit_display(unit)

@@ -10,19 +10,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from patients.catalog_data import ANALYTES, AnalyteSpec, unit_display
+from patients.catalog_data import AnalyteSpec, unit_label
 from patients.clinical import accepted_units
 from patients.models import Allergy, Condition, Medication, Patient, Sex
 from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS
 from patients.services import ObservationInput
 
-# UCUM codes such as "[lb_av]" shown the way people write them: an accepted unit's own label, else the catalog's.
-_UNIT_LABELS = {(spec.code, c.unit): c.display for spec in ANALYTES for c in spec.conversions if c.display}
 _DATE = {"type": "date"}
-
-
-def unit_label(analyte_code: str, unit: str) -> str:
-    return _UNIT_LABELS.get((analyte_code, unit)) or unit_display(unit)
 
 
 def _date_input() -> forms.DateInput:

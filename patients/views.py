@@ -25,6 +25,7 @@ from clinic.charts import Chart, download
 from clinic.models import User
 from patients import dashboard, selectors, services
 from patients.catalog import catalog
+from patients.catalog_data import unit_label
 from patients.charts import Point, trend_svg
 from patients.clinical import Range, age_on
 from patients.forms import (
@@ -35,7 +36,6 @@ from patients.forms import (
     PatientFilterForm,
     PatientForm,
     attach_errors,
-    unit_label,
 )
 from patients.models import AnalyteKind, Interpretation, Observation, Patient
 from patients.selectors import ABNORMAL
@@ -135,7 +135,7 @@ def _converted_decimals(value: float, decimals: int) -> int:
 
 
 def _off_limit_decimals(value: float, decimals: int, limits: list[float | None]) -> int:
-    """Enough decimals that a value is never shown on a limit it is not on: 79.18 mm Hg against a reference high of
+    """Enough decimals that a value is never shown on a limit it is not on: 79.18 mmHg against a reference high of
     79 reads 79.2 beside its H flag, not 79 (at most three more decimals)."""
     limits, most = [limit for limit in limits if limit is not None and limit != value], decimals + 3
     while decimals < most and any(float(f"{value:.{decimals}f}") == limit for limit in limits):

@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from patients.forms import unit_label
+from patients.catalog_data import unit_label
 
 WIDTH = 640
 LABEL_W = 270  # feature label and value, right-aligned against the bars
