@@ -12,6 +12,9 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.forms import ClinicPasswordChangeForm, LoginForm
 from clinic.health import health_report
+from mltraining import selectors as mltraining_selectors
+from patients import selectors as patient_selectors
+from recommendations import selectors as recommendation_selectors
 
 
 @login_required
@@ -24,6 +27,14 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_manage_clinic": roles.can_manage_clinic(user),
         "is_patient": roles.is_patient(user),
     }
+    # What is waiting, counted without names, so each role sees at once where to start.
+    if context["can_review_advice"]:
+        context["queue"] = recommendation_selectors.review_queue_counts(user=user)
+        context["urgent_severity"] = recommendation_selectors.URGENT
+    if context["can_view_patients"]:
+        context["critical_patients"] = patient_selectors.critical_patient_count(user=user)
+    if context["can_manage_clinic"] and user.clinic_id:
+        context["active_model"] = mltraining_selectors.active_model_brief(clinic_id=user.clinic_id)
     return render(request, "clinic/home.html", context)
 
 

@@ -74,6 +74,12 @@ def version_detail_deferred(path: str) -> list[str]:
     return [f"{path}__{name}" for name in VERSION_DETAIL_FIELDS]
 
 
+def active_model_brief(*, clinic_id: int) -> ModelVersion | None:
+    """The clinic's active version without its large JSON: the home page names its number and date."""
+    active = ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE)
+    return active.defer(*VERSION_DETAIL_FIELDS).first()
+
+
 def active_models() -> QuerySet[ModelVersion]:
     """Every clinic's active version, by clinic."""
     return ModelVersion.objects.filter(status=ModelStatus.ACTIVE).order_by("clinic_id")

@@ -44,6 +44,7 @@ class PatientFilterForm(forms.Form):
     age_band = forms.ChoiceField(label="Age", choices=[("", "Any age"), *((b, b) for b in AGE_BANDS)], required=False)
     condition = forms.CharField(label="Condition (ICD-10)", required=False, max_length=8)
     abnormal = forms.BooleanField(label="Abnormal latest results", required=False)
+    critical = forms.BooleanField(label="Critical latest results", required=False)
     ordering = forms.ChoiceField(
         choices=[(key, key) for key in PATIENT_ORDERINGS], required=False, widget=forms.HiddenInput
     )
@@ -65,6 +66,7 @@ class PatientFilterForm(forms.Form):
             "sex": data.get("sex", ""),
             "age_band": data.get("age_band", ""),
             "abnormal": data.get("abnormal", False),
+            "critical": data.get("critical", False),
             "condition": data.get("condition", ""),
             "ordering": data.get("ordering") or "name",
         }

@@ -22,9 +22,10 @@ from clinic.audit import audit_record
 from clinic.models import User
 from patients.catalog import catalog
 from patients.clinical import Range, age_on, reference_range
-from patients.models import Condition, Observation, Patient, VerificationStatus
+from patients.models import Condition, Interpretation, Observation, Patient, VerificationStatus
 
 ABNORMAL = ["L", "H", "LL", "HH"]
+CRITICAL = [Interpretation.CRITICAL_LOW, Interpretation.CRITICAL_HIGH]
 AGE_BANDS = {"0-17": (0, 17), "18-39": (18, 39), "40-64": (40, 64), "65+": (65, 200)}
 PATIENT_ORDERINGS = {
     "name": ["family_name", "given_name", "id"],
@@ -73,12 +74,13 @@ def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
     audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})
 
 
-def _latest_flagged_abnormal() -> Exists:
+def _latest_flagged(interpretations: list[str]) -> Exists:
+    """The patient's latest value of some analyte carries one of these flags."""
     newer = Observation.objects.filter(
         patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
     )
     return Exists(
-        Observation.objects.filter(patient_id=OuterRef("pk"), interpretation__in=ABNORMAL).exclude(Exists(newer))
+        Observation.objects.filter(patient_id=OuterRef("pk"), interpretation__in=interpretations).exclude(Exists(newer))
     )
 
 
@@ -89,6 +91,7 @@ def patient_search(
     sex: str = "",
     age_band: str = "",
     abnormal: bool = False,
+    critical: bool = False,
     condition: str = "",
     ordering: str = "name",
     today: datetime.date | None = None,
@@ -110,7 +113,9 @@ def patient_search(
         born_before = today.replace(year=today.year - youngest)
         patients = patients.filter(birth_date__gt=born_after, birth_date__lte=born_before)
     if abnormal:
-        patients = patients.filter(_latest_flagged_abnormal())
+        patients = patients.filter(_latest_flagged(ABNORMAL))
+    if critical:
+        patients = patients.filter(_latest_flagged(CRITICAL))
     if condition:
         patients = patients.filter(
             Exists(
@@ -122,6 +127,14 @@ def patient_search(
             )
         )
     return patients.order_by(*PATIENT_ORDERINGS.get(ordering, PATIENT_ORDERINGS["name"]))
+
+
+def critical_patient_count(*, user: User) -> int:
+    """How many of the user's patients have a latest result in a critical range (LL or HH): the home page's count.
+
+    A number without names, like the population dashboard's; the list it links to audits its read.
+    """
+    return patient_search(user=user, critical=True).count()
 
 
 def patient_list_read(*, user: User, filters: dict[str, Any], count: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -27,6 +27,7 @@ from recommendations.models import (
     Severity,
 )
 
+URGENT = Severity.HIGH  # the home page's "urgent": high or critical
 QUEUE_ORDERINGS = {"severity": ["-severity", "created_at", "pk"], "oldest": ["created_at", "pk"],
                    "newest": ["-created_at", "-pk"]}  # fmt: skip
 
@@ -103,6 +104,15 @@ def _queue(user: User, filters: QueueFilters) -> QuerySet[Recommendation]:
             | Q(patient__mrn__iexact=filters.q)
         )
     return queryset.select_related("patient").order_by(*QUEUE_ORDERINGS[filters.ordering])
+
+
+def review_queue_counts(*, user: User) -> dict[str, int]:
+    """The home page's counts: patients with advice waiting for review, and of them those whose advice is urgent
+    (high or critical). Numbers without names; the queue they link to audits its read."""
+    return _queue(user, QueueFilters()).aggregate(
+        patients=Count("patient_id", distinct=True),
+        urgent=Count("patient_id", distinct=True, filter=Q(severity__gte=URGENT)),
+    )
 
 
 def review_queue_read(*, user: User, page_number: int, rows, filters: QueueFilters) -> None:

@@ -1,7 +1,18 @@
+import datetime
+import re
+
 import pytest
 from django.urls import reverse
 
 from clinic.models import Role
+from mltraining.models import ModelStatus
+from mltraining.tests.factories import ModelVersionFactory
+from patients.services import ObservationInput, observations_record
+from patients.tests.factories import PatientFactory
+from recommendations.generation import recommendations_generate
+from recommendations.models import Severity
+from recommendations.services import items_approve
+from recommendations.tests.factories import prediction_for
 
 NAV_BY_ROLE = {
     Role.ADMIN: [
@@ -56,6 +67,101 @@ def test_a_doctor_sees_the_review_card(client, doctor_a):
 
     assert "Review advice" in html
     assert "Riverside Clinic" in html
+
+
+def home_line(client, testid):
+    """The text of one of the home page's counts, tags stripped, with the links it carries."""
+    html = client.get(reverse("home")).content.decode()
+    match = re.search(rf'<p[^>]*data-testid="{testid}">(.*?)</p>', html, re.S)
+    if match is None:
+        return None, []
+    return " ".join(re.sub(r"<[^>]+>", "", match[1]).split()), re.findall(r'href="([^"]+)"', match[1])
+
+
+def _advice(clinic, n, risk_level="high", **inputs):
+    patients = [PatientFactory(clinic=clinic, sex="male") for _ in range(n)]
+    predictions = [prediction_for(p, sex="male", risk_level=risk_level, **inputs) for p in patients]
+    return recommendations_generate(predictions=predictions, clinic_id=clinic.pk)
+
+
+def test_a_doctor_sees_how_many_patients_have_advice_waiting_and_how_many_are_urgent(
+    client, doctor_a, clinic_a, clinic_b
+):
+    mild = _advice(clinic_a, 3, risk_level="low", hba1c=6.0)
+    (urgent,) = _advice(clinic_a, 1, potassium=7.0)
+    _advice(clinic_b, 2, potassium=7.0)  # another clinic's
+    items_approve(item_ids=list(mild[0].items.values_list("pk", flat=True)), by=doctor_a)  # nothing left to review
+    assert urgent.severity >= Severity.HIGH > max(rec.severity for rec in mild)
+    client.force_login(doctor_a)
+
+    text, links = home_line(client, "home-queue")
+
+    assert text == "3 patients with advice waiting, 1 of them high or critical."
+    assert links == [reverse("recommendations:queue") + f"?severity={Severity.HIGH}"]
+    listed = client.get(links[0]).context["rows"]
+    assert [row["rec"].pk for row in listed] == [urgent.pk]
+
+
+def test_a_doctor_with_nothing_to_review_is_told_so(client, doctor_a):
+    client.force_login(doctor_a)
+
+    assert home_line(client, "home-queue") == ("Nothing is waiting for your review.", [])
+
+
+def _potassium(patient, by, value, day):
+    when = datetime.datetime(2026, 3, day, 9, 0, tzinfo=datetime.UTC)
+    observations_record(
+        patient=patient, by=by, entries=[ObservationInput("potassium", value, "mmol/L")], effective_at=when
+    )
+
+
+@pytest.mark.parametrize("role", [Role.STAFF, Role.DOCTOR, Role.ADMIN])
+def test_clinical_staff_see_how_many_patients_have_a_critical_latest_result(
+    client, users_by_role, clinic_a, clinic_b, doctor_b, role
+):
+    critical, recovered, normal = (PatientFactory(clinic=clinic_a) for _ in range(3))
+    by = users_by_role[Role.STAFF]
+    _potassium(critical, by, 7.0, day=1)
+    _potassium(recovered, by, 2.0, day=1)
+    _potassium(recovered, by, 4.0, day=2)  # back in range since
+    _potassium(normal, by, 4.5, day=1)
+    _potassium(PatientFactory(clinic=clinic_b), doctor_b, 7.0, day=1)  # another clinic's
+    client.force_login(users_by_role[role])
+
+    text, links = home_line(client, "home-critical")
+
+    assert text == "1 patient with a latest result in a critical range. Show this patient"
+    assert [patient for patient, _age in client.get(links[0]).context["rows"]] == [critical]
+
+
+def test_without_critical_results_the_home_page_says_so_and_a_patient_sees_no_count(
+    client, staff_a, patient_user_a, clinic_a
+):
+    _potassium(PatientFactory(clinic=clinic_a), staff_a, 5.5, day=1)  # high, not critical
+    client.force_login(staff_a)
+    assert home_line(client, "home-critical") == ("No patient has a latest result in a critical range.", [])
+
+    client.force_login(patient_user_a)
+    assert home_line(client, "home-critical") == (None, [])
+    assert home_line(client, "home-queue") == (None, [])
+
+
+def test_a_clinic_admin_sees_which_model_scores_the_clinic(client, admin_a, clinic_a, clinic_b):
+    ModelVersionFactory(clinic=clinic_b, version=9, status=ModelStatus.ACTIVE)
+    client.force_login(admin_a)
+    assert home_line(client, "home-model")[0] == (
+        "No active model yet: patients are not scored until one is trained and activated (Models)."
+    )
+
+    ModelVersionFactory(
+        clinic=clinic_a, version=4, status=ModelStatus.ACTIVE,
+        activated_at=datetime.datetime(2026, 11, 2, 10, 0, tzinfo=datetime.UTC),
+    )  # fmt: skip
+    ModelVersionFactory(clinic=clinic_a, version=5)  # a candidate, not scoring
+
+    text, links = home_line(client, "home-model")
+    assert text == "Scoring with model version 4, active since 2 Nov 2026."
+    assert links == [reverse("mltraining:dashboard")]
 
 
 def test_every_page_carries_the_decision_support_notice(client, doctor_a):

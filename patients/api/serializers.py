@@ -64,6 +64,11 @@ class PatientQuerySerializer(serializers.Serializer):
     abnormal = serializers.BooleanField(
         required=False, default=False, help_text="Only patients whose latest value of some analyte is flagged."
     )
+    critical = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only patients whose latest value of some analyte is in a critical range (LL or HH).",
+    )
     condition = serializers.CharField(
         required=False, default="", max_length=8, help_text="ICD-10 prefix of a confirmed or provisional diagnosis."
     )

@@ -820,6 +820,17 @@ def test_the_patient_list_filters_and_orders(api, staff_a, registry, query, expe
     assert names(api.get(url("patient-list"), query)) == expected
 
 
+def test_the_patient_list_filters_on_a_critical_latest_value(api, staff_a, registry):
+    young, middle = Patient.objects.get(family_name="Young"), Patient.objects.get(family_name="Middle")
+    record(young, staff_a, potassium=7.0)
+    record(middle, staff_a, potassium=2.0)
+    record(middle, staff_a, when=WHEN + datetime.timedelta(days=1), potassium=4.0)  # back in range
+    api.force_authenticate(staff_a)
+
+    assert names(api.get(url("patient-list"), {"critical": "true"})) == ["Young"]
+    assert names(api.get(url("patient-list"), {"abnormal": "true", "critical": "false"})) == ["Old", "Young"]
+
+
 @pytest.mark.parametrize(
     "query", [{"ordering": "given_name"}, {"ordering": "clinic__name"}, {"sex": "robot"}, {"age_band": "1-2"}]
 )

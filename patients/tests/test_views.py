@@ -42,7 +42,14 @@ def record(patient, by, when=WHEN, **values):
 
 
 def _canonical(code):
-    return {"hemoglobin": "g/dL", "glucose": "mmol/L", "ldl": "mmol/L", "wbc": "10*9/L", "bmi": "kg/m2"}[code]
+    return {
+        "hemoglobin": "g/dL",
+        "glucose": "mmol/L",
+        "ldl": "mmol/L",
+        "wbc": "10*9/L",
+        "bmi": "kg/m2",
+        "potassium": "mmol/L",
+    }[code]
 
 
 def page_url(name, patient=None):
@@ -220,6 +227,19 @@ def test_the_list_searches_filters_and_sorts(client, doctor_a, registry, params,
     client.force_login(doctor_a)
 
     assert names_on(client.get(page_url("list"), params)) == expected
+
+
+def test_the_critical_filter_keeps_patients_whose_latest_value_is_in_a_critical_range(client, doctor_a, registry):
+    record(registry["young"], doctor_a, potassium=7.0)  # critically high, still the latest
+    record(registry["middle"], doctor_a, potassium=2.0)  # critically low, then back in range
+    record(registry["middle"], doctor_a, when=WHEN + datetime.timedelta(days=1), potassium=4.0)
+    client.force_login(doctor_a)
+
+    response = client.get(page_url("list"), {"critical": "on"})
+
+    assert names_on(response) == ["Young"]
+    assert 'id="id_critical" checked' in response.content.decode()
+    assert names_on(client.get(page_url("list"), {"abnormal": "on"})) == ["Old", "Young"]  # high counts there too
 
 
 def test_the_list_shows_mrn_age_and_sex(client, doctor_a, registry):
