@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patients.catalog_data import AnalyteSpec, RefRange
+from patients.catalog_data import AnalyteSpec, RefRange, unit_label
 
 
 class InvalidValue(ValueError):
@@ -102,12 +102,19 @@ def reference_range(spec: AnalyteSpec, sex: str, age: int) -> Range | None:
     return Range(min(lows) if lows else None, max(highs) if highs else None)
 
 
-def interpret(spec: AnalyteSpec, value: float, sex: str, age: int) -> str:
-    """LL / HH beyond critical limits, L / H outside the reference range, N inside, "" when no range applies."""
+def critical_flag(spec: AnalyteSpec, value: float) -> str:
+    """LL beyond the critical low limit, HH beyond the critical high one, "" otherwise (for any sex and age)."""
     if spec.critical_low is not None and value < spec.critical_low:
         return "LL"
     if spec.critical_high is not None and value > spec.critical_high:
         return "HH"
+    return ""
+
+
+def interpret(spec: AnalyteSpec, value: float, sex: str, age: int) -> str:
+    """LL / HH beyond critical limits, L / H outside the reference range, N inside, "" when no range applies."""
+    if flag := critical_flag(spec, value):
+        return flag
     rng = reference_range(spec, sex, age)
     if rng is None:
         return ""
@@ -141,3 +148,22 @@ def interpret_array(spec: AnalyteSpec, values: np.ndarray, sexes: np.ndarray, ag
     if spec.critical_high is not None:
         out[values > spec.critical_high] = "HH"
     return out
+
+
+def off_limit_decimals(value: float, decimals: int, limits: list[float | None]) -> int:
+    """Enough decimals that a value is never shown on a limit it is not on: 79.18 mmHg against a reference high of
+    79 reads 79.2 beside its H flag, not 79 (at most three more decimals)."""
+    limits, most = [limit for limit in limits if limit is not None and limit != value], decimals + 3
+    while decimals < most and any(float(f"{value:.{decimals}f}") == limit for limit in limits):
+        decimals += 1
+    return decimals
+
+
+CRITICAL_LABELS = {"LL": "critically low", "HH": "critically high"}
+
+
+def critical_text(spec: AnalyteSpec, value: float, interpretation: str) -> str:
+    """A value in a critical range as a clinician reads it, "Potassium 6.24 mmol/L (critically high)": at the
+    analyte's precision, never rounded onto the critical limit it is past."""
+    decimals = off_limit_decimals(value, spec.decimals, [spec.critical_low, spec.critical_high])
+    return f"{spec.name} {value:.{decimals}f} {unit_label(spec.code, spec.unit)} ({CRITICAL_LABELS[interpretation]})"

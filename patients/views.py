@@ -27,7 +27,7 @@ from patients import dashboard, selectors, services
 from patients.catalog import catalog
 from patients.catalog_data import unit_label
 from patients.charts import Point, trend_svg
-from patients.clinical import Range, age_on
+from patients.clinical import Range, age_on, critical_text, off_limit_decimals
 from patients.forms import (
     AllergyForm,
     ConditionForm,
@@ -38,7 +38,7 @@ from patients.forms import (
     attach_errors,
 )
 from patients.models import AnalyteKind, Interpretation, Observation, Patient
-from patients.selectors import ABNORMAL
+from patients.selectors import ABNORMAL, CRITICAL
 from predictions.views import RISK_BADGES, risk_card
 from recommendations.models import ItemStatus
 from recommendations.views import advice_card
@@ -134,22 +134,13 @@ def _converted_decimals(value: float, decimals: int) -> int:
     return max(decimals, 2 - math.floor(math.log10(abs(value))))
 
 
-def _off_limit_decimals(value: float, decimals: int, limits: list[float | None]) -> int:
-    """Enough decimals that a value is never shown on a limit it is not on: 79.18 mmHg against a reference high of
-    79 reads 79.2 beside its H flag, not 79 (at most three more decimals)."""
-    limits, most = [limit for limit in limits if limit is not None and limit != value], decimals + 3
-    while decimals < most and any(float(f"{value:.{decimals}f}") == limit for limit in limits):
-        decimals += 1
-    return decimals
-
-
 def _result_row(patient: Patient, observation: Observation, chart: SafeString | None) -> ResultRow:
     analyte, flag = observation.analyte, observation.interpretation
     converted = observation.entered_unit != analyte.unit
     decimals = _converted_decimals(observation.value, analyte.decimals) if converted else analyte.decimals
     rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
     limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
-    decimals = _off_limit_decimals(observation.value, decimals, limits)
+    decimals = off_limit_decimals(observation.value, decimals, limits)
     entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
     unit = unit_label(analyte.code, analyte.unit)
     return ResultRow(
@@ -236,6 +227,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "flagged": [  # labs and vitals, as the flow counts them (a wearable's daily values are not tests)
             row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
         ],
+        "critical": [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL],
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
     }
     return render(request, "patients/detail.html", context)
@@ -291,6 +283,13 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _form_page(request, form, f"Edit {patient.full_name}", patient)
 
 
+def _critical_message(observations: list[Observation]) -> str:
+    """What a result entry recorded in a critical range, value by value, to be acted on before anything else."""
+    by_id = {catalog().ids[spec.code]: spec for spec in catalog().specs()}
+    values = "; ".join(critical_text(by_id[o.analyte_id], o.value, o.interpretation) for o in observations)
+    return f"In a critical range: {values}. Critical values need prompt clinical action."
+
+
 @login_required
 def panel_entry(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_get_for_change(user=request.user, pk=pk)
@@ -307,6 +306,8 @@ def panel_entry(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if recorded is not None:
         messages.success(request, f"{len(recorded)} new result(s) recorded.")
+        if critical := [o for o in recorded if o.interpretation in CRITICAL]:
+            messages.warning(request, _critical_message(critical))
         return redirect("patients:detail", pk=patient.pk)
     selectors.patient_form_read(user=request.user, patient=patient, form="panel")
     context = {"form": form, "patient": patient, "panel": panel, "panels": selectors.PANELS}

@@ -53,6 +53,18 @@ class AnalyteCountSerializer(serializers.Serializer):
     present = serializers.IntegerField()
 
 
+class CriticalValueSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Spreadsheet row (header = 1).")
+    mrn = serializers.CharField()
+    patient_id = serializers.IntegerField()
+    analyte = serializers.CharField(help_text="Analyte code.")
+    value = serializers.FloatField(help_text="In the analyte's canonical unit.")
+    unit = serializers.CharField(help_text="UCUM code of the canonical unit.")
+    interpretation = serializers.ChoiceField(choices=["LL", "HH"])
+    effective_at = serializers.DateTimeField()
+    text = serializers.CharField(help_text='As a clinician reads it: "Potassium 7.0 mmol/L (critically high)".')
+
+
 class LabImportResultSerializer(serializers.Serializer):
     filename = serializers.CharField()
     format = serializers.CharField(help_text="long, wide or wearable; empty when the file was unreadable.")
@@ -72,6 +84,8 @@ class LabImportResultSerializer(serializers.Serializer):
     problem_count = serializers.IntegerField()
     problems = ProblemSerializer(many=True, help_text="The first 1,000 problems, in row order.")
     analytes = AnalyteCountSerializer(many=True)
+    critical_count = serializers.IntegerField(help_text="New values of the file in a critical range (LL or HH).")
+    critical = CriticalValueSerializer(many=True, help_text="The first 1,000 of them, in file order.")
 
 
 class LabImportFormErrorsSerializer(serializers.Serializer):

@@ -25,13 +25,14 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
 from patients.catalog import catalog
-from patients.clinical import age_on, interpret
+from patients.clinical import age_on, critical_flag, critical_text, interpret
 from patients.imports.csv_labs import Plan, PlannedValue, Problem, UnreadableFile, plan_read
 from patients.models import Observation, ObservationSource, Patient
 
 BATCH_SIZE = 2000
 _QUERY_CHUNK = 2000  # ids or MRNs per IN (...) list, well under every database's parameter limit
 MAX_REPORTED_PROBLEMS = 1000  # in a JSON answer; the CSV report has them all
+MAX_REPORTED_CRITICAL = 1000  # in a JSON answer; the patient list's critical filter finds every patient
 ACTION = "observation.import"
 
 
@@ -42,6 +43,21 @@ class AnalyteCount:
     values: int  # in valid rows
     new: int
     present: int  # already stored, or repeated in the file
+
+
+@dataclass(frozen=True)
+class CriticalValue:
+    """A new value of the file in a critical range: the importer is told at once, with the patient to act on."""
+
+    row: int
+    mrn: str
+    patient_id: int
+    analyte: str
+    value: float
+    unit: str
+    interpretation: str  # LL or HH
+    effective_at: str  # ISO 8601
+    text: str  # "Potassium 7.0 mmol/L (critically high)"
 
 
 @dataclass
@@ -63,13 +79,16 @@ class ImportReport:
     unknown_columns: list[str] = field(default_factory=list)
     unknown_codes: list[str] = field(default_factory=list)
     analytes: list[AnalyteCount] = field(default_factory=list)
+    critical: list[CriticalValue] = field(default_factory=list)  # of the new values, in file order
 
     @property
     def written(self) -> bool:
         return not (self.dry_run or self.refused)
 
-    def summary(self, *, max_problems: int | None = MAX_REPORTED_PROBLEMS) -> dict[str, Any]:
-        """The report as JSON-ready data, problems capped at `max_problems` (the count is always complete)."""
+    def summary(
+        self, *, max_problems: int | None = MAX_REPORTED_PROBLEMS, max_critical: int | None = MAX_REPORTED_CRITICAL
+    ) -> dict[str, Any]:
+        """The report as JSON-ready data, problems and critical values capped (their counts are always complete)."""
         data = {name: getattr(self, name) for name in (
             "filename", "format", "dry_run", "skip_bad_rows", "refused", "error", "rows", "bad_rows", "values",
             "to_create", "created", "duplicates", "patients", "unknown_columns", "unknown_codes",
@@ -77,6 +96,8 @@ class ImportReport:
         data["problem_count"] = len(self.problems)
         data["problems"] = [asdict(problem) for problem in self.problems[:max_problems]]
         data["analytes"] = [asdict(count) for count in self.analytes]
+        data["critical_count"] = len(self.critical)
+        data["critical"] = [asdict(value) for value in self.critical[:max_critical]]
         return data
 
 
@@ -161,6 +182,15 @@ def _observation(value: PlannedValue, patient: Patient, by: User | None, zone: d
     )
 
 
+def _critical(value: PlannedValue, patient: Patient, flag: str) -> CriticalValue:
+    spec = catalog().by_code[value.code]
+    return CriticalValue(
+        row=value.row, mrn=value.mrn, patient_id=patient.pk, analyte=value.code, value=value.value,
+        unit=spec.unit, interpretation=flag, effective_at=value.effective_at.isoformat(),
+        text=critical_text(spec, value.value, flag),
+    )  # fmt: skip
+
+
 def _plan_check(plan: Plan, report: ImportReport, clinic: Clinic) -> list[tuple[PlannedValue, Patient]]:
     """Fill the report from the plan; return the values to create, of the valid rows only, with their patient."""
     patients = _patients_by_mrn(clinic, set(plan.mrns.values()))
@@ -170,7 +200,9 @@ def _plan_check(plan: Plan, report: ImportReport, clinic: Clinic) -> list[tuple[
     existing = _existing_keys(valid, patients)
     ids = catalog().ids
     new: list[tuple[PlannedValue, Patient]] = []
+    critical: list[CriticalValue] = []
     per_analyte: dict[str, Counter] = {}
+    by_code = catalog().by_code
     for value in valid:
         patient = patients[value.mrn]
         key = (patient.pk, ids[value.code], value.effective_at, value.value)
@@ -182,13 +214,15 @@ def _plan_check(plan: Plan, report: ImportReport, clinic: Clinic) -> list[tuple[
         existing.add(key)  # the same result twice in one file is stored once
         counts["new"] += 1
         new.append((value, patient))
-    by_code = catalog().by_code
+        if flag := critical_flag(by_code[value.code], value.value):
+            critical.append(_critical(value, patient, flag))
     order = {code: index for index, code in enumerate(by_code)}
     report.format, report.rows, report.values = plan.format, plan.rows, len(valid)
     report.bad_rows, report.problems = len(bad_rows), problems
     report.unknown_columns, report.unknown_codes = plan.unknown_columns, plan.unknown_codes
     report.to_create, report.duplicates = len(new), len(valid) - len(new)
     report.patients = len({value.mrn for value in valid})
+    report.critical = critical
     report.refused = bool(problems) and not report.skip_bad_rows
     report.analytes = [
         AnalyteCount(code, by_code[code].name, c["values"], c["new"], c["present"])
@@ -231,6 +265,7 @@ def _audit(*, by: User | None, clinic: Clinic, report: ImportReport, data: bytes
             "skip_bad_rows": report.skip_bad_rows,
             "error": report.error,
             "analytes": dict(created),
+            "critical": len(report.critical) if report.written else 0,
             "patient_ids": patient_ids,
         },
     )

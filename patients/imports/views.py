@@ -26,6 +26,7 @@ from patients.imports.services import ImportReport, labs_import
 
 SESSION_KEY = "lab_imports"
 PREVIEW_PROBLEMS = 50
+SHOWN_CRITICAL = 50  # values in a critical range listed on the preview and result pages
 _REMEMBERED = 10  # uploads remembered per session
 
 
@@ -75,6 +76,11 @@ def _run(request: HttpRequest, entry: dict[str, Any], data: bytes, *, dry_run: b
     )
 
 
+def _critical_context(shown: list, count: int) -> dict[str, Any]:
+    """For templates/patients/imports/_critical.html."""
+    return {"critical": shown, "critical_count": count, "critical_more": count - len(shown)}
+
+
 @importer_required
 def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None, initial={"mrn": request.GET.get("mrn", "")})
@@ -102,6 +108,7 @@ def preview(request: HttpRequest, token: str) -> HttpResponse:
         "report": report,
         "problems": report.problems[:PREVIEW_PROBLEMS],
         "more_problems": max(0, len(report.problems) - PREVIEW_PROBLEMS),
+        **_critical_context(report.critical[:SHOWN_CRITICAL], len(report.critical)),
         "form": ConfirmForm(initial={"skip_bad_rows": entry["skip_bad_rows"]}),
     }
     return render(request, "patients/imports/preview.html", context)
@@ -122,7 +129,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             or f"Nothing was imported: {report.bad_rows} row(s) have problems. Fix them, or skip bad rows.",
         )
         return redirect("imports:preview", token=token)
-    entry["result"] = report.summary(max_problems=0)
+    entry["result"] = report.summary(max_problems=0, max_critical=SHOWN_CRITICAL)
     _save_entry(request, token, entry)
     return redirect("imports:result", token=token)
 
@@ -132,7 +139,9 @@ def result(request: HttpRequest, token: str) -> HttpResponse:
     entry = _entries(request).get(token)
     if not entry or "result" not in entry:
         raise Http404("No import with this token in your session.")
-    return render(request, "patients/imports/result.html", {"token": token, "result": entry["result"]})
+    result = entry["result"]
+    context = {"token": token, "result": result, **_critical_context(result["critical"], result["critical_count"])}
+    return render(request, "patients/imports/result.html", context)
 
 
 @importer_required

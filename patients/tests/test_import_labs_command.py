@@ -61,6 +61,16 @@ def test_a_dry_run_reports_and_writes_nothing(patients):
     assert not AuditEvent.objects.exists()
 
 
+def test_values_in_a_critical_range_are_listed_after_the_import(patients, tmp_path):
+    path = tmp_path / "critical.csv"
+    path.write_text("MRN,Code,Value,Unit,Time\nA-101,potassium,7.1,mmol/L,2025-03-01T08:30:00Z\n")
+
+    output = import_labs(path)
+
+    assert "  in a critical range: 1 new values, to act on promptly\n" in output
+    assert "  row 2, MRN A-101: Potassium 7.1 mmol/L (critically high)\n" in output
+
+
 def test_a_wearable_file_takes_its_patient_from_mrn(patients):
     output = import_labs(DATA / "wearable_one_patient.csv", "--mrn", "A-100")
 

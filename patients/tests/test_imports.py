@@ -1,6 +1,7 @@
 import csv
 import datetime
 import io
+from dataclasses import asdict
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -170,6 +171,33 @@ def test_a_long_file_converts_mg_dl_and_keeps_what_was_entered(clinic_a, ann, st
     assert observation.source == ObservationSource.CSV
     assert observation.entered_by == staff_a
     assert observation.effective_at == datetime.datetime(2025, 3, 1, 7, 30, tzinfo=datetime.UTC)
+
+
+CRITICAL_FILE = (
+    "MRN,Code,Value,Unit,Time\n"
+    "A-100,potassium,6.24,mmol/L,2025-03-01T08:30:00Z\n"  # past the critical high of 6.2
+    "A-100,sodium,140,mmol/L,2025-03-01T08:30:00Z\n"
+    "A-101,potassium,5.5,mmol/L,2025-03-01T08:30:00Z\n"  # high, not critical
+    "A-101,hemoglobin,5.5,g/dL,2025-03-01T08:30:00Z\n"  # below the critical low of 7
+)
+
+
+def test_new_values_in_a_critical_range_are_reported_with_their_row_and_patient(clinic_a, ann, bob, staff_a):
+    preview = run(clinic_a, CRITICAL_FILE, by=staff_a, dry_run=True)
+    written = run(clinic_a, CRITICAL_FILE, by=staff_a)
+    again = run(clinic_a, CRITICAL_FILE, by=staff_a)  # nothing new: nothing to report
+
+    expected = [
+        (2, "A-100", ann.pk, "potassium", "HH", "Potassium 6.24 mmol/L (critically high)"),
+        (5, "A-101", bob.pk, "hemoglobin", "LL", "Hemoglobin 5.5 g/dL (critically low)"),
+    ]
+    for report in (preview, written):
+        assert [(c.row, c.mrn, c.patient_id, c.analyte, c.interpretation, c.text) for c in report.critical] == expected
+    assert again.critical == []
+    assert written.summary()["critical_count"] == 2
+    assert written.summary(max_critical=1)["critical"] == [asdict(written.critical[0])]
+    imported, repeated = AuditEvent.objects.filter(action="observation.import").order_by("id")
+    assert (imported.detail["critical"], repeated.detail["critical"]) == (2, 0)
 
 
 def test_a_naive_time_is_in_the_clinic_zone_and_a_lab_date_alone_is_midnight(settings, clinic_a, ann):
@@ -432,6 +460,26 @@ def test_staff_upload_preview_and_confirm_an_import(client, staff_a, ann, bob):
     assert AuditEvent.objects.filter(action="observation.import", actor=staff_a).count() == 2  # refusal + import
 
 
+def test_the_preview_and_the_result_call_out_values_in_a_critical_range(client, staff_a, ann, bob, monkeypatch):
+    monkeypatch.setattr("patients.imports.views.SHOWN_CRITICAL", 1)
+    client.force_login(staff_a)
+
+    preview_url = upload(client, CRITICAL_FILE.encode()).url
+    preview = client.get(preview_url).content.decode()
+    result = client.post(preview_url + "confirm/", follow=True).content.decode()
+
+    for page, heading in (
+        (preview, "2 values in a critical range in this file"),
+        (result, "2 values in a critical range imported"),
+    ):
+        callout = page.split('data-testid="critical-values"')[1].split("</section>")[0]
+        assert heading in callout
+        assert f'href="/patients/{ann.pk}/">MRN A-100</a>: Potassium 6.24 mmol/L (critically high)' in callout
+        assert "Hemoglobin" not in callout  # beyond the one listed
+        assert "And 1 more" in callout
+    assert "?critical=on" in result
+
+
 def test_the_preview_lists_unknown_columns_and_writes_nothing(client, doctor_a, ann):
     client.force_login(doctor_a)
 
@@ -549,6 +597,19 @@ def test_the_api_imports_the_valid_rows_and_a_dry_run_writes_nothing(client, sta
     assert written.json()["created"] == 4
     assert Observation.objects.count() == 4
     assert AuditEvent.objects.filter(action="observation.import").count() == 1
+
+
+def test_the_api_reports_values_in_a_critical_range(client, staff_a, ann, bob):
+    client.force_login(staff_a)
+
+    body = api_post(client, CRITICAL_FILE.encode()).json()
+
+    assert body["critical_count"] == 2
+    assert body["critical"][0] == {
+        "row": 2, "mrn": "A-100", "patient_id": ann.pk, "analyte": "potassium", "value": 6.24, "unit": "mmol/L",
+        "interpretation": "HH", "effective_at": "2025-03-01T08:30:00+00:00",
+        "text": "Potassium 6.24 mmol/L (critically high)",
+    }  # fmt: skip
 
 
 def test_the_api_answers_a_missing_file_with_a_field_error(client, staff_a):

@@ -561,6 +561,40 @@ def test_a_glucose_in_mg_dl_is_stored_in_mmol_l_and_shown_in_both_units(client, 
     assert "(126 mg/dL)" in html
 
 
+def test_a_critical_value_entered_is_called_out_after_saving_and_on_the_patient_page(client, staff_a, patient_a):
+    client.force_login(staff_a)
+
+    response = panel_post(client, patient_a, "metabolic", potassium=("6.24", "mmol/L"), sodium=("140", "mmol/L"))
+
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    assert [str(message) for message in page.context["messages"]] == [
+        "2 new result(s) recorded.",
+        "In a critical range: Potassium 6.24 mmol/L (critically high). Critical values need prompt clinical action.",
+    ]
+    banner = html.split('data-testid="critical-results"')[1].split("</div>")[0]
+    assert "<strong>Potassium</strong> 6.24 mmol/L (critically high), 1 Mar 2026 09:30" in banner
+    assert "Sodium" not in banner
+
+
+def test_no_critical_call_out_once_the_latest_value_is_back_in_range_nor_for_a_patients_own_account(
+    client, staff_a, patient_a, own_record, patient_user_a
+):
+    client.force_login(staff_a)
+    client.get(panel_post(client, patient_a, "metabolic", potassium=("7.0", "mmol/L"))["Location"])
+    response = panel_post(client, patient_a, "metabolic", when="2026-03-02T09:30", potassium=("4.5", "mmol/L"))
+
+    page = client.get(response["Location"])
+    assert [str(message) for message in page.context["messages"]] == ["1 new result(s) recorded."]
+    assert 'data-testid="critical-results"' not in page.content.decode()
+
+    record(own_record, staff_a, potassium=7.0)
+    client.force_login(patient_user_a)
+    own_page = client.get(page_url("detail", own_record))
+    assert own_page.status_code == 200
+    assert 'data-testid="critical-results"' not in own_page.content.decode()
+
+
 def test_an_impossible_value_is_explained_next_to_its_field_and_nothing_is_saved(client, staff_a, patient_a):
     client.force_login(staff_a)
 

@@ -34,6 +34,13 @@ def summary_lines(report: ImportReport) -> list[str]:
         lines.append(f"  row {problem.row}, {problem.column or '-'}: {problem.reason}")
     if len(report.problems) > SHOWN_PROBLEMS:
         lines.append(f"  ... {len(report.problems) - SHOWN_PROBLEMS} more problems (--report PATH writes them all)")
+    if report.critical:
+        lines.append(f"  in a critical range: {len(report.critical)} new values, to act on promptly")
+    for value in report.critical[:SHOWN_PROBLEMS]:
+        lines.append(f"  row {value.row}, MRN {value.mrn}: {value.text}")
+    if len(report.critical) > SHOWN_PROBLEMS:
+        more = len(report.critical) - SHOWN_PROBLEMS
+        lines.append(f"  ... {more} more (the patient list's Critical filter finds them)")
     return lines
 
 
