@@ -350,7 +350,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # One name for a choice set used by several fields.
-    "ENUM_NAME_OVERRIDES": {"OverrideReasonEnum": "recommendations.models.OverrideReason"},
+    "ENUM_NAME_OVERRIDES": {
+        "OverrideReasonEnum": "recommendations.models.OverrideReason",
+        "CriticalInterpretationEnum": "patients.clinical.CRITICAL_CHOICES",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "clinic.api.document_refused_addresses"],
 }
 

@@ -7,7 +7,7 @@ The catalog changes only through data migrations (`catalog_sync`), so a process-
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from patients.catalog_data import ANALYTES, SOURCES, AnalyteSpec, RefRange, UnitConversion
 
@@ -26,6 +26,11 @@ class Catalog:
 
     def specs(self) -> list[AnalyteSpec]:
         return list(self.by_code.values())
+
+    @cached_property
+    def by_id(self) -> dict[int, AnalyteSpec]:
+        """Analyte database id -> spec: an observation carries the id."""
+        return {self.ids[code]: spec for code, spec in self.by_code.items() if code in self.ids}
 
 
 @cache

@@ -160,6 +160,7 @@ def off_limit_decimals(value: float, decimals: int, limits: list[float | None]) 
 
 
 CRITICAL_LABELS = {"LL": "critically low", "HH": "critically high"}
+CRITICAL_CHOICES = list(CRITICAL_LABELS.items())  # the API's CriticalInterpretationEnum
 
 
 def critical_text(spec: AnalyteSpec, value: float, interpretation: str) -> str:

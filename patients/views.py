@@ -285,7 +285,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _critical_message(observations: list[Observation]) -> str:
     """What a result entry recorded in a critical range, value by value, to be acted on before anything else."""
-    by_id = {catalog().ids[spec.code]: spec for spec in catalog().specs()}
+    by_id = catalog().by_id
     values = "; ".join(critical_text(by_id[o.analyte_id], o.value, o.interpretation) for o in observations)
     return f"In a critical range: {values}. Critical values need prompt clinical action."
 

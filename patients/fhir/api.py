@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from patients.clinical import CRITICAL_CHOICES
 from patients.fhir.reader import MAX_BYTES, Format, guess_format
 from patients.fhir.services import fhir_export, fhir_import
 from patients.selectors import patient_get_for
@@ -81,6 +82,20 @@ ImportSummarySerializer = inline_serializer(
                 "created": serializers.IntegerField(),
                 "duplicates": serializers.IntegerField(),
                 "by_analyte": serializers.DictField(child=serializers.IntegerField()),
+                "critical_count": serializers.IntegerField(help_text="New values in a critical range (LL or HH)."),
+                "critical": inline_serializer(
+                    "FhirImportCriticalValue",
+                    {
+                        "mrn": serializers.CharField(),
+                        "analyte": serializers.CharField(help_text="Analyte code."),
+                        "value": serializers.FloatField(help_text="In the analyte's canonical unit."),
+                        "unit": serializers.CharField(help_text="UCUM code of the canonical unit."),
+                        "interpretation": serializers.ChoiceField(choices=CRITICAL_CHOICES),
+                        "effective_at": serializers.DateTimeField(),
+                        "text": serializers.CharField(help_text='"Potassium 7.0 mmol/L (critically high)"'),
+                    },
+                    many=True,
+                ),
             },
         ),
         "conditions": inline_serializer(

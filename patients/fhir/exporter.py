@@ -134,7 +134,7 @@ def _observation(context: ExportContext, observation: Observation, spec: Analyte
 
 
 def observation_resources(context: ExportContext) -> Iterable[Resource]:
-    spec_of = {analyte_id: catalog().by_code[code] for code, analyte_id in catalog().ids.items()}
+    spec_of = catalog().by_id
     for observation in Observation.objects.filter(patient=context.patient).order_by("effective_at", "id"):
         yield _observation(context, observation, spec_of[observation.analyte_id])
 

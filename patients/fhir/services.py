@@ -31,7 +31,7 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
 from patients.catalog import catalog
-from patients.clinical import age_on, interpret
+from patients.clinical import CRITICAL_LABELS, age_on, critical_text, interpret
 from patients.fhir.exporter import patient_bundle
 from patients.fhir.importer import Collected, ConditionData, Measurement, PatientData, collect
 from patients.fhir.reader import Format, read_fhir
@@ -40,6 +40,7 @@ from patients.models import Condition, Observation, ObservationSource, Patient, 
 IMPORT_ACTION = "fhir.import"
 OBSERVATION_BATCH = 2000
 MAX_LISTED = 50  # problems listed in a refusal or a summary; the count is always complete
+MAX_CRITICAL_LISTED = 1000  # new values in a critical range listed in a summary; the count is always complete
 FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 
 
@@ -189,8 +190,24 @@ def _coded(counter: Counter) -> list[dict[str, Any]]:
     return [{"system": s, "code": c, "display": d, "count": n} for (s, c, d), n in rows]
 
 
+def _critical(observations: list[Observation]) -> list[dict[str, Any]]:
+    """The new values in a critical range, as the CSV import lists them: the importer is told at once."""
+    spec_of = catalog().by_id
+    critical = []
+    for o in observations:
+        if o.interpretation in CRITICAL_LABELS:
+            spec = spec_of[o.analyte_id]
+            critical.append({
+                "mrn": o.patient.mrn, "analyte": spec.code, "value": o.value, "unit": spec.unit,
+                "interpretation": o.interpretation, "effective_at": o.effective_at.isoformat(),
+                "text": critical_text(spec, o.value, o.interpretation),
+            })  # fmt: skip
+    return critical
+
+
 def _summary(name: str, collected: Collected, plan: _Plan, problems: list[str]) -> dict[str, Any]:
-    code_of = {analyte_id: code for code, analyte_id in catalog().ids.items()}
+    spec_of = catalog().by_id
+    critical = _critical(plan.observations)
     return {
         "file": name,
         "format": collected.kind,
@@ -202,7 +219,9 @@ def _summary(name: str, collected: Collected, plan: _Plan, problems: list[str]) 
         "observations": {
             "created": len(plan.observations),
             "duplicates": plan.observation_duplicates,
-            "by_analyte": dict(sorted(Counter(code_of[o.analyte_id] for o in plan.observations).items())),
+            "by_analyte": dict(sorted(Counter(spec_of[o.analyte_id].code for o in plan.observations).items())),
+            "critical_count": len(critical),
+            "critical": critical[:MAX_CRITICAL_LISTED],
         },
         "conditions": {
             "created": len(plan.conditions),
@@ -229,6 +248,7 @@ def _audit_detail(summary: dict[str, Any], patients: list[Patient]) -> dict[str,
         "patients_matched": len(summary["patients"]["matched"]),
         "observations_created": summary["observations"]["created"],
         "observation_duplicates": summary["observations"]["duplicates"],
+        "observations_critical": summary["observations"]["critical_count"],
         "conditions_created": summary["conditions"]["created"],
         "skipped_resource_types": summary["skipped_resource_types"],
         "unknown_codes": sum(row["count"] for row in summary["unknown_codes"]),

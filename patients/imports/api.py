@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import roles
+from patients.clinical import CRITICAL_CHOICES
 from patients.imports.csv_labs import FORMATS, MAX_BYTES, size_message
 from patients.imports.services import labs_import
 
@@ -60,7 +61,7 @@ class CriticalValueSerializer(serializers.Serializer):
     analyte = serializers.CharField(help_text="Analyte code.")
     value = serializers.FloatField(help_text="In the analyte's canonical unit.")
     unit = serializers.CharField(help_text="UCUM code of the canonical unit.")
-    interpretation = serializers.ChoiceField(choices=["LL", "HH"])
+    interpretation = serializers.ChoiceField(choices=CRITICAL_CHOICES)
     effective_at = serializers.DateTimeField()
     text = serializers.CharField(help_text='As a clinician reads it: "Potassium 7.0 mmol/L (critically high)".')
 

@@ -354,7 +354,9 @@ def test_a_second_import_of_the_same_file_writes_nothing_new(staff_a):
     again = _import(staff_a, bundle)
 
     assert again["patients"] == {"created": [], "matched": ["b1e0c7d2-5f0a-4b8e-9c1d-3e2f4a5b6c7d"]}
-    assert again["observations"] == {"created": 0, "duplicates": 3 * KNOWN_PER_VISIT, "by_analyte": {}}
+    assert again["observations"] == {
+        "created": 0, "duplicates": 3 * KNOWN_PER_VISIT, "by_analyte": {}, "critical_count": 0, "critical": []
+    }  # fmt: skip
     assert (again["conditions"]["created"], again["conditions"]["duplicates"]) == (0, 2)
     assert Observation.objects.count() == 3 * KNOWN_PER_VISIT
     assert Patient.objects.count() == 1
@@ -405,6 +407,40 @@ def test_observations_entered_in_error_are_skipped_and_counted(staff_a):
 
     assert summary["skipped"]["Observation with status entered-in-error"] == 1
     assert not Observation.objects.filter(analyte__code="glucose").exists()
+
+
+def test_new_values_in_a_critical_range_are_listed_in_the_summary_and_by_the_command(staff_a, tmp_path, clinic_a):
+    bundle = synthea_bundle(visits=2)
+    glucose = _glucose(bundle)
+    glucose["valueQuantity"] = _quantity(40, "mg/dL")  # 2.22 mmol/L, below the critical low of 2.8
+    path = tmp_path / "critical.json"
+    path.write_bytes(_bytes(bundle))
+    out = io.StringIO()
+
+    call_command("import_fhir", str(path), "--clinic", "riverside", stdout=out)
+
+    summary = _import(staff_a, bundle)  # again: nothing new, nothing to call out
+    mrn = Patient.objects.get().mrn
+    assert f"  in a critical range: 1 new values, to act on promptly\n    MRN {mrn}: Glucose (fasting) 2.2 mmol/L" in (
+        out.getvalue()
+    )
+    assert (summary["observations"]["critical_count"], summary["observations"]["critical"]) == (0, [])
+    imported = AuditEvent.objects.filter(action="fhir.import").order_by("id").first()
+    assert imported.detail["observations_critical"] == 1
+
+
+def test_the_summary_gives_each_critical_value_with_its_patient_analyte_and_time(staff_a):
+    bundle = synthea_bundle(visits=1)
+    _glucose(bundle)["valueQuantity"] = _quantity(26.5, "mmol/L")
+
+    (critical,) = _import(staff_a, bundle)["observations"]["critical"]
+
+    assert critical == {
+        "mrn": Patient.objects.get().mrn, "analyte": "glucose", "value": 26.5, "unit": "mmol/L",
+        "interpretation": "HH", "effective_at": critical["effective_at"],
+        "text": "Glucose (fasting) 26.5 mmol/L (critically high)",
+    }  # fmt: skip
+    assert datetime.datetime.fromisoformat(critical["effective_at"]) == FIRST_VISIT
 
 
 # --- refusals -------------------------------------------------------------------------------------------

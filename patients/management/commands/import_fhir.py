@@ -10,6 +10,8 @@ from clinic.models import Clinic
 from patients.fhir.reader import MAX_BYTES, guess_format
 from patients.fhir.services import fhir_import
 
+SHOWN_CRITICAL = 20
+
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     patients, observations, conditions = summary["patients"], summary["observations"], summary["conditions"]
@@ -20,6 +22,11 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  conditions: {conditions['created']} created, {conditions['duplicates']} already stored, "
         f"{conditions['mapped_from_snomed']} mapped from SNOMED CT",
     ]
+    if observations["critical_count"]:
+        lines.append(f"  in a critical range: {observations['critical_count']} new values, to act on promptly")
+        lines.extend(f"    MRN {value['mrn']}: {value['text']}" for value in observations["critical"][:SHOWN_CRITICAL])
+        if (more := observations["critical_count"] - SHOWN_CRITICAL) > 0:
+            lines.append(f"    ... {more} more (the patient list's Critical filter finds them)")
     for title, key in (("skipped resource types", "skipped_resource_types"), ("skipped", "skipped")):
         if summary[key]:
             lines.append(f"  {title}: " + ", ".join(f"{name} {count}" for name, count in summary[key].items()))
