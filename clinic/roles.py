@@ -22,6 +22,11 @@ def can_review_advice(user: User) -> bool:
     return _has_role(user, Role.DOCTOR)
 
 
+def can_acknowledge_critical_results(user: User) -> bool:
+    """Acknowledge a patient's results in a critical range: the doctor has seen them and takes them on."""
+    return _has_role(user, Role.DOCTOR)
+
+
 def can_view_dashboards(user: User) -> bool:
     """The population and review dashboards (aggregates of the clinic, no identifiers)."""
     return _has_role(user, Role.ADMIN, Role.DOCTOR)

@@ -32,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["queue"] = recommendation_selectors.review_queue_counts(user=user)
         context["urgent_severity"] = recommendation_selectors.URGENT
     if context["can_view_patients"]:
-        context["critical_patients"] = patient_selectors.critical_patient_count(user=user)
+        context["critical"] = patient_selectors.critical_patient_counts(user=user)
     if context["can_manage_clinic"] and user.clinic_id:
         context["active_model"] = mltraining_selectors.active_model_brief(clinic_id=user.clinic_id)
     return render(request, "clinic/home.html", context)

@@ -74,14 +74,13 @@ def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
     audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})
 
 
-def _latest_flagged(interpretations: list[str]) -> Exists:
-    """The patient's latest value of some analyte carries one of these flags."""
+def _latest_flagged(interpretations: list[str], **more: Any) -> Exists:
+    """The patient's latest value of some analyte carries one of these flags (and matches `more`)."""
     newer = Observation.objects.filter(
         patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
     )
-    return Exists(
-        Observation.objects.filter(patient_id=OuterRef("pk"), interpretation__in=interpretations).exclude(Exists(newer))
-    )
+    flagged = Observation.objects.filter(patient_id=OuterRef("pk"), interpretation__in=interpretations, **more)
+    return Exists(flagged.exclude(Exists(newer)))
 
 
 def patient_search(
@@ -129,12 +128,13 @@ def patient_search(
     return patients.order_by(*PATIENT_ORDERINGS.get(ordering, PATIENT_ORDERINGS["name"]))
 
 
-def critical_patient_count(*, user: User) -> int:
-    """How many of the user's patients have a latest result in a critical range (LL or HH): the home page's count.
-
-    A number without names, like the population dashboard's; the list it links to audits its read.
-    """
-    return patient_search(user=user, critical=True).count()
+def critical_patient_counts(*, user: User) -> dict[str, int]:
+    """The home page's counts: the user's patients with a latest result in a critical range (LL or HH), and of them
+    those with such a result no doctor has acknowledged yet. Numbers without names; the list they link to audits
+    its read."""
+    critical = patient_search(user=user, critical=True).order_by()
+    waiting = Count("pk", filter=Q(_latest_flagged(CRITICAL, acknowledged_at__isnull=True)))
+    return critical.aggregate(patients=Count("pk"), unacknowledged=waiting)
 
 
 def patient_list_read(*, user: User, filters: dict[str, Any], count: int) -> None:
@@ -155,7 +155,7 @@ def latest_observations(*, patient: Patient) -> list[Observation]:
     latest = (
         Observation.objects.filter(patient=patient)
         .exclude(Exists(newer))
-        .select_related("analyte")
+        .select_related("analyte", "acknowledged_by")
         .order_by("analyte__sort_order", "-id")
     )
     seen, result = set(), []

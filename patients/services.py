@@ -25,6 +25,7 @@ from patients.models import (
     Patient,
     VerificationStatus,
 )
+from patients.selectors import CRITICAL
 
 PATIENT_FIELDS = {
     "mrn", "given_name", "family_name", "birth_date", "sex", "email", "phone", "address",
@@ -159,6 +160,35 @@ def observations_record(
     if new:
         _predictions_request([patient.pk])
     return new
+
+
+@transaction.atomic
+def critical_results_acknowledge(*, patient: Patient, by: User) -> list[Observation]:
+    """A doctor acknowledges the patient's values in a critical range not yet acknowledged: seen and taken on.
+
+    Returns those acknowledged (none waiting is not an error, and writes nothing). Audited with their ids.
+    """
+    _ensure(roles.can_acknowledge_critical_results(by), "Only a doctor can acknowledge critical results.")
+    _ensure_same_clinic(by, patient)
+    waiting = list(
+        Observation.objects.select_for_update()
+        .filter(patient=patient, interpretation__in=CRITICAL, acknowledged_at__isnull=True)
+        .order_by("effective_at", "pk")
+    )
+    if not waiting:
+        return []
+    now = timezone.now()
+    Observation.objects.filter(pk__in=[o.pk for o in waiting]).update(acknowledged_at=now, acknowledged_by=by)
+    for observation in waiting:
+        observation.acknowledged_at, observation.acknowledged_by = now, by
+    audit_record(
+        actor=by,
+        action="observation.critical.acknowledge",
+        target=patient,
+        patient_id=patient.pk,
+        detail={"observation_ids": [o.pk for o in waiting]},
+    )
+    return waiting
 
 
 def _predictions_request(patient_ids: list[int]) -> None:

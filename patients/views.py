@@ -18,7 +18,9 @@ from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from clinic import roles
 from clinic.charts import Chart, download
@@ -115,6 +117,7 @@ class ResultRow:
     reference: str
     effective_at: datetime.datetime
     chart: SafeString | None
+    acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02"
 
 
 def _range_text(rng: Range | None, unit: str) -> str:
@@ -153,7 +156,16 @@ def _result_row(patient: Patient, observation: Observation, chart: SafeString | 
         reference=_range_text(rng, unit),
         effective_at=observation.effective_at,
         chart=chart,
+        acknowledged=_acknowledged(observation),
     )
+
+
+def _acknowledged(observation: Observation) -> str:
+    if observation.acknowledged_at is None:
+        return ""
+    by = observation.acknowledged_by
+    when = date_format(timezone.localtime(observation.acknowledged_at), "j M Y H:i")
+    return f"{by.get_full_name() or by.username}, {when}" if by else when
 
 
 def _chart(patient: Patient, code: str, series: list[tuple[datetime.datetime, float, str]]) -> SafeString | None:
@@ -227,7 +239,9 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "flagged": [  # labs and vitals, as the flow counts them (a wearable's daily values are not tests)
             row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
         ],
-        "critical": [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL],
+        "critical": (critical := [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]),
+        "critical_waiting": sum(not row.acknowledged for row in critical),
+        "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
     }
     return render(request, "patients/detail.html", context)
@@ -283,11 +297,21 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _form_page(request, form, f"Edit {patient.full_name}", patient)
 
 
-def _critical_message(observations: list[Observation]) -> str:
-    """What a result entry recorded in a critical range, value by value, to be acted on before anything else."""
-    by_id = catalog().by_id
-    values = "; ".join(critical_text(by_id[o.analyte_id], o.value, o.interpretation) for o in observations)
-    return f"In a critical range: {values}. Critical values need prompt clinical action."
+def _critical_values(observations: list[Observation]) -> str:
+    spec_of = catalog().by_id
+    return "; ".join(critical_text(spec_of[o.analyte_id], o.value, o.interpretation) for o in observations)
+
+
+@require_POST
+@login_required
+def critical_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for(user=request.user, pk=pk)
+    acknowledged = services.critical_results_acknowledge(patient=patient, by=request.user)
+    if acknowledged:
+        messages.success(request, f"Acknowledged: {_critical_values(acknowledged)}.")
+    else:
+        messages.info(request, "No critical result was waiting: another doctor may have acknowledged it meanwhile.")
+    return redirect("patients:detail", pk=patient.pk)
 
 
 @login_required
@@ -307,7 +331,10 @@ def panel_entry(request: HttpRequest, pk: int) -> HttpResponse:
     if recorded is not None:
         messages.success(request, f"{len(recorded)} new result(s) recorded.")
         if critical := [o for o in recorded if o.interpretation in CRITICAL]:
-            messages.warning(request, _critical_message(critical))
+            messages.warning(
+                request,
+                f"In a critical range: {_critical_values(critical)}. Critical values need prompt clinical action.",
+            )
         return redirect("patients:detail", pk=patient.pk)
     selectors.patient_form_read(user=request.user, patient=patient, form="panel")
     context = {"form": form, "patient": patient, "panel": panel, "panels": selectors.PANELS}

@@ -8,6 +8,7 @@ CAPABILITIES = {
     roles.can_view_patients: {Role.ADMIN, Role.DOCTOR, Role.STAFF},
     roles.can_enter_results: {Role.ADMIN, Role.DOCTOR, Role.STAFF},
     roles.can_review_advice: {Role.DOCTOR},
+    roles.can_acknowledge_critical_results: {Role.DOCTOR},
     roles.can_manage_clinic: {Role.ADMIN},
     roles.can_read_audit: {Role.ADMIN},
     roles.is_patient: {Role.PATIENT},

@@ -7,7 +7,7 @@ from django.urls import reverse
 from clinic.models import Role
 from mltraining.models import ModelStatus
 from mltraining.tests.factories import ModelVersionFactory
-from patients.services import ObservationInput, observations_record
+from patients.services import ObservationInput, critical_results_acknowledge, observations_record
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
 from recommendations.models import Severity
@@ -116,12 +116,14 @@ def _potassium(patient, by, value, day):
 
 
 @pytest.mark.parametrize("role", [Role.STAFF, Role.DOCTOR, Role.ADMIN])
-def test_clinical_staff_see_how_many_patients_have_a_critical_latest_result(
+def test_clinical_staff_see_how_many_patients_have_a_critical_latest_result_and_how_many_wait(
     client, users_by_role, clinic_a, clinic_b, doctor_b, role
 ):
-    critical, recovered, normal = (PatientFactory(clinic=clinic_a) for _ in range(3))
+    waiting, acknowledged, recovered, normal = (PatientFactory(clinic=clinic_a) for _ in range(4))
     by = users_by_role[Role.STAFF]
-    _potassium(critical, by, 7.0, day=1)
+    _potassium(waiting, by, 7.0, day=1)
+    _potassium(acknowledged, by, 2.0, day=1)
+    critical_results_acknowledge(patient=acknowledged, by=users_by_role[Role.DOCTOR])
     _potassium(recovered, by, 2.0, day=1)
     _potassium(recovered, by, 4.0, day=2)  # back in range since
     _potassium(normal, by, 4.5, day=1)
@@ -130,8 +132,12 @@ def test_clinical_staff_see_how_many_patients_have_a_critical_latest_result(
 
     text, links = home_line(client, "home-critical")
 
-    assert text == "1 patient with a latest result in a critical range. Show this patient"
-    assert [patient for patient, _age in client.get(links[0]).context["rows"]] == [critical]
+    assert text == "2 patients with a latest result in a critical range, 1 not yet acknowledged by a doctor. Show them"
+    assert {patient for patient, _age in client.get(links[0]).context["rows"]} == {waiting, acknowledged}
+    critical_results_acknowledge(patient=waiting, by=users_by_role[Role.DOCTOR])
+    assert home_line(client, "home-critical")[0] == (
+        "2 patients with a latest result in a critical range, all acknowledged. Show them"
+    )
 
 
 def test_without_critical_results_the_home_page_says_so_and_a_patient_sees_no_count(

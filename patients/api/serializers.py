@@ -98,9 +98,15 @@ class ObservationSerializer(serializers.ModelSerializer):
         model = Observation
         fields = [
             "id", "analyte", "analyte_name", "value", "unit", "entered_value", "entered_unit", "effective_at",
-            "interpretation", "source", "entered_by", "created_at",
+            "interpretation", "source", "entered_by", "created_at", "acknowledged_at", "acknowledged_by",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "acknowledged_at": {
+                "help_text": "A critical value (LL/HH): when a doctor acknowledged it; null until then."
+            },
+            "acknowledged_by": {"help_text": "The doctor who acknowledged it."},
+        }
 
 
 class ObservationResultSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):

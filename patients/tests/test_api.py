@@ -18,7 +18,7 @@ from clinic.tests.factories import UserFactory
 from patients.api.serializers import PatientSerializer
 from patients.catalog import catalog
 from patients.models import Condition, Observation, ObservationSource, Patient, Sex, VerificationStatus
-from patients.services import PATIENT_FIELDS, ObservationInput, observations_record
+from patients.services import PATIENT_FIELDS, ObservationInput, critical_results_acknowledge, observations_record
 from patients.tests.factories import ConditionFactory, PatientFactory
 
 WHEN = datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC)
@@ -635,6 +635,20 @@ def test_observations_are_listed_newest_first_with_both_units(api, doctor_a, res
         "interpretation": "N",
         "source": "manual",
     }
+
+
+def test_an_acknowledged_critical_value_names_its_doctor_and_time(api, doctor_a, results_a):
+    critical_results_acknowledge(patient=results_a, by=doctor_a)
+    api.force_authenticate(doctor_a)
+
+    rows = api.get(patient_url("observation-list", results_a)).json()["results"]
+
+    acknowledged = [row for row in rows if row["acknowledged_by"] is not None]
+    assert [(row["analyte"], row["interpretation"], row["acknowledged_by"]) for row in acknowledged] == [
+        ("glucose", "LL", doctor_a.pk)
+    ]
+    assert acknowledged[0]["acknowledged_at"] is not None
+    assert all(row["acknowledged_at"] is None for row in rows if row not in acknowledged)
 
 
 def test_observations_filter_by_analyte_code_or_loinc(api, doctor_a, results_a):

@@ -10,6 +10,7 @@ from patients.services import (
     ObservationInput,
     condition_record,
     condition_update,
+    critical_results_acknowledge,
     observations_record,
     patient_create,
     patient_update,
@@ -159,3 +160,30 @@ def test_a_malformed_icd10_code_is_refused(doctor_a, patient):
         condition_record(patient=patient, by=doctor_a, code="diabetes", display="Diabetes")
 
     assert not Condition.objects.exists()
+
+
+def test_only_a_doctor_of_the_clinic_acknowledges_critical_results_and_every_waiting_one_is_taken(
+    patient, staff_a, doctor_a, doctor_b
+):
+    def potassium(value, when):
+        return observations_record(
+            patient=patient, by=staff_a, entries=[ObservationInput("potassium", value, "mmol/L")], effective_at=when
+        )
+
+    (earlier,) = potassium(2.0, WHEN - datetime.timedelta(days=7))  # critical, no longer the latest
+    (latest,) = potassium(7.0, WHEN)
+    potassium(4.0, WHEN - datetime.timedelta(days=1))  # in range: nothing to acknowledge
+
+    for someone in (staff_a, doctor_b):
+        with pytest.raises(PermissionDenied):
+            critical_results_acknowledge(patient=patient, by=someone)
+    assert not Observation.objects.filter(acknowledged_at__isnull=False).exists()
+
+    acknowledged = critical_results_acknowledge(patient=patient, by=doctor_a)
+
+    assert [o.pk for o in acknowledged] == [earlier.pk, latest.pk]
+    assert set(Observation.objects.filter(acknowledged_by=doctor_a).values_list("pk", flat=True)) == {
+        earlier.pk, latest.pk
+    }  # fmt: skip
+    assert critical_results_acknowledge(patient=patient, by=doctor_a) == []
+    assert AuditEvent.objects.filter(action="observation.critical.acknowledge").count() == 1

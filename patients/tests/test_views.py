@@ -577,6 +577,49 @@ def test_a_critical_value_entered_is_called_out_after_saving_and_on_the_patient_
     assert "Sodium" not in banner
 
 
+def critical_banner(client, patient):
+    html = client.get(page_url("detail", patient)).content.decode()
+    return html.split('data-testid="critical-results"')[1].split("</div>")[0] if "critical-results" in html else ""
+
+
+def test_a_doctor_acknowledges_the_critical_results_and_the_banner_says_who_and_when(
+    client, staff_a, doctor_a, patient_a
+):
+    record(patient_a, staff_a, potassium=7.0, sodium=(118, "mmol/L"))
+    client.force_login(doctor_a)
+    assert "not yet acknowledged" in critical_banner(client, patient_a)
+
+    response = client.post(reverse("patients:critical_acknowledge", args=[patient_a.pk]), follow=True)
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Acknowledged: Potassium 7.0 mmol/L (critically high); Sodium 118 mmol/L (critically low)."
+    ]
+    banner = critical_banner(client, patient_a)
+    assert banner.count(f"acknowledged by {doctor_a.get_full_name()}, ") == 2
+    assert "not yet" not in banner
+    assert "critical-acknowledge" not in banner
+    assert set(Observation.objects.values_list("acknowledged_by", flat=True)) == {doctor_a.pk}
+    event = AuditEvent.objects.get(action="observation.critical.acknowledge")
+    assert (event.actor, event.patient_id) == (doctor_a, patient_a.pk)
+    assert sorted(event.detail["observation_ids"]) == sorted(Observation.objects.values_list("pk", flat=True))
+    again = client.post(reverse("patients:critical_acknowledge", args=[patient_a.pk]), follow=True)
+    assert "No critical result was waiting" in str(list(again.context["messages"])[0])
+    assert AuditEvent.objects.filter(action="observation.critical.acknowledge").count() == 1
+
+
+def test_staff_see_the_critical_banner_but_only_a_doctor_acknowledges(client, staff_a, patient_a):
+    record(patient_a, staff_a, potassium=7.0)
+    client.force_login(staff_a)
+
+    banner = critical_banner(client, patient_a)
+    response = client.post(reverse("patients:critical_acknowledge", args=[patient_a.pk]))
+
+    assert "not yet acknowledged" in banner
+    assert "critical-acknowledge" not in banner  # no button
+    assert response.status_code == 403
+    assert not Observation.objects.filter(acknowledged_at__isnull=False).exists()
+
+
 def test_no_critical_call_out_once_the_latest_value_is_back_in_range_nor_for_a_patients_own_account(
     client, staff_a, patient_a, own_record, patient_user_a
 ):

@@ -236,6 +236,7 @@ OBJECT_URLS: dict[str, Target] = {
     "patients:panel": Target(_patient, CLINICAL, {"GET": None, "POST": {"effective_at": "2026-03-01T08:30",
                                                                         "glucose": 99}}),
     "patients:condition_add": Target(_patient, CLINICAL, {"GET": None, "POST": CONDITION_FORM}),
+    "patients:critical_acknowledge": Target(_patient, DOCTORS, POST),
     "patients:medication_add": Target(_patient, CLINICAL, {"GET": None, "POST": {"name": "Metformin"}}),
     "patients:allergy_add": Target(_patient, CLINICAL, {"GET": None, "POST": {"substance": "Penicillin"}}),
     "imports:preview": Target(_token, UPLOADER, GET, session_owner=STAFF),
