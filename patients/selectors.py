@@ -21,11 +21,11 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
 from patients.catalog import catalog
-from patients.clinical import Range, age_on, reference_range
-from patients.models import Condition, Interpretation, Observation, Patient, VerificationStatus
+from patients.clinical import CRITICAL_LABELS, Range, age_on, reference_range
+from patients.models import Condition, Observation, Patient, VerificationStatus
 
 ABNORMAL = ["L", "H", "LL", "HH"]
-CRITICAL = [Interpretation.CRITICAL_LOW, Interpretation.CRITICAL_HIGH]
+CRITICAL = list(CRITICAL_LABELS)  # LL, HH: as `patients.clinical` flags them
 AGE_BANDS = {"0-17": (0, 17), "18-39": (18, 39), "40-64": (40, 64), "65+": (65, 200)}
 PATIENT_ORDERINGS = {
     "name": ["family_name", "given_name", "id"],

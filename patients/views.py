@@ -221,6 +221,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for key, label, observations in by_panel:
         rows = [_result_row(patient, o, _chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations]
         panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
+    critical = [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]
     risk = risk_card(user=request.user, patient=patient)  # None for a patient's own account
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     context = {
@@ -239,7 +240,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "flagged": [  # labs and vitals, as the flow counts them (a wearable's daily values are not tests)
             row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
         ],
-        "critical": (critical := [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]),
+        "critical": critical,
         "critical_waiting": sum(not row.acknowledged for row in critical),
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
