@@ -45,13 +45,18 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def input_records(X: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row of X as the prediction's stored inputs: plain Python values, None for missing."""
+    return X.astype(object).where(X.notna(), None).to_dict("records")
+
+
 def score_frame(model, X: pd.DataFrame, *, thresholds: list[float]) -> tuple[list[Scored], str]:
     """One Scored per row of X (same order), and the explanation method used."""
     proba = model.predict_proba(X)
     classes = [str(c) for c in model.classes_]
     explanation = explain(model, X)
     healthy = classes.index(HEALTHY) if HEALTHY in classes else None
-    records = X.astype(object).where(X.notna(), None).to_dict("records")  # plain Python values, None for missing
+    records = input_records(X)
     scored = []
     for row, (inputs, p) in enumerate(zip(records, proba, strict=True)):
         predicted = int(np.argmax(p))

@@ -45,7 +45,7 @@ from predictions.models import (
     PredictionChunk,
     PredictionStatus,
 )
-from predictions.scoring import Scored, score_frame
+from predictions.scoring import Scored, input_records, score_frame
 from recommendations import services as recommendation_services
 
 logger = logging.getLogger(__name__)
@@ -182,6 +182,18 @@ def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list
     ]
 
 
+def _unscored(patient_ids: list[int], *, version: ModelVersion, error: str) -> list[Prediction]:
+    """Failed predictions that say why and keep the values the model would have been given: the guideline rules
+    still read them, so a critical value gets its advice while the model cannot be used."""
+    now = timezone.now()
+    X = _features(patient_ids, clinic_id=version.clinic_id, as_of=now)
+    return [
+        Prediction(patient_id=pid, model_version=version, created_at=now, status=PredictionStatus.FAILED, error=error,
+                   inputs=inputs)
+        for pid, inputs in zip(patient_ids, input_records(X), strict=True)
+    ]  # fmt: skip
+
+
 # --- one patient ---------------------------------------------------------------------------------------------
 
 
@@ -189,7 +201,8 @@ def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list
 def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction | None:
     """Score one patient with the clinic's active model. None when the clinic has no active model yet.
 
-    A model that cannot be loaded gives a failed prediction that says why; earlier predictions stay.
+    A model that cannot be loaded gives a failed prediction that says why, and advice from the guideline rules
+    alone; earlier predictions stay.
     """
     patient = patient_selectors.patient_by_id(pk=patient_id)
     if by is not None and not roles.can_view_patients(by):
@@ -200,10 +213,7 @@ def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction 
     try:
         prediction = _score([patient.pk], version=version)[0]
     except ModelUnavailable as exc:
-        prediction = Prediction(
-            patient_id=patient.pk, model_version=version, created_at=timezone.now(), status=PredictionStatus.FAILED,
-            error=str(exc),
-        )  # fmt: skip
+        prediction = _unscored([patient.pk], version=version, error=str(exc))[0]
     prediction.save()
     advice = recommendation_services.recommendations_generate(predictions=[prediction], clinic_id=patient.clinic_id)
     audit_record(
@@ -249,12 +259,7 @@ def predictions_create(*, patient_ids: list[int]) -> int:
         try:
             predictions = _score(ids, version=version)
         except ModelUnavailable as exc:
-            now = timezone.now()
-            predictions = [
-                Prediction(patient_id=pid, model_version=version, created_at=now, status=PredictionStatus.FAILED,
-                           error=str(exc))
-                for pid in ids
-            ]  # fmt: skip
+            predictions = _unscored(ids, version=version, error=str(exc))
         Prediction.objects.bulk_create(predictions, batch_size=CHUNK_SIZE)
         advice = recommendation_services.recommendations_generate(predictions=predictions, clinic_id=clinic_id)
         written += len(predictions)

@@ -3,7 +3,8 @@
 Called by the predictions services right after predictions are written (one patient online, a chunk of
 about a thousand in a batch), in the same transaction, with a constant number of queries per call:
 
-1. the guideline rules read the prediction's input values (canonical units, derived eGFR included);
+1. the guideline rules read the prediction's input values (canonical units, derived eGFR included), also those
+   of a prediction that failed because the model could not be used: its advice comes from the rules alone;
 2. a target condition the model finds likely (probability >= MODEL_ITEM_PROBABILITY) that no rule already
    covers adds the model's follow-up item, so the model's finding reaches the doctor too;
 3. the headline comes from the most severe finding and the calibrated risk level;
@@ -126,8 +127,12 @@ def _latest_fingerprints(patient_ids: list[int]) -> dict[int, str]:
 
 
 def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> list[Recommendation]:
-    """Write the recommendations of these succeeded predictions (one clinic). Returns those written."""
-    predictions = [p for p in predictions if p.status == "succeeded" and p.pk is not None]
+    """Write the recommendations of these predictions (one clinic). Returns those written.
+
+    A failed prediction that kept its inputs (the model could not be used) gets advice from the guideline rules
+    alone; one without inputs gets none.
+    """
+    predictions = [p for p in predictions if p.pk is not None and (p.status == "succeeded" or p.inputs)]
     if not predictions:
         return []
     catalog = {a.code: a for a in AdviceItem.objects.all()}  # headlines are always given, even if deactivated
@@ -151,8 +156,7 @@ def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> l
             clinic_id=clinic_id, patient_id=p.patient_id, prediction_id=p.pk, created_at=p.created_at,
             headline=headline, severity=max([_HEADLINE_SEVERITY[headline], *(i.severity for i in items)]),
             pending=len(items) + 1, fingerprint=key, rules_version=rules.RULES_VERSION, ranker_version=ranker_version,
-            rationale={"risk_level": p.risk_level, "risk_score": p.risk_score, "predicted_class": p.predicted_class,
-                       "probability": p.probabilities.get(p.predicted_class), "model_version_id": p.model_version_id},
+            rationale=_rationale(p),
         )
         for p, headline, items, key in planned
     ]  # fmt: skip
@@ -164,6 +168,18 @@ def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> l
         rows.extend(_ranked_items(rec, items, item_lifts, catalog))
     bulk_insert(RecommendationItem, _ITEM_COLUMNS, rows)
     return recommendations
+
+
+def _rationale(prediction: Any) -> dict[str, Any]:
+    if prediction.status != "succeeded":  # guideline rules alone: say why the model is absent
+        return {"risk_level": "", "model_version_id": prediction.model_version_id, "model_error": prediction.error}
+    return {
+        "risk_level": prediction.risk_level,
+        "risk_score": prediction.risk_score,
+        "predicted_class": prediction.predicted_class,
+        "probability": prediction.probabilities.get(prediction.predicted_class),
+        "model_version_id": prediction.model_version_id,
+    }
 
 
 _RECOMMENDATION_COLUMNS = (

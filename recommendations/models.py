@@ -113,7 +113,11 @@ class Recommendation(models.Model):
     fingerprint = models.CharField(
         max_length=64, help_text="Hash of the headline and items: the same advice is not generated twice in a row."
     )
-    rationale = models.JSONField(default=dict, blank=True, help_text="Risk level, model class and probability.")
+    rationale = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Risk level, model class and probability; for advice from the rules alone, why there is no model.",
+    )
     rules_version = models.CharField(max_length=20)
     ranker_version = models.PositiveIntegerField(null=True, blank=True, help_text="None: no feedback yet.")
 

@@ -152,21 +152,54 @@ def test_a_batch_of_predictions_is_generated_in_a_constant_number_of_queries(cli
     assert counts[0] == counts[1]
 
 
+def _enter_critical_potassium(clinic, by, capture_on_commit) -> Recommendation:
+    """A staff member enters potassium 7.1 mmol/L for a new patient; the scoring it queues runs."""
+    from patients.services import ObservationInput, observations_record
+
+    patient = PatientFactory(clinic=clinic, sex="male", birth_date=datetime.date(1960, 1, 1))
+    with capture_on_commit(execute=True):
+        observations_record(
+            patient=patient, by=by, entries=[ObservationInput("potassium", 7.1, "mmol/L")],
+            effective_at=timezone.now() - datetime.timedelta(hours=1),
+        )  # fmt: skip
+    return Recommendation.objects.get(patient=patient)
+
+
 def test_advice_is_generated_when_entering_results_scores_the_patient(
     active_model, clinic_a, staff_a, django_capture_on_commit_callbacks
 ):
-    from patients.services import ObservationInput, observations_record
+    rec = _enter_critical_potassium(clinic_a, staff_a, django_capture_on_commit_callbacks)
 
-    patient = PatientFactory(clinic=clinic_a, sex="male", birth_date=datetime.date(1960, 1, 1))
-    with django_capture_on_commit_callbacks(execute=True):
-        observations_record(
-            patient=patient, by=staff_a, entries=[ObservationInput("potassium", 7.1, "mmol/L")],
-            effective_at=timezone.now() - datetime.timedelta(hours=1),
-        )  # fmt: skip
-
-    rec = Recommendation.objects.get(patient=patient)
     assert rec.items.filter(advice__code="potassium_critical_urgent", pinned=True, position=1).exists()
     assert rec.prediction.inputs["potassium"] == pytest.approx(7.1)
+
+
+def test_a_critical_value_gets_rule_advice_when_the_model_cannot_be_used(
+    active_model, clinic_a, staff_a, django_capture_on_commit_callbacks
+):
+    from predictions import services as prediction_services
+
+    active_model.sha256 = "0" * 64  # what a changed or corrupt artifact looks like to the check
+    active_model.save()
+    prediction_services._loaded.clear()
+
+    rec = _enter_critical_potassium(clinic_a, staff_a, django_capture_on_commit_callbacks)
+
+    assert rec.prediction.status == "failed"
+    assert rec.prediction.inputs["potassium"] == pytest.approx(7.1)  # what the rules read, kept with the failure
+    assert rec.items.filter(advice__code="potassium_critical_urgent", pinned=True, position=1).exists()
+    assert rec.headline == "consult_professional"
+    assert "cannot be used" in rec.rationale["model_error"]
+    assert rec.rationale["risk_level"] == ""
+    assert not rec.items.filter(rule="", is_headline=False).exists()  # no model finding without a model
+
+
+def test_a_failed_prediction_without_inputs_gets_no_advice(patient):
+    prediction = prediction_for(patient)
+    prediction.status, prediction.inputs, prediction.error = "failed", {}, "Model version 1 cannot be used"
+    prediction.save()
+
+    assert recommendations_generate(predictions=[prediction], clinic_id=patient.clinic_id) == []
 
 
 def test_a_deactivated_advice_item_is_no_longer_generated(patient):

@@ -178,6 +178,25 @@ def test_the_patient_page_shows_the_advice_and_its_review_status(client, staff_a
     assert reverse("recommendations:review", args=[rec.pk]) not in body  # staff cannot review
 
 
+def test_advice_from_the_rules_alone_says_the_model_could_not_be_used(client, doctor_a, clinic_a):
+    patient = PatientFactory(clinic=clinic_a, sex="male")
+    prediction = prediction_for(patient, sex="male", potassium=7.0)
+    prediction.status, prediction.error = "failed", "Model version 1 cannot be used: its file is missing"
+    prediction.save()
+    [rec] = recommendations_generate(predictions=[prediction], clinic_id=clinic_a.pk)
+    client.force_login(doctor_a)
+
+    review = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+    detail = client.get(reverse("patients:detail", args=[patient.pk])).content.decode()
+
+    notice = review[review.index('data-testid="rules-only"') :]
+    assert "Guideline rules only: the model could not be used (Model version 1 cannot be used" in notice
+    assert "from the guideline rules alone (model v" in review
+    assert "Model: most likely pattern" not in review
+    card = detail[detail.index('data-testid="advice-card"') :]
+    assert "from the guideline rules alone: the model could not be used" in card
+
+
 def test_a_patient_sees_only_approved_advice_on_their_pages(client, clinic_a, patient_user_a, doctor_a):
     patient = PatientFactory(clinic=clinic_a, user=patient_user_a, sex="male")
     rec = recommendations_generate(
