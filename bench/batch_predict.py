@@ -355,7 +355,8 @@ def main() -> None:
         "Seconds, median of the runs (min-max). Floor: COPY observations out, features, one predict_proba, COPY "
         "predictions in, in one process, no explanations. Batch: `prediction_batch_start` to the batch's end, on "
         "a worker already started (each pool process has loaded the model, as in a clinic's running workers), "
-        "chunks of 1,000 patients, each scored with one predict_proba call, explained (tree-path contributions), "
+        "chunks of at most 1,000 patients (at least 4 chunks of 100 or more: 1,000 patients are 4 chunks of 250), "
+        "each scored with one predict_proba call, explained (tree-path contributions), "
         "written with COPY, and each patient's recommendation generated (rules, ranking, COPY of the items; the "
         "clinic's earlier recommendations are deleted before each run, so every run writes them all, then the "
         "database is vacuumed, as autovacuum would have done between two batches).",

@@ -1,6 +1,7 @@
 """Scoring patients: one at a time after new results, or every patient of a clinic in chunked batches.
 
-A batch is split into chunks of CHUNK_SIZE patient ids, one Celery task each. A chunk reads its patients'
+A batch is split into chunks of at most CHUNK_SIZE patient ids, one Celery task each; a small clinic's batch
+into at least MIN_CHUNKS, so that it too is shared by the workers. A chunk reads its patients'
 observations in one query, builds the features, scores them with one `predict_proba` call and writes the
 predictions in bulk, all in one transaction that also marks the chunk done. The chunk row is locked while
 it is scored, so a redelivered or retried task finds it done and writes nothing twice; the unique
@@ -50,7 +51,9 @@ from recommendations import services as recommendation_services
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 1000  # patients per chunk: one query, one predict_proba and one COPY each
+MIN_CHUNKS = 4  # a batch of a few thousand patients or fewer still keeps several worker processes busy
+MIN_CHUNK_SIZE = 100  # below this a chunk's fixed cost (task, transaction, model call) outweighs sharing it
 WINDOW_DAYS = 730  # results older than two years do not describe the patient now
 # clinic id -> (model version id, sha256, fitted model), per worker process: one model per clinic in memory.
 _loaded: dict[int, tuple[int, str, Any]] = {}
@@ -235,13 +238,15 @@ def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction 
 def prediction_request(*, patient_ids: list[int]) -> None:
     """Enqueue predictions for these patients once the current transaction commits (new results came in).
 
-    One task per CHUNK_SIZE patients, so a large import is scored in bulk, not one task per patient.
+    Split as a batch is (`chunk_size`), so a large import is scored in bulk, not one task per patient, and
+    shared by the workers.
     """
     from predictions.tasks import predict_patients
 
     ids = sorted(set(patient_ids))
-    for start in range(0, len(ids), CHUNK_SIZE):
-        chunk = ids[start : start + CHUNK_SIZE]
+    size = chunk_size(len(ids))
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
         transaction.on_commit(lambda chunk=chunk: predict_patients.delay(chunk))
 
 
@@ -276,6 +281,12 @@ def predictions_create(*, patient_ids: list[int]) -> int:
 # --- batches -------------------------------------------------------------------------------------------------
 
 
+def chunk_size(patients: int) -> int:
+    """Patients per chunk of a batch of this many: CHUNK_SIZE, or fewer so that there are MIN_CHUNKS chunks,
+    but not below MIN_CHUNK_SIZE (1,000 patients: 4 chunks of 250; 300: 3 of 100; 100,000: 100 of 1,000)."""
+    return min(CHUNK_SIZE, max(MIN_CHUNK_SIZE, math.ceil(patients / MIN_CHUNKS)))
+
+
 @transaction.atomic
 def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> PredictionBatch:
     """Create a batch over every patient of the clinic, split into chunks, and enqueue them on commit."""
@@ -285,13 +296,14 @@ def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> 
     if version is None:
         raise ValidationError("The clinic has no active model yet: train one and activate it first.")
     ids = patient_selectors.patient_ids_of_clinic(clinic_id=clinic.pk)
+    size = chunk_size(len(ids))
     batch = PredictionBatch.objects.create(
         clinic=clinic, model_version=version, requested_by=by, trigger=trigger, scope={"clinic": clinic.slug},
-        total=len(ids), chunks_total=math.ceil(len(ids) / CHUNK_SIZE),
+        total=len(ids), chunks_total=math.ceil(len(ids) / size),
     )  # fmt: skip
     chunks = PredictionChunk.objects.bulk_create(
-        PredictionChunk(batch=batch, index=i, patient_ids=ids[start : start + CHUNK_SIZE])
-        for i, start in enumerate(range(0, len(ids), CHUNK_SIZE))
+        PredictionChunk(batch=batch, index=i, patient_ids=ids[start : start + size])
+        for i, start in enumerate(range(0, len(ids), size))
     )
     audit_record(
         actor=by, action="prediction.batch.start", target=batch,

@@ -104,6 +104,21 @@ def test_a_batch_scores_every_patient_once_in_chunks(start, cohort, admin_a, mon
     assert AuditEvent.objects.filter(action="prediction.batch.chunk").count() == 3
 
 
+def test_a_small_clinics_batch_is_still_split_for_several_workers(start, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "MIN_CHUNK_SIZE", 20)  # the cohort's 120 patients stand for a clinic of 1,000
+
+    batch = start(by=admin_a)
+
+    sizes = sorted(len(chunk.patient_ids) for chunk in PredictionChunk.objects.filter(batch=batch))
+    assert sizes == [30, 30, 30, 30]  # MIN_CHUNKS chunks, not one chunk a single worker scores alone
+    assert (batch.status, batch.done, batch.chunks_total) == (BatchStatus.SUCCEEDED, 120, 4)
+
+
+@pytest.mark.parametrize(("patients", "size"), [(1, 100), (300, 100), (1_000, 250), (4_000, 1_000), (100_000, 1_000)])
+def test_chunks_are_at_most_chunk_size_and_at_least_the_minimum(patients, size):
+    assert services.chunk_size(patients) == size
+
+
 @pytest.mark.reliability(16, "A chunk delivered again after it committed: writes nothing")
 def test_a_redelivered_chunk_writes_nothing_twice(start, cohort, admin_a, monkeypatch):
     monkeypatch.setattr(services, "CHUNK_SIZE", 50)
@@ -238,11 +253,13 @@ def test_entering_results_scores_the_patient_once_the_transaction_commits(
 def test_an_import_of_many_patients_is_scored_in_bulk(active_model, cohort, django_capture_on_commit_callbacks):
     ids = [p.pk for p in cohort]
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True) as tasks:
         services.prediction_request(patient_ids=ids)
 
     assert Prediction.objects.count() == len(ids)
-    assert AuditEvent.objects.filter(action="prediction.create").count() == 1
+    # 120 patients: two tasks of MIN_CHUNK_SIZE at most, each scoring its patients at once (one audit row each)
+    assert len(tasks) == 2
+    assert AuditEvent.objects.filter(action="prediction.create").count() == 2
 
 
 def test_the_warm_up_loads_each_active_model_and_writes_nothing(active_model, cohort, clinic_b, trained_artifact):
@@ -307,7 +324,7 @@ def test_a_batch_shows_running_from_its_first_chunks_start_even_if_that_try_fail
     # Marked outside the chunk's transaction: inside it, the batch row stayed locked while the chunk was scored
     # and every other worker's first chunk waited for it.
     batch = services.prediction_batch_start(clinic=active_model.clinic, by=admin_a, trigger="portal")
-    chunk = PredictionChunk.objects.get(batch=batch)
+    chunk = PredictionChunk.objects.filter(batch=batch).first()
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("database went away")
