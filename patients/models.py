@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+ACKNOWLEDGEMENT_NOTE_MAX = 500  # characters of a doctor's note on acknowledging a critical value
+
 icd10_code = RegexValidator(
     r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$",
     "Enter an ICD-10 code such as E11.9 or D50.",
@@ -199,6 +201,11 @@ class Observation(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # A default in the database too: the demo's COPY of observations names only the columns it fills.
+    acknowledgement_note = models.CharField(
+        max_length=ACKNOWLEDGEMENT_NOTE_MAX, blank=True, default="", db_default="",
+        help_text="What the doctor did about it, in their words.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-effective_at", "-id"]

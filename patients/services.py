@@ -17,6 +17,7 @@ from clinic.models import User
 from patients.catalog import catalog
 from patients.clinical import InvalidValue, age_on, check_plausible, interpret
 from patients.models import (
+    ACKNOWLEDGEMENT_NOTE_MAX,
     Allergy,
     Condition,
     Medication,
@@ -163,13 +164,19 @@ def observations_record(
 
 
 @transaction.atomic
-def critical_results_acknowledge(*, patient: Patient, by: User) -> list[Observation]:
-    """A doctor acknowledges the patient's values in a critical range not yet acknowledged: seen and taken on.
+def critical_results_acknowledge(*, patient: Patient, by: User, note: str = "") -> list[Observation]:
+    """A doctor acknowledges the patient's values in a critical range not yet acknowledged: seen and taken on,
+    with what they did about it (`note`, optional: "patient called, repeat potassium at the ED").
 
     Returns those acknowledged (none waiting is not an error, and writes nothing). Audited with their ids.
     """
     _ensure(roles.can_acknowledge_critical_results(by), "Only a doctor can acknowledge critical results.")
     _ensure_same_clinic(by, patient)
+    note = " ".join(note.split())
+    if len(note) > ACKNOWLEDGEMENT_NOTE_MAX:
+        raise ValidationError(
+            f"Keep the note to {ACKNOWLEDGEMENT_NOTE_MAX} characters (it has {len(note)}): nothing was acknowledged."
+        )
     waiting = list(
         Observation.objects.select_for_update()
         .filter(patient=patient, interpretation__in=CRITICAL, acknowledged_at__isnull=True)
@@ -178,15 +185,17 @@ def critical_results_acknowledge(*, patient: Patient, by: User) -> list[Observat
     if not waiting:
         return []
     now = timezone.now()
-    Observation.objects.filter(pk__in=[o.pk for o in waiting]).update(acknowledged_at=now, acknowledged_by=by)
+    Observation.objects.filter(pk__in=[o.pk for o in waiting]).update(
+        acknowledged_at=now, acknowledged_by=by, acknowledgement_note=note
+    )
     for observation in waiting:
-        observation.acknowledged_at, observation.acknowledged_by = now, by
+        observation.acknowledged_at, observation.acknowledged_by, observation.acknowledgement_note = now, by, note
     audit_record(
         actor=by,
         action="observation.critical.acknowledge",
         target=patient,
         patient_id=patient.pk,
-        detail={"observation_ids": [o.pk for o in waiting]},
+        detail={"observation_ids": [o.pk for o in waiting], "note": note},
     )
     return waiting
 

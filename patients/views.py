@@ -39,7 +39,7 @@ from patients.forms import (
     PatientForm,
     attach_errors,
 )
-from patients.models import AnalyteKind, Interpretation, Observation, Patient
+from patients.models import ACKNOWLEDGEMENT_NOTE_MAX, AnalyteKind, Interpretation, Observation, Patient
 from patients.selectors import ABNORMAL, CRITICAL
 from predictions.views import RISK_BADGES, risk_card
 from recommendations.models import ItemStatus
@@ -117,7 +117,7 @@ class ResultRow:
     reference: str
     effective_at: datetime.datetime
     chart: SafeString | None
-    acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02"
+    acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02: “patient called”"
 
 
 def _range_text(rng: Range | None, unit: str) -> str:
@@ -165,7 +165,8 @@ def _acknowledged(observation: Observation) -> str:
         return ""
     by = observation.acknowledged_by
     when = date_format(timezone.localtime(observation.acknowledged_at), "j M Y H:i")
-    return f"{by.get_full_name() or by.username}, {when}" if by else when
+    text = f"{by.get_full_name() or by.username}, {when}" if by else when
+    return f"{text}: “{observation.acknowledgement_note}”" if observation.acknowledgement_note else text
 
 
 def _chart(patient: Patient, code: str, series: list[tuple[datetime.datetime, float, str]]) -> SafeString | None:
@@ -243,6 +244,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "critical": critical,
         "critical_waiting": sum(not row.acknowledged for row in critical),
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
+        "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
     }
     return render(request, "patients/detail.html", context)
@@ -307,7 +309,13 @@ def _critical_values(observations: list[Observation]) -> str:
 @login_required
 def critical_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_get_for(user=request.user, pk=pk)
-    acknowledged = services.critical_results_acknowledge(patient=patient, by=request.user)
+    try:
+        acknowledged = services.critical_results_acknowledge(
+            patient=patient, by=request.user, note=request.POST.get("note", "")
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("patients:detail", pk=patient.pk)
     if acknowledged:
         messages.success(request, f"Acknowledged: {_critical_values(acknowledged)}.")
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from recommendations.ranking import Ranker, RankerParams, ranker_fit
 logger = logging.getLogger(__name__)
 DECISIONS = [FeedbackOutcome.ACCEPTED, FeedbackOutcome.OVERRIDDEN]
 MIN_EVENTS = 20  # fewer decisions than this teach nothing: no ranker, no lift
-_cache: dict[int, tuple[int, Ranker]] = {}  # clinic id -> (snapshot version, ranker), per process
+_cache: dict[int, tuple[int, Ranker | None]] = {}  # clinic id -> (snapshot version, ranker), per process
 
 
 def _dump(ranker: Ranker) -> bytes:
@@ -32,15 +33,26 @@ def _load(data: bytes) -> Ranker:
 
 
 def ranker_for(*, clinic_id: int) -> tuple[Ranker | None, int | None]:
-    """The clinic's newest ranker and its version, or (None, None) before enough feedback exists."""
+    """The clinic's newest ranker and its version, or (None, None) before enough feedback exists.
+
+    A snapshot that cannot be read is logged once per process and treated as no ranker: advice is then ordered
+    without the feedback lift, never held up by it.
+    """
     version = RankerSnapshot.objects.filter(clinic_id=clinic_id).aggregate(v=Max("version"))["v"]
     if version is None:
         return None, None
     cached = _cache.get(clinic_id)
     if cached is None or cached[0] != version:
         data = RankerSnapshot.objects.values_list("data", flat=True).get(clinic_id=clinic_id, version=version)
-        _cache[clinic_id] = (version, _load(data))
-    return _cache[clinic_id][1], version
+        try:
+            ranker = _load(data)
+        except (EOFError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):  # numpy's and from_dict's
+            logger.exception("Feedback ranker v%s of clinic %s cannot be read; advice is ranked without it",
+                             version, clinic_id)  # fmt: skip
+            ranker = None
+        _cache[clinic_id] = (version, ranker)
+    ranker = _cache[clinic_id][1]
+    return (ranker, version) if ranker is not None else (None, None)
 
 
 def feedback_frames(*, clinic_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -99,6 +99,7 @@ class ObservationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "analyte", "analyte_name", "value", "unit", "entered_value", "entered_unit", "effective_at",
             "interpretation", "source", "entered_by", "created_at", "acknowledged_at", "acknowledged_by",
+            "acknowledgement_note",
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {

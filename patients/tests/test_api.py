@@ -637,8 +637,8 @@ def test_observations_are_listed_newest_first_with_both_units(api, doctor_a, res
     }
 
 
-def test_an_acknowledged_critical_value_names_its_doctor_and_time(api, doctor_a, results_a):
-    critical_results_acknowledge(patient=results_a, by=doctor_a)
+def test_an_acknowledged_critical_value_names_its_doctor_time_and_note(api, doctor_a, results_a):
+    critical_results_acknowledge(patient=results_a, by=doctor_a, note="Glucose gel given, rechecked at 15 min")
     api.force_authenticate(doctor_a)
 
     rows = api.get(patient_url("observation-list", results_a)).json()["results"]
@@ -648,6 +648,7 @@ def test_an_acknowledged_critical_value_names_its_doctor_and_time(api, doctor_a,
         ("glucose", "LL", doctor_a.pk)
     ]
     assert acknowledged[0]["acknowledged_at"] is not None
+    assert acknowledged[0]["acknowledgement_note"] == "Glucose gel given, rechecked at 15 min"
     assert all(row["acknowledged_at"] is None for row in rows if row not in acknowledged)
 
 

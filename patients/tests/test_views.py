@@ -607,6 +607,28 @@ def test_a_doctor_acknowledges_the_critical_results_and_the_banner_says_who_and_
     assert AuditEvent.objects.filter(action="observation.critical.acknowledge").count() == 1
 
 
+def test_the_doctors_note_of_what_was_done_is_kept_with_the_acknowledgement_and_shown(
+    client, staff_a, doctor_a, patient_a
+):
+    record(patient_a, staff_a, potassium=7.0)
+    client.force_login(doctor_a)
+    url = reverse("patients:critical_acknowledge", args=[patient_a.pk])
+
+    too_long = client.post(url, {"note": "x" * 501}, follow=True)
+    assert "Keep the note to 500 characters (it has 501): nothing was acknowledged." in too_long.content.decode()
+    assert not Observation.objects.filter(acknowledged_at__isnull=False).exists()
+
+    client.post(url, {"note": "  Patient called;\r\n repeat potassium at the ED <b>now</b>  "})
+
+    observation = Observation.objects.get()
+    assert observation.acknowledgement_note == "Patient called; repeat potassium at the ED <b>now</b>"
+    banner = critical_banner(client, patient_a)
+    assert f"acknowledged by {doctor_a.get_full_name()}, " in banner
+    assert "“Patient called; repeat potassium at the ED &lt;b&gt;now&lt;/b&gt;”" in banner
+    event = AuditEvent.objects.get(action="observation.critical.acknowledge")
+    assert event.detail["note"] == observation.acknowledgement_note
+
+
 def test_staff_see_the_critical_banner_but_only_a_doctor_acknowledges(client, staff_a, patient_a):
     record(patient_a, staff_a, potassium=7.0)
     client.force_login(staff_a)

@@ -122,6 +122,20 @@ def test_feedback_on_similar_patients_reorders_items_within_their_tier(patient, 
     assert -0.3 <= ldl.lift < 0
 
 
+def test_a_ranker_snapshot_that_cannot_be_read_leaves_advice_in_rule_order_and_is_logged(patient, clinic_a, caplog):
+    from recommendations.models import RankerSnapshot
+
+    RankerSnapshot.objects.create(clinic=clinic_a, version=1, events=40, patients=20, data=b"not an npz file")
+
+    rec = _generate(patient, **MODERATE_PAIR)
+
+    assert _codes(rec)[1:] == ["ldl_high_risk_review", "alt_elevated_work_up"]  # rule order: no lift applied
+    assert rec.ranker_version is None
+    assert {item.lift for item in rec.items.all()} == {0.0}
+    assert "Feedback ranker v1 of clinic" in caplog.text
+    assert "ranked without it" in caplog.text
+
+
 def test_no_amount_of_negative_feedback_moves_a_critical_item(patient, clinic_a, doctors):
     critical = {"potassium": 7.0, "sodium": 165.0, **MODERATE_PAIR}
     _review_many(
