@@ -104,8 +104,10 @@ def _analyte_catalog(request):
 def _per_process_caches():
     """Caches a server process keeps for minutes would carry one test's clinic into the next (ids are reused)."""
     from patients.dashboard import clinic_medians_forget
+    from recommendations import rankers
 
     clinic_medians_forget()
+    rankers._cache.clear()  # keyed by clinic id and snapshot version, both of which the next test may reuse
 
 
 @pytest.fixture
