@@ -1,7 +1,7 @@
 """From predictions to recommendations, in bulk: rules, model-driven items, headline, ranking, rows.
 
-Called by the predictions services right after predictions are written (one patient online, a chunk of
-about a thousand in a batch), in the same transaction, with a constant number of queries per call:
+Called by the predictions services right after predictions are written (one patient online, a chunk of 100
+to 1,000 in a batch), in the same transaction, with a constant number of queries per call:
 
 1. the guideline rules read the prediction's input values (canonical units, derived eGFR included), also those
    of a prediction that failed because the model could not be used: its advice comes from the rules alone;
