@@ -116,7 +116,14 @@ class Prediction(models.Model):
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="predictions", db_index=False
     )
-    model_version = models.ForeignKey("mltraining.ModelVersion", on_delete=models.PROTECT, related_name="predictions")
+    model_version = models.ForeignKey(
+        "mltraining.ModelVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="predictions",
+        help_text="Empty when the clinic had no active model: a failed prediction, its inputs read by the rules.",
+    )
     batch = models.ForeignKey(
         PredictionBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions", db_index=False
     )

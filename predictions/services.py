@@ -59,6 +59,9 @@ WINDOW_DAYS = 730  # results older than two years do not describe the patient no
 _loaded: dict[int, tuple[int, str, Any]] = {}
 
 
+NO_ACTIVE_MODEL = "the clinic has no active model yet"
+
+
 class ModelUnavailable(Exception):
     """No usable model: none active, or its artifact is missing or fails verification."""
 
@@ -185,11 +188,12 @@ def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list
     ]
 
 
-def _unscored(patient_ids: list[int], *, version: ModelVersion, error: str) -> list[Prediction]:
+def _unscored(patient_ids: list[int], *, clinic_id: int, version: ModelVersion | None, error: str) -> list[Prediction]:
     """Failed predictions that say why and keep the values the model would have been given: the guideline rules
-    still read them, so a critical value gets its advice while the model cannot be used."""
+    still read them, so a critical value gets its advice while the model cannot be used, or before the clinic
+    has one (`version` None)."""
     now = timezone.now()
-    X = _features(patient_ids, clinic_id=version.clinic_id, as_of=now)
+    X = _features(patient_ids, clinic_id=clinic_id, as_of=now)
     return [
         Prediction(patient_id=pid, model_version=version, created_at=now, status=PredictionStatus.FAILED, error=error,
                    inputs=inputs)
@@ -197,26 +201,32 @@ def _unscored(patient_ids: list[int], *, version: ModelVersion, error: str) -> l
     ]  # fmt: skip
 
 
+def _attempt(patient_ids: list[int], *, clinic_id: int) -> tuple[ModelVersion | None, list[Prediction]]:
+    """The clinic's active model version and its predictions of these patients (unsaved): scored, or failed with
+    the reason and their inputs when there is no active model or it cannot be used."""
+    version = active_model_for(clinic=clinic_id)
+    if version is None:
+        return None, _unscored(patient_ids, clinic_id=clinic_id, version=None, error=NO_ACTIVE_MODEL)
+    try:
+        return version, _score(patient_ids, version=version)
+    except ModelUnavailable as exc:
+        return version, _unscored(patient_ids, clinic_id=clinic_id, version=version, error=str(exc))
+
+
 # --- one patient ---------------------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction | None:
-    """Score one patient with the clinic's active model. None when the clinic has no active model yet.
+def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction:
+    """Score one patient with the clinic's active model.
 
-    A model that cannot be loaded gives a failed prediction that says why, and advice from the guideline rules
-    alone; earlier predictions stay.
+    With no active model, or one that cannot be loaded, the prediction is a failed one that says why, and the
+    advice comes from the guideline rules alone; earlier predictions stay.
     """
     patient = patient_selectors.patient_by_id(pk=patient_id)
     if by is not None and not roles.can_view_patients(by):
         raise PermissionDenied("Your role cannot request predictions.")
-    version = active_model_for(clinic=patient.clinic_id)
-    if version is None:
-        return None
-    try:
-        prediction = _score([patient.pk], version=version)[0]
-    except ModelUnavailable as exc:
-        prediction = _unscored([patient.pk], version=version, error=str(exc))[0]
+    version, (prediction,) = _attempt([patient.pk], clinic_id=patient.clinic_id)
     prediction.save()
     advice = recommendation_services.recommendations_generate(predictions=[prediction], clinic_id=patient.clinic_id)
     audit_record(
@@ -226,7 +236,7 @@ def prediction_create(*, patient_id: int, by: User | None = None) -> Prediction 
         patient_id=patient.pk,
         outcome="success" if prediction.status == PredictionStatus.SUCCEEDED else "failure",
         detail={
-            "model_version": version.version,
+            "model_version": version.version if version else None,
             "risk_level": prediction.risk_level,
             "error": prediction.error,
             "recommendations": len(advice),
@@ -254,24 +264,20 @@ def prediction_request(*, patient_ids: list[int]) -> None:
 def predictions_create(*, patient_ids: list[int]) -> int:
     """Score these patients (after new results), each with their clinic's active model, in bulk.
 
-    Patients of a clinic without an active model are left alone. One audit row per clinic.
+    Patients of a clinic without an active model get failed predictions that keep their inputs, so the guideline
+    rules still give advice (`_attempt`). One audit row per clinic.
     """
     written = 0
     for clinic_id, ids in patient_selectors.patient_ids_by_clinic(patient_ids=patient_ids).items():
-        version = active_model_for(clinic=clinic_id)
-        if version is None:
-            continue
-        try:
-            predictions = _score(ids, version=version)
-        except ModelUnavailable as exc:
-            predictions = _unscored(ids, version=version, error=str(exc))
+        version, predictions = _attempt(ids, clinic_id=clinic_id)
         Prediction.objects.bulk_create(predictions, batch_size=CHUNK_SIZE)
         advice = recommendation_services.recommendations_generate(predictions=predictions, clinic_id=clinic_id)
         written += len(predictions)
         audit_record(
-            actor=None, action="prediction.create", target=version,
+            actor=None, action="prediction.create", target=version or Clinic(pk=clinic_id),  # the row reads its id
             patient_id=ids[0] if len(ids) == 1 else None,
-            detail={"patients": len(ids), "patient_ids": ids[:50], "model_version": version.version,
+            detail={"patients": len(ids), "patient_ids": ids[:50],
+                    "model_version": version.version if version else None,
                     "failed": sum(p.status == PredictionStatus.FAILED for p in predictions),
                     "recommendations": len(advice)},
         )  # fmt: skip

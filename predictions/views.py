@@ -109,11 +109,11 @@ def prediction_score(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Score now": one prediction with the clinic's active model, in this request."""
     patient = patient_selectors.patient_get_for(user=request.user, pk=pk)  # outside your scope: 404
     prediction = services.prediction_create(patient_id=patient.pk, by=request.user)  # a patient's role: 403
-    if prediction is None:
+    if prediction.status == PredictionStatus.FAILED and prediction.model_version_id is None:
         messages.warning(
             request,
-            "The patient was not scored: the clinic has no active model yet. "
-            "A clinic admin trains one and activates it in the administration.",
+            "The patient was not scored: the clinic has no active model yet, so the advice comes from the guideline "
+            "rules alone. A clinic admin trains a model and activates it in the administration.",
         )
     elif prediction.status == PredictionStatus.FAILED:
         messages.error(request, f"The model could not be used: {prediction.error}")

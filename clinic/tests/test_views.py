@@ -156,7 +156,8 @@ def test_a_clinic_admin_sees_which_model_scores_the_clinic(client, admin_a, clin
     ModelVersionFactory(clinic=clinic_b, version=9, status=ModelStatus.ACTIVE)
     client.force_login(admin_a)
     assert home_line(client, "home-model")[0] == (
-        "No active model yet: patients are not scored until one is trained and activated (Models)."
+        "No active model yet: patients are not scored until one is trained and activated (Models); "
+        "until then their advice comes from the guideline rules alone."
     )
 
     ModelVersionFactory(

@@ -42,7 +42,9 @@ class PredictionSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Cut-points of the model version: moderate from the first, high from the second.",
     )
-    model_version = ModelVersionReferenceSerializer(read_only=True)
+    model_version = ModelVersionReferenceSerializer(
+        read_only=True, allow_null=True, help_text="Null when the clinic had no active model (status failed)."
+    )
     contributions = ContributionSerializer(many=True, read_only=True, help_text="Top features, largest first.")
     inputs = serializers.DictField(
         child=serializers.JSONField(), read_only=True, help_text="Feature values the model was given."

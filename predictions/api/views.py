@@ -11,7 +11,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -34,12 +34,6 @@ class CanViewPredictions(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return roles.can_view_patients(request.user)
-
-
-class NoActiveModel(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The clinic has no active model yet: a clinic admin trains one and activates it first."
-    default_code = "no_active_model"
 
 
 class Pagination(PageNumberPagination):
@@ -90,21 +84,19 @@ class PredictionListView(PredictionApiView):
     @extend_schema(
         summary="Score a patient now",
         description="Scores the patient with the clinic's active model in this request and returns the new "
-        "prediction (201). A model whose artifact cannot be used gives a prediction with status `failed` and "
-        "its error. Without an active model nothing is written (409).",
+        "prediction (201). Without an active model, or with one whose artifact cannot be used, the prediction has "
+        "status `failed` and says why in `error` (`model_version` is null when there is no active model); its "
+        "inputs are kept and the advice comes from the guideline rules alone.",
         request=None,
         responses={
             201: PredictionSerializer,
             403: FORBIDDEN,
             404: NOT_FOUND,
-            409: OpenApiResponse(description="The clinic has no active model yet."),
         },
     )
     def post(self, request: Request, patient_pk: int) -> Response:
         patient = patient_get_for(user=request.user, pk=patient_pk)
         prediction = services.prediction_create(patient_id=patient.pk, by=request.user)
-        if prediction is None:
-            raise NoActiveModel
         return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 
 

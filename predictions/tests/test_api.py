@@ -211,16 +211,17 @@ def test_clinical_roles_request_a_prediction_and_get_it_back(api, users_by_role,
     assert event.actor == users_by_role[role]
 
 
-def test_a_request_without_an_active_model_is_a_409_with_a_clear_message(api, doctor_a, patient):
+def test_a_request_without_an_active_model_returns_a_failed_prediction_with_no_model(api, doctor_a, patient):
     api.force_authenticate(doctor_a)
 
     response = api.post(url("prediction-list", patient))
 
-    assert response.status_code == 409
-    assert response.json()["detail"] == (
-        "The clinic has no active model yet: a clinic admin trains one and activates it first."
-    )
-    assert not Prediction.objects.exists()
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["status"], body["model_version"], body["error"]) == (
+        "failed", None, "the clinic has no active model yet"
+    )  # fmt: skip
+    assert body["id"] == Prediction.objects.get(patient=patient).pk
 
 
 def test_a_request_with_an_unusable_model_returns_the_failed_prediction(api, doctor_a, active_model, patient):

@@ -70,9 +70,16 @@ def test_contributions_of_labs_say_where_the_value_lies_against_the_patients_ran
     assert verdicts & {"below range", "above range"}
 
 
-def test_no_active_model_means_no_prediction_and_no_error(clinic_a, cohort):
-    assert services.prediction_create(patient_id=cohort[0].pk) is None
-    assert not Prediction.objects.exists()
+def test_no_active_model_gives_a_failed_prediction_that_keeps_the_inputs(clinic_a, cohort):
+    prediction = services.prediction_create(patient_id=cohort[0].pk)
+
+    assert Prediction.objects.get() == prediction
+    assert (prediction.status, prediction.model_version, prediction.error) == (
+        "failed", None, "the clinic has no active model yet"
+    )  # fmt: skip
+    assert prediction.inputs["age"] is not None
+    assert "hemoglobin" in prediction.inputs
+    assert (prediction.risk_level, prediction.probabilities, prediction.contributions) == ("", {}, [])
 
 
 def test_a_tampered_artifact_fails_the_prediction_with_a_clear_error_and_keeps_earlier_ones(

@@ -312,13 +312,21 @@ def test_score_now_scores_the_patient_and_returns_to_the_card(client, users_by_r
     assert (event.actor, event.patient_id) == (users_by_role[role], patient.pk)
 
 
-def test_score_now_without_an_active_model_says_so_and_writes_nothing(client, doctor_a, patient):
+def test_score_now_without_an_active_model_says_the_advice_comes_from_the_rules(client, doctor_a, patient):
     client.force_login(doctor_a)
 
     response = client.post(score_url(patient), follow=True)
 
-    assert "the clinic has no active model yet" in [str(m) for m in response.context["messages"]][0]
-    assert not Prediction.objects.exists()
+    message = [str(m) for m in response.context["messages"]][0]
+    assert "the clinic has no active model yet, so the advice comes from the guideline rules alone" in message
+    assert Prediction.objects.get(patient=patient).model_version is None
+    card = response.content.decode()
+    notice = card[card.index('data-testid="no-active-model"') :]
+    assert "No risk score yet:</strong> the clinic has no active model" in notice
+    assert 'data-testid="prediction-error"' not in card  # not shown as a broken model
+    history = card[card.index('data-testid="prediction-history"') :]
+    assert ">No model</span>" in history
+    assert "<td>—</td>" in history
 
 
 def test_score_now_with_an_unusable_model_shows_the_error(client, doctor_a, active_model, patient):

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clinic.models import Role
+from clinic.models import AuditEvent, Role
 from clinic.tests.factories import UserFactory
 from patients.tests.factories import PatientFactory
 from recommendations import rules, services
@@ -206,6 +206,27 @@ def test_a_critical_value_gets_rule_advice_when_the_model_cannot_be_used(
     assert "cannot be used" in rec.rationale["model_error"]
     assert rec.rationale["risk_level"] == ""
     assert not rec.items.filter(rule="", is_headline=False).exists()  # no model finding without a model
+
+
+def test_a_critical_value_gets_rule_advice_before_the_clinic_has_a_model(
+    clinic_a, staff_a, django_capture_on_commit_callbacks
+):
+    rec = _enter_critical_potassium(clinic_a, staff_a, django_capture_on_commit_callbacks)
+
+    assert rec.prediction.status == "failed"
+    assert rec.prediction.model_version is None
+    assert rec.prediction.inputs["potassium"] == pytest.approx(7.1)
+    assert rec.items.filter(advice__code="potassium_critical_urgent", pinned=True, position=1).exists()
+    assert rec.headline == "consult_professional"
+    assert rec.rationale == {
+        "risk_level": "",
+        "model_version_id": None,
+        "model_error": "the clinic has no active model yet",
+    }
+    event = AuditEvent.objects.get(action="prediction.create")
+    assert (event.object_type, event.object_id, event.clinic_id) == ("clinic.clinic", str(clinic_a.pk), clinic_a.pk)
+    assert event.detail["model_version"] is None
+    assert event.detail["failed"] == 1
 
 
 def test_a_failed_prediction_without_inputs_gets_no_advice(patient):

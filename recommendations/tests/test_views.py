@@ -197,6 +197,21 @@ def test_advice_from_the_rules_alone_says_the_model_could_not_be_used(client, do
     assert "from the guideline rules alone: the model could not be used" in card
 
 
+def test_advice_before_the_clinic_has_a_model_says_so(client, doctor_a, clinic_a):
+    patient = PatientFactory(clinic=clinic_a, sex="male")
+    prediction = prediction_for(patient, sex="male", potassium=7.0)
+    prediction.status, prediction.model_version, prediction.error = "failed", None, "the clinic has no active model yet"
+    prediction.save()
+    [rec] = recommendations_generate(predictions=[prediction], clinic_id=clinic_a.pk)
+    client.force_login(doctor_a)
+
+    review = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+
+    assert "from the guideline rules alone (no active model yet)" in review
+    notice = review[review.index('data-testid="rules-only"') :]
+    assert "the model could not be used (the clinic has no active model yet)" in notice
+
+
 def test_a_patient_sees_only_approved_advice_on_their_pages(client, clinic_a, patient_user_a, doctor_a):
     patient = PatientFactory(clinic=clinic_a, user=patient_user_a, sex="male")
     rec = recommendations_generate(
