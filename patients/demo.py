@@ -15,14 +15,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from clinic.audit import audit_record
-from clinic.models import Clinic, User
+from clinic.models import Clinic, Role, User
 from patients.catalog import catalog
 from patients.clinical import interpret_array
 from patients.demo_cohort import CONDITIONS, Cohort, generate_cohort
-from patients.models import Condition, ObservationSource, Patient, VerificationStatus
+from patients.models import Condition, Observation, ObservationSource, Patient, VerificationStatus
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 BATCH = 5000
+# One result in its critical range for each of a few demo patients (the cohort's own values never are).
+DEMO_CRITICAL_RESULTS = [("potassium", 6.9, "mmol/L"), ("glucose", 2.4, "mmol/L"), ("hemoglobin", 6.4, "g/dL")]
 OBSERVATION_COLUMNS = [
     "patient_id", "analyte_id", "value", "entered_value", "entered_unit", "effective_at", "source",
     "interpretation", "created_at",
@@ -150,3 +152,27 @@ def demo_cohort_load(
     counts = {"patients": n_patients, "observations": total, "conditions": conditions}
     audit_record(actor=None, action="demo.seed", target=clinic, detail={**counts, "seed": seed})
     return counts
+
+
+def demo_critical_results_enter(*, clinic: Clinic, seed: int = 0) -> list[Observation]:
+    """The demo clinic's staff member enters one critical result, taken two hours ago, for each of a few patients
+    (`DEMO_CRITICAL_RESULTS`), through the portal's own service: flagged, audited, scored and advised once the
+    transaction commits, and left unacknowledged, so the demo shows the critical-results banner, the home page's
+    count and urgent advice waiting for review. Nothing when the clinic has no staff member or too few patients.
+    """
+    from patients.services import ObservationInput, observations_record
+
+    staff = User.objects.filter(clinic=clinic, role=Role.STAFF, is_active=True).order_by("pk").first()
+    ids = list(Patient.objects.filter(clinic=clinic, user__isnull=True).order_by("pk").values_list("pk", flat=True))
+    if staff is None or len(ids) < len(DEMO_CRITICAL_RESULTS):
+        return []
+    chosen = np.random.default_rng(seed).choice(ids, size=len(DEMO_CRITICAL_RESULTS), replace=False)
+    taken = timezone.now() - datetime.timedelta(hours=2)
+    entered = []
+    with transaction.atomic():
+        for pk, (code, value, unit) in zip(chosen.tolist(), DEMO_CRITICAL_RESULTS, strict=True):
+            entered += observations_record(
+                patient=Patient.objects.get(pk=pk), by=staff, entries=[ObservationInput(code, value, unit)],
+                effective_at=taken,
+            )  # fmt: skip
+    return entered

@@ -6,9 +6,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from patients.models import Observation
+from patients.selectors import critical_patient_counts
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
-from recommendations.models import FeedbackEvent, RankerSnapshot
+from recommendations.models import FeedbackEvent, RankerSnapshot, RecommendationItem
 from recommendations.tests.factories import prediction_for
 
 
@@ -52,6 +54,28 @@ def test_seed_demo_reviews_decides_through_the_services_once(clinic_a, pending_a
     assert "ranker v1" in out
     assert RankerSnapshot.objects.filter(clinic=clinic_a).count() == 1
     assert "nothing added" in run("seed_demo_reviews", "--clinic", clinic_a.slug)
+
+
+def test_seed_demo_reviews_then_enters_critical_results_left_to_acknowledge_and_review(
+    clinic_a, staff_a, doctor_a, pending_advice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        out = run("seed_demo_reviews", "--clinic", clinic_a.slug, "--patients", "4")
+
+    critical = Observation.objects.filter(patient__clinic=clinic_a, interpretation__in=["LL", "HH"])
+    assert sorted(critical.values_list("analyte__code", "interpretation")) == [
+        ("glucose", "LL"), ("hemoglobin", "LL"), ("potassium", "HH")
+    ]  # fmt: skip
+    assert {o.acknowledged_at for o in critical} == {None}
+    assert set(critical.values_list("source", flat=True)) == {"manual"}  # entered as staff enter them
+    assert critical.values("patient").distinct().count() == 3
+    assert "Entered 3 critical results" in out
+    assert critical_patient_counts(user=doctor_a) == {"patients": 3, "unacknowledged": 3}
+    urgent = RecommendationItem.objects.filter(
+        recommendation__patient=critical.get(analyte__code="potassium").patient,
+        advice__code="potassium_critical_urgent", status="pending",
+    )  # fmt: skip
+    assert urgent.exists()  # advice from the rules alone: this clinic has no model yet
 
 
 @pytest.mark.django_db

@@ -206,10 +206,13 @@ def test_advice_before_the_clinic_has_a_model_says_so(client, doctor_a, clinic_a
     client.force_login(doctor_a)
 
     review = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+    detail = client.get(reverse("patients:detail", args=[patient.pk])).content.decode()
 
     assert "from the guideline rules alone (no active model yet)" in review
     notice = review[review.index('data-testid="rules-only"') :]
     assert "the model could not be used (the clinic has no active model yet)" in notice
+    card = detail[detail.index('data-testid="advice-card"') :]
+    assert "from the guideline rules alone: no active model yet" in card
 
 
 def test_a_patient_sees_only_approved_advice_on_their_pages(client, clinic_a, patient_user_a, doctor_a):

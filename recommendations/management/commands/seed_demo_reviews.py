@@ -1,14 +1,19 @@
-"""Give the demo clinic's advice a review history (demo doctors' decisions), then fit its feedback ranker."""
+"""Give the demo clinic's advice a review history (demo doctors' decisions), then fit its feedback ranker; then a
+few critical results come in, not yet acknowledged or reviewed (`patients.demo.demo_critical_results_enter`)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from clinic.models import Clinic
+from patients.demo import demo_critical_results_enter
 from recommendations import services
 from recommendations.demo import demo_reviews_seed
 
 
 class Command(BaseCommand):
-    help = "Demo doctors review the pending advice of some patients of a clinic; then its ranker is refitted."
+    help = (
+        "Demo doctors review the pending advice of some patients of a clinic; then its ranker is refitted and a "
+        "few critical results are entered, left for the demo's users to acknowledge and review."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--clinic", default="demo", help="Clinic slug (default: demo).")
@@ -26,6 +31,8 @@ class Command(BaseCommand):
         snapshot = services.ranker_rebuild(clinic_id=found.pk)
         ranker = f"ranker v{snapshot.version}" if snapshot else "no ranker (too few decisions)"
         self.stdout.write(self.style.SUCCESS(f"Made {decisions:,} demo review decisions; {ranker}."))
+        critical = demo_critical_results_enter(clinic=found, seed=seed)
+        self.stdout.write(f"Entered {len(critical)} critical results to acknowledge and review (the red banner).")
 
     def _progress(self, done: int, total: int) -> None:
         width = 30
