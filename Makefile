@@ -37,7 +37,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist load
 
 # Full stack on locally installed services (see README): run each in its own terminal.
 worker: $(STAMP)

@@ -166,7 +166,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clinic"),
+            # Each pytest-xdist process keeps its own keys (its database is its own too).
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clinic") + os.environ.get("PYTEST_XDIST_WORKER", ""),
         }
     }
     # Sessions are read from Redis and written through to the database: no session query per request, and a

@@ -20,6 +20,7 @@ ENVIRONMENT = "PostgreSQL, Redis, real Celery worker processes and Chromium, as 
 
 _rows: dict[tuple[str, int], Row] = {}
 _expected: set[tuple[str, int]] = set()  # (test, case) of every marked test collected
+_PROPERTY = "reliability"  # the key of a report's cases (user_properties) and of a worker's collected ones
 
 
 def pytest_configure(config):
@@ -44,14 +45,30 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Carry the test's cases on its report: with pytest-xdist the report, not the item, reaches the controller."""
     report = yield
+    marks = list(_marks(item))
+    if marks:
+        report.user_properties.append((_PROPERTY, marks))
+    return report
+
+
+def pytest_runtest_logreport(report):
+    marks = next((value for name, value in report.user_properties if name == _PROPERTY), None)
+    if not marks:
+        return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or report.failed:
-        for case, tried in _marks(item):
-            key = (item.nodeid, case)
+        for case, tried in marks:
+            key = (report.nodeid, case)
             previous = _rows.get(key)
             if previous is None or previous.outcome == "passed":
-                _rows[key] = Row(case=case, tried=tried, outcome=report.outcome, test=item.nodeid)
-    return report
+                _rows[key] = Row(case=case, tried=tried, outcome=report.outcome, test=report.nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist controller: the marked tests a worker collected (only workers collect)."""
+    _expected.update(tuple(pair) for pair in node.workeroutput.get(_PROPERTY, []))
 
 
 def _full_run(session) -> bool:
@@ -62,6 +79,9 @@ def _full_run(session) -> bool:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):  # a pytest-xdist worker: its controller writes the report
+        session.config.workeroutput[_PROPERTY] = sorted(_expected)
+        return
     if not _full_run(session):
         return
     missing = sorted(CASE_NUMBERS - {case for _, case in _expected})
