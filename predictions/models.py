@@ -153,3 +153,8 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.predicted_class or self.status} for patient {self.patient_id} ({self.created_at:%Y-%m-%d})"
+
+    @property
+    def without_model(self) -> bool:
+        """Failed because the clinic had no active model (not because its model could not be used)."""
+        return self.status == PredictionStatus.FAILED and self.model_version_id is None

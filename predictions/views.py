@@ -80,10 +80,17 @@ def _explained(prediction: Prediction) -> dict[str, Any]:
 
 def _history_row(prediction: Prediction) -> dict[str, Any]:
     failed = prediction.status == PredictionStatus.FAILED
+    if prediction.without_model:
+        badge, failure = "text-bg-secondary", "No model"
+    elif failed:
+        badge, failure = "text-bg-danger", "Failed"
+    else:
+        badge, failure = RISK_BADGES.get(prediction.risk_level, "text-bg-secondary"), ""
     return {
         "prediction": prediction,
         "predicted": "—" if failed else selectors.class_display(prediction.predicted_class),
-        "badge": "text-bg-danger" if failed else RISK_BADGES.get(prediction.risk_level, "text-bg-secondary"),
+        "badge": badge,
+        "failure": failure,
         "source": f"Batch #{prediction.batch_id}" if prediction.batch_id else "Online",
     }
 
@@ -109,7 +116,7 @@ def prediction_score(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Score now": one prediction with the clinic's active model, in this request."""
     patient = patient_selectors.patient_get_for(user=request.user, pk=pk)  # outside your scope: 404
     prediction = services.prediction_create(patient_id=patient.pk, by=request.user)  # a patient's role: 403
-    if prediction.status == PredictionStatus.FAILED and prediction.model_version_id is None:
+    if prediction.without_model:
         messages.warning(
             request,
             "The patient was not scored: the clinic has no active model yet, so the advice comes from the guideline "
