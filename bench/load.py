@@ -7,10 +7,13 @@ The database is created and migrated if needed, and the demo clinic seeded once 
 management commands: 2,000 synthetic patients, a trained model, every patient scored, advice generated, a
 review history), then kept between runs of the script. Then gunicorn serves the product with production
 settings (DJANGO_ENV=production, DEBUG off, static files collected and served by WhiteNoise, the cache on
-Redis) plus `bench/bare/` (bench/settings.py, bench/urls.py), and locust (bench/locustfile.py, headless) runs
-20 clients with no wait against one target at a time:
+Redis) plus `bench/bare/` and `bench/audited/` (bench/settings.py, bench/urls.py), and locust
+(bench/locustfile.py, headless) runs 20 clients with no wait against one target at a time:
 
 - bare: `bench/bare/`, a JSON view through the same middleware, no session, no query: the ceiling;
+- audited: `bench/audited/`, the same JSON as the demo doctor, writing one audit row: the floor of any audited
+  read of patient data (the session, the user and the audit write, nothing else), to show how much of the
+  ceiling's throughput is left before a page does any work of its own;
 - the patient list page, page 1, as the demo doctor (a session of its own per client);
 - a patient detail page, a random patient per request;
 - the API's latest prediction of a random patient (token authentication);
@@ -67,10 +70,12 @@ class Target:
     name: str
     label: str
     auth: str  # "none", "session" or "token"
+    judged: bool = True  # False for the two reference views, which the targets are not asked of
 
 
 TARGETS = (
-    Target("bare", "bare JSON view `bench/bare/` (ceiling)", "none"),
+    Target("bare", "bare JSON view `bench/bare/` (ceiling)", "none", judged=False),
+    Target("audited", "signed-in audited JSON view `bench/audited/` (floor)", "session", judged=False),
     Target("patient_list", "patient list `/patients/`", "session"),
     Target("patient_detail", "patient detail `/patients/{id}/`", "session"),
     Target("latest_prediction", "API latest prediction `/api/v1/patients/{id}/predictions/latest/`", "token"),
@@ -322,6 +327,7 @@ def _token(port: int, username: str, password: str) -> str:
 def _paths(target: Target, patient_ids: list[int]) -> list[str]:
     return {
         "bare": lambda: ["/bench/bare/"],
+        "audited": lambda: ["/bench/audited/"],
         "patient_list": lambda: ["/patients/"],
         "patient_detail": lambda: [f"/patients/{pk}/" for pk in patient_ids],
         "latest_prediction": lambda: [f"/api/v1/patients/{pk}/predictions/latest/" for pk in patient_ids],
@@ -397,7 +403,9 @@ def _split_table(args, results: dict[str, list[Measured]], splits: dict[str, Spl
     lines += [
         "",
         f"A third of the bare view's throughput leaves each request {3 * cpu['bare']:.1f} ms of the machine's CPU "
-        f"(three times the bare view's {cpu['bare']:.2f} ms), clients and database included.",
+        f"(three times the bare view's {cpu['bare']:.2f} ms), clients and database included; signing in and writing "
+        f"the audit row alone take {cpu['audited']:.2f} ms of it (the audited floor), which leaves a page "
+        f"{3 * cpu['bare'] - cpu['audited']:.2f} ms for its own queries, view code and template.",
     ]
     return lines
 
@@ -420,15 +428,16 @@ def _report(args, results: dict[str, list[Measured]], splits: dict[str, Split]) 
         "| target | requests/s | share of bare | p50 ms | p95 ms | p99 ms | errors | SQL queries | targets |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    verdicts = []
+    verdicts = []  # (p95 met, share met) per judged target
     for target in TARGETS:
         runs = results[target.name]
         shares = [m.rps / b.rps for m, b in zip(runs, bare, strict=True)]
-        p95 = statistics.median(m.p95 for m in runs)
         verdict = ""
-        if target.name != "bare":
-            met = p95 < TARGET_P95_MS and statistics.median(shares) >= TARGET_SHARE
-            verdict = "met" if met else "NOT met"
+        if target.judged:
+            met = (statistics.median(m.p95 for m in runs) < TARGET_P95_MS, statistics.median(shares) >= TARGET_SHARE)
+            verdict = ", ".join(
+                f"{part} {'met' if ok else 'NOT met'}" for part, ok in zip(("p95", "share"), met, strict=True)
+            )
             verdicts.append(met)
         lines.append(
             f"| {target.label} | {_fmt([m.rps for m in runs])} | {_fmt(shares, 2)} | {_fmt([m.p50 for m in runs])} "
@@ -438,8 +447,10 @@ def _report(args, results: dict[str, list[Measured]], splits: dict[str, Split]) 
     lines += [
         "",
         f"Targets: p95 under {TARGET_P95_MS} ms and at least a third of the bare view's throughput "
-        f"({sum(verdicts)} of {len(verdicts)} targets meet both). Errors are responses other than 200 (a lost "
-        "session's redirect counts) in the measured windows. SQL queries: one request in process, the audit "
+        f"(of {len(verdicts)} targets, {sum(p95 for p95, _ in verdicts)} meet the first, "
+        f"{sum(share for _, share in verdicts)} the second and {sum(all(met) for met in verdicts)} both; the two "
+        "reference views are not judged). Errors are responses other than 200 (a lost session's redirect counts) "
+        "in the measured windows. SQL queries: one request in process, the audit "
         "row included, with the session read from the database (the server reads it from Redis: one query "
         "fewer on the session targets). Server, clients and PostgreSQL share the machine's cores.",
         *_split_table(args, results, splits),
