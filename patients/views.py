@@ -41,7 +41,7 @@ from patients.forms import (
 )
 from patients.models import ACKNOWLEDGEMENT_NOTE_MAX, AnalyteKind, Interpretation, Observation, Patient
 from patients.selectors import ABNORMAL, CRITICAL
-from predictions.views import RISK_BADGES, risk_card
+from predictions.views import risk_card
 from recommendations.models import ItemStatus
 from recommendations.views import advice_card
 
@@ -194,7 +194,6 @@ def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[s
         "results": len(measured),
         "abnormal": sum(o.interpretation in ABNORMAL for o in measured),
         "prediction": shown,
-        "risk_badge": RISK_BADGES.get(shown["prediction"].risk_level, "text-bg-secondary") if shown else "",
         "rec": rec,
         "pending": statuses.count(ItemStatus.PENDING),
         "approved": statuses.count(ItemStatus.APPROVED),
@@ -223,7 +222,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         rows = [_result_row(patient, o, _chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations]
         panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
     critical = [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]
-    risk = risk_card(user=request.user, patient=patient)  # None for a patient's own account
+    risk = risk_card(user=request.user, patient=patient, critical=[row.name for row in critical])  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     context = {
         "patient": patient,

@@ -28,7 +28,7 @@ from patients import selectors as patient_selectors
 from patients.models import Patient
 from predictions import selectors, services
 from predictions.charts import contributions_svg
-from predictions.models import BatchTrigger, Prediction, PredictionStatus
+from predictions.models import BatchTrigger, Prediction, PredictionStatus, RiskLevel
 
 PAGE_SIZE = 25
 RISK_BADGES = {"low": "text-bg-success", "moderate": "text-bg-warning", "high": "text-bg-danger"}
@@ -60,7 +60,16 @@ def _probability_rows(prediction: Prediction) -> list[dict[str, Any]]:
     ]
 
 
-def _explained(prediction: Prediction) -> dict[str, Any]:
+def _risk_badge(prediction: Prediction, critical: list[str]) -> str:
+    """A succeeded prediction's badge: green, amber or red by risk level, but grey for a low risk beside critical
+    results. The model scores the target conditions, not emergencies such as a critical potassium, so its low risk
+    must not read as reassurance about them."""
+    if critical and prediction.risk_level == RiskLevel.LOW:
+        return "text-bg-secondary"
+    return RISK_BADGES.get(prediction.risk_level, "text-bg-secondary")
+
+
+def _explained(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
     """The successful prediction the card shows: its class, risk, probabilities and explanation chart."""
     predicted = selectors.class_display(prediction.predicted_class)
     method = selectors.explanation_method_display(prediction.explanation_method)
@@ -70,7 +79,8 @@ def _explained(prediction: Prediction) -> dict[str, Any]:
     return {
         "prediction": prediction,
         "predicted": predicted,
-        "badge": RISK_BADGES.get(prediction.risk_level, "text-bg-secondary"),
+        "badge": _risk_badge(prediction, critical),
+        "critical": critical,
         "thresholds": _thresholds_text(prediction.risk_thresholds),
         "probabilities": _probability_rows(prediction),
         "chart": chart,
@@ -78,14 +88,14 @@ def _explained(prediction: Prediction) -> dict[str, Any]:
     }
 
 
-def _history_row(prediction: Prediction) -> dict[str, Any]:
+def _history_row(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
     failed = prediction.status == PredictionStatus.FAILED
     if prediction.without_model:
         badge, failure = "text-bg-secondary", "No model"
     elif failed:
         badge, failure = "text-bg-danger", "Failed"
     else:
-        badge, failure = RISK_BADGES.get(prediction.risk_level, "text-bg-secondary"), ""
+        badge, failure = _risk_badge(prediction, critical), ""
     return {
         "prediction": prediction,
         "predicted": "—" if failed else selectors.class_display(prediction.predicted_class),
@@ -95,16 +105,21 @@ def _history_row(prediction: Prediction) -> dict[str, Any]:
     }
 
 
-def risk_card(*, user: User, patient: Patient) -> dict[str, Any] | None:
-    """The "Risk (decision support)" card, or None for a role that may not see predictions (a patient)."""
+def risk_card(*, user: User, patient: Patient, critical: list[str]) -> dict[str, Any] | None:
+    """The "Risk (decision support)" card, or None for a role that may not see predictions (a patient).
+
+    `critical` names the patient's latest results in a critical range ("Potassium"), which the card says the model
+    does not weigh.
+    """
     if not roles.can_view_patients(user):
         return None
     history = selectors.prediction_history_for(user=user, patient=patient)
     latest = history.latest
+    shown = history.latest_succeeded
     return {
         "latest_failed": latest if latest is not None and latest.status == PredictionStatus.FAILED else None,
-        "shown": _explained(history.latest_succeeded) if history.latest_succeeded else None,
-        "history": [_history_row(p) for p in history.recent],
+        "shown": _explained(shown, critical) if shown else None,
+        "history": [_history_row(p, critical) for p in history.recent],
         "score_url": reverse("predictions:score", args=[patient.pk]),
         "notice": selectors.DECISION_SUPPORT,
     }

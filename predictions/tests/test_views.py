@@ -15,10 +15,11 @@ from clinic.models import AuditEvent, Role
 from clinic.testing import session_read_queries
 from patients.demo import demo_cohort_load
 from patients.models import Patient
+from patients.services import ObservationInput, observations_record
 from patients.tests.factories import PatientFactory
 from predictions import services, tasks
 from predictions.charts import contributions_svg, value_text
-from predictions.models import BatchStatus, Prediction, PredictionBatch, PredictionChunk
+from predictions.models import BatchStatus, Prediction, PredictionBatch, PredictionChunk, RiskLevel
 
 CLINICAL_ROLES = [Role.ADMIN, Role.DOCTOR, Role.STAFF]
 XSS = "<script>alert(1)</script>"
@@ -106,6 +107,33 @@ def test_clinical_roles_see_the_latest_prediction_in_plain_words_with_its_risk_a
     assert "Model v1 · " in card
     assert card.count('role="progressbar"') == len(prediction.probabilities)
     assert prediction.predicted_class not in re.findall(r"<dt[^>]*>([^<]*)</dt>", card)  # keys never shown raw
+
+
+def test_beside_a_critical_result_a_low_risk_is_grey_and_the_card_says_the_score_does_not_cover_it(
+    client, doctor_a, active_model, patient
+):
+    prediction = services.prediction_create(patient_id=patient.pk)
+    Prediction.objects.filter(pk=prediction.pk).update(risk_level=RiskLevel.LOW)
+    client.force_login(doctor_a)
+    html = page(client, detail_url(patient))
+    assert '<span class="badge text-bg-success" data-testid="risk-level">Low risk</span>' in risk_card_html(html)
+    assert "risk-beside-critical" not in html
+
+    potassium = ObservationInput("potassium", 6.9, "mmol/L")
+    observations_record(patient=patient, by=doctor_a, entries=[potassium], effective_at=timezone.now())
+
+    html = page(client, detail_url(patient))
+    card = risk_card_html(html)
+    assert '<span class="badge text-bg-secondary" data-testid="risk-level">Low risk</span>' in card
+    assert '<span class="badge text-bg-success">' not in card  # nor in the history below it
+    assert "This score does not cover the critical result above</strong> (Potassium): the model estimates" in card
+    flow = html[html.index('data-testid="flow-prediction"') :]
+    assert '<span class="badge text-bg-secondary">Low risk</span>' in flow[: flow.index("</li>")]
+    # A high risk stays red beside a critical value: it reassures no one.
+    Prediction.objects.filter(pk=prediction.pk).update(risk_level=RiskLevel.HIGH)
+    assert '<span class="badge text-bg-danger" data-testid="risk-level">High risk</span>' in page(
+        client, detail_url(patient)
+    )
 
 
 def test_the_explanation_is_an_svg_bar_chart_with_values_units_and_ranges(client, doctor_a, active_model, cohort):
