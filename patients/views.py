@@ -194,6 +194,7 @@ def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[s
         "results": len(measured),
         "abnormal": sum(o.interpretation in ABNORMAL for o in measured),
         "prediction": shown,
+        "failed": risk["latest_failed"] if risk else None,  # why step 2 has no prediction to show
         "rec": rec,
         "pending": statuses.count(ItemStatus.PENDING),
         "approved": statuses.count(ItemStatus.APPROVED),

@@ -355,6 +355,8 @@ def test_score_now_without_an_active_model_says_the_advice_comes_from_the_rules(
     history = card[card.index('data-testid="prediction-history"') :]
     assert ">No model</span>" in history
     assert "<td>—</td>" in history
+    flow = card[card.index('data-testid="flow-prediction"') :]
+    assert "Not scored: no active model yet" in flow[: flow.index("</li>")]
 
 
 def test_score_now_with_an_unusable_model_shows_the_error(client, doctor_a, active_model, patient):
@@ -366,6 +368,9 @@ def test_score_now_with_an_unusable_model_shows_the_error(client, doctor_a, acti
 
     [message] = [str(m) for m in response.context["messages"]]
     assert message.startswith("The model could not be used: Model version 1 cannot be used")
+    html = response.content.decode()
+    flow = html[html.index('data-testid="flow-prediction"') :]
+    assert "Not scored: the model could not be used" in flow[: flow.index("</li>")]
 
 
 def test_score_now_needs_a_post_and_the_csrf_token(client, doctor_a, active_model, patient):
