@@ -456,9 +456,9 @@ def _report(args, results: dict[str, list[Measured]], splits: dict[str, Split]) 
     lines += [
         "",
         f"Targets: p95 under {TARGET_P95_MS} ms and at least a third of the bare view's throughput "
-        f"(of {len(verdicts)} targets, {sum(p95 for p95, _ in verdicts)} meet the first, "
-        f"{sum(share for _, share in verdicts)} the second and {sum(all(met) for met in verdicts)} both; the two "
-        "reference views are not judged). Errors are responses other than 200 (a lost session's redirect counts) "
+        f"(targets meeting the first: {sum(p95 for p95, _ in verdicts)} of {len(verdicts)}; the second: "
+        f"{sum(share for _, share in verdicts)}; both: {sum(all(met) for met in verdicts)}; the two reference views "
+        "are not judged). Errors are responses other than 200 (a lost session's redirect counts) "
         "in the measured windows. SQL queries: one request in process, the audit "
         "row included, with the session read from the database (the server reads it from Redis: one query "
         "fewer on the session targets). Server, clients and PostgreSQL share the machine's cores.",
