@@ -223,7 +223,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         rows = [_result_row(patient, o, _chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations]
         panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
     critical = [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]
-    risk = risk_card(user=request.user, patient=patient, critical=[row.name for row in critical])  # None: a patient
+    critical_names = [row.name for row in critical]
+    risk = risk_card(user=request.user, patient=patient, critical=critical_names)  # None for a patient's own account
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     context = {
         "patient": patient,
