@@ -212,7 +212,17 @@ def browser_login(page, username: str, password: str) -> None:
     page.goto("/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("main form [type=submit]")
+    browser_follow(page, "main form [type=submit]")
+
+
+def browser_follow(page, target) -> None:
+    """Click a link or a submit button (a selector or a locator) and wait for the page it leads to.
+
+    Waiting for a load state after the click is not enough: the page being left is already loaded, so
+    the wait can return before the navigation starts and the test then reads the old page.
+    """
+    with page.expect_navigation():
+        page.click(target) if isinstance(target, str) else target.click()
     page.wait_for_load_state("networkidle")
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from clinic.models import Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_login, screenshot
+from conftest import browser_follow, browser_login, screenshot
 from mltraining import services
 from mltraining.ml.train import TrainingConfig
 from mltraining.models import ModelStatus
@@ -49,6 +49,6 @@ def test_an_admin_sees_every_chart_of_the_model_dashboard_drawn(browser_page, cl
     assert page.locator("#version option").count() == 2
     screenshot(page, "model-dashboard")
 
-    page.get_by_test_id("model-card-link").click()
-    page.get_by_test_id("dashboard-link").click()
+    browser_follow(page, page.get_by_test_id("model-card-link"))
+    browser_follow(page, page.get_by_test_id("dashboard-link"))
     assert charts_drawn(page) == (8, 8)

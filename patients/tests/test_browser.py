@@ -4,7 +4,7 @@ import pytest
 
 from clinic.models import Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_login, screenshot
+from conftest import browser_follow, browser_login, screenshot
 from patients.models import Observation, Patient
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,23 +17,21 @@ def test_staff_register_a_patient_enter_a_panel_and_see_it_flagged(browser_page,
     page = browser_page
     browser_login(page, "nurse", PASSWORD)
 
-    page.click("text=Open the patient list")
-    page.click("text=Register")
+    browser_follow(page, "text=Open the patient list")
+    browser_follow(page, "text=Register")
     page.fill("input[name=mrn]", "B-42")
     page.fill("input[name=given_name]", "Bea")
     page.fill("input[name=family_name]", "Lind")
     page.fill("input[name=birth_date]", "1980-04-02")
     page.select_option("select[name=sex]", "male")
-    page.click("main form [type=submit]")
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, "main form [type=submit]")
     assert page.get_by_test_id("patient-name").inner_text() == "Bea Lind"
 
     page.click("text=Enter results")
-    page.click(".dropdown-menu >> text=Complete blood count")
+    browser_follow(page, ".dropdown-menu >> text=Complete blood count")
     page.fill("input[name=hemoglobin]", "125")
     page.select_option("select[name=hemoglobin__unit]", "g/L")
-    page.click("main form [type=submit]")
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, "main form [type=submit]")
 
     row = page.locator("[data-testid=panel-cbc] tr", has_text="Hemoglobin")
     assert "12.5 g/dL" in row.inner_text()
@@ -54,8 +52,7 @@ def test_an_impossible_value_is_explained_in_the_form_and_nothing_is_saved(brows
 
     page.goto(f"/patients/{patient.pk}/results/new/?panel=cbc")
     page.fill("input[name=hemoglobin]", "180")
-    page.click("main form [type=submit]")
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, "main form [type=submit]")
 
     assert "Did you mean g/L?" in page.locator("#div_id_hemoglobin").inner_text()
     assert not Observation.objects.exists()

@@ -4,7 +4,7 @@ import pytest
 
 from clinic.models import Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_login, screenshot
+from conftest import browser_follow, browser_login, screenshot
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
 from recommendations.models import FeedbackEvent, ItemStatus
@@ -25,33 +25,29 @@ def test_a_doctor_reviews_advice_and_the_patient_then_reads_what_was_approved(br
     page = browser_page
 
     browser_login(page, "dr", PASSWORD)
-    page.click("nav >> text=Review advice")
+    browser_follow(page, "nav >> text=Review advice")
     assert page.get_by_test_id("queue-row").count() == 1
     screenshot(page, "review-queue")
-    page.get_by_test_id("queue-row").get_by_role("link", name="Review", exact=True).click()
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, page.get_by_test_id("queue-row").get_by_role("link", name="Review", exact=True))
 
     first = page.locator("[data-testid=item][data-advice=diabetes_range_confirm]")
     first.locator("textarea[name=patient_text]").fill("Please book a visit: your long-term sugar is high.")
-    first.locator("[data-testid=approve-form] button").click()
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, first.locator("[data-testid=approve-form] button"))
     assert "Approved" in page.locator("[data-testid=item][data-advice=diabetes_range_confirm]").inner_text()
 
     other = page.locator("[data-testid=item][data-advice=bmi_obesity_lifestyle]")
     other.locator("select[name=reason]").select_option("patient_declined")
     other.locator("input[name=comment]").fill("Declined today; revisit in 3 months.")
-    other.locator("[data-testid=reject-form] button").click()
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, other.locator("[data-testid=reject-form] button"))
     screenshot(page, "review-decided")
 
     assert rec.items.get(advice__code="diabetes_range_confirm").status == ItemStatus.APPROVED
     assert rec.items.get(advice__code="bmi_obesity_lifestyle").override_reason == "patient_declined"
     assert FeedbackEvent.objects.count() == 2
 
-    page.click("text=Sign out")
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, "text=Sign out")
     browser_login(page, "pat", PASSWORD)
-    page.click("nav >> text=My advice")
+    browser_follow(page, "nav >> text=My advice")
     advice = page.get_by_test_id("approved-advice").inner_text()
     assert "Please book a visit: your long-term sugar is high." in advice
     assert "revisit in 3 months" not in page.content()

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from clinic.models import Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_login, screenshot
+from conftest import browser_follow, browser_login, screenshot
 from patients.tests.factories import PatientFactory
 from recommendations.demo import demo_reviews_seed
 from recommendations.generation import recommendations_generate
@@ -77,9 +77,8 @@ def test_the_dashboard_without_decisions_explains_itself(browser_page, clinic_a)
     page = browser_page
 
     browser_login(page, "dr", PASSWORD)
-    page.click("nav >> text=Review advice")
-    page.get_by_test_id("review-dashboard-link").click()
-    page.wait_for_load_state("networkidle")
+    browser_follow(page, "nav >> text=Review advice")
+    browser_follow(page, page.get_by_test_id("review-dashboard-link"))
 
     assert "No review decisions yet" in page.get_by_test_id("dashboard-empty").inner_text()
     page.locator("[data-chart=pending-backlog] svg.main-svg").first.wait_for()
