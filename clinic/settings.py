@@ -164,7 +164,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "clinic.cache.RedisCache",  # one redis client, not one per call
             "LOCATION": REDIS_URL,
             # Each pytest-xdist process keeps its own keys (its database is its own too).
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clinic") + os.environ.get("PYTEST_XDIST_WORKER", ""),

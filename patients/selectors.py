@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from psycopg.sql import SQL, Literal
@@ -219,26 +219,21 @@ def condition_list_read(*, user: User, patient: Patient, filters: dict[str, Any]
 
 
 def wearable_averages(
-    *, patient: Patient, days: int = 30, today: datetime.date | None = None
+    *, series: dict[str, list[tuple[datetime.datetime, float, str]]], days: int = 30, today: datetime.date | None = None
 ) -> dict[str, float | None]:
     """Mean of the daily wearable values (steps, resting heart rate, sleep) over the `days` local days ending
-    `today`, per analyte code; None for an analyte without values. One query."""
+    `today`, per analyte code; None for an analyte without values. From the patient's `observation_series`, which
+    the page reads for its trend charts anyway: no query of its own."""
     today = today or timezone.localdate()
     zone = timezone.get_current_timezone()
     start = datetime.datetime.combine(today - datetime.timedelta(days=days - 1), datetime.time.min, tzinfo=zone)
     end = datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone)
-    ids = catalog().ids
-    codes = [spec.code for spec in catalog().specs() if spec.kind == "wearable"]
-    means = dict(
-        Observation.objects.filter(
-            patient=patient, analyte_id__in=[ids[code] for code in codes], effective_at__gte=start, effective_at__lt=end
-        )
-        .order_by()  # the model's default ordering would split the groups
-        .values("analyte_id")
-        .annotate(mean=Avg("value"))
-        .values_list("analyte_id", "mean")
-    )
-    return {code: means.get(ids[code]) for code in codes}
+    averages: dict[str, float | None] = {}
+    for spec in catalog().specs():
+        if spec.kind == "wearable":
+            values = [value for at, value, _flag in series.get(spec.code, ()) if start <= at < end]
+            averages[spec.code] = sum(values) / len(values) if values else None
+    return averages
 
 
 # Bulk reads for model training and drift checks: one query per table, plain tuples for pandas, no ORM objects.

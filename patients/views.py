@@ -233,7 +233,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "conditions": selectors.condition_list_for(user=request.user, patient=patient),
         "medications": patient.medications.all(),
         "allergies": patient.allergies.all(),
-        "wearables": _wearable_rows(selectors.wearable_averages(patient=patient)),
+        "wearables": _wearable_rows(selectors.wearable_averages(series=series)),
         "entry_panels": selectors.PANELS,
         "can_enter_results": roles.can_enter_results(request.user),
         "risk": risk,

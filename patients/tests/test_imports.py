@@ -16,7 +16,7 @@ from patients.catalog_data import ANALYTES
 from patients.imports import csv_labs, forms
 from patients.imports.services import labs_import
 from patients.models import Observation, ObservationSource, Sex
-from patients.selectors import wearable_averages
+from patients.selectors import observation_series, wearable_averages
 from patients.tests.factories import PatientFactory
 
 DATA = Path(__file__).parent / "data"
@@ -424,7 +424,7 @@ def test_wearable_averages_cover_the_last_30_days_per_analyte(clinic_a, ann):
     rows = [f"{datetime.date(2025, 6, 30) - datetime.timedelta(days=n)},{1000 * n},{60 + n % 2}" for n in range(35)]
     run(clinic_a, "date,steps,rhr\n" + "\n".join(rows) + "\n", mrn="A-100")
 
-    averages = wearable_averages(patient=ann, today=datetime.date(2025, 6, 30))
+    averages = wearable_averages(series=observation_series(patient=ann), today=datetime.date(2025, 6, 30))
 
     assert averages["steps"] == pytest.approx(14500)  # days 0-29
     assert averages["resting_heart_rate"] == pytest.approx(60.5)

@@ -496,12 +496,12 @@ def test_the_detail_runs_the_same_queries_for_3_or_30_results(client, doctor_a, 
     client.force_login(doctor_a)
     client.get(page_url("detail", few))  # warm up: session activity and the analyte catalog
 
-    # the session (unless read from Redis), the user with their clinic, patient, audit row, latest, series,
-    # conditions, medications, allergies, wearable means, the last 10 predictions with their model version
+    # the session (unless read from Redis), the user with their clinic, patient, audit row, latest, series (the
+    # wearable means too), conditions, medications, allergies, the last 10 predictions with their model version
     # (predictions.views.risk_card), the latest recommendation (recommendations.views.advice_card; its items only
     # when there is one; the flow view reuses both); and, every few minutes per process, the clinic's medians for
     # the radar (clinical roles)
-    queries = 10 + session_read_queries() + audit_write_queries()
+    queries = 9 + session_read_queries() + audit_write_queries()
     with django_assert_num_queries(queries):
         client.get(page_url("detail", few))
     clinic_medians_forget()
