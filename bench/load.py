@@ -182,10 +182,21 @@ class Split:
     sql: float  # time inside the database driver, as the view waits for it (the audit write included)
     audit: float  # of which: writing the audit row
     templates: float  # rendering, less the queries a template's lazy lookups ran
+    postgres_cpu: float | None  # CPU time of the PostgreSQL backend serving this process (None: not on this machine)
 
     @property
     def rest(self) -> float:
         return self.total - self.sql - self.templates
+
+
+def _backend_cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a PostgreSQL backend process, from /proc; None when it cannot be read (the
+    server runs on another machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> dict[str, Split]:
@@ -229,19 +240,30 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
     session.force_login(doctor)
     anonymous = Client(HTTP_HOST="127.0.0.1")
 
-    def run(client: Client, paths: list[str], headers: dict[str, str]) -> dict[str, float]:
+    def backend() -> tuple[int, float | None]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        return pid, _backend_cpu_seconds(pid)
+
+    def run(client: Client, paths: list[str], headers: dict[str, str]) -> dict[str, float | None]:
         for path in paths[:3]:  # warm: templates compiled, connections open, the session's activity stamp set
             client.get(path, **headers)
         spent.update(dict.fromkeys(spent, 0.0))
         counted.clear()
+        pid, cpu_before = backend()
         started = time.perf_counter()
         with connection.execute_wrapper(timed_query), mock.patch.object(Template, "render", timed_render):
             for n in range(requests):
                 counted.append(0)
                 if client.get(paths[n % len(paths)], **headers).status_code != 200:
                     sys.exit(f"{paths[n % len(paths)]} did not answer 200 in process")
+        total = (time.perf_counter() - started) * 1000 / requests
+        pid_after, cpu_after = backend()  # the same backend throughout, or its CPU time is not comparable
+        same = pid_after == pid and cpu_before is not None and cpu_after is not None
+        postgres_cpu = (cpu_after - cpu_before) * 1000 / requests if same else None
         per_request = {key: value * 1000 / requests for key, value in spent.items()}
-        return {**per_request, "total": (time.perf_counter() - started) * 1000 / requests}
+        return {**per_request, "total": total, "postgres_cpu": postgres_cpu}
 
     runs = {SIGNED_IN_BARE: (session, ["/bench/bare/"], {})}
     for target in TARGETS:
@@ -253,7 +275,8 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
         spent_here = run(client, paths, headers)
         splits[name] = Split(queries=counted[0], total=spent_here["total"], sql=spent_here["sql"],
                              audit=spent_here["audit"],
-                             templates=spent_here["templates"] - spent_here["sql_in_templates"])  # fmt: skip
+                             templates=spent_here["templates"] - spent_here["sql_in_templates"],
+                             postgres_cpu=spent_here["postgres_cpu"])  # fmt: skip
     return splits
 
 
@@ -380,25 +403,32 @@ def _split_table(args, results: dict[str, list[Measured]], splits: dict[str, Spl
     cpu = {name: cores * 1000 / statistics.median(m.rps for m in runs) for name, runs in results.items()}
     labels = {target.name: target.label for target in TARGETS}
     labels[SIGNED_IN_BARE] = "bare JSON view, signed in (the session and the user read)"
+    tick = 1000 / os.sysconf("SC_CLK_TCK")
     lines = [
         "",
         f"Where a request's time goes: each target's requests timed in this process, one at a time with the server "
         f"idle ({args.split_requests} requests each, the mean). SQL is the time spent waiting on the database driver "
         "(the audit write included, and shown apart); templates exclude the queries their lazy lookups ran; the rest "
         "is middleware, the session and user, building queries, view code and serialisers. In this process sessions "
-        "are read from the database (the server reads them from Redis). The last column is the whole machine's CPU "
+        "are read from the database (the server reads them from Redis). PostgreSQL CPU is the user and system time "
+        "of the database backend serving this process over those requests (from /proc, counted in clock ticks of "
+        f"{tick:.0f} ms, so to within {tick / args.split_requests:.2f} ms per request; — when the server is on another "
+        "machine): parsing, planning and running the queries, and committing the audit row. The last column is the "
+        "whole machine's CPU "
         f"time per request under load ({cores} cores ÷ requests per second, median round): server, clients and "
         "PostgreSQL together.",
         "",
-        "| target | ms per request | SQL ms | audit write ms | templates ms | rest ms | machine CPU ms under load |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | ms per request | SQL ms | audit write ms | templates ms | rest ms | PostgreSQL CPU ms "
+        "| machine CPU ms under load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in ["bare", SIGNED_IN_BARE, *(target.name for target in TARGETS if target.name != "bare")]:
         split = splits[name]
         under_load = f"{cpu[name]:.2f}" if name in cpu else "—"
+        postgres = f"{split.postgres_cpu:.2f}" if split.postgres_cpu is not None else "—"
         lines.append(
             f"| {labels[name]} | {split.total:.2f} | {split.sql:.2f} | {split.audit:.2f} | {split.templates:.2f} "
-            f"| {split.rest:.2f} | {under_load} |"
+            f"| {split.rest:.2f} | {postgres} | {under_load} |"
         )
     budget, left = 3 * cpu["bare"], 3 * cpu["bare"] - cpu["audited"]
     if left > 0:
