@@ -1,9 +1,9 @@
 """Django's Redis cache, keeping one client per connection pool instead of building one per call.
 
 Django's `RedisCacheClient.get_client` makes a new `redis.Redis` around the pool on every cache call, and a
-client's construction (its response callbacks) costs about as much as the round trip of the session read it
-serves, on every signed-in request. A `redis.Redis` is safe to share between threads (connections come from
-the pool, which also replaces them in a forked process), so one per pool is kept.
+client's construction (its response callbacks) costs about half the round trip of the session read it serves,
+on every signed-in request (profiled in process). A `redis.Redis` is safe to share between threads
+(connections come from the pool, which also replaces them in a forked process), so one per pool is kept.
 """
 
 from django.core.cache.backends import redis

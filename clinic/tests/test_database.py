@@ -34,7 +34,7 @@ def test_a_page_read_again_runs_its_queries_as_prepared_statements(client, docto
     patient = PatientFactory(clinic=clinic_a)
     client.force_login(doctor_a)
 
-    for _ in range(6):  # psycopg prepares a statement on its fifth run
+    for _ in range(6):  # psycopg prepares a statement once it has run five times on the connection
         assert client.get(reverse("patients:detail", args=[patient.pk])).status_code == 200
 
     with connection.cursor() as cursor:
