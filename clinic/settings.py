@@ -157,11 +157,6 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Take the write lock at BEGIN: concurrent writers wait instead of failing on lock upgrade.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-elif "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DATABASE_PREPARED_STATEMENTS", True):
-    # Parameters bound by the server, and a statement run 5 times on a connection prepared there: PostgreSQL plans
-    # each page's queries once per connection instead of on every request (its CPU per patient page less than
-    # halves, bench/README.md). Off for a pooler in transaction mode that cannot keep prepared statements.
-    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis is both the Celery broker and the cache; without it tasks run in-process and the cache is local.
