@@ -181,12 +181,13 @@ class Split:
     total: float
     sql: float  # time inside the database driver, as the view waits for it (the audit write included)
     audit: float  # of which: writing the audit row
-    templates: float  # rendering, less the queries a template's lazy lookups ran
+    compile: float  # the ORM turning querysets into SQL (each query's outermost compiler call)
+    templates: float  # rendering, less the queries a template's lazy lookups built and ran
     postgres_cpu: float | None  # CPU time of the PostgreSQL backend serving this process (None: not on this machine)
 
     @property
     def rest(self) -> float:
-        return self.total - self.sql - self.templates
+        return self.total - self.sql - self.compile - self.templates
 
 
 def _backend_cpu_seconds(pid: int) -> float | None:
@@ -200,18 +201,21 @@ def _backend_cpu_seconds(pid: int) -> float | None:
 
 
 def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> dict[str, Split]:
-    """Time each target's requests in this process, one at a time, split into SQL, the audit write, templates and
-    the rest (middleware, session and user, query building, view code, serialisers)."""
+    """Time each target's requests in this process, one at a time, split into SQL, the audit write, building the
+    SQL, templates and the rest (middleware, session and user, model instances, view code, serialisers)."""
+    from contextlib import ExitStack
     from unittest import mock
 
     from django.db import connection
+    from django.db.models.sql import compiler
     from django.template.backends.django import Template
     from django.test import Client
 
     from clinic.models import User
 
-    spent = {"sql": 0.0, "audit": 0.0, "templates": 0.0, "sql_in_templates": 0.0}
+    spent = {"sql": 0.0, "audit": 0.0, "compile": 0.0, "templates": 0.0, "sql_in_templates": 0.0}
     rendering = [False]
+    compiling = [0]  # depth: a subquery's compiler runs inside its query's
     counted: list[int] = []  # queries of each request timed
 
     def timed_query(execute, sql, params, many, context):
@@ -225,6 +229,22 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
             spent["audit"] += elapsed if "clinic_audit_append" in sql else 0.0
             spent["sql_in_templates"] += elapsed if rendering[0] else 0.0
 
+    def timed_compiler(as_sql):
+        def timed_as_sql(self, *args, **kwargs):
+            started, compiling[0] = time.perf_counter(), compiling[0] + 1
+            try:
+                return as_sql(self, *args, **kwargs)
+            finally:
+                compiling[0] -= 1
+                if not compiling[0]:
+                    elapsed = time.perf_counter() - started
+                    spent["compile"] += elapsed
+                    spent["sql_in_templates"] += elapsed if rendering[0] else 0.0
+
+        return timed_as_sql
+
+    compilers = [compiler.SQLCompiler, compiler.SQLInsertCompiler, compiler.SQLUpdateCompiler,
+                 compiler.SQLDeleteCompiler, compiler.SQLAggregateCompiler]  # fmt: skip
     original_render = Template.render
 
     def timed_render(self, context=None, request=None):
@@ -253,7 +273,11 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
         counted.clear()
         pid, cpu_before = backend()
         started = time.perf_counter()
-        with connection.execute_wrapper(timed_query), mock.patch.object(Template, "render", timed_render):
+        with ExitStack() as patches:
+            patches.enter_context(connection.execute_wrapper(timed_query))
+            patches.enter_context(mock.patch.object(Template, "render", timed_render))
+            for cls in compilers:  # each class's own as_sql (the subclasses override it)
+                patches.enter_context(mock.patch.object(cls, "as_sql", timed_compiler(cls.__dict__["as_sql"])))
             for n in range(requests):
                 counted.append(0)
                 if client.get(paths[n % len(paths)], **headers).status_code != 200:
@@ -274,7 +298,7 @@ def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> di
     for name, (client, paths, headers) in runs.items():
         spent_here = run(client, paths, headers)
         splits[name] = Split(queries=counted[0], total=spent_here["total"], sql=spent_here["sql"],
-                             audit=spent_here["audit"],
+                             audit=spent_here["audit"], compile=spent_here["compile"],
                              templates=spent_here["templates"] - spent_here["sql_in_templates"],
                              postgres_cpu=spent_here["postgres_cpu"])  # fmt: skip
     return splits
@@ -408,8 +432,9 @@ def _split_table(args, results: dict[str, list[Measured]], splits: dict[str, Spl
         "",
         f"Where a request's time goes: each target's requests timed in this process, one at a time with the server "
         f"idle ({args.split_requests} requests each, the mean). SQL is the time spent waiting on the database driver "
-        "(the audit write included, and shown apart); templates exclude the queries their lazy lookups ran; the rest "
-        "is middleware, the session and user, building queries, view code and serialisers. In this process sessions "
+        "(the audit write included, and shown apart); building SQL is the ORM compiling each query (in Python, before "
+        "the driver sends it); templates exclude the queries their lazy lookups built and ran; the rest is "
+        "middleware, the session and user, model instances, view code and serialisers. In this process sessions "
         "are read from the database (the server reads them from Redis). PostgreSQL CPU is the user and system time "
         "of the database backend serving this process over those requests (from /proc, counted in clock ticks of "
         f"{tick:.0f} ms, so to within {tick / args.split_requests:.2f} ms per request; — when the server is on another "
@@ -418,16 +443,17 @@ def _split_table(args, results: dict[str, list[Measured]], splits: dict[str, Spl
         f"time per request under load ({cores} cores ÷ requests per second, median round): server, clients and "
         "PostgreSQL together.",
         "",
-        "| target | ms per request | SQL ms | audit write ms | templates ms | rest ms | PostgreSQL CPU ms "
-        "| machine CPU ms under load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | ms per request | SQL ms | audit write ms | building SQL ms | templates ms | rest ms "
+        "| PostgreSQL CPU ms | machine CPU ms under load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in ["bare", SIGNED_IN_BARE, *(target.name for target in TARGETS if target.name != "bare")]:
         split = splits[name]
         under_load = f"{cpu[name]:.2f}" if name in cpu else "—"
         postgres = f"{split.postgres_cpu:.2f}" if split.postgres_cpu is not None else "—"
         lines.append(
-            f"| {labels[name]} | {split.total:.2f} | {split.sql:.2f} | {split.audit:.2f} | {split.templates:.2f} "
+            f"| {labels[name]} | {split.total:.2f} | {split.sql:.2f} | {split.audit:.2f} | {split.compile:.2f} "
+            f"| {split.templates:.2f} "
             f"| {split.rest:.2f} | {postgres} | {under_load} |"
         )
     budget, left = 3 * cpu["bare"], 3 * cpu["bare"] - cpu["audited"]
