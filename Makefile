@@ -79,6 +79,8 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/train_models.py --patients $(BENCH_TRAIN_PATIENTS)
 	DATABASE_URL=$(BENCH_PG)/clinic_bench REDIS_URL=$(BENCH_REDIS) MODEL_DIR=$(CURDIR)/var/bench-models \
 		$(PY) bench/batch_predict.py --patients $(BENCH_BATCH_PATIENTS) --runs $(BENCH_RUNS)
+	DATABASE_URL=$(BENCH_PG)/clinic_bench REDIS_URL=$(BENCH_REDIS) MODEL_DIR=$(CURDIR)/var/bench-models \
+		$(PY) bench/pages.py --patients $(lastword $(BENCH_BATCH_PATIENTS))
 	DATABASE_URL=$(BENCH_PG)/clinic_bench_load REDIS_URL=$(BENCH_REDIS) \
 		$(PY) bench/load.py --duration $(BENCH_LOAD_SECONDS) --runs $(BENCH_RUNS)
 	$(PY) manage.py evaluate_ranking --simulate --write-results

@@ -103,10 +103,10 @@ def _analyte_catalog(request):
 @pytest.fixture(autouse=True)
 def _per_process_caches():
     """Caches a server process keeps for minutes would carry one test's clinic into the next (ids are reused)."""
-    from patients.dashboard import clinic_medians_forget
+    from patients.dashboard import dashboard_caches_forget
     from recommendations import rankers
 
-    clinic_medians_forget()
+    dashboard_caches_forget()
     rankers._cache.clear()  # keyed by clinic id and snapshot version, both of which the next test may reuse
 
 

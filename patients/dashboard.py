@@ -8,17 +8,20 @@ put into a chart or its CSV.
 
 from __future__ import annotations
 
+import datetime
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -319,6 +322,15 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
     )
 
 
+def _pattern_sample(predictions: pd.DataFrame) -> pd.DataFrame:
+    """At most MAX_POINTS of the latest predictions, drawn at random (a fixed seed, so the page and its CSV agree),
+    with the model's inputs: only these are read, and the pattern map is fitted and drawn on them."""
+    order = np.random.default_rng(0).permutation(len(predictions))[:MAX_POINTS]
+    sample = predictions.iloc[order].reset_index(drop=True)
+    inputs = prediction_selectors.prediction_inputs(prediction_ids=sample["id"].tolist())
+    return sample.assign(inputs=[inputs[pk] for pk in sample["id"]])
+
+
 def _feature_label(name: str) -> str:
     return next((f.label for f in FEATURES if f.name == name), name)
 
@@ -372,9 +384,9 @@ def pca_chart(predictions: pd.DataFrame) -> Chart:
         figure=axes(figure, titles[0], titles[1]),
         columns=["pattern_axis_1", "pattern_axis_2", "predicted_class"],
         rows=rows,
-        caption=f"Each dot is one anonymous patient's latest prediction (at most {MAX_POINTS:,} drawn). Dots close "
-        "together had similar standardised model inputs (principal component analysis); an axis combines many "
-        f"inputs.{drivers}",
+        caption=f"Each dot is one anonymous patient's latest prediction (at most {MAX_POINTS:,}, drawn at random). "
+        "Dots close together had similar standardised model inputs (principal component analysis of the patients "
+        f"drawn); an axis combines many inputs.{drivers}",
         height=560,
     )
 
@@ -441,6 +453,7 @@ def risk_mix_chart(counts: Sequence[tuple[Any, str, int]]) -> Chart:
 class PopulationDashboard:
     charts: list[Chart]
     summary: dict[str, int]
+    computed_at: datetime.datetime
 
     @property
     def by_key(self) -> dict[str, Chart]:
@@ -448,13 +461,28 @@ class PopulationDashboard:
 
 
 def population_dashboard_read(*, user: User, download: str = "") -> PopulationDashboard:
-    """The dashboard of the user's clinic, and its audit row (one per page view or CSV download)."""
+    """The dashboard of the user's clinic, and its audit row (one per page view or CSV download).
+
+    The figures are a pass over every patient's results and predictions (seconds for a clinic of 100,000): they
+    are computed once for all the server's processes and kept DASHBOARD_MAX_AGE; the page says when.
+    """
     clinic_id = dashboard_clinic_id(user)
+    board = _shared(f"population:{clinic_id}", DASHBOARD_MAX_AGE, lambda: _population_dashboard(clinic_id))
+    detail: dict[str, Any] = {"scope": "all clinics" if clinic_id is None else clinic_id, **board.summary}
+    if download:
+        detail["download"] = download[:40]
+    audit_record(actor=user, action="dashboard.population.view", detail=detail)
+    return board
+
+
+def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
+    computed_at = timezone.now()
     registrations = registrations_by_month(clinic_id=clinic_id)
     results = results_by_month(clinic_id=clinic_id)
     latest = latest_values_frame(clinic_id=clinic_id, codes=list(KEY_LABS))
     classes = confirmed_classes(clinic_id=clinic_id)
     predictions = prediction_selectors.latest_predictions_frame(clinic_id=clinic_id)
+    sample = _pattern_sample(predictions)
     risk_mix = prediction_selectors.risk_level_counts_by_month(clinic_id=clinic_id)
     summary = {
         "patients": int(registrations.sum()),
@@ -468,40 +496,58 @@ def population_dashboard_read(*, user: User, download: str = "") -> PopulationDa
         results_chart(results),
         correlation_chart(latest),
         labs_by_condition_chart(latest, classes),
-        pca_chart(predictions),
+        pca_chart(sample),
         confidence_chart(predictions),
         risk_mix_chart(risk_mix),
     ]
-    detail: dict[str, Any] = {"scope": "all clinics" if clinic_id is None else clinic_id, **summary}
-    if download:
-        detail["download"] = download[:40]
-    audit_record(actor=user, action="dashboard.population.view", detail=detail)
-    return PopulationDashboard(charts=charts, summary=summary)
+    return PopulationDashboard(charts=charts, summary=summary, computed_at=computed_at)
+
+
+# --- figures kept for all processes ---------------------------------------------------------------------------
+
+# Clinic-wide figures move slowly and cost a pass over the clinic's results. Each is computed by whichever process
+# asks first and kept in the shared cache (Redis in production; without it, each process's memory) for its maximum
+# age; a process also keeps its own copy until the same moment, so reading one costs no round trip.
+DASHBOARD_MAX_AGE = 600  # seconds
+MEDIANS_MAX_AGE = 300
+_local: dict[str, tuple[float, Any]] = {}  # key -> (expires at, value)
+_generation = 0  # part of every key: dashboard_caches_forget() moves every reader to new keys
+
+
+def _shared(name: str, max_age: int, compute: Callable[[], Any]) -> Any:
+    key = f"dashboard:{_generation}:{name}"
+    now = time.time()
+    local = _local.get(key)
+    if local is not None and now < local[0]:
+        return local[1]
+    entry = cache.get(key)  # (expires at, value)
+    if entry is None or now >= entry[0]:
+        entry = (now + max_age, compute())
+        cache.set(key, entry, max_age)
+    _local[key] = entry
+    return entry[1]
+
+
+def dashboard_caches_forget() -> None:
+    """Recompute every figure at its next read, in every process sharing the cache with this one (the new keys);
+    other processes' own copies still last until they expire."""
+    global _generation
+    _local.clear()
+    _generation += 1
 
 
 # --- the radar of one patient --------------------------------------------------------------------------------
 
 
-# The medians move slowly and cost a pass over the clinic's results: each process keeps them a few minutes.
-MEDIANS_MAX_AGE = 300  # seconds
-_medians: dict[tuple[int, tuple[str, ...]], tuple[float, dict[str, float]]] = {}
-
-
 def clinic_medians(*, clinic_id: int, codes: Sequence[str]) -> dict[str, float]:
     """The median over the clinic's patients of each one's latest value, per code: one query, at most every
-    MEDIANS_MAX_AGE seconds per process."""
-    key = (clinic_id, tuple(codes))
-    cached = _medians.get(key)
-    if cached is not None and time.monotonic() - cached[0] < MEDIANS_MAX_AGE:
-        return cached[1]
-    medians = latest_values_frame(clinic_id=clinic_id, codes=codes).median()
-    result = {code: float(value) for code, value in medians.items() if pd.notna(value)}
-    _medians[key] = (time.monotonic(), result)
-    return result
+    MEDIANS_MAX_AGE seconds for all the server's processes."""
 
+    def compute() -> dict[str, float]:
+        medians = latest_values_frame(clinic_id=clinic_id, codes=codes).median()
+        return {code: float(value) for code, value in medians.items() if pd.notna(value)}
 
-def clinic_medians_forget() -> None:
-    _medians.clear()
+    return _shared(f"medians:{clinic_id}:{','.join(codes)}", MEDIANS_MAX_AGE, compute)
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,8 @@ def population_dashboard(request: HttpRequest) -> HttpResponse:
     board = dashboard.population_dashboard_read(user=request.user, download=request.GET.get("download", ""))
     if (csv := download(request, board.charts, prefix="population")) is not None:
         return csv
-    return render(request, "patients/dashboard.html", {"board": board})
+    context = {"board": board, "max_age_minutes": dashboard.DASHBOARD_MAX_AGE // 60}
+    return render(request, "patients/dashboard.html", context)
 
 
 def _wearable_rows(averages: dict[str, float | None]) -> list[dict[str, str]]:

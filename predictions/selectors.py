@@ -8,6 +8,7 @@ admins. Functions named `*_read` also write the audit row for that read: one per
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,19 +203,26 @@ def _of_clinic(clinic_id: int | None) -> QuerySet[Prediction]:
     return succeeded if clinic_id is None else succeeded.filter(patient__clinic_id=clinic_id)
 
 
-def latest_predictions_frame(*, clinic_id: int | None, with_inputs: bool = True) -> pd.DataFrame:
-    """The latest successful prediction of each patient of the clinic, one row per patient: patient_id,
-    created_at, predicted_class, risk_level, confidence (the highest class probability) and, with
-    `with_inputs`, the feature values the model was given (a dict). One query; the caller scoped `clinic_id`."""
+def latest_predictions_frame(*, clinic_id: int | None) -> pd.DataFrame:
+    """The latest successful prediction of each patient of the clinic, one row per patient: id, patient_id,
+    created_at, predicted_class, risk_level and confidence (the highest class probability). One query; the caller
+    scoped `clinic_id`. The model's inputs are left out (a hundred values each): `prediction_inputs` reads those
+    of the rows a caller needs."""
     newer = Prediction.objects.filter(patient_id=OuterRef("patient_id"), status=PredictionStatus.SUCCEEDED).filter(
         Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
     )
-    columns = ["patient_id", "created_at", "predicted_class", "risk_level", "probabilities"]
-    columns += ["inputs"] if with_inputs else []
+    columns = ["id", "patient_id", "created_at", "predicted_class", "risk_level", "probabilities"]
     rows = _of_clinic(clinic_id).exclude(Exists(newer)).order_by("patient_id").values_list(*columns)
     frame = pd.DataFrame(list(rows), columns=columns)
     frame["confidence"] = [max(p.values(), default=float("nan")) for p in frame["probabilities"]]
     return frame.drop(columns="probabilities")
+
+
+def prediction_inputs(*, prediction_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The values the model was given, per prediction id: one query (none for no id)."""
+    if not prediction_ids:
+        return {}
+    return dict(Prediction.objects.filter(pk__in=prediction_ids).values_list("pk", "inputs"))
 
 
 def risk_level_counts_by_month(*, clinic_id: int | None) -> list[tuple[datetime.datetime, str, int]]:

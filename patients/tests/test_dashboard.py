@@ -5,6 +5,8 @@ import datetime
 import io
 import json
 import re
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -178,18 +180,71 @@ def test_the_dashboard_runs_the_same_queries_for_20_or_60_patients(
     client.get(URL)  # warm up: session activity and the analyte catalog
 
     # the session (unless read from Redis), the user with their clinic, audit row, registrations per month,
-    # results per month, latest key labs, confirmed diagnoses, latest predictions, risk levels per month
-    queries = 7 + session_read_queries() + audit_write_queries()
+    # results per month, latest key labs, confirmed diagnoses, latest predictions, the inputs of those the pattern
+    # map draws, risk levels per month
+    queries = 8 + session_read_queries() + audit_write_queries()
+    dashboard.dashboard_caches_forget()
     with django_assert_num_queries(queries):
         few = client.get(URL)
     # The demo numbers its MRNs from 1: move the first patients aside to load 40 more into the same clinic.
     Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
     demo_cohort_load(clinic=clinic_a, n_patients=40, seed=2)
     predictions_create(patient_ids=list(Patient.objects.filter(mrn__startswith="D").values_list("pk", flat=True)))
+    dashboard.dashboard_caches_forget()
     with django_assert_num_queries(queries):
         many = client.get(URL)
 
     assert (few.context["board"].summary["predicted"], many.context["board"].summary["predicted"]) == (20, 60)
+
+
+def test_the_pattern_map_reads_the_inputs_of_the_patients_it_draws_only(
+    client, doctor_a, clinic_a, active_model, monkeypatch
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    predictions_create(patient_ids=list(Patient.objects.values_list("pk", flat=True)))
+    monkeypatch.setattr(dashboard, "MAX_POINTS", 6)
+    read, inputs_of = [], dashboard.prediction_selectors.prediction_inputs
+
+    def recorded(*, prediction_ids):
+        read.append(list(prediction_ids))
+        return inputs_of(prediction_ids=prediction_ids)
+
+    monkeypatch.setattr(dashboard.prediction_selectors, "prediction_inputs", recorded)
+    client.force_login(doctor_a)
+
+    board = client.get(URL).context["board"]
+
+    [ids] = read
+    assert len(ids) == len(set(ids)) == 6
+    assert set(Prediction.objects.filter(pk__in=ids).values_list("patient__clinic", flat=True)) == {clinic_a.pk}
+    assert len(board.by_key["patterns"].rows) == 6
+    assert board.summary["predicted"] == 20  # the counts and the confidence chart still cover every patient
+    assert sum(row[3] for row in board.by_key["confidence"].rows) == 20
+
+
+def test_the_figures_are_computed_once_for_every_process_and_again_once_they_are_older_than_the_max_age(
+    client, doctor_a, clinic_a, active_model, django_assert_num_queries, monkeypatch
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    predictions_create(patient_ids=list(Patient.objects.values_list("pk", flat=True)))
+    client.force_login(doctor_a)
+    first = client.get(URL)
+    assert first.context["board"].summary["patients"] == 20
+    assert "Figures as of" in first.content.decode()
+
+    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+    demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
+    dashboard._local.clear()  # another process: its own copy is empty, the shared cache has the figures
+    # the session (unless read from Redis), the user with their clinic, the audit row: no aggregate
+    with django_assert_num_queries(1 + session_read_queries() + audit_write_queries()):
+        kept = client.get(URL)
+    assert kept.context["board"].summary["patients"] == 20
+    assert kept.context["board"].computed_at == first.context["board"].computed_at
+    assert AuditEvent.objects.filter(action="dashboard.population.view").count() == 2  # every view is audited
+
+    later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
+    monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))  # this module's clock only
+    assert client.get(URL).context["board"].summary["patients"] == 25
 
 
 # --- the aggregates ------------------------------------------------------------------------------------------
