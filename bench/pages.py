@@ -7,8 +7,8 @@
 time grows with the clinic. It reads the clinic `bench-N` as `batch_predict.py --patients N` leaves it (patients,
 results, diagnoses, a model, the predictions of its batches and the recommendations of the last one), so that
 script runs first. A doctor and an admin of the clinic are created once. Each page is requested once with the
-caches the pages keep empty (cold: what the first visitor after a restart or an expiry waits), then `--repeat` times
-(warm: the median); the queries are those of a warm request. Sessions and caches are on Redis, as in production.
+figures the pages keep forgotten (cold: what the first visitor waits when the shared cache has none), then
+`--repeat` times (warm: the median); the queries are those of a warm request. Sessions and caches are on Redis.
 """
 
 from __future__ import annotations
@@ -153,9 +153,9 @@ def main() -> None:
         machine_summary(),
         "",
         "Every page of a large clinic (`bench/pages.py`), timed in process, signed in as a doctor or an admin of "
-        "the clinic `batch_predict.py` scored. Cold: the first request with the pages' caches empty (after a "
-        "restart, or once a cached figure expired); warm: the median of the next requests. Sessions and caches on "
-        "Redis, DEBUG off.",
+        "the clinic `batch_predict.py` scored. Cold: the first request with the figures the pages keep forgotten "
+        "(the shared cache has none: never computed, or no view for an hour; once due, a figure is shown while a "
+        "worker computes it again); warm: the median of the next requests. Sessions and caches on Redis, DEBUG off.",
         "",
     ]
     for n in args.patients:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -464,10 +464,10 @@ def population_dashboard_read(*, user: User, download: str = "") -> PopulationDa
     """The dashboard of the user's clinic, and its audit row (one per page view or CSV download).
 
     The figures are a pass over every patient's results and predictions (seconds for a clinic of 100,000): they
-    are computed once for all the server's processes and kept DASHBOARD_MAX_AGE; the page says when.
+    are computed once for all the server's processes and again every DASHBOARD_MAX_AGE; the page says when.
     """
     clinic_id = dashboard_clinic_id(user)
-    board = _shared(f"population:{clinic_id}", DASHBOARD_MAX_AGE, lambda: _population_dashboard(clinic_id))
+    board = _shared("population", clinic_id)
     detail: dict[str, Any] = {"scope": "all clinics" if clinic_id is None else clinic_id, **board.summary}
     if download:
         detail["download"] = download[:40]
@@ -505,49 +505,69 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
 
 # --- figures kept for all processes ---------------------------------------------------------------------------
 
-# Clinic-wide figures move slowly and cost a pass over the clinic's results. Each is computed by whichever process
-# asks first and kept in the shared cache (Redis in production; without it, each process's memory) for its maximum
-# age; a process also keeps its own copy until the same moment, so reading one costs no round trip.
-DASHBOARD_MAX_AGE = 600  # seconds
-MEDIANS_MAX_AGE = 300
-_local: dict[str, tuple[float, Any]] = {}  # key -> (expires at, value)
-_generation = 0  # part of every key: dashboard_caches_forget() moves every reader to new keys
+# Clinic-wide figures move slowly and cost a pass over the clinic's results (seconds for 100,000 patients). Each is
+# computed once for all the server's processes and kept in the shared cache (Redis in production; without it, each
+# process's memory); a process also keeps its own copy, so reading a fresh figure costs no round trip. Once older
+# than its maximum age, a figure is still shown while a worker computes it again (one refresh at a time): only a
+# figure never computed, or gone from the cache after STALE_KEPT times its age, is computed during a request.
+MAX_AGE = {"population": 600, "medians": 300}  # seconds
+DASHBOARD_MAX_AGE = MAX_AGE["population"]
+STALE_KEPT = 6
+REFRESH_LOCK = 300  # seconds: a refresh whose worker died is sent again after this
+_local: dict[str, tuple[float, Any]] = {}  # key -> (fresh until, value), as in the shared cache
 
 
-def _shared(name: str, max_age: int, compute: Callable[[], Any]) -> Any:
-    key = f"dashboard:{_generation}:{name}"
-    now = time.time()
+def _key(kind: str, clinic_id: int | None, codes: Sequence[str]) -> str:
+    return f"dashboard:{kind}:{clinic_id}:{','.join(codes)}"
+
+
+def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any:
+    from patients.tasks import dashboard_figure_refresh
+
+    key = _key(kind, clinic_id, codes)
     local = _local.get(key)
-    if local is not None and now < local[0]:
+    if local is not None and time.time() < local[0]:
         return local[1]
-    entry = cache.get(key)  # (expires at, value)
-    if entry is None or now >= entry[0]:
-        entry = (now + max_age, compute())
-        cache.set(key, entry, max_age)
+    entry = cache.get(key)
+    if entry is None:
+        entry = figure_refresh(kind, clinic_id, codes)
+    elif time.time() >= entry[0] and cache.add(f"{key}:refreshing", True, REFRESH_LOCK):
+        dashboard_figure_refresh.delay(kind, clinic_id, list(codes))  # a worker's job; in-process, done by now
+        entry = cache.get(key) or entry
     _local[key] = entry
     return entry[1]
 
 
+def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tuple[float, Any]:
+    """Compute one figure and share it; returns its (fresh until, value)."""
+    value = _population_dashboard(clinic_id) if kind == "population" else _medians(clinic_id, codes)
+    key = _key(kind, clinic_id, codes)
+    entry = (time.time() + MAX_AGE[kind], value)
+    cache.set(key, entry, MAX_AGE[kind] * STALE_KEPT)
+    cache.delete(f"{key}:refreshing")
+    _local[key] = entry
+    return entry
+
+
 def dashboard_caches_forget() -> None:
-    """Recompute every figure at its next read, in every process sharing the cache with this one (the new keys);
-    other processes' own copies still last until they expire."""
-    global _generation
+    """Compute every figure this process has read again at its next read, here and in every process sharing the
+    cache (other processes' own copies still last until they are due)."""
+    cache.delete_many([*_local, *(f"{key}:refreshing" for key in _local)])
     _local.clear()
-    _generation += 1
 
 
 # --- the radar of one patient --------------------------------------------------------------------------------
 
 
 def clinic_medians(*, clinic_id: int, codes: Sequence[str]) -> dict[str, float]:
-    """The median over the clinic's patients of each one's latest value, per code: one query, at most every
-    MEDIANS_MAX_AGE seconds for all the server's processes."""
+    """The median over the clinic's patients of each one's latest value, per code: kept for all the server's
+    processes, computed again every MAX_AGE["medians"] seconds (one query)."""
+    return _shared("medians", clinic_id, codes)
 
-    def compute() -> dict[str, float]:
-        medians = latest_values_frame(clinic_id=clinic_id, codes=codes).median()
-        return {code: float(value) for code, value in medians.items() if pd.notna(value)}
 
-    return _shared(f"medians:{clinic_id}:{','.join(codes)}", MEDIANS_MAX_AGE, compute)
+def _medians(clinic_id: int, codes: Sequence[str]) -> dict[str, float]:
+    medians = latest_values_frame(clinic_id=clinic_id, codes=codes).median()
+    return {code: float(value) for code, value in medians.items() if pd.notna(value)}
 
 
 @dataclass(frozen=True)

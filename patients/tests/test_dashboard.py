@@ -11,13 +11,14 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from django.core.cache import cache
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
-from clinic.testing import audit_write_queries, session_read_queries
-from patients import dashboard
+from clinic.testing import audit_write_queries, session_read_queries, wait_for, worker_start, worker_stop
+from patients import dashboard, tasks
 from patients.demo import demo_cohort_load
 from patients.models import Patient, Sex
 from patients.services import ObservationInput, observations_record
@@ -245,6 +246,50 @@ def test_the_figures_are_computed_once_for_every_process_and_again_once_they_are
     later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
     monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))  # this module's clock only
     assert client.get(URL).context["board"].summary["patients"] == 25
+
+
+def test_figures_past_their_age_are_shown_while_one_worker_computes_them_again(client, doctor_a, clinic_a, monkeypatch):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    first = client.get(URL).context["board"]
+    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+    demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
+    sent = []  # the workers' queue, not run
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=lambda *args: sent.append(args)))
+    later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
+    monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))
+
+    boards = [client.get(URL).context["board"] for _ in range(3)]
+
+    assert [board.computed_at for board in boards] == [first.computed_at] * 3  # shown at once, not recomputed
+    assert sent == [("population", clinic_a.pk, [])]  # one refresh, however many views meanwhile
+    dashboard.figure_refresh(*sent[0])  # the worker
+    assert client.get(URL).context["board"].summary["patients"] == 25
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_computes_a_due_figure_and_shares_it_with_the_server(
+    client, doctor_a, clinic_a, on_real_workers, monkeypatch
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    first = client.get(URL).context["board"]
+    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+    demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
+    later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
+    monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))
+    worker = worker_start(on_real_workers)
+    try:
+        shown = client.get(URL).context["board"]  # due: shown as it was, the refresh sent to the worker
+        key = dashboard._key("population", clinic_a.pk, ())
+        refreshed = wait_for(lambda: cache.get(key)[1].computed_at > first.computed_at, seconds=60)
+        assert refreshed, "the worker did not compute the figures again:\n" + worker_stop(worker)
+    finally:
+        worker_stop(worker)
+
+    assert shown.computed_at == first.computed_at
+    assert cache.get(key)[1].summary["patients"] == 25
 
 
 # --- the aggregates ------------------------------------------------------------------------------------------
