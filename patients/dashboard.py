@@ -9,6 +9,7 @@ put into a chart or its CSV.
 from __future__ import annotations
 
 import datetime
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -37,6 +39,8 @@ from patients.catalog_data import unit_display
 from patients.models import AnalyteKind, Condition, Observation, Patient, VerificationStatus
 from patients.selectors import ABNORMAL, reference_range_for
 from predictions import selectors as prediction_selectors
+
+logger = logging.getLogger(__name__)
 
 # The labs compared across the population, in panel order, with the short names clinicians use on an axis.
 KEY_LABS: dict[str, str] = {
@@ -532,7 +536,11 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any:
     if entry is None:
         entry = figure_refresh(kind, clinic_id, codes)
     elif time.time() >= entry[0] and cache.add(f"{key}:refreshing", True, REFRESH_LOCK):
-        dashboard_figure_refresh.delay(kind, clinic_id, list(codes))  # a worker's job; in-process, done by now
+        try:
+            dashboard_figure_refresh.delay(kind, clinic_id, list(codes))  # a worker's job; in-process, done by now
+        except OperationalError:  # the broker is down: computed here, as before there were workers
+            logger.warning("Could not send the refresh of %s to a worker; computing it in the request", key)
+            figure_refresh(kind, clinic_id, codes)
         entry = cache.get(key) or entry
     _local[key] = entry
     return entry[1]

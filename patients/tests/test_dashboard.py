@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
+from kombu.exceptions import OperationalError
 
 from clinic.models import AuditEvent, Role
 from clinic.testing import audit_write_queries, session_read_queries, wait_for, worker_start, worker_stop
@@ -265,6 +266,28 @@ def test_figures_past_their_age_are_shown_while_one_worker_computes_them_again(c
     assert sent == [("population", clinic_a.pk, [])]  # one refresh, however many views meanwhile
     dashboard.figure_refresh(*sent[0])  # the worker
     assert client.get(URL).context["board"].summary["patients"] == 25
+
+
+def test_figures_past_their_age_are_computed_in_the_request_when_no_worker_can_be_reached(
+    client, doctor_a, clinic_a, monkeypatch
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    client.get(URL)
+    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+    demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
+
+    def broker_down(*args):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=broker_down))
+    later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
+    monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))
+
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    assert response.context["board"].summary["patients"] == 25
 
 
 @pytest.mark.celery_worker
