@@ -1,6 +1,7 @@
 """Scoring one patient and whole clinics: stored inputs, explanations, idempotent chunks, clear failures."""
 
 import datetime
+import json
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,6 +15,7 @@ from patients.demo import demo_cohort_load
 from patients.models import Patient
 from predictions import services, tasks
 from predictions.models import BatchStatus, ChunkStatus, Prediction, PredictionBatch, PredictionChunk
+from recommendations.models import Recommendation
 
 
 @pytest.fixture
@@ -109,6 +111,21 @@ def test_a_batch_scores_every_patient_once_in_chunks(start, cohort, admin_a, mon
     assert Prediction.objects.filter(batch=batch).count() == 120
     assert Prediction.objects.filter(batch=batch).values("patient").distinct().count() == 120
     assert AuditEvent.objects.filter(action="prediction.batch.chunk").count() == 3
+
+
+@pytest.mark.postgres
+def test_a_finished_batch_leaves_the_planner_knowing_how_much_advice_waits(start, cohort, admin_a):
+    """The review queue's plan rests on PostgreSQL's statistics: planned for the tables as they were before the
+    batch (one waiting recommendation, not 120), a clinic of 100,000 waits 200 ms for its queue instead of 60."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE recommendations_recommendation")  # the statistics as they were before the batch
+    waiting = Recommendation.objects.filter(clinic=admin_a.clinic, pending__gt=0)
+
+    start(by=admin_a)
+
+    [plan] = json.loads(waiting.explain(format="json"))
+    assert waiting.count() == 120
+    assert plan["Plan"]["Plan Rows"] >= 60
 
 
 def test_a_small_clinics_batch_is_still_split_for_several_workers(start, cohort, admin_a, monkeypatch):
