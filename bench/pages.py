@@ -93,13 +93,6 @@ def _clients(clinic) -> dict:
     return clients
 
 
-def _caches_forget() -> None:
-    """Forget what the pages keep, in this process and in Redis (under new keys): the next request is a cold one."""
-    from patients.dashboard import dashboard_caches_forget
-
-    dashboard_caches_forget()
-
-
 def _time(client, path: str) -> tuple[float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -115,6 +108,7 @@ def _time(client, path: str) -> tuple[float, int]:
 
 def measure(n: int, repeat: int) -> list[str]:
     from clinic.models import Clinic
+    from patients.dashboard import dashboard_caches_forget
     from patients.models import Patient
     from predictions.models import Prediction
     from recommendations.models import Recommendation
@@ -134,7 +128,7 @@ def measure(n: int, repeat: int) -> list[str]:
     ]
     for role, label, path in _pages(clinic):
         client = clients[role]
-        _caches_forget()
+        dashboard_caches_forget()  # the figures the pages keep, here and in Redis: the next request is a cold one
         cold, _ = _time(client, path)
         warm = [_time(client, path) for _ in range(repeat)]
         median = statistics.median(ms for ms, _ in warm)

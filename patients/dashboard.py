@@ -526,8 +526,6 @@ def _key(kind: str, clinic_id: int | None, codes: Sequence[str]) -> str:
 
 
 def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any:
-    from patients.tasks import dashboard_figure_refresh
-
     key = _key(kind, clinic_id, codes)
     local = _local.get(key)
     if local is not None and time.time() < local[0]:
@@ -536,6 +534,8 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any:
     if entry is None:
         entry = figure_refresh(kind, clinic_id, codes)
     elif time.time() >= entry[0] and cache.add(f"{key}:refreshing", True, REFRESH_LOCK):
+        from patients.tasks import dashboard_figure_refresh  # the task module imports this one
+
         try:
             dashboard_figure_refresh.delay(kind, clinic_id, list(codes))  # a worker's job; in-process, done by now
         except OperationalError:  # the broker is down: computed here, as before there were workers

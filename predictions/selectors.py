@@ -206,7 +206,7 @@ def _of_clinic(clinic_id: int | None) -> QuerySet[Prediction]:
 def latest_predictions_frame(*, clinic_id: int | None) -> pd.DataFrame:
     """The latest successful prediction of each patient of the clinic, one row per patient: id, patient_id,
     created_at, predicted_class, risk_level and confidence (the highest class probability). One query; the caller
-    scoped `clinic_id`. The model's inputs are left out (a hundred values each): `prediction_inputs` reads those
+    scoped `clinic_id`. The model's inputs are left out (about 50 values each): `prediction_inputs` reads those
     of the rows a caller needs."""
     newer = Prediction.objects.filter(patient_id=OuterRef("patient_id"), status=PredictionStatus.SUCCEEDED).filter(
         Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
