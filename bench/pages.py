@@ -42,18 +42,20 @@ def _setup() -> None:
 
 
 def _pages(clinic) -> list[tuple[str, str, str]]:
-    """(role, label, path) of the pages timed; ids are the clinic's newest patient, batch and model version."""
+    """(role, label, path) of the pages timed; ids (and the MRN searched) are the clinic's newest patient, batch and
+    model version."""
     from mltraining.models import ModelVersion
     from patients.models import Patient
     from predictions.models import PredictionBatch
 
-    patient = Patient.objects.filter(clinic=clinic).order_by("-pk").values_list("pk", flat=True).first()
+    patient, mrn = Patient.objects.filter(clinic=clinic).order_by("-pk").values_list("pk", "mrn").first()
     batch = PredictionBatch.objects.filter(clinic=clinic).order_by("-pk").values_list("pk", flat=True).first()
     version = ModelVersion.objects.filter(clinic=clinic).order_by("-pk").values_list("pk", flat=True).first()
     return [
         ("doctor", "home", "/"),
         ("doctor", "patient list", "/patients/"),
         ("doctor", "patient list, name search", "/patients/?q=smith"),
+        ("doctor", "patient list, MRN search", f"/patients/?q={mrn.lower()}"),
         ("doctor", "patient list, page 1,000", "/patients/?page=1000"),
         ("doctor", "patient page", f"/patients/{patient}/"),
         ("doctor", "population dashboard", "/patients/dashboard/"),

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from clinic import roles
 from clinic import selectors as clinic_selectors
 from clinic.admin import AuditedReadsMixin, NotFoundOutsideScopeMixin
-from mltraining.selectors import version_detail_deferred
+from mltraining.selectors import VERSION_DETAIL_FIELDS, model_version_list_for, version_detail_deferred
 from predictions import selectors, services
 from predictions.models import BatchTrigger, Prediction, PredictionBatch, PredictionChunk
 
@@ -27,6 +27,21 @@ def _pretty_json(value) -> str:
     if not value:
         return "-"
     return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", json.dumps(value, indent=2))
+
+
+class ModelVersionFilter(admin.RelatedFieldListFilter):
+    """The versions the admin's clinic has trained (every clinic's for a superuser), from the few version rows.
+
+    Django's RelatedOnlyFieldListFilter would list the versions that appear among the predictions: a DISTINCT over
+    all of them, most of a second at 600,000 predictions, on every view of the list.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        versions = model_version_list_for(user=request.user).defer(*VERSION_DETAIL_FIELDS)
+        if request.user.is_superuser:
+            versions = versions.select_related("clinic").order_by("clinic__name", "-version")
+            return [(version.pk, f"{version.clinic.name}: {version}") for version in versions]
+        return [(version.pk, str(version)) for version in versions.order_by("-version")]
 
 
 class ClinicAdminOnly:
@@ -150,7 +165,7 @@ class PredictionBatchAdmin(ClinicAdminOnly, NotFoundOutsideScopeMixin, admin.Mod
 class PredictionAdmin(ClinicAdminOnly, AuditedReadsMixin, NotFoundOutsideScopeMixin, admin.ModelAdmin):
     list_display = ["created_at", "patient_mrn", "predicted", "risk_level", "risk_score", "model_version",
                     "batch_label", "status"]  # fmt: skip
-    list_filter = ["status", "risk_level", ("model_version", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "risk_level", ("model_version", ModelVersionFilter)]
     search_fields = ["=patient__mrn"]
     search_help_text = "Exact MRN."
     actions = None

@@ -143,7 +143,12 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["patient", "-created_at"], name="prediction_patient_time")]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"], name="prediction_patient_time"),
+            # The admin's list, newest first: without it each page sorted all of the clinic's predictions (0.6 s
+            # at 600,000). A batch pays one more index entry per row, as its floor's COPY does.
+            models.Index(fields=["-created_at", "-id"], name="prediction_time"),
+        ]
         constraints = [
             # A redelivered or retried chunk writes nothing twice.
             models.UniqueConstraint(

@@ -230,6 +230,27 @@ def test_the_list_searches_filters_and_sorts(client, doctor_a, registry, params,
     assert names_on(client.get(page_url("list"), params)) == expected
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("query", ["ston", "A-100"])
+def test_a_search_finds_its_patients_from_indexes_not_by_reading_every_patient(superuser, patient_a, query):
+    """A name fragment anywhere in a name, or an MRN in any case: without indexes on exactly the expressions the
+    search filters on, every search reads all of the clinic's patients (80 ms at 100,000)."""
+    from django.db import connection, transaction
+
+    from patients.selectors import patient_search
+
+    found = patient_search(user=superuser, query=query).order_by()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Table scans and whole-index walks ruled out: what is left is an index that answers the search's filter.
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        plan = found.explain()
+
+    assert list(found) == [patient_a]
+    assert "Seq Scan" not in plan, plan
+    for index in ("patient_given_name_trgm", "patient_family_name_trgm", "patient_mrn_upper"):
+        assert index in plan
+
+
 def test_the_critical_filter_keeps_patients_whose_latest_value_is_in_a_critical_range(client, doctor_a, registry):
     record(registry["young"], doctor_a, potassium=7.0)  # critically high, still the latest
     record(registry["middle"], doctor_a, potassium=2.0)  # critically low, then back in range
