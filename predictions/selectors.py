@@ -24,6 +24,7 @@ from clinic.models import User
 from mltraining.ml.labels import CLASS_DISPLAY
 from mltraining.selectors import version_detail_deferred
 from patients.models import Patient
+from patients.selectors import patient_list_for
 from predictions.models import (
     BatchStatus,
     ChunkStatus,
@@ -73,6 +74,18 @@ def prediction_list_for(*, user: User, patient: Patient) -> QuerySet[Prediction]
 
 def prediction_latest_for(*, user: User, patient: Patient) -> Prediction | None:
     return prediction_list_for(user=user, patient=patient).first()
+
+
+def prediction_latest_in_scope(*, user: User, patient_pk: int, status: str = "") -> Prediction | None:
+    """The latest prediction (of that status) of a patient the user may see, found with the scope in one query:
+    the API's most frequent read. None when there is none, or no such patient in the user's scope; the caller
+    tells the two apart (`patients.selectors.patient_get_for`) only then."""
+    if not roles.can_view_patients(user):
+        return None
+    predictions = Prediction.objects.filter(patient_id=patient_pk, patient__in=patient_list_for(user=user))
+    if status:
+        predictions = predictions.filter(status=status)
+    return _with_version(predictions).first()
 
 
 @dataclass(frozen=True)

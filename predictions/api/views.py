@@ -115,9 +115,13 @@ class PredictionLatestView(PredictionApiView):
         },
     )
     def get(self, request: Request, patient_pk: int) -> Response:
-        _patient, predictions, _filters = self.predictions(request, patient_pk)
-        prediction = predictions.first()
+        query = PredictionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        prediction = selectors.prediction_latest_in_scope(
+            user=request.user, patient_pk=patient_pk, status=query.validated_data["status"]
+        )
         if prediction is None:
+            patient_get_for(user=request.user, pk=patient_pk)  # no such patient in your scope: 404
             raise NotFound("There is no prediction for this patient yet.")
         selectors.prediction_read(user=request.user, prediction=prediction)
         return Response(PredictionSerializer(prediction).data)
