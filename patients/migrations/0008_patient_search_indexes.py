@@ -6,12 +6,17 @@ Django writes as `UPPER("given_name"::text) LIKE UPPER('%word%')` (and the same 
 all of the clinic's patients (80 ms at 100,000). Trigram indexes (pg_trgm) on exactly those expressions serve
 the two LIKEs, and a B-tree on the upper-cased MRN the third, so PostgreSQL can combine the three.
 
-PostgreSQL only, and only where the pg_trgm extension is installed on the server (it ships with PostgreSQL's
-contrib, which most installations and managed services carry); without it the search works as before, unindexed.
+PostgreSQL only, and only where the pg_trgm extension can be created (it ships with PostgreSQL's contrib, which
+most installations and managed services carry; since PostgreSQL 13 a database owner may create it). Where it
+cannot, a warning says so and the search works as before, unindexed.
 SQLite cannot index a LIKE with a leading wildcard at all.
 """
 
-from django.db import migrations
+import logging
+
+from django.db import DatabaseError, migrations, transaction
+
+logger = logging.getLogger(__name__)
 
 INDEXES = {
     "patient_given_name_trgm": 'USING gin (UPPER("given_name"::text) gin_trgm_ops)',
@@ -20,16 +25,15 @@ INDEXES = {
 }
 
 
-def _trigrams_available(schema_editor) -> bool:
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        return cursor.fetchone() is not None
-
-
 def install(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql" or not _trigrams_available(schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm", params=None)
+    try:
+        with transaction.atomic(using=schema_editor.connection.alias):  # a refusal spares the migration's transaction
+            schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm", params=None)
+    except DatabaseError as error:
+        logger.warning("Patient search left unindexed: the pg_trgm extension could not be created (%s).", error)
+        return
     for name, definition in INDEXES.items():
         schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "patients_patient" {definition}', params=None)
 

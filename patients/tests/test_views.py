@@ -251,6 +251,30 @@ def test_a_search_finds_its_patients_from_indexes_not_by_reading_every_patient(s
         assert index in plan
 
 
+@pytest.mark.postgres
+def test_where_pg_trgm_cannot_be_created_the_search_is_left_unindexed_with_a_warning(db, caplog):
+    """A database user without the right to create the extension: the migration warns and goes on (migrate does
+    not stop), and the search works as before, unindexed. DDL is transactional: the test's rollback restores all."""
+    import importlib
+    import uuid
+
+    from django.db import connection
+
+    migration = importlib.import_module("patients.migrations.0008_patient_search_indexes")
+    role = f"clinic_no_extensions_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP EXTENSION pg_trgm CASCADE")  # and with it the two trigram indexes
+        cursor.execute(f'DROP INDEX "patient_mrn_upper"; CREATE ROLE "{role}"; SET LOCAL ROLE "{role}"')
+        with connection.schema_editor() as editor:
+            migration.install(None, editor)
+        cursor.execute("RESET ROLE")
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [list(migration.INDEXES)])
+        created = cursor.fetchall()
+
+    assert "Patient search left unindexed" in caplog.text
+    assert created == []
+
+
 def test_the_critical_filter_keeps_patients_whose_latest_value_is_in_a_critical_range(client, doctor_a, registry):
     record(registry["young"], doctor_a, potassium=7.0)  # critically high, still the latest
     record(registry["middle"], doctor_a, potassium=2.0)  # critically low, then back in range
