@@ -82,7 +82,8 @@ def prediction_latest_in_scope(*, user: User, patient_pk: int, status: str = "")
     tells the two apart (`patients.selectors.patient_get_for`) only then."""
     if not roles.can_view_patients(user):
         return None
-    predictions = Prediction.objects.filter(patient_id=patient_pk, patient__in=patient_list_for(user=user))
+    # The id is matched on the patient's own key, whose lookup turns an id beyond the column's range into "none".
+    predictions = Prediction.objects.filter(patient__in=patient_list_for(user=user).filter(pk=patient_pk))
     if status:
         predictions = predictions.filter(status=status)
     return _with_version(predictions).first()

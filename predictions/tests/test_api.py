@@ -138,6 +138,15 @@ def test_latest_is_404_with_a_message_when_the_patient_has_no_prediction(api, do
     assert response.json()["detail"] == "There is no prediction for this patient yet."
 
 
+@pytest.mark.parametrize("name", ["prediction-list", "prediction-latest"])
+def test_a_patient_id_beyond_any_database_integer_is_a_404(api, doctor_a, scored, name):
+    api.force_authenticate(doctor_a)
+
+    response = api.get(reverse(f"predictions-api:{name}", args=[2**128]))
+
+    assert response.status_code == 404
+
+
 def test_latest_can_ask_for_the_latest_successful_one(api, doctor_a, scored, active_model, patient):
     active_model.sha256 = "0" * 64
     active_model.save()
