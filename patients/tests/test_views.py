@@ -1,7 +1,10 @@
 import datetime
+import importlib
 import re
+import uuid
 
 import pytest
+from django.db import connection, transaction
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
@@ -12,6 +15,7 @@ from patients.charts import Point, trend_svg
 from patients.clinical import Range, reference_range
 from patients.dashboard import dashboard_caches_forget
 from patients.models import Allergy, Condition, Medication, Observation, Patient, Sex, VerificationStatus
+from patients.selectors import patient_search
 from patients.services import ObservationInput, condition_record, medication_add, observations_record
 from patients.tests.factories import PatientFactory
 
@@ -235,10 +239,6 @@ def test_the_list_searches_filters_and_sorts(client, doctor_a, registry, params,
 def test_a_search_finds_its_patients_from_indexes_not_by_reading_every_patient(superuser, patient_a, query):
     """A name fragment anywhere in a name, or an MRN in any case: without indexes on exactly the expressions the
     search filters on, every search reads all of the clinic's patients (80 ms at 100,000)."""
-    from django.db import connection, transaction
-
-    from patients.selectors import patient_search
-
     found = patient_search(user=superuser, query=query).order_by()
     with transaction.atomic(), connection.cursor() as cursor:
         # Table scans and whole-index walks ruled out: what is left is an index that answers the search's filter.
@@ -255,11 +255,6 @@ def test_a_search_finds_its_patients_from_indexes_not_by_reading_every_patient(s
 def test_where_pg_trgm_cannot_be_created_the_search_is_left_unindexed_with_a_warning(db, caplog):
     """A database user without the right to create the extension: the migration warns and goes on (migrate does
     not stop), and the search works as before, unindexed. DDL is transactional: the test's rollback restores all."""
-    import importlib
-    import uuid
-
-    from django.db import connection
-
     migration = importlib.import_module("patients.migrations.0008_patient_search_indexes")
     role = f"clinic_no_extensions_{uuid.uuid4().hex[:8]}"
     with connection.cursor() as cursor:

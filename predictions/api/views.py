@@ -50,15 +50,20 @@ class PredictionApiView(GenericAPIView):
     pagination_class = Pagination
     filter_backends: list = []
 
+    def filters(self, request: Request) -> dict[str, Any]:
+        """The query parameters, validated (400 otherwise)."""
+        query = PredictionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
     def predictions(self, request: Request, patient_pk: int):
         """The patient (scoped) and their predictions, filtered by the query parameters."""
         patient = patient_get_for(user=request.user, pk=patient_pk)
-        query = PredictionQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        filters = self.filters(request)
         predictions = selectors.prediction_list_for(user=request.user, patient=patient)
-        if query.validated_data["status"]:
-            predictions = predictions.filter(status=query.validated_data["status"])
-        return patient, predictions, query.validated_data
+        if filters["status"]:
+            predictions = predictions.filter(status=filters["status"])
+        return patient, predictions, filters
 
 
 @extend_schema(tags=["predictions"])
@@ -115,11 +120,8 @@ class PredictionLatestView(PredictionApiView):
         },
     )
     def get(self, request: Request, patient_pk: int) -> Response:
-        query = PredictionQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        prediction = selectors.prediction_latest_in_scope(
-            user=request.user, patient_pk=patient_pk, status=query.validated_data["status"]
-        )
+        status = self.filters(request)["status"]
+        prediction = selectors.prediction_latest_in_scope(user=request.user, patient_pk=patient_pk, status=status)
         if prediction is None:
             patient_get_for(user=request.user, pk=patient_pk)  # no such patient in your scope: 404
             raise NotFound("There is no prediction for this patient yet.")
