@@ -150,7 +150,7 @@ def main() -> None:
         "",
         "Every page of a large clinic (`bench/pages.py`), timed in process, signed in as a doctor or an admin of "
         "the clinic `batch_predict.py` scored. Cold: the first request with the figures the pages keep forgotten "
-        "(the shared cache has none: never computed, or no view for an hour; once due, a figure is shown while a "
+        "(the shared cache has none: never computed, or no view for a week; once due, a figure is shown while a "
         "worker computes it again); warm: the median of the next requests. Sessions and caches on Redis, DEBUG off.",
         "",
     ]

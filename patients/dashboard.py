@@ -513,10 +513,11 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
 # computed once for all the server's processes and kept in the shared cache (Redis in production; without it, each
 # process's memory); a process also keeps its own copy, so reading a fresh figure costs no round trip. Once older
 # than its maximum age, a figure is still shown while a worker computes it again (one refresh at a time): only a
-# figure never computed, or gone from the cache after STALE_KEPT times its age, is computed during a request.
+# figure never computed, or not viewed for STALE_KEPT, is computed during a request. A week: the first visitor of
+# the morning, or after a weekend, does not wait seconds for figures that a worker can bring up to date meanwhile.
 MAX_AGE = {"population": 600, "medians": 300}  # seconds
 DASHBOARD_MAX_AGE = MAX_AGE["population"]
-STALE_KEPT = 6
+STALE_KEPT = 7 * 24 * 3600  # seconds
 REFRESH_LOCK = 300  # seconds: a refresh whose worker died is sent again after this
 _local: dict[str, tuple[float, Any]] = {}  # key -> (fresh until, value), as in the shared cache
 
@@ -551,7 +552,7 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
     value = _population_dashboard(clinic_id) if kind == "population" else _medians(clinic_id, codes)
     key = _key(kind, clinic_id, codes)
     entry = (time.time() + MAX_AGE[kind], value)
-    cache.set(key, entry, MAX_AGE[kind] * STALE_KEPT)
+    cache.set(key, entry, MAX_AGE[kind] + STALE_KEPT)
     cache.delete(f"{key}:refreshing")
     _local[key] = entry
     return entry

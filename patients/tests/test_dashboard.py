@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core.cache import cache
+from django.core.cache.backends import locmem
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
@@ -264,6 +265,31 @@ def test_figures_past_their_age_are_shown_while_one_worker_computes_them_again(c
 
     assert [board.computed_at for board in boards] == [first.computed_at] * 3  # shown at once, not recomputed
     assert sent == [("population", clinic_a.pk, [])]  # one refresh, however many views meanwhile
+    dashboard.figure_refresh(*sent[0])  # the worker
+    assert client.get(URL).context["board"].summary["patients"] == 25
+
+
+def test_figures_not_viewed_overnight_are_shown_at_once_in_the_morning_while_a_worker_computes_them_again(
+    client, doctor_a, clinic_a, monkeypatch, settings
+):
+    # The in-memory cache, whose clock a test can move (Redis keeps its own); it is shared like Redis would be.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "night"}}
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    evening = client.get(URL).context["board"]
+    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+    demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
+    sent = []
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=lambda *args: sent.append(args)))
+    morning = SimpleNamespace(time=lambda: time.time() + 14 * 3600)  # no view for 14 hours
+    monkeypatch.setattr(dashboard, "time", morning)
+    monkeypatch.setattr(locmem, "time", morning)
+    dashboard._local.clear()  # the server was restarted overnight: its processes' own copies are gone
+
+    shown = client.get(URL).context["board"]
+
+    assert shown.computed_at == evening.computed_at  # not computed in the request
+    assert sent == [("population", clinic_a.pk, [])]
     dashboard.figure_refresh(*sent[0])  # the worker
     assert client.get(URL).context["board"].summary["patients"] == 25
 
