@@ -464,15 +464,17 @@ class PopulationDashboard:
         return {chart.key: chart for chart in self.charts}
 
 
-def population_dashboard_read(*, user: User, download: str = "") -> PopulationDashboard:
+def population_dashboard_read(*, user: User, download: str = "") -> PopulationDashboard | None:
     """The dashboard of the user's clinic, and its audit row (one per page view or CSV download).
 
     The figures are a pass over every patient's results and predictions (seconds for a clinic of 100,000): they
     are computed once for all the server's processes and again every DASHBOARD_MAX_AGE; the page says when.
+    None while a worker computes them for the first time.
     """
     clinic_id = dashboard_clinic_id(user)
     board = _shared("population", clinic_id)
-    detail: dict[str, Any] = {"scope": "all clinics" if clinic_id is None else clinic_id, **board.summary}
+    detail: dict[str, Any] = {"scope": "all clinics" if clinic_id is None else clinic_id}
+    detail.update(board.summary if board is not None else {"computing": True})
     if download:
         detail["download"] = download[:40]
     audit_record(actor=user, action="dashboard.population.view", detail=detail)
@@ -512,29 +514,33 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
 # Clinic-wide figures move slowly and cost a pass over the clinic's results (seconds for 100,000 patients). Each is
 # computed once for all the server's processes and kept in the shared cache (Redis in production; without it, each
 # process's memory); a process also keeps its own copy, so reading a fresh figure costs no round trip. Once older
-# than its maximum age, a figure is still shown while a worker computes it again (one refresh at a time): only a
-# figure never computed, or not viewed for STALE_KEPT, is computed during a request. A week: the first visitor of
-# the morning, or after a weekend, does not wait seconds for figures that a worker can bring up to date meanwhile.
+# than its maximum age, a figure is still shown while a worker computes it again (one refresh at a time), for up to
+# STALE_KEPT: the first visitor of the morning, or after a weekend, does not wait seconds for it. A figure never
+# computed (or not for a week) is sent to a worker too, and the page says it is being computed: a request does not
+# hold a server process for seconds, nor, for a clinic a few times larger, past the server's timeout. Only where
+# no worker can be reached is a figure computed during the request (in-process tasks, as in the demo, or a broker
+# down).
 MAX_AGE = {"population": 600, "medians": 300}  # seconds
 DASHBOARD_MAX_AGE = MAX_AGE["population"]
 STALE_KEPT = 7 * 24 * 3600  # seconds
 REFRESH_LOCK = 300  # seconds: a refresh whose worker died is sent again after this
 _local: dict[str, tuple[float, Any]] = {}  # key -> (fresh until, value), as in the shared cache
+_asked: set[str] = set()  # every figure this process has asked for, computed or not yet
 
 
 def _key(kind: str, clinic_id: int | None, codes: Sequence[str]) -> str:
     return f"dashboard:{kind}:{clinic_id}:{','.join(codes)}"
 
 
-def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any:
+def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any | None:
+    """The figure, or None while a worker computes it for the first time."""
     key = _key(kind, clinic_id, codes)
     local = _local.get(key)
     if local is not None and time.time() < local[0]:
         return local[1]
+    _asked.add(key)
     entry = cache.get(key)
-    if entry is None:
-        entry = figure_refresh(kind, clinic_id, codes)
-    elif time.time() >= entry[0] and cache.add(f"{key}:refreshing", True, REFRESH_LOCK):
+    if (entry is None or time.time() >= entry[0]) and cache.add(f"{key}:refreshing", True, REFRESH_LOCK):
         from patients.tasks import dashboard_figure_refresh  # the task module imports this one
 
         try:
@@ -543,6 +549,8 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any:
             logger.warning("Could not send the refresh of %s to a worker; computing it in the request", key)
             figure_refresh(kind, clinic_id, codes)
         entry = cache.get(key) or entry
+    if entry is None:
+        return None
     _local[key] = entry
     return entry[1]
 
@@ -559,18 +567,20 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
 
 
 def dashboard_caches_forget() -> None:
-    """Compute every figure this process has read again at its next read, here and in every process sharing the
-    cache (other processes' own copies still last until they are due)."""
-    cache.delete_many([*_local, *(f"{key}:refreshing" for key in _local)])
+    """Compute every figure this process has asked for again at its next read, here and in every process sharing
+    the cache (other processes' own copies still last until they are due); a refresh under way is forgotten too."""
+    cache.delete_many([*_asked, *(f"{key}:refreshing" for key in _asked)])
     _local.clear()
+    _asked.clear()
 
 
 # --- the radar of one patient --------------------------------------------------------------------------------
 
 
-def clinic_medians(*, clinic_id: int, codes: Sequence[str]) -> dict[str, float]:
+def clinic_medians(*, clinic_id: int, codes: Sequence[str]) -> dict[str, float] | None:
     """The median over the clinic's patients of each one's latest value, per code: kept for all the server's
-    processes, computed again every MAX_AGE["medians"] seconds (one query)."""
+    processes, computed again every MAX_AGE["medians"] seconds (one query). None while a worker computes them for
+    the first time."""
     return _shared("medians", clinic_id, codes)
 
 
@@ -615,10 +625,12 @@ def _ring(values: list[float | None]) -> list[float | None]:
     return clipped + clipped[:1]
 
 
-def patient_radar_chart(*, patient: Patient, latest: Sequence[Observation], medians: dict[str, float]) -> Chart | None:
+def patient_radar_chart(
+    *, patient: Patient, latest: Sequence[Observation], medians: dict[str, float] | None
+) -> Chart | None:
     """The patient's latest key values on their reference ranges (0 = low limit, 1 = high limit) against the
-    clinic's medians on the same scale; None with fewer than three such values."""
-    spokes = _spokes(patient, latest, medians)
+    clinic's medians on the same scale (None: being computed); None with fewer than three such values."""
+    spokes = _spokes(patient, latest, medians or {})
     if len(spokes) < 3:
         return None
     theta = [s.label for s in spokes] + [spokes[0].label]
@@ -634,10 +646,12 @@ def patient_radar_chart(*, patient: Patient, latest: Sequence[Observation], medi
             {"type": "scatterpolar", "r": [1] * len(theta), "theta": theta, "mode": "lines", "fill": "tonext",
              "name": "Reference range", "fillcolor": "rgba(25, 135, 84, 0.15)",
              "line": {"color": "#198754", "width": 1}, "hoverinfo": "skip"},
-            {"type": "scatterpolar", "r": _ring([s.position(s.median) for s in spokes]), "theta": theta,
-             "mode": "lines+markers", "name": "Clinic median", "line": {"color": "#6c757d", "dash": "dash"},
-             "marker": {"size": 5}, "text": median_text + median_text[:1],
-             "hovertemplate": "Clinic median · %{text}<extra></extra>"},
+            *([] if medians is None else [
+                {"type": "scatterpolar", "r": _ring([s.position(s.median) for s in spokes]), "theta": theta,
+                 "mode": "lines+markers", "name": "Clinic median", "line": {"color": "#6c757d", "dash": "dash"},
+                 "marker": {"size": 5}, "text": median_text + median_text[:1],
+                 "hovertemplate": "Clinic median · %{text}<extra></extra>"},
+            ]),
             {"type": "scatterpolar", "r": _ring([s.position(v) for s, v in zip(spokes, values, strict=True)]),
              "theta": theta, "mode": "lines+markers", "name": "This patient", "line": {"color": "#0d6efd", "width": 2},
              "marker": {"size": 8, "color": colors + colors[:1]}, "text": patient_text + patient_text[:1],
@@ -671,6 +685,7 @@ def patient_radar_chart(*, patient: Patient, latest: Sequence[Observation], medi
         "edge the low limit, outer edge the high limit; with only an upper limit the centre side is zero). Red "
         "dots are flagged results. Dashed: the clinic's median of each patient's latest value (recomputed every few "
         "minutes). Values beyond the "
-        "chart are drawn at its edge; the CSV has them all.",
+        "chart are drawn at its edge; the CSV has them all."
+        + (" The clinic medians are being computed: they are drawn on a later view." if medians is None else ""),
         height=460,
     )  # fmt: skip

@@ -46,6 +46,7 @@ from recommendations.models import ItemStatus
 from recommendations.views import advice_card
 
 PAGE_SIZE = 25
+COMPUTING_RETRY_SECONDS = 5  # the dashboard reloads itself this often while a worker computes its figures
 BADGES = {
     "LL": "text-bg-danger", "HH": "text-bg-danger", "L": "text-bg-warning", "H": "text-bg-warning",
     "N": "text-bg-success", "": "text-bg-secondary",
@@ -254,9 +255,19 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.can_view_dashboards)
 def population_dashboard(request: HttpRequest) -> HttpResponse:
     board = dashboard.population_dashboard_read(user=request.user, download=request.GET.get("download", ""))
-    if (csv := download(request, board.charts, prefix="population")) is not None:
+    if board is None and request.GET.get("download"):
+        response = HttpResponse(
+            "The figures are being computed; try again in a few seconds.", status=503, content_type="text/plain"
+        )
+        response["Retry-After"] = str(COMPUTING_RETRY_SECONDS)
+        return response
+    if board is not None and (csv := download(request, board.charts, prefix="population")) is not None:
         return csv
-    context = {"board": board, "max_age_minutes": dashboard.DASHBOARD_MAX_AGE // 60}
+    context = {
+        "board": board,
+        "max_age_minutes": dashboard.DASHBOARD_MAX_AGE // 60,
+        "retry_seconds": COMPUTING_RETRY_SECONDS,
+    }
     return render(request, "patients/dashboard.html", context)
 
 

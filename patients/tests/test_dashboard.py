@@ -294,6 +294,64 @@ def test_figures_not_viewed_overnight_are_shown_at_once_in_the_morning_while_a_w
     assert client.get(URL).context["board"].summary["patients"] == 25
 
 
+def test_figures_never_computed_are_sent_to_a_worker_and_the_dashboard_says_so_until_they_are_ready(
+    client, doctor_a, clinic_a, monkeypatch
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    sent = []  # the workers' queue, not run
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=lambda *args: sent.append(args)))
+
+    first = client.get(URL)
+    again = client.get(URL)
+    csv_meanwhile = client.get(URL, {"download": "results"})
+
+    html = first.content.decode()
+    assert first.status_code == 200
+    assert first.context["board"] is None
+    assert 'data-testid="computing"' in html
+    assert "being computed" in html
+    assert '<meta http-equiv="refresh" content="5">' in html  # the page comes back by itself
+    assert 'data-testid="summary"' not in html
+    assert again.status_code == 200
+    assert sent == [("population", clinic_a.pk, [])]  # one computation, however many views meanwhile
+    assert csv_meanwhile.status_code == 503
+    assert csv_meanwhile["Retry-After"] == "5"
+    views = AuditEvent.objects.filter(action="dashboard.population.view").order_by("id")
+    assert [event.detail for event in views] == [{"scope": clinic_a.pk, "computing": True}] * 2 + [
+        {"scope": clinic_a.pk, "computing": True, "download": "results"}
+    ]  # every view is audited, the ones without figures too
+
+    dashboard.figure_refresh(*sent[0])  # the worker
+    ready = client.get(URL)
+
+    assert ready.context["board"].summary["patients"] == 20
+    assert 'http-equiv="refresh"' not in ready.content.decode()
+
+
+def test_a_patient_page_does_not_wait_for_the_clinic_medians_a_worker_computes_for_the_first_time(
+    client, doctor_a, cohort, monkeypatch
+):
+    client.force_login(doctor_a)
+    sent = []
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=lambda *args: sent.append(args)))
+
+    response = client.get(detail_url(cohort[0]))
+
+    radar = response.context["radar"]
+    assert response.status_code == 200
+    assert [row[8] for row in radar.rows] == [None] * len(radar.rows)  # no clinic median yet, the patient's own all
+    assert "Clinic median" not in [trace.get("name") for trace in radar.figure["data"]]
+    assert "being computed" in radar.caption
+    assert sent == [("medians", cohort[0].clinic_id, list(dashboard.RADAR_LABS))]
+
+    dashboard.figure_refresh(*sent[0])  # the worker
+    radar = client.get(detail_url(cohort[0])).context["radar"]
+
+    assert all(row[8] is not None for row in radar.rows)
+    assert "Clinic median" in [trace.get("name") for trace in radar.figure["data"]]
+
+
 def test_figures_past_their_age_are_computed_in_the_request_when_no_worker_can_be_reached(
     client, doctor_a, clinic_a, monkeypatch
 ):
