@@ -376,20 +376,25 @@ def test_figures_past_their_age_are_computed_in_the_request_when_no_worker_can_b
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_computes_a_due_figure_and_shares_it_with_the_server(
+def test_a_real_worker_computes_a_missing_figure_and_a_due_one_and_shares_them_with_the_server(
     client, doctor_a, clinic_a, on_real_workers, monkeypatch
 ):
     demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
     client.force_login(doctor_a)
-    first = client.get(URL).context["board"]
-    Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
-    demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
-    later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
-    monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))
+    key = dashboard._key("population", clinic_a.pk, ())
     worker = worker_start(on_real_workers)
     try:
+        assert client.get(URL).context["board"] is None  # never computed: sent to the worker, the page says so
+        computed = wait_for(lambda: cache.get(key) is not None, seconds=60)
+        assert computed, "the worker did not compute the figures:\n" + worker_stop(worker)
+        first = client.get(URL).context["board"]
+        assert first.summary["patients"] == 20
+        Patient.objects.update(mrn=Concat(Value("first-"), F("mrn")))
+        demo_cohort_load(clinic=clinic_a, n_patients=5, seed=2)
+        later = time.time() + dashboard.DASHBOARD_MAX_AGE + 1
+        monkeypatch.setattr(dashboard, "time", SimpleNamespace(time=lambda: later))
+
         shown = client.get(URL).context["board"]  # due: shown as it was, the refresh sent to the worker
-        key = dashboard._key("population", clinic_a.pk, ())
         refreshed = wait_for(lambda: cache.get(key)[1].computed_at > first.computed_at, seconds=60)
         assert refreshed, "the worker did not compute the figures again:\n" + worker_stop(worker)
     finally:
