@@ -255,13 +255,14 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.can_view_dashboards)
 def population_dashboard(request: HttpRequest) -> HttpResponse:
     board = dashboard.population_dashboard_read(user=request.user, download=request.GET.get("download", ""))
-    if board is None and request.GET.get("download"):
-        response = HttpResponse(
-            "The figures are being computed; try again in a few seconds.", status=503, content_type="text/plain"
-        )
-        response["Retry-After"] = str(COMPUTING_RETRY_SECONDS)
-        return response
-    if board is not None and (csv := download(request, board.charts, prefix="population")) is not None:
+    if board is None:
+        if request.GET.get("download"):
+            response = HttpResponse(
+                "The figures are being computed; try again in a few seconds.", status=503, content_type="text/plain"
+            )
+            response["Retry-After"] = str(COMPUTING_RETRY_SECONDS)
+            return response
+    elif (csv := download(request, board.charts, prefix="population")) is not None:
         return csv
     context = {
         "board": board,
