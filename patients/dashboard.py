@@ -481,6 +481,29 @@ def population_dashboard_read(*, user: User, download: str = "") -> PopulationDa
     return board
 
 
+@dataclass(frozen=True)
+class Waiting:
+    asked_at: datetime.datetime  # when the figures were first asked for
+    seconds: float  # waited since
+
+    @property
+    def late(self) -> bool:
+        """Not brought within WORKER_WAIT: the workers are busy (a long batch goes first) or none is running."""
+        return self.seconds > WORKER_WAIT
+
+    @property
+    def minutes(self) -> int:
+        return int(self.seconds // 60)
+
+
+def population_dashboard_waiting(*, user: User) -> Waiting | None:
+    """How long the dashboard of the user's clinic, not computed yet, has been waited for; None once it is there."""
+    asked = cache.get(f"{_key('population', dashboard_clinic_id(user), ())}:asked")
+    if asked is None:
+        return None
+    return Waiting(datetime.datetime.fromtimestamp(asked, tz=datetime.UTC), time.time() - asked)
+
+
 def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
     computed_at = timezone.now()
     registrations = registrations_by_month(clinic_id=clinic_id)
@@ -516,14 +539,15 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
 # process's memory); a process also keeps its own copy, so reading a fresh figure costs no round trip. Once older
 # than its maximum age, a figure is still shown while a worker computes it again (one refresh at a time), for up to
 # STALE_KEPT: the first visitor of the morning, or after a weekend, does not wait seconds for it. A figure never
-# computed (or not for a week) is sent to a worker too, and the page says it is being computed: a request does not
-# hold a server process for seconds, nor, for a clinic a few times larger, past the server's timeout. Only where
-# no worker can be reached is a figure computed during the request (in-process tasks, as in the demo, or a broker
-# down).
+# computed (or not for a week) is sent to a worker too, and the page says it is being computed (and, past
+# WORKER_WAIT, that no worker has brought it yet): a request does not hold a server process for seconds, nor, for
+# a clinic a few times larger, past the server's timeout. Only where no worker can be reached is a figure computed
+# during the request (in-process tasks, as in the demo, or a broker down).
 MAX_AGE = {"population": 600, "medians": 300}  # seconds
 DASHBOARD_MAX_AGE = MAX_AGE["population"]
 STALE_KEPT = 7 * 24 * 3600  # seconds
 REFRESH_LOCK = 300  # seconds: a refresh whose worker died is sent again after this
+WORKER_WAIT = 60  # seconds: a figure asked for and not brought by then is late (workers busy, or none running)
 _local: dict[str, tuple[float, Any]] = {}  # key -> (fresh until, value), as in the shared cache
 _asked: set[str] = set()  # every figure this process has asked for, computed or not yet
 
@@ -550,6 +574,7 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any 
             figure_refresh(kind, clinic_id, codes)
         entry = cache.get(key) or entry
     if entry is None:
+        cache.add(f"{key}:asked", time.time(), STALE_KEPT)  # the first ask: the page says how long it has waited
         return None
     _local[key] = entry
     return entry[1]
@@ -561,7 +586,7 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
     key = _key(kind, clinic_id, codes)
     entry = (time.time() + MAX_AGE[kind], value)
     cache.set(key, entry, MAX_AGE[kind] + STALE_KEPT)
-    cache.delete(f"{key}:refreshing")
+    cache.delete_many([f"{key}:refreshing", f"{key}:asked"])
     _local[key] = entry
     return entry
 
@@ -569,7 +594,7 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
 def dashboard_caches_forget() -> None:
     """Compute every figure this process has asked for again at its next read, here and in every process sharing
     the cache (other processes' own copies still last until they are due); a refresh under way is forgotten too."""
-    cache.delete_many([*_asked, *(f"{key}:refreshing" for key in _asked)])
+    cache.delete_many([*_asked, *(f"{key}:{state}" for key in _asked for state in ("refreshing", "asked"))])
     _local.clear()
     _asked.clear()
 

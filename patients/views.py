@@ -269,6 +269,8 @@ def population_dashboard(request: HttpRequest) -> HttpResponse:
         "max_age_minutes": dashboard.DASHBOARD_MAX_AGE // 60,
         "retry_seconds": COMPUTING_RETRY_SECONDS,
     }
+    if board is None:
+        context["waiting"] = dashboard.population_dashboard_waiting(user=request.user)
     return render(request, "patients/dashboard.html", context)
 
 

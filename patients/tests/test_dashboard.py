@@ -16,6 +16,7 @@ from django.core.cache.backends import locmem
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from clinic.models import AuditEvent, Role
@@ -327,6 +328,40 @@ def test_figures_never_computed_are_sent_to_a_worker_and_the_dashboard_says_so_u
 
     assert ready.context["board"].summary["patients"] == 20
     assert 'http-equiv="refresh"' not in ready.content.decode()
+
+
+def test_a_dashboard_no_worker_brings_within_a_minute_says_since_when_it_waits_and_where_to_look(
+    client, doctor_a, clinic_a, monkeypatch
+):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    sent = []  # a broker that takes the message, and no worker that runs it
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=lambda *args: sent.append(args)))
+    asked = client.get(URL)
+    two_minutes_on = SimpleNamespace(time=lambda: time.time() + 120)
+    monkeypatch.setattr(dashboard, "time", two_minutes_on)
+
+    late = client.get(URL)
+
+    assert 'data-testid="computing"' in asked.content.decode()
+    assert 'data-testid="worker-late"' not in asked.content.decode()  # under a minute: simply being computed
+    html = late.content.decode()
+    assert late.context["board"] is None
+    assert late.context["waiting"].late
+    assert 'data-testid="worker-late"' in html
+    assert 'data-testid="computing"' not in html
+    assert f"at {timezone.localtime(asked.context['waiting'].asked_at):%H:%M} (2 minutes ago)" in html
+    assert "/healthz" in html  # where an administrator sees whether workers answer
+    assert '<meta http-equiv="refresh" content="5">' in html  # it still comes back by itself
+    assert len(sent) == 1  # the same ask, not sent again
+    assert late.context["waiting"].asked_at == asked.context["waiting"].asked_at  # since the first ask
+
+    dashboard.figure_refresh(*sent[0])  # a worker at last
+    ready = client.get(URL)
+
+    assert ready.context["board"].summary["patients"] == 20
+    assert "waiting" not in ready.context
+    assert 'data-testid="worker-late"' not in ready.content.decode()
 
 
 def test_a_patient_page_does_not_wait_for_the_clinic_medians_a_worker_computes_for_the_first_time(
