@@ -17,8 +17,10 @@ from django.forms import Form
 from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
@@ -91,6 +93,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         user=request.user, filters={**arguments, "page": page.number}, count=page.paginator.count
     )
     today = timezone.localdate()
+    rows = [(patient, age_on(patient.birth_date, today)) for patient in page]
     ordering = arguments["ordering"]
     columns = [
         {"label": label, "sort": f"-{key}" if ordering == key else key, "active": ordering.lstrip("-") == key}
@@ -99,12 +102,36 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     context = {
         "filters": filters,
         "page": page,
-        "rows": [(patient, age_on(patient.birth_date, today)) for patient in page],
+        "rows": rows,
+        "rows_html": _patient_rows(rows),
         "columns": columns,
         "descending": ordering.startswith("-"),
         "can_enter_results": roles.can_enter_results(request.user),
     }
     return render(request, "patients/list.html", context)
+
+
+def _patient_rows(rows: list[tuple[Patient, int]]) -> SafeString:
+    """The list's table rows, escaped as a template would: built here, as the admin builds its changelist rows,
+    because a template loop's tags and filters cost about 0.1 ms a row, a large share of the page's own work
+    (bench/README.md)."""
+    return format_html_join(
+        "\n",
+        '<tr><td><a href="{}">{}, {}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                reverse("patients:detail", args=[patient.pk]),
+                patient.family_name,
+                patient.given_name,
+                patient.mrn,
+                patient.birth_date.isoformat(),
+                timezone.localtime(patient.created_at).date().isoformat(),
+                age,
+                patient.get_sex_display(),
+            )
+            for patient, age in rows
+        ),
+    )
 
 
 @dataclass(frozen=True)

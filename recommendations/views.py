@@ -13,6 +13,10 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from clinic import charts, roles
@@ -62,6 +66,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": rows,
+        "rows_html": _queue_rows(rows),
         "filters": filters,
         "severities": Severity.choices,
         "headlines": Headline.choices,
@@ -70,6 +75,45 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         "querystring": urlencode(kept) + "&" if kept else "",
     }
     return render(request, "recommendations/queue.html", context)
+
+
+QUEUE_ROW = (
+    '<tr data-testid="queue-row">'
+    '<td><input class="form-check-input" type="checkbox" name="recommendation" value="{}" aria-label="Select {}"></td>'
+    '<td><a href="{}">{}</a><div class="small text-body-secondary">MRN {}</div></td>'
+    "<td>{}</td>"
+    '<td><span class="badge {}">{}</span></td>'
+    '<td class="small">{}</td>'
+    '<td class="text-nowrap small" title="{}">{} ago</td>'
+    '<td><a class="btn btn-sm btn-primary" href="{}">Review</a></td>'
+    "</tr>"
+)
+
+
+def _queue_rows(rows: list[dict[str, Any]]) -> SafeString:
+    """The queue's table rows, escaped as a template would: built here, as the admin builds its changelist rows,
+    because a template loop's tags and filters cost about 0.1 ms a row, a large share of the page's own work
+    (bench/README.md)."""
+    return format_html_join("\n", QUEUE_ROW, (_queue_cells(row) for row in rows))
+
+
+def _queue_cells(row: dict[str, Any]) -> tuple[Any, ...]:
+    rec, patient = row["rec"], row["rec"].patient
+    waiting = format_html_join(
+        "",
+        '<span class="d-block">{}</span>',
+        ((format_html("<strong>{}</strong>", item.advice.title) if item.pinned else item.advice.title,)
+         for item in row["waiting"]),
+    )  # fmt: skip
+    return (
+        rec.pk, patient.full_name,
+        reverse("patients:detail", args=[rec.patient_id]), patient.full_name, patient.mrn,
+        rec.get_headline_display(),
+        row["badge"], rec.get_severity_display(),
+        waiting or rec.get_headline_display(),  # nothing waiting besides the headline
+        f"{timezone.localtime(rec.created_at):%Y-%m-%d %H:%M}", timesince(rec.created_at),
+        reverse("recommendations:review", args=[rec.pk]),
+    )  # fmt: skip
 
 
 @login_required

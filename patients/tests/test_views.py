@@ -2,6 +2,7 @@ import datetime
 import importlib
 import re
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
@@ -291,6 +292,36 @@ def test_the_list_shows_mrn_age_and_sex(client, doctor_a, registry):
     assert "O-1" in html
     assert "<td>70</td>" in html
     assert "Male" in html
+
+
+def table_rows(html):
+    """Each row of the patient table as its cells' inner HTML."""
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+def test_the_list_rows_link_each_patient_escape_what_was_typed_and_date_in_the_clinics_time_zone(
+    client, doctor_a, clinic_a, settings
+):
+    settings.TIME_ZONE = "Pacific/Auckland"  # UTC+13 on 1 March: registered at 23:30 UTC is the 2nd there
+    patient = PatientFactory(
+        clinic=clinic_a, family_name=XSS, given_name="Ann & Bo", mrn="M<1>", birth_date=datetime.date(1950, 1, 2),
+        sex=Sex.MALE,
+    )  # fmt: skip
+    Patient.objects.filter(pk=patient.pk).update(created_at=datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC))
+    today = datetime.datetime.now(tz=datetime.UTC).astimezone(ZoneInfo("Pacific/Auckland")).date()
+    age = today.year - 1950 - ((today.month, today.day) < (1, 2))
+    client.force_login(doctor_a)
+
+    html = client.get(page_url("list")).content.decode()
+    empty = client.get(page_url("list"), {"q": "nobody by this name"}).content.decode()
+
+    assert XSS not in html
+    assert table_rows(html) == [[
+        f'<a href="/patients/{patient.pk}/">&lt;script&gt;alert(1)&lt;/script&gt;, Ann &amp; Bo</a>',
+        "<code>M&lt;1&gt;</code>", "1950-01-02", "2026-03-02", str(age), "Male",
+    ]]  # fmt: skip
+    assert table_rows(empty) == [["No patients match."]]
 
 
 def test_the_list_pages_by_25_and_keeps_the_filters_in_the_page_links(client, doctor_a, clinic_a):

@@ -1,16 +1,25 @@
 """The review pages, the advice card and the patient's advice page: access per role and what each shows."""
 
+import datetime
+import re
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from clinic.testing import audit_write_queries, session_read_queries
+from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
-from recommendations.models import FeedbackEvent, ItemStatus
+from recommendations.models import FeedbackEvent, ItemStatus, Recommendation, RecommendationItem
 from recommendations.tests.factories import prediction_for
+from recommendations.views import SEVERITY_BADGES
+
+XSS = "<script>alert(1)</script>"
 
 
 def _recommendations(clinic, n, risk_level="high", **inputs):
@@ -59,6 +68,47 @@ def test_a_queue_row_lists_the_items_still_to_review_besides_the_headline(client
     assert all(escape(item.advice.title) in waiting_cell for item in waiting)
     assert escape(decided.advice.title) not in waiting_cell
     assert escape(headline.advice.title) not in waiting_cell
+
+
+def queue_rows(html):
+    """Each row of the queue's table as its cells' inner HTML."""
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def test_a_queue_row_names_the_patient_escaped_links_to_both_pages_and_dates_the_advice_in_the_clinics_time_zone(
+    client, doctor_a, clinic_a, settings
+):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    rec = _recommendations(clinic_a, 1, hba1c=7.2, ldl=5.5)[0]
+    Patient.objects.filter(pk=rec.patient_id).update(given_name="Ann & Bo", family_name=XSS, mrn="M<1>")
+    created = timezone.now() - datetime.timedelta(hours=3)
+    Recommendation.objects.filter(pk=rec.pk).update(created_at=created)
+    first, *others = rec.items.filter(is_headline=False).select_related("advice").order_by("position")
+    RecommendationItem.objects.filter(pk=first.pk).update(pinned=True)
+    client.force_login(doctor_a)
+
+    html = client.get(reverse("recommendations:queue")).content.decode()
+    empty = client.get(reverse("recommendations:queue"), {"q": "nobody by this name"}).content.decode()
+
+    name = "Ann &amp; Bo &lt;script&gt;alert(1)&lt;/script&gt;"
+    assert XSS not in html
+    [cells] = queue_rows(html)
+    assert cells[0] == (
+        f'<input class="form-check-input" type="checkbox" name="recommendation" value="{rec.pk}" '
+        f'aria-label="Select {name}">'
+    )
+    assert cells[1] == (
+        f'<a href="/patients/{rec.patient_id}/">{name}</a><div class="small text-body-secondary">MRN M&lt;1&gt;</div>'
+    )
+    assert cells[2] == rec.get_headline_display()
+    assert cells[3] == f'<span class="badge {SEVERITY_BADGES[rec.severity]}">{rec.get_severity_display()}</span>'
+    titles = [f"<strong>{escape(first.advice.title)}</strong>", *(escape(item.advice.title) for item in others)]
+    assert cells[4] == "".join(f'<span class="d-block">{title}</span>' for title in titles)  # the pinned one in bold
+    local = created.astimezone(ZoneInfo("Pacific/Auckland"))
+    assert f'title="{local:%Y-%m-%d %H:%M}">3\xa0hours ago</td>' in html
+    assert cells[6] == f'<a class="btn btn-sm btn-primary" href="/advice/review/{rec.pk}/">Review</a>'
+    assert queue_rows(empty) == [["Nothing waiting for review."]]
 
 
 def test_the_queue_filters_by_severity_and_ignores_malformed_parameters(client, doctor_a, clinic_a):
