@@ -498,10 +498,10 @@ class Waiting:
 
 def population_dashboard_waiting(*, user: User) -> Waiting | None:
     """How long the dashboard of the user's clinic, not computed yet, has been waited for; None once it is there."""
-    asked = cache.get(f"{_key('population', dashboard_clinic_id(user), ())}:asked")
-    if asked is None:
+    since = cache.get(f"{_key('population', dashboard_clinic_id(user), ())}:waiting_since")
+    if since is None:
         return None
-    return Waiting(datetime.datetime.fromtimestamp(asked, tz=datetime.UTC), time.time() - asked)
+    return Waiting(datetime.datetime.fromtimestamp(since, tz=datetime.UTC), time.time() - since)
 
 
 def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
@@ -574,7 +574,7 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any 
             figure_refresh(kind, clinic_id, codes)
         entry = cache.get(key) or entry
     if entry is None:
-        cache.add(f"{key}:asked", time.time(), STALE_KEPT)  # the first ask: the page says how long it has waited
+        cache.add(f"{key}:waiting_since", time.time(), STALE_KEPT)  # the first ask: the page says how long ago
         return None
     _local[key] = entry
     return entry[1]
@@ -586,7 +586,7 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
     key = _key(kind, clinic_id, codes)
     entry = (time.time() + MAX_AGE[kind], value)
     cache.set(key, entry, MAX_AGE[kind] + STALE_KEPT)
-    cache.delete_many([f"{key}:refreshing", f"{key}:asked"])
+    cache.delete_many([f"{key}:refreshing", f"{key}:waiting_since"])
     _local[key] = entry
     return entry
 
@@ -594,7 +594,7 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
 def dashboard_caches_forget() -> None:
     """Compute every figure this process has asked for again at its next read, here and in every process sharing
     the cache (other processes' own copies still last until they are due); a refresh under way is forgotten too."""
-    cache.delete_many([*_asked, *(f"{key}:{state}" for key in _asked for state in ("refreshing", "asked"))])
+    cache.delete_many([*_asked, *(f"{key}:{state}" for key in _asked for state in ("refreshing", "waiting_since"))])
     _local.clear()
     _asked.clear()
 

@@ -287,6 +287,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.can_view_dashboards)
 def population_dashboard(request: HttpRequest) -> HttpResponse:
     board = dashboard.population_dashboard_read(user=request.user, download=request.GET.get("download", ""))
+    context = {
+        "board": board,
+        "max_age_minutes": dashboard.DASHBOARD_MAX_AGE // 60,
+        "retry_seconds": COMPUTING_RETRY_SECONDS,
+    }
     if board is None:
         if request.GET.get("download"):
             response = HttpResponse(
@@ -294,15 +299,9 @@ def population_dashboard(request: HttpRequest) -> HttpResponse:
             )
             response["Retry-After"] = str(COMPUTING_RETRY_SECONDS)
             return response
+        context["waiting"] = dashboard.population_dashboard_waiting(user=request.user)
     elif (csv := download(request, board.charts, prefix="population")) is not None:
         return csv
-    context = {
-        "board": board,
-        "max_age_minutes": dashboard.DASHBOARD_MAX_AGE // 60,
-        "retry_seconds": COMPUTING_RETRY_SECONDS,
-    }
-    if board is None:
-        context["waiting"] = dashboard.population_dashboard_waiting(user=request.user)
     return render(request, "patients/dashboard.html", context)
 
 
