@@ -97,6 +97,12 @@ SOURCES: dict[str, str] = {
     "Classification of Diabetes: Standards of Care in Diabetes-2025, Diabetes Care 2025;48(Suppl 1):S27-S49, "
     "https://doi.org/10.2337/dc25-S002 (fasting plasma glucose 100-125 mg/dL = impaired fasting glucose; "
     "lower limit 70 mg/dL = level 1 hypoglycaemia, ADA Standards section 6)." + _KOST,
+    "ada_glucose_random": "American Diabetes Association Professional Practice Committee, 2. Diagnosis and "
+    "Classification of Diabetes: Standards of Care in Diabetes-2025, Diabetes Care 2025;48(Suppl 1):S27-S49, "
+    "https://doi.org/10.2337/dc25-S002 (a random plasma glucose of 200 mg/dL or more, with classic symptoms, is "
+    "diabetes; a random value is never judged by the fasting cut-offs). Upper limit 140 mg/dL (7.8 mmol/L): the "
+    "conventional non-fasting limit, the same as the 2-hour OGTT limit of normal glucose tolerance in the ADA "
+    "Standards." + _KOST,
     "ada_a1c": "American Diabetes Association Professional Practice Committee, 2. Diagnosis and Classification "
     "of Diabetes: Standards of Care in Diabetes-2025, Diabetes Care 2025;48(Suppl 1):S27-S49, "
     "https://doi.org/10.2337/dc25-S002 (HbA1c 5.7-6.4 % = prediabetes; the lower limit of 4.0 % is the "
@@ -108,6 +114,10 @@ SOURCES: dict[str, str] = {
     "adults). Kidney function itself is judged by eGFR: KDIGO 2024 Clinical Practice Guideline for the "
     "Evaluation and Management of Chronic Kidney Disease, Kidney Int 2024;105(4S):S117-S314, "
     "https://doi.org/10.1016/j.kint.2023.10.018.",
+    "kdigo_egfr": "KDIGO 2024 Clinical Practice Guideline for the Evaluation and Management of Chronic Kidney "
+    "Disease, Kidney Int 2024;105(4S):S117-S314, https://doi.org/10.1016/j.kint.2023.10.018 (GFR categories: "
+    "below 60 mL/min/1.73 m2 is G3a-G5; CKD needs it for more than 3 months). The value the laboratory reports "
+    "is used as reported.",
     "insulin": "Mayo Clinic Laboratories, Test catalog: Insulin, Serum (INS), fasting adult reference value, "
     "https://www.mayocliniclabs.com/test-catalog/overview/8664 (assay-specific).",
     "lipids": "Cut-points from the National Cholesterol Education Program Adult Treatment Panel III, Executive "
@@ -130,9 +140,13 @@ SOURCES: dict[str, str] = {
     "1-3 mg/L average, >3 mg/L higher cardiovascular risk; >10 mg/L suggests another inflammatory cause).",
     "udmi4": "Thygesen K et al., Fourth Universal Definition of Myocardial Infarction (2018), Circulation "
     "2018;138:e618-e651, https://doi.org/10.1161/CIR.0000000000000617: myocardial injury is a troponin above "
-    "the assay's 99th-percentile upper reference limit, sex-specific where available. The limits here are "
-    "those of the Abbott ARCHITECT hs-cTnI assay (women 16 ng/L, men 34 ng/L, package insert); the Roche "
-    "Elecsys hs-cTnT limit is 14 ng/L. Assay-specific: the laboratory must set its own.",
+    "the assay's 99th-percentile upper reference limit, sex-specific where available. Each assay is its own "
+    "analyte here, with its manufacturer's 99th percentile (package inserts, as tabulated by the IFCC Committee "
+    "on Clinical Applications of Cardiac Bio-Markers, https://ifcc.org/ifcc-education-division/emd-committees/"
+    "committee-on-clinical-applications-of-cardiac-bio-markers-c-cb/biomarkers-reference-tables/): Abbott "
+    "ARCHITECT hs-cTnI women 16 ng/L, men 34 ng/L; Roche Elecsys hs-cTnT 14 ng/L; conventional cTnI 0.04 ng/mL "
+    "(Siemens ADVIA Centaur TnI-Ultra); conventional cTnT 0.01 ng/mL (Roche Elecsys Troponin T 4th "
+    "generation). Assay-specific: the laboratory must set its own.",
     "acc_aha_bp": "Whelton PK et al., 2017 ACC/AHA Guideline for the Prevention, Detection, Evaluation, and "
     "Management of High Blood Pressure in Adults, Hypertension 2018;71:e13-e115, "
     "https://doi.org/10.1161/HYP.0000000000000065 (hypertension from 130/80 mm Hg; severe hypertension above "
@@ -245,13 +259,25 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     # --- Metabolic: glucose, HbA1c, kidney, electrolytes, insulin (serum/plasma) --------------------------
     AnalyteSpec(
         code="glucose", name="Glucose (fasting)", kind="lab", panel="metabolic",
-        # serum/plasma mass, fasting, whole blood mass; then the same in moles
-        loinc=("2345-7", "1558-6", "2339-0", "14749-6", "15074-8"), unit="mmol/L",
+        # Only a sample the laboratory calls fasting: serum/plasma mass, then moles. A glucose whose code does not
+        # say fasting is "glucose_random", never judged by fasting cut-offs.
+        loinc=("1558-6", "14771-0", "77145-1"), unit="mmol/L",
         conversions=(_c("mg/dL", MG_DL_GLUCOSE),),
         plausible_low=0.5, plausible_high=60.0,
         ranges=(_r(3.9, 5.5),),  # 70-99 mg/dL
         critical_low=2.8, critical_high=25.0, decimals=1, source="ada_glucose",
-        aliases=("glu", "fasting glucose", "blood glucose", "fpg", "fasting plasma glucose", "fbs"),
+        aliases=("fasting glucose", "fpg", "fasting plasma glucose", "fbs", "fasting blood glucose"),
+    ),
+    AnalyteSpec(
+        code="glucose_random", name="Glucose (random)", kind="lab", panel="metabolic",
+        # serum/plasma mass, whole blood mass (every Synthea glucose), then the same in moles
+        loinc=("2345-7", "2339-0", "14749-6", "15074-8"), unit="mmol/L",
+        conversions=(_c("mg/dL", MG_DL_GLUCOSE),),
+        plausible_low=0.5, plausible_high=60.0,
+        ranges=(_r(3.9, 7.8),),  # 70-140 mg/dL
+        critical_low=2.8, critical_high=25.0, decimals=1, source="ada_glucose_random",
+        # Not "glucose": that is the fasting analyte's code, which the API and files have always named it by.
+        aliases=("glu", "blood glucose", "random glucose", "random blood glucose", "rbg", "non-fasting glucose"),
     ),
     AnalyteSpec(
         code="hba1c", name="Hemoglobin A1c", kind="lab", panel="metabolic",
@@ -270,6 +296,17 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         ranges=(_r(45.0, 84.0, "female"), _r(59.0, 104.0, "male")),  # 0.51-0.95 / 0.67-1.17 mg/dL
         critical_low=None, critical_high=None, decimals=0, source="creatinine",
         aliases=("creat", "cr", "scr", "serum creatinine"),
+    ),
+    AnalyteSpec(
+        code="egfr_reported", name="eGFR (reported by the laboratory)", kind="lab", panel="metabolic",
+        # CKD-EPI 2021, CKD-EPI, MDRD, and the non-race-specific MDRD and CKD-EPI codes; the race-specific
+        # ("among blacks") codes are left out: KDIGO 2024 recommends race-free equations.
+        loinc=("98979-8", "62238-1", "33914-3", "48642-3", "88294-4"), unit="mL/min/{1.73_m2}",
+        conversions=(),
+        plausible_low=1.0, plausible_high=200.0,
+        ranges=(_r(60.0, None),),  # below 60: KDIGO categories G3a-G5
+        critical_low=None, critical_high=None, decimals=0, source="kdigo_egfr",
+        aliases=("egfr", "estimated gfr", "estimated glomerular filtration rate"),
     ),
     AnalyteSpec(
         code="sodium", name="Sodium", kind="lab", panel="metabolic",
@@ -374,16 +411,42 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         critical_low=None, critical_high=None, decimals=2, source="cdc_aha_crp",
         aliases=("hscrp", "hs-crp", "high-sensitivity crp", "high sensitivity c-reactive protein"),
     ),
-    # --- Cardiac: hs-cTnI and hs-cTnT as one analyte; the 99th percentiles are assay-specific --------------
+    # --- Cardiac: one analyte per troponin assay; each 99th percentile is the assay's own ------------------
     AnalyteSpec(
-        code="troponin", name="Troponin (high-sensitivity)", kind="lab", panel="cardiac",
-        # hs-cTnI, hs-cTnT, then conventional cTnI and cTnT mass concentrations
-        loinc=("89579-7", "67151-1", "10839-9", "6598-7"), unit="ng/L",
+        code="troponin", name="Troponin I (high-sensitivity)", kind="lab", panel="cardiac",
+        loinc=("89579-7",), unit="ng/L",
         conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
         plausible_low=0.0, plausible_high=500000.0,
-        ranges=(_r(None, 16.0, "female"), _r(None, 34.0, "male")),
+        ranges=(_r(None, 16.0, "female"), _r(None, 34.0, "male")),  # Abbott ARCHITECT hs-cTnI
         critical_low=None, critical_high=None, decimals=0, source="udmi4",
-        aliases=("trop", "ctni", "ctnt", "hs-ctni", "hs-ctnt", "troponin i", "troponin t"),
+        aliases=("hs-ctni", "hs-tni", "hs troponin i", "high-sensitivity troponin i"),
+    ),
+    AnalyteSpec(
+        code="troponin_t_hs", name="Troponin T (high-sensitivity)", kind="lab", panel="cardiac",
+        loinc=("67151-1",), unit="ng/L",
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        plausible_low=0.0, plausible_high=500000.0,
+        ranges=(_r(None, 14.0),),  # Roche Elecsys hs-cTnT
+        critical_low=None, critical_high=None, decimals=0, source="udmi4",
+        aliases=("hs-ctnt", "hs-tnt", "hs troponin t", "high-sensitivity troponin t"),
+    ),
+    AnalyteSpec(
+        code="troponin_i", name="Troponin I (conventional)", kind="lab", panel="cardiac",
+        loinc=("10839-9",), unit="ng/L",
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        plausible_low=0.0, plausible_high=500000.0,
+        ranges=(_r(None, 40.0),),  # 0.04 ng/mL, Siemens ADVIA Centaur TnI-Ultra
+        critical_low=None, critical_high=None, decimals=0, source="udmi4",
+        aliases=("ctni", "troponin i", "tni"),
+    ),
+    AnalyteSpec(
+        code="troponin_t", name="Troponin T (conventional)", kind="lab", panel="cardiac",
+        loinc=("6598-7",), unit="ng/L",
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        plausible_low=0.0, plausible_high=500000.0,
+        ranges=(_r(None, 10.0),),  # 0.01 ng/mL, Roche Elecsys Troponin T 4th generation
+        critical_low=None, critical_high=None, decimals=0, source="udmi4",
+        aliases=("ctnt", "troponin t", "tnt"),
     ),
     # --- Vital signs --------------------------------------------------------------------------------------
     AnalyteSpec(

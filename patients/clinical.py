@@ -87,7 +87,8 @@ def check_plausible(spec: AnalyteSpec, value: float, unit: str) -> float:
 
 def reference_range(spec: AnalyteSpec, sex: str, age: int) -> Range | None:
     """The adult range for this sex and age; for a patient whose sex is not recorded as female or male and an
-    analyte with sex-specific ranges, the union of them, so a value is flagged only when abnormal for both."""
+    analyte with sex-specific ranges, the narrowest (the higher low, the lower high), so a value abnormal for
+    either sex is flagged: the strict case, as the guideline rules judge such a patient."""
     candidates: list[RefRange] = [
         r for r in spec.ranges if r.age_min <= age and (r.age_max is None or age <= r.age_max)
     ]
@@ -99,7 +100,7 @@ def reference_range(spec: AnalyteSpec, sex: str, age: int) -> Range | None:
                 return Range(r.low, r.high)
     lows = [r.low for r in candidates if r.low is not None]
     highs = [r.high for r in candidates if r.high is not None]
-    return Range(min(lows) if lows else None, max(highs) if highs else None)
+    return Range(max(lows) if lows else None, min(highs) if highs else None)
 
 
 def critical_flag(spec: AnalyteSpec, value: float) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from patients.catalog_data import AnalyteSpec, unit_label
 from patients.clinical import accepted_units
 from patients.models import Allergy, Condition, Medication, Patient, Sex
-from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS
+from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS, LikelyDuplicate
 from patients.services import ObservationInput
 
 _DATE = {"type": "date"}
@@ -108,6 +108,26 @@ class PatientForm(forms.ModelForm):
                 ),
             ),
         )
+
+
+class _WarningSubmit(Submit):
+    field_classes = "btn btn-warning"
+
+
+class PatientRegistrationForm(PatientForm):
+    """Registration: when the clinic may already have this person, the form comes back listing them, with a
+    second button that registers the patient all the same."""
+
+    # Sent only by the "Register anyway" button, which the form shows once it has listed likely duplicates.
+    register_anyway = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, submit="Register patient", **kwargs)
+        self.likely_duplicates: list[LikelyDuplicate] = []
+
+    def show_likely_duplicates(self, duplicates: list[LikelyDuplicate]) -> None:
+        self.likely_duplicates = duplicates
+        self.helper.add_input(_WarningSubmit("register_anyway", "Register anyway", css_class="ms-2"))
 
 
 class ConditionForm(forms.ModelForm):

@@ -6,6 +6,9 @@ Written only by `patients.services`; read by other apps through `patients.select
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Upper
+
+from patients.validators import validate_birth_date
 
 ACKNOWLEDGEMENT_NOTE_MAX = 500  # characters of a doctor's note on acknowledging a critical value
 
@@ -52,10 +55,12 @@ class Diet(models.TextChoices):
 
 class Patient(models.Model):
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="patients")
-    mrn = models.CharField("MRN", max_length=64, help_text="Medical record number, unique within the clinic.")
+    mrn = models.CharField(
+        "MRN", max_length=64, help_text="Medical record number, unique within the clinic regardless of case."
+    )
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
-    birth_date = models.DateField()
+    birth_date = models.DateField(validators=[validate_birth_date])
     sex = models.CharField(max_length=8, choices=Sex.choices)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True)
@@ -81,7 +86,16 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["family_name", "given_name", "id"]
-        constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic")]
+        constraints = [
+            # The patient search finds an MRN in any case, so d0000914 and D0000914 would be one patient to it.
+            models.UniqueConstraint(
+                Upper("mrn"),
+                "clinic",
+                name="patient_mrn_unique_in_clinic_any_case",
+                violation_error_message="A patient of this clinic already has this MRN (MRNs are compared "
+                "without regard to case).",
+            ),
+        ]
         indexes = [models.Index(fields=["clinic", "family_name", "given_name"])]
 
     def __str__(self) -> str:

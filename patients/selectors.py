@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
+import unicodedata
 from collections import defaultdict
+from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Upper
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from psycopg.sql import SQL, Literal
@@ -72,6 +77,92 @@ def patient_read(*, user: User, pk: int) -> Patient:
 def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
     """A form page shows the patient's record (the edit form: every demographic field): audited as a view."""
     audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})
+
+
+# --- identity: MRN uniqueness and likely duplicates ----------------------------------------------------------
+
+
+def patient_mrn_holder(*, clinic_id: int, mrn: str, exclude_pk: int | None = None) -> Patient | None:
+    """The clinic's patient whose MRN equals `mrn` regardless of case (as the unique constraint compares them)."""
+    holders = Patient.objects.filter(clinic_id=clinic_id).alias(mrn_key=Upper("mrn")).filter(mrn_key=Upper(Value(mrn)))
+    if exclude_pk is not None:
+        holders = holders.exclude(pk=exclude_pk)
+    return holders.order_by("pk").first()
+
+
+@dataclass(frozen=True)
+class LikelyDuplicate:
+    patient: Patient
+    reason: str
+
+
+SIMILAR_NAME = "same birth date and a similar name"
+SIMILAR_MRN = "an MRN that differs only in case, leading zeros or spaces"
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents, hyphens read as spaces: "José García-Ruiz" is "jose garcia ruiz"."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(plain.casefold().replace("-", " ").split())
+
+
+def _mrn_key(mrn: str) -> str:
+    return mrn.strip().upper().lstrip("0")
+
+
+def _similar_names(given_name: str, family_name: str, other: Patient) -> bool:
+    """Same family name and the same initial, or the same words in any order (given and family names swapped)."""
+    given, family = _folded(given_name), _folded(family_name)
+    other_given, other_family = _folded(other.given_name), _folded(other.family_name)
+    if family == other_family and given[:1] == other_given[:1]:
+        return True
+    return sorted(f"{given} {family}".split()) == sorted(f"{other_given} {other_family}".split())
+
+
+def patient_likely_duplicates(
+    *, clinic_id: int, given_name: str, family_name: str, birth_date: datetime.date, mrn: str
+) -> list[LikelyDuplicate]:
+    """The clinic's patients who may be the person about to be registered: born the same day with a similar name,
+    or with an MRN that differs only in case, leading zeros or surrounding spaces. Only this clinic's patients."""
+    key = _mrn_key(mrn)
+    near = Q(birth_date=birth_date)
+    if key:
+        near |= Q(mrn__iregex=rf"^\s*0*{re.escape(key)}\s*$")
+    found = []
+    for patient in Patient.objects.filter(near, clinic_id=clinic_id).order_by("family_name", "given_name", "pk"):
+        if key and _mrn_key(patient.mrn) == key:
+            found.append(LikelyDuplicate(patient, SIMILAR_MRN))
+        elif patient.birth_date == birth_date and _similar_names(given_name, family_name, patient):
+            found.append(LikelyDuplicate(patient, SIMILAR_NAME))
+    return found
+
+
+def patient_likely_duplicates_read(*, user: User, duplicates: list[LikelyDuplicate]) -> None:
+    """The likely duplicates a registration was shown (names, MRNs, birth dates): audited as one list read."""
+    audit_record(
+        actor=user,
+        action="patient.list",
+        detail={"likely_duplicates": [d.patient.pk for d in duplicates], "count": len(duplicates)},
+    )
+
+
+@dataclass(frozen=True)
+class MrnClash:
+    """Patients of one clinic whose MRNs differ only in case, oldest first."""
+
+    clinic_id: int
+    patients: list[Patient]
+
+
+def patient_mrn_clashes() -> list[MrnClash]:
+    """Every group of MRN clashes stored (possible only before migration patients 0010): one query."""
+    keyed = Patient.objects.annotate(mrn_key=Upper("mrn"))
+    twin = keyed.filter(clinic_id=OuterRef("clinic_id"), mrn_key=OuterRef("mrn_key")).exclude(pk=OuterRef("pk"))
+    rows = keyed.filter(Exists(twin)).select_related("clinic").order_by("clinic_id", "mrn_key", "created_at", "pk")
+    return [
+        MrnClash(clinic_id, list(group))
+        for (clinic_id, _key), group in groupby(rows, key=lambda patient: (patient.clinic_id, patient.mrn_key))
+    ]
 
 
 def _latest_flagged(interpretations: list[str], **more: Any) -> Exists:
@@ -347,3 +438,49 @@ def patient_ids_by_clinic(*, patient_ids: list[int]) -> dict[int, list[int]]:
     for clinic_id, pk in rows:
         grouped[clinic_id].append(pk)
     return dict(grouped)
+
+
+@dataclass(frozen=True)
+class ClinicalRecord:
+    """What the guideline rules judge of one patient: each analyte's latest value with its time, however old,
+    and the course of the analytes whose rules need one (canonical values, oldest first)."""
+
+    latest: dict[str, tuple[float, datetime.datetime]]
+    history: dict[str, tuple[tuple[datetime.datetime, float], ...]]
+
+
+RECORD_HISTORY = ("creatinine", "egfr_reported")  # acute kidney injury, CKD persistence
+RECORD_HISTORY_DAYS = 730
+
+
+def clinical_records(*, patient_ids: list[int], as_of: datetime.datetime) -> dict[int, ClinicalRecord]:
+    """The `ClinicalRecord` of each patient with results up to `as_of`: two queries, whatever the number of
+    patients. Wearables are left out: the rules read their 30-day means, which the model's inputs hold."""
+    known = catalog()
+    codes = {pk: code for code, pk in known.ids.items()}
+    wearables = [known.ids[spec.code] for spec in known.specs() if spec.kind == "wearable" and spec.code in known.ids]
+    rows = Observation.objects.filter(patient_id__in=patient_ids, effective_at__lte=as_of).exclude(
+        analyte_id__in=wearables
+    )
+    if connection.vendor == "postgresql":  # DISTINCT ON walks the (patient, analyte, time) index once per pair
+        latest = rows.order_by("patient_id", "analyte_id", "-effective_at", "-id").distinct("patient_id", "analyte_id")
+    else:
+        newer = Observation.objects.filter(
+            patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__lte=as_of
+        ).filter(
+            Q(effective_at__gt=OuterRef("effective_at"))
+            | Q(effective_at=OuterRef("effective_at"), pk__gt=OuterRef("pk"))
+        )
+        latest = rows.exclude(Exists(newer))
+    records: dict[int, ClinicalRecord] = defaultdict(lambda: ClinicalRecord({}, {}))
+    for patient_id, analyte_id, value, when in latest.values_list("patient_id", "analyte_id", "value", "effective_at"):
+        records[patient_id].latest[codes[analyte_id]] = (value, when)
+    course: dict[tuple[int, str], list] = defaultdict(list)
+    tracked = [known.ids[code] for code in RECORD_HISTORY if code in known.ids]
+    since = as_of - datetime.timedelta(days=RECORD_HISTORY_DAYS)
+    history = rows.filter(analyte_id__in=tracked, effective_at__gte=since).order_by("effective_at", "id")
+    for patient_id, analyte_id, value, when in history.values_list("patient_id", "analyte_id", "value", "effective_at"):
+        course[(patient_id, codes[analyte_id])].append((when, value))
+    for (patient_id, code), series in course.items():
+        records[patient_id].history[code] = tuple(series)
+    return dict(records)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic import roles
@@ -26,7 +26,13 @@ from patients.models import (
     Patient,
     VerificationStatus,
 )
-from patients.selectors import CRITICAL
+from patients.selectors import (
+    CRITICAL,
+    LikelyDuplicate,
+    patient_likely_duplicates,
+    patient_mrn_clashes,
+    patient_mrn_holder,
+)
 
 PATIENT_FIELDS = {
     "mrn", "given_name", "family_name", "birth_date", "sex", "email", "phone", "address",
@@ -45,16 +51,82 @@ def _ensure_same_clinic(by: User, patient: Patient) -> None:
     _ensure(by.is_superuser or by.clinic_id == patient.clinic_id, "This patient belongs to another clinic.")
 
 
+class LikelyDuplicates(ValidationError):
+    """The clinic already has patients who may be this person. Not saved: the user checks them, then registers
+    anyway (`register_anyway=True`) if this is someone else. `duplicates` lists them."""
+
+    def __init__(self, duplicates: list[LikelyDuplicate]):
+        self.duplicates = duplicates
+        super().__init__(
+            f"This clinic already has {len(duplicates)} patient(s) who may be this person: check them before "
+            "registering another record.",
+            code="likely_duplicate",
+        )
+
+
+def _mrn_taken(patient: Patient) -> str:
+    holder = patient_mrn_holder(clinic_id=patient.clinic_id, mrn=patient.mrn, exclude_pk=patient.pk)
+    if holder is None:
+        return ""
+    if holder.mrn == patient.mrn:
+        return f"A patient with MRN {holder.mrn} already exists in this clinic."
+    return (
+        f"A patient with MRN {holder.mrn} already exists in this clinic: MRNs are compared without regard to case, "
+        f"so {patient.mrn} is the same MRN."
+    )
+
+
+def _validate_patient(patient: Patient) -> None:
+    """Every problem at once, the MRN's uniqueness in the clinic (regardless of case) next to the MRN."""
+    errors: dict[str, list[str]] = {}
+    try:
+        # The unique constraint is checked below, with a message that names the MRN already on record.
+        patient.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    if "mrn" not in errors and (taken := _mrn_taken(patient)):
+        errors["mrn"] = [taken]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_patient(patient: Patient) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: the MRN can be looked up again after a refusal
+            patient.save()
+    except IntegrityError:  # the same MRN registered by someone else since it was checked
+        raise ValidationError({"mrn": _mrn_taken(patient) or "This MRN was just taken; try again."}) from None
+
+
 @transaction.atomic
-def patient_create(*, by: User, **fields: Any) -> Patient:
+def patient_create(*, by: User, register_anyway: bool = False, **fields: Any) -> Patient:
+    """Register a patient in the writer's clinic. Raises LikelyDuplicates when the clinic may already have this
+    person, unless `register_anyway`: then the record is saved and the decision audited with their ids."""
     _ensure(roles.can_enter_results(by), "Your role cannot register patients.")
     unknown = set(fields) - PATIENT_FIELDS
     if unknown:
         raise ValidationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
     patient = Patient(clinic_id=by.clinic_id, **fields)
-    patient.full_clean()
-    patient.save()
+    _validate_patient(patient)
+    duplicates = patient_likely_duplicates(
+        clinic_id=patient.clinic_id,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        birth_date=patient.birth_date,
+        mrn=patient.mrn,
+    )
+    if duplicates and not register_anyway:
+        raise LikelyDuplicates(duplicates)
+    _save_patient(patient)
     audit_record(actor=by, action="patient.create", target=patient, patient_id=patient.pk)
+    if duplicates:
+        audit_record(
+            actor=by,
+            action="patient.register_despite_duplicate",
+            target=patient,
+            patient_id=patient.pk,
+            detail={"duplicate_ids": [d.patient.pk for d in duplicates], "reasons": [d.reason for d in duplicates]},
+        )
     return patient
 
 
@@ -68,10 +140,55 @@ def patient_update(*, patient: Patient, by: User, **fields: Any) -> Patient:
     changed = sorted(name for name, value in fields.items() if getattr(patient, name) != value)
     for name, value in fields.items():
         setattr(patient, name, value)
-    patient.full_clean()
-    patient.save()
+    _validate_patient(patient)
+    _save_patient(patient)
     audit_record(actor=by, action="patient.update", target=patient, patient_id=patient.pk, detail={"changed": changed})
     return patient
+
+
+@dataclass(frozen=True)
+class MrnRename:
+    patient: Patient
+    old_mrn: str
+    kept_by: Patient  # the oldest of its clash, which keeps its MRN
+
+
+DUPLICATE_MRN_SUFFIX = "-DUP"
+
+
+def _free_mrn(patient: Patient) -> str:
+    """The MRN plus -DUP1, -DUP2, ... : the first that no patient of the clinic has, in any case."""
+    number = 0
+    while True:
+        number += 1
+        suffix = f"{DUPLICATE_MRN_SUFFIX}{number}"
+        candidate = patient.mrn[: Patient._meta.get_field("mrn").max_length - len(suffix)] + suffix
+        if patient_mrn_holder(clinic_id=patient.clinic_id, mrn=candidate) is None:
+            return candidate
+
+
+@transaction.atomic
+def patient_mrn_clashes_resolve(*, username: str) -> list[MrnRename]:
+    """Give every patient of an MRN clash (MRNs of one clinic equal regardless of case) but the oldest a new MRN,
+    one audit row each. For the records stored before MRNs were compared without regard to case (patients 0010).
+    """
+    renames = []
+    for clash in patient_mrn_clashes():
+        kept, *others = clash.patients
+        # Locked in primary-key order, so that two runs cannot deadlock.
+        for patient in Patient.objects.select_for_update().filter(pk__in=[p.pk for p in others]).order_by("pk"):
+            old_mrn, patient.mrn = patient.mrn, _free_mrn(patient)
+            patient.save(update_fields=["mrn", "updated_at"])
+            audit_record(
+                actor=None,
+                username=username,
+                action="patient.mrn_rename",
+                target=patient,
+                patient_id=patient.pk,
+                detail={"old_mrn": old_mrn, "new_mrn": patient.mrn, "clashed_with": kept.pk},
+            )
+            renames.append(MrnRename(patient, old_mrn, kept))
+    return renames
 
 
 @dataclass(frozen=True)

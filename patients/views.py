@@ -39,6 +39,7 @@ from patients.forms import (
     PanelForm,
     PatientFilterForm,
     PatientForm,
+    PatientRegistrationForm,
     attach_errors,
 )
 from patients.models import ACKNOWLEDGEMENT_NOTE_MAX, AnalyteKind, Interpretation, Observation, Patient
@@ -327,11 +328,18 @@ def _form_page(request: HttpRequest, form: Form, title: str, patient: Patient | 
 
 @capability_required(roles.can_enter_results)
 def patient_create(request: HttpRequest) -> HttpResponse:
-    form = PatientForm(request.POST or None, submit="Register patient")
-    patient = _submit(form, lambda data: services.patient_create(by=request.user, **data))
-    if patient is not None:
-        messages.success(request, f"{patient.full_name} was registered.")
-        return redirect("patients:detail", pk=patient.pk)
+    form = PatientRegistrationForm(request.POST or None)
+    if form.is_valid():
+        try:
+            patient = services.patient_create(by=request.user, **form.cleaned_data)
+        except services.LikelyDuplicates as found:
+            selectors.patient_likely_duplicates_read(user=request.user, duplicates=found.duplicates)
+            form.show_likely_duplicates(found.duplicates)
+        except ValidationError as error:
+            attach_errors(form, error)
+        else:
+            messages.success(request, f"{patient.full_name} was registered.")
+            return redirect("patients:detail", pk=patient.pk)
     return _form_page(request, form, "Register a patient")
 
 

@@ -162,6 +162,10 @@ TIETZ_2022 = (
     "7th edition. St. Louis: Elsevier; 2022 (adult reference intervals)."
 )
 
+KDIGO_AKI_2012 = (
+    "Kidney Disease: Improving Global Outcomes (KDIGO) Acute Kidney Injury Work Group. KDIGO Clinical Practice "
+    "Guideline for Acute Kidney Injury. Kidney Int Suppl 2012;2(1):1-138. https://doi.org/10.1038/kisup.2012.1"
+)
 _URGENT_CONTACT = "Please contact the clinic today about this result."
 
 ADVICE: tuple[AdviceSpec, ...] = (
@@ -518,6 +522,84 @@ ADVICE: tuple[AdviceSpec, ...] = (
         category="urgent",
         source=f"{KOST_2024} {CLASE_2020}",
     ),
+    AdviceSpec(
+        code="potassium_severe_same_day",
+        title="Potassium 6.0 mmol/L or higher (severe)",
+        patient_text=f"{_URGENT_CONTACT} If you have palpitations, marked muscle weakness or chest pain, call your "
+        "local emergency number.",
+        clinician_text="KDIGO 2020: potassium of 6.0 mmol/L or more is severe hyperkalaemia. Repeat the same day "
+        "(exclude haemolysis), obtain an ECG, review potassium-raising drugs and kidney function, and treat by "
+        "the acute protocol if confirmed or if the ECG shows changes.",
+        category="medication_review",
+        source=f"{CLASE_2020} {TIETZ_2022}",
+    ),
+    # --- Kidney: acute injury and unconfirmed low eGFR ---------------------------------------------------------------
+    AdviceSpec(
+        code="aki_urgent",
+        title="Acute kidney injury (KDIGO 2012 creatinine criteria)",
+        patient_text=f"{_URGENT_CONTACT} Your kidney test has changed quickly; please drink normally and do not "
+        "take anti-inflammatory painkillers until you have spoken to your doctor.",
+        clinician_text="KDIGO 2012: a creatinine rise of 0.3 mg/dL (26.5 µmol/L) or more within 48 hours, or to "
+        "1.5 times baseline or more within 7 days, is acute kidney injury. Assess the same day: volume status, "
+        "urine output, nephrotoxic drugs (NSAIDs, contrast, aminoglycosides), obstruction; hold or adjust drugs "
+        "cleared by the kidney; repeat creatinine and potassium.",
+        category="urgent",
+        source=KDIGO_AKI_2012,
+    ),
+    AdviceSpec(
+        code="egfr_repeat_3_months",
+        title="eGFR 30-59 once: repeat within 3 months",
+        patient_text="A kidney test result was lower than usual. Your doctor may repeat it in the coming weeks to "
+        "see whether it stays that way.",
+        clinician_text="KDIGO 2024: CKD needs a GFR below 60 for more than 3 months. A single value in G3 is not "
+        "yet CKD: repeat creatinine (and urine albumin/creatinine ratio) within 3 months, and sooner if it was "
+        "a fall from a normal value or the patient is unwell.",
+        category="follow_up_test",
+        source=KDIGO_2024,
+    ),
+    AdviceSpec(
+        code="egfr_low_repeat_soon",
+        title="eGFR 15-29 once: repeat soon, consider acute kidney disease",
+        patient_text="A kidney test result was clearly lower than usual. Please contact the clinic to repeat it soon.",
+        clinician_text="KDIGO 2024: a single eGFR below 30 with no earlier low value is not a CKD stage. A fall "
+        "this large may be acute kidney injury or acute kidney disease: repeat creatinine within days, review "
+        "drugs and volume status, and refer if it is confirmed or falling.",
+        category="follow_up_test",
+        source=f"{KDIGO_2024} {KDIGO_AKI_2012}",
+    ),
+    # --- Data the rules need -------------------------------------------------------------------------------------
+    AdviceSpec(
+        code="record_sex",
+        title="Sex not recorded: record it",
+        patient_text="Some of your results are judged differently for women and men. Please tell the clinic which "
+        "applies to you, so that your results are read correctly.",
+        clinician_text="The patient's sex is not recorded. Results with sex-specific limits (haemoglobin, "
+        "creatinine and eGFR, ALT, HDL, troponin) were judged by the stricter of the two limits, which may flag "
+        "a value that is normal for this patient. Record the sex used by the laboratory's reference intervals.",
+        category="follow_up_test",
+        source=TIETZ_2022,
+    ),
+    AdviceSpec(
+        code="result_out_of_date_repeat",
+        title="Abnormal result out of date: repeat the test",
+        patient_text="An older test of yours was outside the usual range, and it is too old to go by now. Your "
+        "doctor may ask you to repeat it.",
+        clinician_text="A result older than its analyte's recency window (HbA1c and glucose 1 year, lipids 1 "
+        "year, creatinine and eGFR 1 year, blood pressure 1 year, troponin 7 days, others 2 years) would have "
+        "given the finding named, but is not judged as current. Repeat the test before acting on it.",
+        category="follow_up_test",
+        source=f"{ADA_DIAGNOSIS} {GRUNDY_2018} {KDIGO_2024}",
+    ),
+    AdviceSpec(
+        code="critical_result_urgent",
+        title="Critical result",
+        patient_text=f"{_URGENT_CONTACT} If you feel faint, confused or unwell, call your local emergency number.",
+        clinician_text="A result beyond the laboratory's critical limit for urgent clinician notification (systolic "
+        "blood pressure below 70 mm Hg, or another limit with no item of its own). Repeat or confirm the "
+        "measurement and assess the patient the same day.",
+        category="urgent",
+        source=f"{KOST_2024} {WHELTON_2017}",
+    ),
     # --- Liver, inflammation, heart -------------------------------------------------------------------------------
     AdviceSpec(
         code="alt_elevated_work_up",
@@ -557,7 +639,8 @@ ADVICE: tuple[AdviceSpec, ...] = (
         title="Troponin above the 99th percentile",
         patient_text=f"{_URGENT_CONTACT} If you have chest pain, shortness of breath or feel faint, call your "
         "local emergency number now.",
-        clinician_text="UDMI4: a troponin above the assay's sex-specific 99th-percentile upper reference limit "
+        clinician_text="UDMI4: a troponin above the assay's (sex-specific where defined) 99th-percentile upper "
+        "reference limit "
         "means myocardial injury; a rise or fall with symptoms or signs of ischaemia means acute myocardial "
         "infarction. Assess the same day with symptoms, ECG and serial troponin. A stable raised value (CKD, "
         "heart failure) still marks higher risk.",

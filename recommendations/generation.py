@@ -4,7 +4,9 @@ Called by the predictions services right after predictions are written (one pati
 to 1,000 in a batch), in the same transaction, with a constant number of queries per call:
 
 1. the guideline rules read the prediction's input values (canonical units, derived eGFR included), also those
-   of a prediction that failed because the model could not be used: its advice comes from the rules alone;
+   of a prediction that failed because the model could not be used (its advice comes from the rules alone),
+   overlaid with the patient's record: each analyte's latest value with its date, however old (a value too old
+   to judge asks for a repeat), and the creatinine and eGFR course (acute kidney injury, CKD persistence);
 2. a target condition the model finds likely (probability >= MODEL_ITEM_PROBABILITY) that no rule already
    covers adds the model's follow-up item, so the model's finding reaches the doctor too;
 3. the headline comes from the most severe finding and the calibrated risk level;
@@ -28,6 +30,8 @@ from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from clinic.bulk import bulk_insert, copy_insert
+from patients import selectors as patient_selectors
+from patients.selectors import ClinicalRecord
 from recommendations import ranking, rules
 from recommendations.models import (
     AdviceItem,
@@ -67,16 +71,22 @@ class Proposed:
     probability: float | None
 
 
-def facts_of(inputs: dict[str, Any]) -> rules.Facts:
-    values = {k: float(v) for k, v in inputs.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+def facts_of(inputs: dict[str, Any], record: ClinicalRecord | None = None, as_of=None) -> rules.Facts:
+    """The rules' facts: the prediction's inputs, overlaid with the patient's record (each latest value with its
+    date, however old, and the kidney's course) where there is one."""
     age = inputs.get("age")
-    return rules.Facts(values=values, sex=str(inputs.get("sex") or ""), age=float(age) if age is not None else None)
+    return rules.facts_from(
+        values=inputs, sex=str(inputs.get("sex") or ""), age=float(age) if age is not None else None, as_of=as_of,
+        latest=record.latest if record else None, history=record.history if record else None,
+    )  # fmt: skip
 
 
 def propose_many(predictions: Sequence[Any]) -> list[list[Proposed]]:
     """The items of each prediction, unordered: rule findings (the rules screened over all predictions at once),
     then the model's likely conditions that no rule covers."""
-    findings = rules.evaluate_many([facts_of(p.inputs) for p in predictions])
+    as_of = max(p.created_at for p in predictions)
+    records = patient_selectors.clinical_records(patient_ids=[p.patient_id for p in predictions], as_of=as_of)
+    findings = rules.evaluate_many([facts_of(p.inputs, records.get(p.patient_id), p.created_at) for p in predictions])
     return [_proposed(found, p.probabilities) for found, p in zip(findings, predictions, strict=True)]
 
 

@@ -1,113 +1,141 @@
-"""pytest plugin: collect the outcome of every test marked `reliability(case, tried)` and write the report.
+"""pytest plugin: the ledgers the test run keeps, docs/RELIABILITY.md (cases) and docs/SAFETY.md (clinical hazards).
 
-The report (docs/RELIABILITY.md) is rewritten only after a run in which every case had a test and every marked
-test ran to its result, none skipped, i.e. a full run with PostgreSQL, Redis, real workers and Chromium (CI); a
-run stopped early (`-x`, `--maxfail`, Ctrl-C) leaves it alone. A full run that leaves a case without any test
-fails, so a case cannot silently lose its proof.
+A ledger is a list of entries and a marker, `reliability(case, tried)` or `hazard(hazard_id, control)`, by which a
+test says which entry it proves and how. Its report is rewritten only after a run in which every entry had a test
+and every marked test ran to its result, none skipped, i.e. a full run with PostgreSQL, Redis, real workers and
+Chromium (CI); a run stopped early (`-x`, `--maxfail`, Ctrl-C) leaves it alone. A full run that leaves an entry
+without any test fails, so an entry cannot silently lose its proof.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from reliability.cases import CASE_NUMBERS
-from reliability.report import Row, render
+from reliability.cases import CASES
+from reliability.hazards import HAZARD_IDS
+from reliability.report import Row, reliability_report, safety_report
 
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "RELIABILITY.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 ENVIRONMENT = "PostgreSQL, Redis, real Celery worker processes and Chromium, as in CI"
 
-_rows: dict[tuple[str, int], Row] = {}
-_expected: set[tuple[str, int]] = set()  # (test, case) of every marked test collected
-_PROPERTY = "reliability"  # the key of a report's cases (user_properties) and of a worker's collected ones
+Key = tuple[str, int | str]  # (test node id, entry)
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "reliability(case, tried): the test proves case CASE of docs/RELIABILITY.md by trying TRIED"
-    )
+@dataclass(eq=False)  # a plugin object: compared and hashed by identity, as pluggy expects
+class Ledger:
+    marker: str  # also the key of a report's entries (user_properties) and of a worker's collected ones
+    arguments: tuple[str, str]  # the marker's: the entry, then what the test tried
+    noun: str  # what an entry is called in messages
+    entries: Sequence[int | str]
+    source: str  # the module that lists the entries
+    report: Path
+    render: Callable[..., str]
+    expected: set[Key] = field(default_factory=set)  # (test, entry) of every marked test collected
+    rows: dict[Key, Row] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        entry, tried = self.arguments
+        return (
+            f"{self.marker}({entry}, {tried}): the test proves {self.noun} {entry.upper()} of docs/{self.report.name}; "
+            f"{tried.upper()} says how"
+        )
+
+    def _marks(self, item: pytest.Item) -> Iterator[tuple[int | str, str]]:
+        for mark in item.iter_markers(self.marker):
+            bound = dict(zip(self.arguments, mark.args, strict=False)) | mark.kwargs
+            entry, tried = (bound[name] for name in self.arguments)
+            if entry not in self.entries:
+                raise pytest.UsageError(f"{item.nodeid}: {self.marker} {self.noun} {entry!r} is not in {self.source}")
+            yield entry, tried
+
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            self.expected.update((item.nodeid, entry) for entry, _ in self._marks(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Carry the entries on the report: with pytest-xdist the report, not the item, reaches the controller."""
+        report = yield
+        marks = list(self._marks(item))
+        if marks:
+            report.user_properties.append((self.marker, marks))
+        return report
+
+    def pytest_runtest_logreport(self, report):
+        marks = next((value for name, value in report.user_properties if name == self.marker), None)
+        if not marks:
+            return
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or report.failed:
+            for entry, tried in marks:
+                previous = self.rows.get((report.nodeid, entry))
+                if previous is None or previous.outcome == "passed":
+                    self.rows[(report.nodeid, entry)] = Row(entry, tried, report.outcome, report.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        """pytest-xdist controller: the marked tests a worker collected (only workers collect)."""
+        self.expected.update(tuple(pair) for pair in node.workeroutput.get(self.marker, []))
+
+    def pytest_sessionfinish(self, session):
+        config = session.config
+        if hasattr(config, "workerinput"):  # a pytest-xdist worker: its controller writes the report
+            config.workeroutput[self.marker] = sorted(self.expected)
+            return
+        if not _full_run(config):
+            return
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        say = reporter.write_line if reporter else lambda line, **markup: None
+        missing = self.missing()
+        if missing:
+            say(f"{self.marker}: no test proves {self.noun}(s) {missing}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        reason = self.withheld_because()
+        if reason:
+            say(f"{self.marker}: {self.report.name} not rewritten, {reason}")
+            return
+        self.report.parent.mkdir(exist_ok=True)
+        self.report.write_text(self.render(list(self.rows.values()), environment=ENVIRONMENT))
+        say(f"{self.marker}: wrote {self.report} ({len(self.rows)} results for {len(self.entries)} {self.noun}s)")
+
+    def missing(self) -> list[int | str]:
+        """The entries no collected test proves, in the order of their list."""
+        proven = {entry for _, entry in self.expected}
+        return [entry for entry in self.entries if entry not in proven]
+
+    def withheld_because(self) -> str:
+        """Why this run's results must not replace the report ("" when they may)."""
+        unreported = self.expected - set(self.rows)
+        if unreported:
+            return f"the run stopped before {len(unreported)} marked test(s) ran"
+        skipped = {row.entry for row in self.rows.values() if row.outcome == "skipped"}
+        if skipped:
+            return f"{self.noun}(s) {[entry for entry in self.entries if entry in skipped]} skipped (no services)"
+        return ""
 
 
-def _marks(item):
-    for mark in item.iter_markers("reliability"):
-        case, tried = mark.args if mark.args else (mark.kwargs["case"], mark.kwargs["tried"])
-        if case not in CASE_NUMBERS:
-            raise pytest.UsageError(f"{item.nodeid}: reliability case {case} is not in reliability/cases.py")
-        yield case, tried
-
-
-def pytest_collection_modifyitems(session, config, items):
-    for item in items:
-        for case, _ in _marks(item):
-            _expected.add((item.nodeid, case))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Carry the test's cases on its report: with pytest-xdist the report, not the item, reaches the controller."""
-    report = yield
-    marks = list(_marks(item))
-    if marks:
-        report.user_properties.append((_PROPERTY, marks))
-    return report
-
-
-def pytest_runtest_logreport(report):
-    marks = next((value for name, value in report.user_properties if name == _PROPERTY), None)
-    if not marks:
-        return
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or report.failed:
-        for case, tried in marks:
-            key = (report.nodeid, case)
-            previous = _rows.get(key)
-            if previous is None or previous.outcome == "passed":
-                _rows[key] = Row(case=case, tried=tried, outcome=report.outcome, test=report.nodeid)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error):
-    """pytest-xdist controller: the marked tests a worker collected (only workers collect)."""
-    _expected.update(tuple(pair) for pair in node.workeroutput.get(_PROPERTY, []))
-
-
-def _full_run(session) -> bool:
+def _full_run(config: pytest.Config) -> bool:
     """True when pytest ran the configured test paths with no selection (what `make test` does)."""
-    config = session.config
     selected = config.getoption("keyword") or config.getoption("markexpr") or config.getoption("collectonly")
     return not selected and sorted(config.args) == sorted(config.getini("testpaths"))
 
 
-def pytest_sessionfinish(session, exitstatus):
-    if hasattr(session.config, "workerinput"):  # a pytest-xdist worker: its controller writes the report
-        session.config.workeroutput[_PROPERTY] = sorted(_expected)
-        return
-    if not _full_run(session):
-        return
-    missing = sorted(CASE_NUMBERS - {case for _, case in _expected})
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if missing:
-        if reporter:
-            reporter.write_line(f"reliability: no test proves case(s) {missing}", red=True)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        return
-    reason = withheld_because(_expected, _rows)
-    if reason:
-        if reporter:
-            reporter.write_line(f"reliability: {REPORT.name} not rewritten, {reason}")
-        return
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(render(list(_rows.values()), environment=ENVIRONMENT))
-    if reporter:
-        reporter.write_line(f"reliability: wrote {REPORT} ({len(_rows)} results for {len(CASE_NUMBERS)} cases)")
+def reliability_ledger() -> Ledger:
+    return Ledger(marker="reliability", arguments=("case", "tried"), noun="case", entries=[c.number for c in CASES],
+                  source="reliability/cases.py", report=DOCS / "RELIABILITY.md", render=reliability_report)  # fmt: skip
 
 
-def withheld_because(expected: set[tuple[str, int]], rows: dict[tuple[str, int], Row]) -> str:
-    """Why this run's results must not replace the report ("" when they may)."""
-    unreported = expected - set(rows)
-    if unreported:
-        return f"the run stopped before {len(unreported)} marked test(s) ran"
-    skipped = sorted({row.case for row in rows.values() if row.outcome == "skipped"})
-    if skipped:
-        return f"case(s) {skipped} skipped (no services)"
-    return ""
+def safety_ledger() -> Ledger:
+    return Ledger(marker="hazard", arguments=("hazard_id", "control"), noun="hazard", entries=HAZARD_IDS,
+                  source="reliability/hazards.py", report=DOCS / "SAFETY.md", render=safety_report)  # fmt: skip
+
+
+def pytest_configure(config):
+    for ledger in (reliability_ledger(), safety_ledger()):
+        config.addinivalue_line("markers", ledger.description)
+        config.pluginmanager.register(ledger, f"{ledger.marker}-ledger")

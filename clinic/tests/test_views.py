@@ -171,6 +171,7 @@ def test_a_clinic_admin_sees_which_model_scores_the_clinic(client, admin_a, clin
     assert links == [reverse("mltraining:dashboard")]
 
 
+@pytest.mark.hazard("H6", "Every page says predictions and advice are decision support for clinicians, not a diagnosis")
 def test_every_page_carries_the_decision_support_notice(client, doctor_a):
     client.force_login(doctor_a)
 

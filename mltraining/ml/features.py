@@ -50,9 +50,10 @@ class Feature:
     analyte: str | None = None  # catalog code, for lab / vital / wearable features
 
 
-# (code, label, kind, canonical UCUM unit), in the order of patients/catalog_data.ANALYTES. A copy, so ml/
-# does not depend on the patients app; a test keeps the two identical. Adding an analyte to the catalog
-# therefore fails that test until the feature is added here and SCHEMA_VERSION is raised.
+# (code, label, kind, canonical UCUM unit) of the model's inputs, in the order of patients/catalog_data.ANALYTES.
+# A copy, so ml/ does not depend on the patients app; a test keeps the two identical, less `RULES_ONLY`. Adding
+# an analyte to the catalog therefore fails that test until it is added here (raising SCHEMA_VERSION) or to
+# `RULES_ONLY`.
 ANALYTES: tuple[tuple[str, str, str, str], ...] = (
     ("hemoglobin", "Hemoglobin", "lab", "g/dL"),
     ("hematocrit", "Hematocrit", "lab", "%"),
@@ -76,7 +77,7 @@ ANALYTES: tuple[tuple[str, str, str, str], ...] = (
     ("ast", "Aspartate aminotransferase (AST)", "lab", "U/L"),
     ("crp", "C-reactive protein", "lab", "mg/L"),
     ("hs_crp", "High-sensitivity CRP", "lab", "mg/L"),
-    ("troponin", "Troponin (high-sensitivity)", "lab", "ng/L"),
+    ("troponin", "Troponin I (high-sensitivity)", "lab", "ng/L"),
     ("bmi", "Body mass index", "vital", "kg/m2"),
     ("systolic_bp", "Systolic blood pressure", "vital", "mm[Hg]"),
     ("diastolic_bp", "Diastolic blood pressure", "vital", "mm[Hg]"),
@@ -87,6 +88,11 @@ ANALYTES: tuple[tuple[str, str, str, str], ...] = (
     ("resting_heart_rate", "Resting heart rate (daily mean)", "wearable", "/min"),
     ("sleep_duration", "Sleep duration (daily mean)", "wearable", "h"),
 )
+
+# Catalog analytes the guideline rules judge but the model does not read (yet): a new input changes the columns
+# of every trained model, so it waits for a schema change of its own. The lab-reported eGFR stands in for the
+# derived "egfr" in the rules only.
+RULES_ONLY = ("glucose_random", "egfr_reported", "troponin_t_hs", "troponin_i", "troponin_t")
 
 LIFESTYLE = ("smoking", "alcohol", "physical_activity", "diet")
 FAMILY_HISTORY = ("family_history_diabetes", "family_history_cardiovascular", "family_history_anemia")
@@ -266,16 +272,25 @@ def _egfr_ckd_epi_2021(creatinine_umol: pd.Series, *, age: pd.Series, sex: pd.Se
     is left missing and the model relies on creatinine itself. It is also missing under 18, where the equation
     is not validated (children need the CKiD bedside Schwartz equation).
     """
-    scr = (creatinine_umol / CREATININE_UMOL_PER_MG_DL).where(creatinine_umol > 0)
     female, male = (sex == "female").to_numpy(), (sex == "male").to_numpy()
-    kappa = np.select([female, male], [0.7, 0.9], np.nan)
+    egfr = np.where(
+        female | male, ckd_epi_2021(creatinine_umol.to_numpy(dtype=float), age.to_numpy(dtype=float), female), np.nan
+    )
+    return pd.Series(egfr, index=creatinine_umol.index).where(age >= 18)
+
+
+def ckd_epi_2021(creatinine_umol, age, female):
+    """The race-free CKD-EPI 2021 creatinine equation (Inker et al., NEJM 2021), mL/min/1.73 m2, for scalars or
+    arrays: creatinine in umol/L, age in years, `female` true or false. NaN where creatinine is not positive."""
+    scr = np.asarray(creatinine_umol, dtype=float) / CREATININE_UMOL_PER_MG_DL
+    scr = np.where(scr > 0, scr, np.nan)
+    female = np.asarray(female, dtype=bool)
+    ratio = scr / np.where(female, 0.7, 0.9)
     alpha = np.where(female, -0.241, -0.302)
-    ratio = scr.to_numpy() / kappa
-    egfr = (
+    return (
         142.0
         * np.minimum(ratio, 1.0) ** alpha
         * np.maximum(ratio, 1.0) ** -1.200
-        * 0.9938 ** age.to_numpy()
+        * 0.9938 ** np.asarray(age, dtype=float)
         * np.where(female, 1.012, 1.0)
     )
-    return pd.Series(egfr, index=creatinine_umol.index).where(age >= 18)

@@ -32,6 +32,9 @@ def _card(client, user, version):
     return client.get(reverse("mltraining:model_card", args=[version.pk]))
 
 
+@pytest.mark.hazard(
+    "H6", "The model card states 'not a diagnosis', what is out of scope, its training data and confidence intervals"
+)
 def test_the_model_card_of_a_trained_version_tells_its_use_data_metrics_and_limits(client, admin_a, trained_version):
     response = _card(client, admin_a, trained_version)
 

@@ -55,6 +55,32 @@ class PatientSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         validators: list = []
 
 
+class PatientCreateSerializer(PatientSerializer):
+    register_anyway = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text="Register even though the clinic has likely duplicates of this person (a 400 lists them).",
+    )
+
+    class Meta(PatientSerializer.Meta):
+        fields = [*PatientSerializer.Meta.fields, "register_anyway"]
+
+
+class LikelyDuplicateSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="patient.pk")
+    mrn = serializers.CharField(source="patient.mrn")
+    given_name = serializers.CharField(source="patient.given_name")
+    family_name = serializers.CharField(source="patient.family_name")
+    birth_date = serializers.DateField(source="patient.birth_date")
+    reason = serializers.CharField()
+
+
+class LikelyDuplicatesSerializer(serializers.Serializer):
+    non_field_errors = serializers.ListField(child=serializers.CharField())
+    likely_duplicates = LikelyDuplicateSerializer(many=True)
+
+
 class PatientQuerySerializer(serializers.Serializer):
     """Query parameters of the patient list; the same filters as the registry page."""
 

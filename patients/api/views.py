@@ -33,9 +33,11 @@ from patients.api.filters import ConditionFilter, ObservationFilter
 from patients.api.serializers import (
     AnalyteSerializer,
     ConditionSerializer,
+    LikelyDuplicatesSerializer,
     ObservationCreateSerializer,
     ObservationRecordedSerializer,
     ObservationSerializer,
+    PatientCreateSerializer,
     PatientQuerySerializer,
     PatientSerializer,
 )
@@ -106,13 +108,24 @@ class PatientListView(ApiView):
 
     @extend_schema(
         summary="Register a patient",
-        description="The patient joins your clinic; `clinic` and the other read-only fields are ignored.",
+        description="The patient joins your clinic; `clinic` and the other read-only fields are ignored. When the "
+        "clinic already has patients who may be this person (born the same day with a similar name, or an MRN "
+        "that differs only in case, leading zeros or spaces), nothing is saved and the 400 lists them under "
+        "`likely_duplicates`; send the same body with `register_anyway: true` to register the patient all the "
+        "same (audited).",
+        request=PatientCreateSerializer,
         responses={201: PatientSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
     )
     def post(self, request: Request) -> Response:
-        serializer = PatientSerializer(data=request.data)
+        serializer = PatientCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        patient = services.patient_create(by=request.user, **serializer.validated_data)
+        try:
+            patient = services.patient_create(by=request.user, **serializer.validated_data)
+        except services.LikelyDuplicates as found:
+            selectors.patient_likely_duplicates_read(user=request.user, duplicates=found.duplicates)
+            hint = 'Send the same body with "register_anyway": true to register this patient all the same.'
+            body = {"non_field_errors": [*found.messages, hint], "likely_duplicates": found.duplicates}
+            return Response(LikelyDuplicatesSerializer(body).data, status=status.HTTP_400_BAD_REQUEST)
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 

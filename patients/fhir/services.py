@@ -7,7 +7,9 @@ listed in the summary, and the rest is written. A Patient that cannot be read al
 A refused file is audited too, with outcome failure.
 
 Patients are matched on their medical record number within the clinic (the identifier typed MR, else
-the first identifier). A matched patient keeps the demographics on record and is reported as matched.
+the first identifier). A matched patient keeps the demographics on record and is reported as matched. MRNs
+are unique in a clinic regardless of case, so one written in another case than on record refuses the file,
+as does a new patient's birth date in the future or more than 120 years ago.
 Re-importing a file writes nothing new: observations are unique on (patient, analyte, time, value) and
 conditions are skipped when the patient already has the same code with the same onset date.
 
@@ -25,6 +27,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from clinic import roles
@@ -68,12 +71,31 @@ class _Plan:
 
 
 def _resolve_patients(clinic: Clinic, patients: list[PatientData], plan: _Plan) -> dict[str, Patient]:
-    """Patients of the file by MRN: those on record in the clinic (one query) and new, validated ones."""
-    by_mrn = {p.mrn: p for p in Patient.objects.filter(clinic=clinic, mrn__in={p.mrn for p in patients})}
-    plan.matched_patients = list(by_mrn.values())
+    """Patients of the file by MRN: those on record in the clinic (one query) and new, validated ones.
+
+    MRNs are unique in a clinic regardless of case: an MRN that is one on record, or another of the file, in
+    another case is an error of its resource, not a new patient.
+    """
+    keyed = Patient.objects.alias(mrn_key=Upper("mrn"))
+    on_record = {p.mrn.upper(): p for p in keyed.filter(clinic=clinic, mrn_key__in={d.mrn.upper() for d in patients})}
+    by_mrn: dict[str, Patient] = {}
+    in_file: dict[str, str] = {}  # upper-cased MRN -> the MRN as this file first wrote it
     errors = []
     for data in patients:
         if data.mrn in by_mrn:
+            continue
+        key = data.mrn.upper()
+        stored = on_record.get(key)
+        if stored is not None and stored.mrn == data.mrn:
+            by_mrn[data.mrn] = stored
+            plan.matched_patients.append(stored)
+            continue
+        if stored is not None or key in in_file:
+            other = f"MRN {stored.mrn} of a patient on record" if stored else f"MRN {in_file[key]} of this file"
+            errors.append(
+                f"{data.where}: MRN {data.mrn} differs only in case from {other}; "
+                "MRNs are unique in a clinic regardless of case."
+            )
             continue
         patient = Patient(clinic=clinic, mrn=data.mrn, **data.fields)
         try:
@@ -83,6 +105,7 @@ def _resolve_patients(clinic: Clinic, patients: list[PatientData], plan: _Plan) 
             errors.append(f"{data.where}: {' '.join(exc.messages)}")
             continue
         by_mrn[data.mrn] = patient
+        in_file[key] = data.mrn
         plan.new_patients.append(patient)
     if errors:
         raise ValidationError(errors, code="invalid_fhir")

@@ -448,7 +448,7 @@ def test_a_panel_is_recorded_with_analytes_named_by_code_loinc_or_name(api, doct
     response = api.post(patient_url("observation-list", patient_a), body, format="json")
 
     assert response.status_code == 201, response.json()
-    assert sorted(row["analyte"] for row in response.json()["created"]) == ["glucose", "hemoglobin", "ldl"]
+    assert sorted(row["analyte"] for row in response.json()["created"]) == ["glucose_random", "hemoglobin", "ldl"]
     assert Observation.objects.count() == 3
 
 
@@ -505,6 +505,9 @@ def test_non_finite_json_number_literals_are_a_400(api, staff_a, patient_a, lite
     assert not Observation.objects.exists()
 
 
+@pytest.mark.hazard(
+    "H11", "An API panel with an impossible glucose and an unknown analyte: 400 naming both, nothing written"
+)
 def test_one_impossible_value_refuses_the_whole_panel(api, staff_a, patient_a):
     api.force_authenticate(staff_a)
     body = {
@@ -530,7 +533,7 @@ def test_the_same_analyte_twice_in_one_panel_is_a_400(api, staff_a, patient_a):
         "effective_at": WHEN.isoformat(),
         "results": [
             {"analyte": "glucose", "value": 5.0, "unit": "mmol/L"},
-            {"analyte": "2345-7", "value": 5.0, "unit": "mmol/L"},
+            {"analyte": "1558-6", "value": 5.0, "unit": "mmol/L"},
         ],
     }
 
@@ -880,7 +883,7 @@ def test_the_analyte_catalog_lists_every_analyte_with_units_ranges_and_citations
 
     assert body["count"] == len(catalog().specs())
     glucose = next(row for row in body["results"] if row["code"] == "glucose")
-    assert glucose["loinc"][0] == "2345-7"
+    assert glucose["loinc"][0] == "1558-6"
     assert glucose["unit"] == "mmol/L"
     assert [c["unit"] for c in glucose["conversions"]] == ["mg/dL"]
     assert glucose["reference_ranges"] == [{"sex": "", "age_min": 18, "age_max": None, "low": 3.9, "high": 5.5}]

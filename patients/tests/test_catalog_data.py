@@ -53,7 +53,7 @@ def test_loinc_codes_are_well_formed_and_unique_across_analytes():
 @pytest.mark.parametrize(
     ("code", "preferred", "others"),
     [
-        ("glucose", "2345-7", {"2339-0", "1558-6"}),
+        ("glucose", "1558-6", {"14771-0"}),
         ("hba1c", "4548-4", {"17856-6"}),
         ("total_cholesterol", "2093-3", set()),
         ("ldl", "13457-7", {"18262-6", "2089-1"}),
@@ -64,7 +64,12 @@ def test_loinc_codes_are_well_formed_and_unique_across_analytes():
         ("ast", "1920-8", set()),
         ("crp", "1988-5", set()),
         ("hs_crp", "30522-7", set()),
-        ("troponin", "89579-7", {"67151-1"}),
+        ("troponin", "89579-7", set()),
+        ("troponin_t_hs", "67151-1", set()),
+        ("troponin_i", "10839-9", set()),
+        ("troponin_t", "6598-7", set()),
+        ("glucose_random", "2345-7", {"2339-0", "14749-6", "15074-8"}),
+        ("egfr_reported", "98979-8", {"33914-3", "62238-1"}),
         ("insulin", "20448-7", set()),
         ("sodium", "2951-2", set()),
         ("potassium", "2823-3", set()),

@@ -8,10 +8,12 @@ from patients.clinical import InvalidValue, age_on, check_plausible, interpret, 
 SPECS = {spec.code: spec for spec in ANALYTES}
 
 
+@pytest.mark.hazard("H2", "A glucose of 100 mg/dL is converted to 5.55 mmol/L, the canonical unit")
 def test_glucose_in_mg_dl_is_converted_to_mmol_l():
     assert to_canonical(SPECS["glucose"], 100, "mg/dL") == pytest.approx(5.55, abs=0.01)
 
 
+@pytest.mark.hazard("H2", "A glucose in g/L is refused, naming the accepted units mmol/L and mg/dL")
 def test_an_unknown_unit_is_refused_with_the_accepted_ones():
     with pytest.raises(InvalidValue, match="accepted units: mmol/L, mg/dL"):
         to_canonical(SPECS["glucose"], 5.5, "g/L")
@@ -23,6 +25,9 @@ def test_non_numbers_and_non_finite_values_are_refused(value):
         to_canonical(SPECS["glucose"], value, "mmol/L")
 
 
+@pytest.mark.hazard(
+    "H2", "A haemoglobin of 180 g/dL is refused as outside the plausible range, with 'Did you mean g/L?'"
+)
 def test_an_impossible_hemoglobin_suggests_the_unit_that_was_meant():
     with pytest.raises(InvalidValue) as excinfo:
         check_plausible(SPECS["hemoglobin"], 180, "g/dL")
@@ -32,6 +37,7 @@ def test_an_impossible_hemoglobin_suggests_the_unit_that_was_meant():
     assert message.endswith("Did you mean g/L?")
 
 
+@pytest.mark.hazard("H2", "A glucose of -1, 0 or 1e308 mmol/L is refused as outside the plausible range")
 @pytest.mark.parametrize(("value", "unit"), [(-1, "mmol/L"), (1e308, "mmol/L"), (0, "mmol/L")])
 def test_negative_zero_and_huge_glucose_values_are_refused(value, unit):
     with pytest.raises(InvalidValue, match="outside the plausible range"):
@@ -43,22 +49,29 @@ def test_hemoglobin_12_5_is_low_for_a_man_and_normal_for_a_woman():
     assert interpret(SPECS["hemoglobin"], 12.5, "female", 40) == "N"
 
 
+@pytest.mark.hazard("H1", "Potassium 7.0 and 2.0 mmol/L are flagged HH and LL, whatever the reference range says")
 def test_critical_limits_win_over_the_reference_range():
     assert interpret(SPECS["potassium"], 7.0, "female", 50) == "HH"
     assert interpret(SPECS["potassium"], 2.0, "female", 50) == "LL"
 
 
+@pytest.mark.hazard("H1", "A child's potassium of 7.5 mmol/L is flagged HH although no adult range applies")
 def test_no_adult_range_applies_to_a_child_but_critical_limits_still_do():
     assert interpret(SPECS["hemoglobin"], 12.5, "male", 9) == ""
     assert interpret(SPECS["potassium"], 7.5, "male", 9) == "HH"
 
 
-def test_unknown_sex_is_flagged_only_outside_both_sex_specific_ranges():
+@pytest.mark.hazard(
+    "H7", "Haemoglobin and troponin of a patient whose sex is not recorded, flagged by the stricter range"
+)
+def test_unknown_sex_is_flagged_outside_either_sex_specific_range():
     female, male = reference_range(SPECS["hemoglobin"], "female", 40), reference_range(SPECS["hemoglobin"], "male", 40)
     either = reference_range(SPECS["hemoglobin"], "unknown", 40)
 
-    assert either.low == min(female.low, male.low)
-    assert either.high == max(female.high, male.high)
+    assert either.low == max(female.low, male.low)
+    assert either.high == min(female.high, male.high)
+    assert interpret(SPECS["hemoglobin"], 12.5, "", 40) == "L"  # anaemic for a man
+    assert interpret(SPECS["troponin"], 30.0, "", 40) == "H"  # above the women's 99th percentile
 
 
 def test_age_counts_whole_years_up_to_the_birthday():

@@ -269,6 +269,7 @@ def test_a_synthea_bundle_imports_the_patient_labs_and_vitals_in_canonical_units
     assert summary["observations"]["by_analyte"]["systolic_bp"] == 150
 
 
+@pytest.mark.hazard("H2", "A FHIR glucose in mg/dL is stored in mmol/L and keeps what the file said")
 def test_values_are_converted_to_the_canonical_unit_and_keep_what_the_file_said(staff_a):
     bundle = synthea_bundle(visits=1)
     sent = next(
@@ -277,11 +278,11 @@ def test_values_are_converted_to_the_canonical_unit_and_keep_what_the_file_said(
 
     _import(staff_a, bundle)
 
-    glucose = Observation.objects.get(analyte__code="glucose")
+    glucose = Observation.objects.get(analyte__code="glucose_random")
     assert glucose.value == pytest.approx(sent["valueQuantity"]["value"] / 18.016)
     assert (glucose.entered_value, glucose.entered_unit) == (sent["valueQuantity"]["value"], "mg/dL")
     assert glucose.effective_at == FIRST_VISIT
-    assert catalog().by_code["glucose"].unit == "mmol/L"
+    assert catalog().by_code["glucose_random"].unit == "mmol/L"
     systolic = Observation.objects.get(analyte__code="systolic_bp")
     assert 105 <= systolic.value <= 150
     assert systolic.interpretation in {"N", "H"}
@@ -421,7 +422,7 @@ def test_new_values_in_a_critical_range_are_listed_in_the_summary_and_by_the_com
 
     summary = _import(staff_a, bundle)  # again: nothing new, nothing to call out
     mrn = Patient.objects.get().mrn
-    assert f"  in a critical range: 1 new values, to act on promptly\n    MRN {mrn}: Glucose (fasting) 2.2 mmol/L" in (
+    assert f"  in a critical range: 1 new values, to act on promptly\n    MRN {mrn}: Glucose (random) 2.2 mmol/L" in (
         out.getvalue()
     )
     assert (summary["observations"]["critical_count"], summary["observations"]["critical"]) == (0, [])
@@ -436,9 +437,9 @@ def test_the_summary_gives_each_critical_value_with_its_patient_analyte_and_time
     (critical,) = _import(staff_a, bundle)["observations"]["critical"]
 
     assert critical == {
-        "mrn": Patient.objects.get().mrn, "analyte": "glucose", "value": 26.5, "unit": "mmol/L",
+        "mrn": Patient.objects.get().mrn, "analyte": "glucose_random", "value": 26.5, "unit": "mmol/L",
         "interpretation": "HH", "effective_at": critical["effective_at"],
-        "text": "Glucose (fasting) 26.5 mmol/L (critically high)",
+        "text": "Glucose (random) 26.5 mmol/L (critically high)",
     }  # fmt: skip
     assert datetime.datetime.fromisoformat(critical["effective_at"]) == FIRST_VISIT
 
@@ -452,6 +453,9 @@ def _glucose(bundle: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@pytest.mark.hazard(
+    "H11", "A FHIR bundle with one implausible glucose imports no patient and no result, and names the resource"
+)
 def test_an_implausible_value_refuses_the_whole_file_and_names_the_resource(staff_a):
     bundle = synthea_bundle(visits=2)
     glucose = _glucose(bundle)
@@ -462,7 +466,7 @@ def test_an_implausible_value_refuses_the_whole_file_and_names_the_resource(staf
 
     assert refused.value.messages[0].startswith("Nothing was imported: 1 resource(s) cannot be stored.")
     assert (
-        f"(Observation/{glucose['id']}): Glucose (fasting) 9000 mg/dL is outside the plausible range"
+        f"(Observation/{glucose['id']}): Glucose (random) 9000 mg/dL is outside the plausible range"
         in (refused.value.messages[1])
     )
     assert not Patient.objects.exists()

@@ -68,6 +68,9 @@ def test_updates_record_which_fields_changed(staff_a, patient):
     assert event.detail["changed"] == ["phone", "smoking"]
 
 
+@pytest.mark.hazard(
+    "H2", "A glucose of 126 mg/dL is stored as 6.99 mmol/L, flagged H, and keeps the value and unit entered"
+)
 def test_a_value_in_mg_dl_is_stored_in_mmol_l_and_keeps_what_was_entered(staff_a, patient):
     [observation] = observations_record(
         patient=patient, by=staff_a, entries=[ObservationInput("glucose", 126, "mg/dL")], effective_at=WHEN
@@ -88,6 +91,7 @@ def test_analytes_are_found_by_loinc_code_and_flagged_by_sex(staff_a, patient):
     assert observation.interpretation == "L"  # low for this man; normal for a woman
 
 
+@pytest.mark.hazard("H11", "A panel with one impossible haemoglobin saves none of its values and names the problem")
 def test_one_impossible_value_in_a_panel_saves_nothing_and_names_the_problem(staff_a, patient):
     entries = [ObservationInput("glucose", 5.2, "mmol/L"), ObservationInput("hemoglobin", 180, "g/dL")]
 

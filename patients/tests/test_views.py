@@ -450,6 +450,7 @@ def test_units_are_shown_as_clinicians_write_them_not_as_ucum_codes(client, doct
         assert code not in html
 
 
+@pytest.mark.hazard("H1", "A haemoglobin below the critical low limit shows a red LL badge on the patient page")
 def test_a_value_below_the_critical_limit_gets_a_red_badge(client, doctor_a, patient_a):
     record(patient_a, doctor_a, hemoglobin=5.0)
     client.force_login(doctor_a)
@@ -636,6 +637,9 @@ def test_a_glucose_in_mg_dl_is_stored_in_mmol_l_and_shown_in_both_units(client, 
     assert "(126 mg/dL)" in html
 
 
+@pytest.mark.hazard(
+    "H1", "A potassium of 6.24 mmol/L entered: called out after saving and in the red banner, the normal sodium not"
+)
 def test_a_critical_value_entered_is_called_out_after_saving_and_on_the_patient_page(client, staff_a, patient_a):
     client.force_login(staff_a)
 
@@ -657,6 +661,9 @@ def critical_banner(client, patient):
     return html.split('data-testid="critical-results"')[1].split("</div>")[0] if "critical-results" in html else ""
 
 
+@pytest.mark.hazard(
+    "H1", "The banner stays 'not yet acknowledged' until a doctor acknowledges; then it names the doctor and time"
+)
 def test_a_doctor_acknowledges_the_critical_results_and_the_banner_says_who_and_when(
     client, staff_a, doctor_a, patient_a
 ):
@@ -704,6 +711,7 @@ def test_the_doctors_note_of_what_was_done_is_kept_with_the_acknowledgement_and_
     assert event.detail["note"] == observation.acknowledgement_note
 
 
+@pytest.mark.hazard("H1", "Staff see the critical banner but cannot acknowledge it (403): only a doctor clears it")
 def test_staff_see_the_critical_banner_but_only_a_doctor_acknowledges(client, staff_a, patient_a):
     record(patient_a, staff_a, potassium=7.0)
     client.force_login(staff_a)

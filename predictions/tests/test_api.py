@@ -75,6 +75,9 @@ def test_clinical_roles_read_predictions_of_their_clinics_patients(api, users_by
     assert api.get(url(name, patient)).status_code == 200
 
 
+@pytest.mark.hazard(
+    "H6", "A patient's account cannot read or request predictions, even their own: they are for clinicians"
+)
 @pytest.mark.parametrize(("method", "name"), [("get", "prediction-list"), ("post", "prediction-list"),
                                               ("get", "prediction-latest")])  # fmt: skip
 def test_a_patient_cannot_read_or_request_predictions_even_on_their_own_record(
@@ -105,6 +108,9 @@ def test_a_doctor_of_another_clinic_gets_404_and_nothing_is_written(api, doctor_
 # --- reading ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.hazard(
+    "H6", "The API gives a prediction with its model version, inputs, contributions and the decision-support notice"
+)
 def test_the_latest_prediction_carries_everything_to_show_and_explain_it(api, doctor_a, scored, patient):
     api.force_authenticate(doctor_a)
 

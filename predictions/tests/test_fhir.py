@@ -35,6 +35,7 @@ def prediction(active_model, patient):
     return services.prediction_create(patient_id=patient.pk)
 
 
+@pytest.mark.hazard("H6", "A FHIR RiskAssessment names the model version and carries the decision-support note")
 def test_a_prediction_is_a_valid_fhir_r4_risk_assessment(prediction):
     resource = risk_assessment(prediction, REFERENCE, resource_id="ra-1")
 

@@ -44,6 +44,7 @@ def _fresh_model_cache():
     services._loaded.clear()
 
 
+@pytest.mark.hazard("H6", "A prediction stores its model version, inputs, probabilities, thresholds and explanation")
 def test_a_prediction_stores_version_inputs_probabilities_risk_and_explanation(active_model, cohort):
     patient = cohort[0]
 

@@ -84,6 +84,9 @@ def risk_card_html(html):
 # --- the risk card -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.hazard(
+    "H6", "The risk card says 'decision support, not a diagnosis' and shows the thresholds and the model version"
+)
 @pytest.mark.parametrize("role", CLINICAL_ROLES)
 def test_clinical_roles_see_the_latest_prediction_in_plain_words_with_its_risk_and_model(
     client, users_by_role, active_model, patient, role
@@ -109,6 +112,9 @@ def test_clinical_roles_see_the_latest_prediction_in_plain_words_with_its_risk_a
     assert prediction.predicted_class not in re.findall(r"<dt[^>]*>([^<]*)</dt>", card)  # keys never shown raw
 
 
+@pytest.mark.hazard(
+    "H6", "Beside a critical potassium a low risk turns grey and the card says the score does not cover it"
+)
 def test_beside_a_critical_result_a_low_risk_is_grey_and_the_card_says_the_score_does_not_cover_it(
     client, doctor_a, active_model, patient
 ):

@@ -9,10 +9,14 @@
 - Critical rules use the catalog's critical limits, as strict as the LL / HH flags of `patients.clinical`,
   and apply at every age, as those flags do. The other thresholds are for adults: a patient known to be
   under 18 gets none of them; an unknown age counts as adult.
-- Sex-specific limits: for a patient recorded as neither female nor male, the limit at which the value is
-  abnormal for both sexes, which is how `patients.clinical` flags such a patient.
+- Sex-specific limits: for a patient recorded as neither female nor male, the stricter of the two limits (the
+  one that flags more), as `patients.clinical` flags such a patient; eGFR is computed both ways and the lower
+  judged; an item asks staff to record the sex.
+- Values carry their dates (`Facts.dates`): one older than its analyte's cited window (`engine.RECENT`) is not
+  judged as current; where a rule would have fired on it, a "repeat the test" item names it and its date.
 - A value that is missing, None, NaN or infinite is "not measured" and gives no finding.
-- Several rules for the same advice item give one finding, the most severe. Where a guideline designates one
+- Several findings for the same advice item, or about the same condition from several analytes, give one
+  item at the most severe finding's severity that names every value. Where a guideline designates one
   category from two analytes (blood pressure: the higher of the systolic and diastolic stages), the higher
   category's finding replaces the lower ones' (`guidelines.SUPERSEDES`).
 
@@ -21,12 +25,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
-from recommendations.rules.engine import ADULT_AGE, Facts, Finding, Rule, Severity
-from recommendations.rules.guidelines import RULES, SUPERSEDES
+from recommendations.rules.engine import ADULT_AGE, RECENT, Facts, Finding, Rule, Severity, recent_days
+from recommendations.rules.facts import facts_from
+from recommendations.rules.guidelines import ALL_RULES, SUPERSEDES
+
+RULES = ALL_RULES
 
 __all__ = [
     "evaluate_many",
@@ -42,10 +50,11 @@ __all__ = [
     "Rule",
     "Severity",
     "evaluate",
+    "facts_from",
     "headline",
 ]
 
-RULES_VERSION = "2026.11.1"  # bump when a threshold, band or severity changes
+RULES_VERSION = "2026.12.1"  # bump when a threshold, band or severity changes
 
 HEADLINE_NO_ACTION, HEADLINE_LIFESTYLE, HEADLINE_CONSULT = (
     "no_action_needed",
@@ -54,35 +63,73 @@ HEADLINE_NO_ACTION, HEADLINE_LIFESTYLE, HEADLINE_CONSULT = (
 )
 RISK_LEVELS = ("low", "moderate", "high", "")
 
+# Conditions one item speaks for: findings about the same one merge into a single item (`_merged`).
+TOPIC = {"prediabetes": "diabetes"}
+STALE_ADVICE = "result_out_of_date_repeat"
+
 
 def evaluate(facts: Facts, rules: Sequence[Rule] = RULES) -> list[Finding]:
-    """All findings; of several for the same advice item the most severe is kept (on a tie, the first rule's),
-    and none whose item a higher category's replaces (`SUPERSEDES`).
+    """All findings: of several for the same advice item or the same condition, one item at the most severe
+    finding's severity that names every value (`_merged`); none whose item a higher category's replaces
+    (`SUPERSEDES`); a value too old to judge gives "repeat the test" where a rule would have fired on it.
 
     Sorted by severity, most severe first, then by rule order.
     """
-    kept: dict[str, tuple[int, Finding]] = {}
+    found = [(order, finding) for order, rule in enumerate(rules) if (finding := rule.check(facts)) is not None]
+    return _designated(found + _stale(facts, rules))
+
+
+def _stale(facts: Facts, rules: Sequence[Rule]) -> list[tuple[int, Finding]]:
+    """For each value older than its window, the finding it would give if it were current, as a repeat item."""
+    if facts.as_of is None or not any(facts.stale(name) for name in facts.dates):
+        return []
+    as_current = dataclasses.replace(facts, as_of=None)
+    worst: dict[str, tuple[int, Finding]] = {}
     for order, rule in enumerate(rules):
-        finding = rule.check(facts)
-        if finding is None:
+        if not rule.analyte or not facts.stale(rule.analyte):
             continue
-        previous = kept.get(finding.advice)
-        if previous is None or finding.severity > previous[1].severity:
-            kept[finding.advice] = (order, finding)
-    return _designated(kept)
+        finding = rule.check(as_current)
+        if finding is not None and (rule.analyte not in worst or finding.severity > worst[rule.analyte][1].severity):
+            worst[rule.analyte] = (order, finding)
+    return [(len(rules) + order, _repeat(facts, analyte, finding)) for analyte, (order, finding) in worst.items()]
 
 
-def _designated(kept: dict[str, tuple[int, Finding]]) -> list[Finding]:
-    """The findings kept per advice item (with their rule order), less the items a kept one supersedes, most
-    severe first, then in rule order."""
-    replaced = {lower for advice in kept for lower in SUPERSEDES.get(advice, ())}
-    remaining = [item for advice, item in kept.items() if advice not in replaced]
+def _repeat(facts: Facts, analyte: str, finding: Finding) -> Finding:
+    days, why = RECENT.get(analyte, (recent_days(analyte), "the model's two-year window"))
+    text = (
+        f"Out of date: {finding.rationale[:-1]} - but that result is older than {days} days ({why}), so it is not "
+        "judged as current. Repeat the test."
+    )
+    return dataclasses.replace(finding, rule=f"{analyte}_out_of_date", advice=STALE_ADVICE,
+                               severity=Severity.MODERATE, rationale=text, condition="")  # fmt: skip
+
+
+def _designated(found: list[tuple[int, Finding]]) -> list[Finding]:
+    """One finding per advice item and per condition (the most severe, naming the others), less the items a kept
+    one supersedes, most severe first, then in rule order."""
+    groups: dict[str, list[tuple[int, Finding]]] = {}
+    for order, finding in found:
+        key = TOPIC.get(finding.condition, finding.condition) or f"advice:{finding.advice}"
+        groups.setdefault(key, []).append((order, finding))
+    kept = [_merged(group) for group in groups.values()]
+    advices = {finding.advice for _, finding in kept}
+    replaced = {lower for advice in advices for lower in SUPERSEDES.get(advice, ())}
+    remaining = [item for item in kept if item[1].advice not in replaced]
     return [finding for _, finding in sorted(remaining, key=lambda item: (-item[1].severity, item[0]))]
 
 
+def _merged(group: list[tuple[int, Finding]]) -> tuple[int, Finding]:
+    """The most severe finding (on a tie, the first rule's), its rationale naming every other value."""
+    order, top = min(group, key=lambda item: (-item[1].severity, item[0]))
+    others = [f.rationale for o, f in sorted(group, key=lambda item: item[0]) if o != order]
+    if not others:
+        return order, top
+    return order, dataclasses.replace(top, rationale=f"{top.rationale} Also: {' '.join(others)}")
+
+
 def _limits(cut, sexes: np.ndarray) -> np.ndarray:
-    lenient = cut.limit("")
-    return np.where(sexes == "female", cut.female, np.where(sexes == "male", cut.male, lenient))
+    strict = cut.limit("")
+    return np.where(sexes == "female", cut.female, np.where(sexes == "male", cut.male, strict))
 
 
 _COMPARE = {">=": np.greater_equal, ">": np.greater, "<": np.less, "<=": np.less_equal}
@@ -106,16 +153,13 @@ def evaluate_many(facts: Sequence[Facts], rules: Sequence[Rule] = RULES) -> list
     """`evaluate` of each facts, for many patients at once: each rule is first screened over all patients with
     one array comparison, so `check` runs only where the rule's own value is in its band. Same results."""
     sexes = np.array([f.sex for f in facts], dtype=object)
-    found: list[dict[str, tuple[int, Finding]]] = [{} for _ in facts]
+    found: list[list[tuple[int, Finding]]] = [_stale(f, rules) for f in facts]
     columns: dict[str, np.ndarray] = {}
     for order, rule in enumerate(rules):
         for index in _candidates(rule, facts, sexes, columns):
             finding = rule.check(facts[index])
-            if finding is None:
-                continue
-            previous = found[index].get(finding.advice)
-            if previous is None or finding.severity > previous[1].severity:
-                found[index][finding.advice] = (order, finding)
+            if finding is not None:
+                found[index].append((order, finding))
     return [_designated(kept) for kept in found]
 
 

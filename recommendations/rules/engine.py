@@ -5,10 +5,11 @@ Pure Python, no Django. The conventions are described in the package docstring (
 
 from __future__ import annotations
 
+import datetime
 import math
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from patients.catalog_data import ANALYTES, AnalyteSpec, UnitConversion, unit_display
@@ -24,19 +25,55 @@ class Severity(IntEnum):
     CRITICAL = 4  # urgent: pinned first, never re-ranked
 
 
+Series = tuple[tuple[datetime.datetime, float], ...]  # (effective time, canonical value), oldest first
+
+
 @dataclass(frozen=True)
 class Facts:
     values: Mapping[str, float | None]  # feature -> value in canonical units
     sex: str = ""  # "female" | "male" | "" (unknown)
     age: float | None = None  # years
+    # When each value was measured, and the time the facts are judged at. A value without a date, or facts
+    # without `as_of`, count as current (a value typed into a test, a form's preview).
+    dates: Mapping[str, datetime.datetime] = field(default_factory=dict)
+    as_of: datetime.datetime | None = None
+    history: Mapping[str, Series] = field(default_factory=dict)  # earlier values, for rules that need a course
+    notes: Mapping[str, str] = field(default_factory=dict)  # feature -> how it was obtained, for the rationale
 
-    def value(self, feature: str) -> float | None:
-        """The measured value, or None when it is missing, None, NaN or infinite."""
+    def measured(self, feature: str) -> float | None:
+        """The value, current or not, or None when it is missing, None, NaN or infinite."""
         raw = self.values.get(feature)
         if raw is None:
             return None
         number = float(raw)
         return number if math.isfinite(number) else None
+
+    def value(self, feature: str) -> float | None:
+        """The measured value if it is recent enough to judge (`recent_days`), else None."""
+        return None if self.stale(feature) else self.measured(feature)
+
+    def stale(self, feature: str) -> bool:
+        when = self.dates.get(feature)
+        if when is None or self.as_of is None:
+            return False
+        return self.as_of - when > datetime.timedelta(days=recent_days(feature))
+
+    def on(self, feature: str) -> str:
+        """ " on 2026-03-01" when the value's date is known, else ""."""
+        when = self.dates.get(feature)
+        return f" on {when.date().isoformat()}" if when is not None else ""
+
+
+# --- How recent a value must be to be judged as current -------------------------------------------------------------
+
+# Days, with the guideline statement each window comes from. A value older than its window is never judged as
+# current: a rule that it would have fired gives "repeat the test" instead (`guidelines.stale_findings`).
+RECENT: dict[str, tuple[int, str]] = {}
+DEFAULT_RECENT_DAYS = 730  # the model's own window (predictions.services.WINDOW_DAYS)
+
+
+def recent_days(feature: str) -> int:
+    return RECENT.get(feature, (DEFAULT_RECENT_DAYS, ""))[0]
 
 
 @dataclass(frozen=True)
@@ -92,12 +129,13 @@ class Cut:
         return self.male != self.female
 
     def limit(self, sex: str) -> float:
+        """The limit for this sex; for a sex not recorded, the one of the two that flags more (the strict case)."""
         if sex == "female":
             return self.female
         if sex == "male":
             return self.male
-        lenient = max if self.op in (">=", ">") else min
-        return lenient(self.male, self.female)
+        strict = min if self.op in (">=", ">") else max
+        return strict(self.male, self.female)
 
     def holds(self, value: float, sex: str) -> bool:
         return _OPS[self.op](value, self.limit(sex))
@@ -201,12 +239,13 @@ def _sex_note(cut: Cut, sex: str) -> str:
         return ""
     if sex in ("female", "male"):
         return f" (the limit for {'women' if sex == 'female' else 'men'})"
-    return " (sex not recorded: the limit that is abnormal for both sexes)"
+    return " (sex not recorded: the stricter of the limits for women and men)"
 
 
-def _comparison(measure: Measure, value: float, cut: Cut, sex: str, verb: str) -> str:
+def _comparison(measure: Measure, value: float, cut: Cut, sex: str, verb: str, on: str = "", how: str = "") -> str:
     value_text, limit_text = _value_text(measure, value, cut), _limit_text(measure, cut, sex)
-    return f"{measure.label} {value_text} {verb}{_WORDS[cut.op]} {limit_text}{_sex_note(cut, sex)}"
+    how = f" ({how})" if how else ""
+    return f"{measure.label}{how} {value_text}{on} {verb}{_WORDS[cut.op]} {limit_text}{_sex_note(cut, sex)}"
 
 
 # --- The rule factory ---------------------------------------------------------------------------------------------
@@ -225,12 +264,18 @@ def rule(
     condition: str = "",
     until: Cut | None = None,
     also: tuple[tuple[str, Cut], ...] = (),
+    persists: int | None = None,
+    persisting: Cut | None = None,
 ) -> Rule:
     """A rule that fires when `cut` holds, `until` (where the next, more severe band starts) does not, and the
-    `also` cut of every other feature holds. `meaning` ends the rationale: what the threshold is."""
+    `also` cut of every other feature holds. With `persists` (days), an earlier value of the analyte's history
+    must have met `persisting` (default `cut`) at least that many days before the current one (a category that
+    needs persistence); with a negative `persists`, none may have (the first value, to be repeated).
+    `meaning` ends the rationale: what the threshold is."""
     measure = MEASURES[analyte]
     fires, stops = measure.canonical(cut), until and measure.canonical(until)
     others = tuple((name, MEASURES[name], MEASURES[name].canonical(c), c) for name, c in also)
+    lasting = measure.canonical(persisting or cut)
     adults_only = severity < Severity.CRITICAL
 
     def check(facts: Facts) -> Finding | None:
@@ -244,10 +289,19 @@ def rule(
             other_value = facts.value(name)
             if other_value is None or not other_cut.holds(other_value, sex):
                 return None
-            context.append(_comparison(other, other_value, shown, sex, verb=""))
-        text = _comparison(measure, value, cut, sex, verb="is ")
+            context.append(_comparison(other, other_value, shown, sex, "", facts.on(name), facts.notes.get(name, "")))
+        earlier = None
+        if persists is not None:
+            earlier = persisted(facts, analyte, lasting, abs(persists))
+            if (earlier is None) == (persists > 0):
+                return None
+        text = _comparison(measure, value, cut, sex, "is ", facts.on(analyte), facts.notes.get(analyte, ""))
         if until:
             text += f" and {_WORDS[_NOT[until.op]]} {_limit_text(measure, until, sex)}"
+        if earlier is not None:
+            when, before = earlier
+            before_text = _quantity(f"{before:.{measure.decimals}f}", measure.unit)
+            text += f", as it was on {when.date().isoformat()} ({before_text})"
         if context:
             text += ", with " + " and ".join(context)
         return Finding(
@@ -256,6 +310,19 @@ def rule(
         )  # fmt: skip
 
     return Rule(code, title, analyte, citation, condition, check, severity, advice, fires, stops or None)
+
+
+def persisted(facts: Facts, analyte: str, cut: Cut, days: int) -> tuple[datetime.datetime, float] | None:
+    """The latest earlier value that met `cut` at least `days` before the current value, or None."""
+    current = facts.dates.get(analyte)
+    if current is None:
+        return None
+    found = [
+        (when, value)
+        for when, value in facts.history.get(analyte, ())
+        if current - when >= datetime.timedelta(days=days) and cut.holds(value, facts.sex)
+    ]
+    return max(found) if found else None
 
 
 def critical_rule(analyte: str, side: str, advice: str, citation: str, meaning: str, condition: str = "") -> Rule:

@@ -4,7 +4,14 @@ next, more severe one at its threshold (`until`). Thresholds are in the guidelin
 
 from __future__ import annotations
 
+import datetime
+
+from patients.catalog_data import ANALYTES
 from recommendations.rules.engine import (
+    MEASURES,
+    RECENT,
+    Facts,
+    Finding,
     Rule,
     Severity,
     above,
@@ -15,6 +22,7 @@ from recommendations.rules.engine import (
     reference,
     rule,
 )
+from recommendations.rules.facts import EGFR_REPORTED
 
 # --- Citations, short form (advice_data.py holds the full references) ---------------------------------------------
 
@@ -65,6 +73,15 @@ POTASSIUM = (
     "Clase CM et al., KDIGO Controversies Conference on dyskalemia, Kidney Int 2020;97(1):42-61, "
     "doi:10.1016/j.kint.2019.09.018"
 )
+KDIGO_AKI = (
+    "KDIGO Clinical Practice Guideline for Acute Kidney Injury, Kidney Int Suppl 2012;2(1):1-138, section 2.1, "
+    "doi:10.1038/kisup.2012.1"
+)
+KDIGO_DYSKALAEMIA = (
+    "Clase CM et al., Potassium homeostasis and management of dyskalemia in kidney diseases: conclusions from a "
+    "KDIGO Controversies Conference, Kidney Int 2020;97(1):42-61 (severe hyperkalaemia: 6.0 mmol/L or more), "
+    "doi:10.1016/j.kint.2019.09.018"
+)
 CRITICAL_LIMITS = (
     "Kost GJ et al., Web-accessible critical limits and critical values for urgent clinician notification, "
     "Clin Chem Lab Med 2024;62(11):2294-2306, doi:10.1515/cclm-2024-0117"
@@ -99,6 +116,7 @@ SLEEP = (
 )
 
 NOTIFY = "a critical limit for urgent clinician notification"
+TROPONINS = tuple(spec.code for spec in ANALYTES if spec.panel == "cardiac")
 MICROCYTIC = ("mcv", below(80.0))  # below the adult reference interval of 80-100 fL
 ANAEMIC = below(female=12.0, male=13.0)  # WHO 2024, non-pregnant adults
 
@@ -132,6 +150,20 @@ RULES: tuple[Rule, ...] = (
          meaning="level 2 (clinically significant) hypoglycaemia in ADA 2025"),
     critical_rule("glucose", "low", "glucose_critical_urgent", CRITICAL_LIMITS, NOTIFY),
     critical_rule("glucose", "high", "glucose_critical_urgent", CRITICAL_LIMITS, NOTIFY, "diabetes"),
+    # A random (non-fasting) glucose: ADA 2025 counts 200 mg/dL or more (with classic symptoms) as the diabetes
+    # range; it is never judged by the fasting cut-offs. Hypoglycaemia and critical limits are the same.
+    # ADA states the random threshold as 200 mg/dL (11.1 mmol/L); 11.1 mmol/L is the lower of the two, so a value
+    # reported in either unit at the threshold fires.
+    rule("glucose_random_diabetes_range", "Random glucose 200 mg/dL (11.1 mmol/L) or higher", "glucose_random",
+         at_least(11.1), Severity.HIGH, "diabetes_range_confirm", ADA_DIAGNOSIS, condition="diabetes",
+         until=critical("glucose_random", "high"),
+         meaning="the ADA 2025 random plasma glucose threshold for diabetes, 200 mg/dL (with classic symptoms of "
+         "hyperglycaemia), which a fasting glucose or HbA1c must confirm"),
+    rule("glucose_random_level2_hypoglycaemia", "Level 2 hypoglycaemia (random sample)", "glucose_random",
+         below(54, unit="mg/dL"), Severity.HIGH, "hypoglycemia_review", ADA_HYPOGLYCAEMIA,
+         until=critical("glucose_random", "low"), meaning="level 2 (clinically significant) hypoglycaemia in ADA 2025"),
+    critical_rule("glucose_random", "low", "glucose_critical_urgent", CRITICAL_LIMITS, NOTIFY),
+    critical_rule("glucose_random", "high", "glucose_critical_urgent", CRITICAL_LIMITS, NOTIFY, "diabetes"),
 
     # Lipids, 2018 AHA/ACC (inclusive): LDL-C >= 190 mg/dL severe hypercholesterolaemia, 160-189 a risk
     # enhancer, non-HDL-C 190-219 a risk enhancer; triglycerides >= 500 severe, 175-499 moderate. HDL: ATP III.
@@ -193,18 +225,29 @@ RULES: tuple[Rule, ...] = (
     critical_rule("wbc", "low", "wbc_critical_urgent", CRITICAL_LIMITS, NOTIFY),
     critical_rule("wbc", "high", "wbc_critical_urgent", CRITICAL_LIMITS, NOTIFY),
 
-    # Kidney, KDIGO 2024 GFR categories: G3a 45-59, G3b 30-44, G4 15-29, G5 < 15. eGFR 60-89 alone is not CKD.
+    # Kidney, KDIGO 2024 GFR categories: G3a 45-59, G3b 30-44, G4 15-29, G5 < 15; CKD needs the category for more
+    # than 3 months, so a stage is given only when an earlier eGFR in the same range lies 90 days or more before;
+    # a first low value asks for a repeat. eGFR 60-89 alone is not CKD. Below 15 is urgent either way.
     rule("egfr_g3a", "eGFR 45-59 (KDIGO G3a)", "egfr", below(60), Severity.MODERATE, "ckd_g3a_follow_up",
-         KDIGO_CKD, condition="ckd", until=below(45),
-         meaning="KDIGO 2024 category G3a if it persists for more than 3 months"),
+         KDIGO_CKD, condition="ckd", until=below(45), persists=90, persisting=below(60),
+         meaning="KDIGO 2024 category G3a, present for more than 3 months"),
     rule("egfr_g3b", "eGFR 30-44 (KDIGO G3b)", "egfr", below(45), Severity.HIGH, "ckd_g3b_review",
-         KDIGO_CKD, condition="ckd", until=below(30), meaning="KDIGO 2024 category G3b"),
+         KDIGO_CKD, condition="ckd", until=below(30), persists=90, persisting=below(60),
+         meaning="KDIGO 2024 category G3b, present for more than 3 months"),
     rule("egfr_g4", "eGFR 15-29 (KDIGO G4)", "egfr", below(30), Severity.HIGH, "ckd_nephrology_referral",
-         KDIGO_CKD, condition="ckd", until=below(15),
-         meaning="KDIGO 2024 category G4, where referral to specialist kidney care is recommended"),
-    rule("egfr_g5", "eGFR below 15 (KDIGO G5)", "egfr", below(15), Severity.CRITICAL, "ckd_g5_urgent",
-         KDIGO_CKD, condition="ckd", meaning="KDIGO 2024 category G5, kidney failure"),
-
+         KDIGO_CKD, condition="ckd", until=below(15), persists=90, persisting=below(60),
+         meaning="KDIGO 2024 category G4 for more than 3 months, where referral to specialist kidney care is "
+         "recommended"),
+    rule("egfr_low_unconfirmed", "eGFR 30-59 once: repeat in 3 months", "egfr", below(60), Severity.MODERATE,
+         "egfr_repeat_3_months", KDIGO_CKD, condition="ckd", until=below(30), persists=-90, persisting=below(60),
+         meaning="with no earlier value below 60 at least 3 months before: KDIGO 2024 needs more than 3 months "
+         "to call it CKD, so the test is repeated"),
+    rule("egfr_very_low_unconfirmed", "eGFR 15-29 once: repeat soon", "egfr", below(30), Severity.HIGH,
+         "egfr_low_repeat_soon", KDIGO_CKD, condition="ckd", until=below(15), persists=-90, persisting=below(60),
+         meaning="with no earlier value below 60 at least 3 months before: a fall this large may be acute kidney "
+         "disease rather than CKD, so the test is repeated soon and the cause sought"),
+    rule("egfr_g5", "eGFR below 15 (KDIGO G5 range)", "egfr", below(15), Severity.CRITICAL, "ckd_g5_urgent",
+         KDIGO_CKD, condition="ckd", meaning="the KDIGO 2024 G5 range, kidney failure, whether acute or chronic"),
     # Electrolytes (exclusive): hyponatraemia < 135 mmol/L, hypernatraemia > 145; potassium outside the
     # catalog's reference interval. Beyond the catalog's critical limits: CRITICAL.
     rule("sodium_low", "Low sodium", "sodium", below(135), Severity.MODERATE, "sodium_abnormal_follow_up",
@@ -218,8 +261,11 @@ RULES: tuple[Rule, ...] = (
          meaning="the lower limit of the adult reference interval: hypokalaemia"),
     critical_rule("potassium", "low", "potassium_critical_urgent", CRITICAL_LIMITS, NOTIFY),
     rule("potassium_high", "High potassium", "potassium", above(**reference("potassium", "high")),
-         Severity.MODERATE, "potassium_abnormal_review", POTASSIUM, until=critical("potassium", "high"),
+         Severity.MODERATE, "potassium_abnormal_review", POTASSIUM, until=at_least(6.0),
          meaning="the upper limit of the adult reference interval: hyperkalaemia, or a haemolysed sample"),
+    rule("potassium_severe", "Potassium 6.0 mmol/L or higher", "potassium", at_least(6.0),
+         Severity.HIGH, "potassium_severe_same_day", KDIGO_DYSKALAEMIA, until=critical("potassium", "high"),
+         meaning="severe hyperkalaemia in the KDIGO 2020 dyskalaemia conference report"),
     critical_rule("potassium", "high", "potassium_critical_urgent", CRITICAL_LIMITS, NOTIFY),
 
     # Liver, ACG 2017 (exclusive): ALT above the healthy upper limit, 33 U/L in men and 25 U/L in women.
@@ -233,12 +279,13 @@ RULES: tuple[Rule, ...] = (
     rule("hs_crp_above_10", "hs-CRP above 10 mg/L", "hs_crp", above(10.0), Severity.MODERATE, "hs_crp_repeat",
          CDC_AHA_CRP, meaning="a level that points to infection or inflammation rather than cardiovascular risk"),
 
-    # Troponin, UDMI4 (exclusive): above the sex-specific 99th-percentile upper reference limit of the catalog.
-    rule("troponin_above_99th", "Troponin above the 99th percentile", "troponin",
-         above(**reference("troponin", "high")), Severity.CRITICAL, "troponin_urgent", UDMI4,
-         meaning="the 99th-percentile upper reference limit, above which myocardial injury must be excluded "
-         "urgently"),
-
+    # Troponin, UDMI4 (exclusive): above the assay's own 99th-percentile upper reference limit (sex-specific where
+    # the catalog gives one), one rule per assay.
+    *(rule(f"{code}_above_99th", f"{MEASURES[code].label} above the 99th percentile", code,
+           above(**reference(code, "high")), Severity.CRITICAL, "troponin_urgent", UDMI4,
+           meaning="the assay's 99th-percentile upper reference limit, above which myocardial injury must be "
+           "excluded urgently")
+      for code in TROPONINS),
     # Blood pressure, 2017 ACC/AHA: stage 1 130-139 / 80-89, stage 2 >= 140 / >= 90, severe > 180 / > 120 mm Hg.
     rule("systolic_bp_stage1", "Systolic blood pressure 130-139 mm Hg", "systolic_bp", at_least(130),
          Severity.LOW, "bp_stage1_lifestyle", ACC_AHA_BP, until=at_least(140),
@@ -272,3 +319,107 @@ RULES: tuple[Rule, ...] = (
          SLEEP, meaning="short of the 7 hours or more that the AASM and SRS recommend for adults"),
 )
 # fmt: on
+
+
+# --- Acute kidney injury, KDIGO 2012 ------------------------------------------------------------------------------
+
+AKI_RISE_UMOL = 26.5  # 0.3 mg/dL x 88.42, within 48 hours
+AKI_RATIO = 1.5  # x the lowest value of the 7 days before
+
+
+def _aki(facts: Facts) -> Finding | None:
+    """KDIGO 2012 AKI: creatinine up by 0.3 mg/dL (26.5 umol/L) or more within 48 hours, or 1.5 times or more the
+    lowest value of the 7 days before. Judged on the current creatinine against its earlier values."""
+    value, when = facts.value("creatinine"), facts.dates.get("creatinine")
+    if value is None or when is None:
+        return None
+    earlier = [(at, v) for at, v in facts.history.get("creatinine", ()) if datetime.timedelta(0) < when - at]
+    day2 = [v for at, v in earlier if when - at <= datetime.timedelta(hours=48)]
+    week = [v for at, v in earlier if when - at <= datetime.timedelta(days=7)]
+    measure = MEASURES["creatinine"]
+    shown = f"{measure.label} {value:.0f} µmol/L ({value / 88.42:.2f} mg/dL){facts.on('creatinine')}"
+    if day2 and value - min(day2) >= AKI_RISE_UMOL:
+        base = min(day2)
+        why = (
+            f"is {value - base:.0f} µmol/L above {base:.0f} µmol/L within 48 hours (criterion: 26.5 µmol/L, 0.3 mg/dL)"
+        )
+    elif week and value >= AKI_RATIO * min(week):
+        base = min(week)
+        why = f"is {value / base:.1f} times the lowest value of the 7 days before, {base:.0f} µmol/L (criterion: 1.5)"
+    else:
+        return None
+    return Finding(
+        rule="creatinine_aki", advice="aki_urgent", severity=Severity.CRITICAL,
+        rationale=f"{shown} {why}: acute kidney injury by the KDIGO 2012 definition.", citation=KDIGO_AKI,
+        analyte="creatinine", value=value, threshold=base, unit=measure.unit,
+    )  # fmt: skip
+
+
+AKI = Rule("creatinine_aki", "Acute kidney injury (KDIGO 2012)", "creatinine", KDIGO_AKI, "", _aki,
+           Severity.CRITICAL, "aki_urgent")  # fmt: skip
+
+
+# --- Sex not recorded ----------------------------------------------------------------------------------------------
+
+# Analytes judged or flagged differently for women and men: for a patient whose sex is not recorded they are
+# judged by the stricter limit, and staff are asked to record the sex.
+SEX_DEPENDENT = frozenset(
+    {spec.code for spec in ANALYTES if len({r.sex for r in spec.ranges}) > 1}
+    | {r.analyte for r in RULES if (r.fires and r.fires.sex_specific) or (r.stops and r.stops.sex_specific)}
+    | {"creatinine", "egfr"}
+)
+
+
+def _sex_not_recorded(facts: Facts) -> Finding | None:
+    if facts.sex in ("female", "male"):
+        return None
+    judged = sorted(
+        MEASURES[name].label
+        for name in SEX_DEPENDENT
+        if facts.value(name) is not None and facts.notes.get(name) != EGFR_REPORTED  # the laboratory's own eGFR
+    )
+    if not judged:
+        return None
+    return Finding(
+        rule="sex_not_recorded", advice="record_sex", severity=Severity.INFO,
+        rationale=f"The patient's sex is not recorded, and {', '.join(judged)} have limits that differ for women "
+        "and men: each was judged by the stricter limit, which may flag a normal value. Record the sex.",
+        citation="", analyte="", value=0.0, threshold=0.0, unit="",
+    )  # fmt: skip
+
+
+SEX_NOT_RECORDED = Rule("sex_not_recorded", "Sex not recorded", "", "", "", _sex_not_recorded, Severity.INFO,
+                        "record_sex")  # fmt: skip
+
+
+# --- Every critical limit of the catalog is a critical item ---------------------------------------------------------
+
+# One source of truth: a catalog critical limit that no rule above covers gets the generic urgent item, so an
+# analyte added to the catalog with a critical limit can never be silent.
+_COVERED = {r.code for r in RULES}
+CATALOG_CRITICAL: tuple[Rule, ...] = tuple(
+    critical_rule(spec.code, side, "critical_result_urgent", CRITICAL_LIMITS if spec.code != "systolic_bp" else
+                  ACC_AHA_BP, NOTIFY)
+    for spec in ANALYTES
+    for side, limit in (("low", spec.critical_low), ("high", spec.critical_high))
+    if limit is not None and f"{spec.code}_critical_{side}" not in _COVERED
+)  # fmt: skip
+
+ALL_RULES: tuple[Rule, ...] = (*RULES, *CATALOG_CRITICAL, AKI, SEX_NOT_RECORDED)
+
+
+# --- How recent a value must be -------------------------------------------------------------------------------------
+
+ADA_YEARLY = "ADA 2025, Standards of Care 2 and 3: people with prediabetes are tested at least yearly"
+AHA_ACC_REASSESS = "2018 AHA/ACC cholesterol guideline: lipids are reassessed every 3-12 months"
+KDIGO_YEARLY = "KDIGO 2024: GFR is assessed at least once a year in people with CKD"
+ACC_AHA_YEARLY = "2017 ACC/AHA: adults with normal blood pressure are re-evaluated every year"
+UDMI4_ACUTE = "UDMI4: myocardial injury is judged on serial values taken hours apart"
+RECENT.update({
+    **dict.fromkeys(("hba1c", "glucose", "glucose_random", "insulin"), (365, ADA_YEARLY)),
+    **dict.fromkeys(("total_cholesterol", "ldl", "hdl", "triglycerides", "non_hdl_cholesterol"),
+                    (365, AHA_ACC_REASSESS)),
+    **dict.fromkeys(("creatinine", "egfr", "egfr_reported"), (365, KDIGO_YEARLY)),
+    **dict.fromkeys(("systolic_bp", "diastolic_bp"), (365, ACC_AHA_YEARLY)),
+    **dict.fromkeys(TROPONINS, (7, UDMI4_ACUTE)),
+})  # fmt: skip

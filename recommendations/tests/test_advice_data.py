@@ -43,6 +43,7 @@ def test_every_model_class_has_a_model_item():
     assert all(ADVICE_BY_CODE[code].code.startswith("model_") for code in MODEL_ADVICE.values())
 
 
+@pytest.mark.hazard("H1", "Every critical rule gives an urgent advice item, and only critical rules do")
 def test_a_critical_rule_gives_urgent_advice_and_only_critical_rules_do():
     urgent = {spec.code for spec in ADVICE if spec.category == "urgent"}
     assert {rule.advice for rule in RULES if rule.severity == Severity.CRITICAL} == urgent

@@ -142,6 +142,9 @@ def test_the_queue_lists_only_pending_advice_of_the_doctors_clinic(api, doctor_a
     assert api.get("/api/v1/recommendations/queue/").json()["results"] == []
 
 
+@pytest.mark.hazard(
+    "H5", "The API gives a patient no advice before approval, then only the approved item, without the rationale"
+)
 def test_a_patient_reads_only_approved_advice(api, doctor_a, patient_user_a, rec):
     item = rec.items.get(position=1)
     api.force_authenticate(patient_user_a)

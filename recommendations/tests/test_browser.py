@@ -15,6 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.mark.hazard(
+    "H5", "In Chromium a doctor approves one item and rejects another; the patient then reads only the approved one"
+)
 def test_a_doctor_reviews_advice_and_the_patient_then_reads_what_was_approved(browser_page, clinic_a):
     UserFactory(clinic=clinic_a, role=Role.DOCTOR, username="dr", password=PASSWORD)
     account = UserFactory(clinic=clinic_a, role=Role.PATIENT, username="pat", password=PASSWORD)

@@ -75,6 +75,9 @@ def test_a_likely_condition_no_rule_covers_adds_the_models_item(patient):
     assert "65%" in item.rationale
 
 
+@pytest.mark.hazard(
+    "H1", "Critical potassium and sodium give urgent items pinned first, never re-ranked, and a 'consult' headline"
+)
 def test_critical_items_are_pinned_first_in_rule_order(patient):
     rec = _generate(patient, potassium=7.0, sodium=165.0, hba1c=7.0)
 
@@ -188,6 +191,7 @@ def test_advice_is_generated_when_entering_results_scores_the_patient(
     assert rec.prediction.inputs["potassium"] == pytest.approx(7.1)
 
 
+@pytest.mark.hazard("H1", "A critical potassium gets its pinned urgent item although the model file is corrupt")
 def test_a_critical_value_gets_rule_advice_when_the_model_cannot_be_used(
     active_model, clinic_a, staff_a, django_capture_on_commit_callbacks
 ):

@@ -27,6 +27,7 @@ def _item(rec, index=1):
     return rec.items.order_by("position")[index]
 
 
+@pytest.mark.hazard("H5", "Every generated item starts pending, waiting for a doctor")
 def test_generated_advice_waits_for_review(recommendation):
     items = list(recommendation.items.all())
     assert len(items) >= 3  # headline + HbA1c + LDL
@@ -87,6 +88,7 @@ def test_an_item_is_decided_once(recommendation, doctor_a):
     assert FeedbackEvent.objects.count() == 1
 
 
+@pytest.mark.hazard("H5", "Staff, an admin, the patient and another clinic's doctor cannot approve or reject an item")
 @pytest.mark.parametrize("role", ["staff_a", "admin_a", "patient_user_a", "doctor_b"])
 def test_only_a_doctor_of_the_clinic_can_decide(recommendation, role, request):
     user = request.getfixturevalue(role)
@@ -102,6 +104,7 @@ def test_only_a_doctor_of_the_clinic_can_decide(recommendation, role, request):
     assert not FeedbackEvent.objects.exists()
 
 
+@pytest.mark.hazard("H5", "A patient reads nothing before review, then only the approved item, not the rejected one")
 def test_a_patient_sees_nothing_before_approval_and_only_approved_items_after(recommendation, doctor_a, patient_user_a):
     first, second = _item(recommendation, 1), _item(recommendation, 2)
     assert selectors.my_advice_read(user=patient_user_a)[1] == []

@@ -6,6 +6,7 @@ The thresholds are restated here from the guidelines (and the catalog's critical
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass, field
 
@@ -61,6 +62,7 @@ class Edge:
     op: str
     sex: str = ""
     other: dict[str, float] = field(default_factory=dict)
+    earlier: float | None = None  # an earlier value of the analyte, 100 days before (persistence)
 
     def __str__(self) -> str:
         return f"{self.rule}:{self.analyte}{self.op}{self.threshold:g}{':' + self.sex if self.sex else ''}"
@@ -80,6 +82,14 @@ EDGES = [
     Edge("glucose_level2_hypoglycaemia", "glucose", 2.8, ">="),
     Edge("glucose_critical_low", "glucose", 2.8, "<"),
     Edge("glucose_critical_high", "glucose", 25.0, ">"),
+    # A random glucose: ADA 2025 >= 200 mg/dL (11.1 mmol/L) diabetes range, never the fasting cut-offs; the same
+    # low limits.
+    Edge("glucose_random_diabetes_range", "glucose_random", 11.1, ">="),
+    Edge("glucose_random_diabetes_range", "glucose_random", 25.0, "<="),
+    Edge("glucose_random_level2_hypoglycaemia", "glucose_random", mg_dl("glucose_random", 54), "<"),
+    Edge("glucose_random_level2_hypoglycaemia", "glucose_random", 2.8, ">="),
+    Edge("glucose_random_critical_low", "glucose_random", 2.8, "<"),
+    Edge("glucose_random_critical_high", "glucose_random", 25.0, ">"),
     # 2018 AHA/ACC: LDL >= 190 mg/dL, 160-189; non-HDL >= 220; triglycerides >= 500, 175-499. ATP III HDL.
     Edge("ldl_severe", "ldl", mg_dl("ldl", 190), ">="),
     Edge("ldl_high", "ldl", mg_dl("ldl", 160), ">="),
@@ -90,11 +100,11 @@ EDGES = [
     Edge("triglycerides_moderate", "triglycerides", mg_dl("triglycerides", 500), "<"),
     Edge("hdl_low", "hdl", mg_dl("hdl", 50), "<", sex="female"),
     Edge("hdl_low", "hdl", mg_dl("hdl", 40), "<", sex="male"),
-    Edge("hdl_low", "hdl", mg_dl("hdl", 40), "<"),
+    Edge("hdl_low", "hdl", mg_dl("hdl", 50), "<"),  # sex not recorded: the stricter limit
     # WHO 2024: anaemia < 12.0 g/dL women, < 13.0 men; severe < 8.0; catalog critical < 7.0 and > 20.
     Edge("hemoglobin_anaemia", "hemoglobin", 12.0, "<", sex="female"),
     Edge("hemoglobin_anaemia", "hemoglobin", 13.0, "<", sex="male"),
-    Edge("hemoglobin_anaemia", "hemoglobin", 12.0, "<"),
+    Edge("hemoglobin_anaemia", "hemoglobin", 13.0, "<"),
     Edge("hemoglobin_anaemia", "hemoglobin", 8.0, ">="),
     Edge("hemoglobin_severe_anaemia", "hemoglobin", 8.0, "<"),
     Edge("hemoglobin_severe_anaemia", "hemoglobin", 7.0, ">="),
@@ -120,13 +130,18 @@ EDGES = [
     Edge("platelets_critical_high", "platelets", 1000.0, ">"),
     Edge("wbc_critical_low", "wbc", 2.0, "<"),
     Edge("wbc_critical_high", "wbc", 30.0, ">"),
-    # KDIGO 2024: G3a 45-59, G3b 30-44, G4 15-29, G5 < 15.
-    Edge("egfr_g3a", "egfr", 60.0, "<"),
-    Edge("egfr_g3a", "egfr", 45.0, ">="),
-    Edge("egfr_g3b", "egfr", 45.0, "<"),
-    Edge("egfr_g3b", "egfr", 30.0, ">="),
-    Edge("egfr_g4", "egfr", 30.0, "<"),
-    Edge("egfr_g4", "egfr", 15.0, ">="),
+    # KDIGO 2024: G3a 45-59, G3b 30-44, G4 15-29 once below 60 for more than 3 months; a first value below 60 is
+    # repeated (30-59 in 3 months, 15-29 soon); G5 < 15 is urgent either way.
+    Edge("egfr_g3a", "egfr", 60.0, "<", earlier=55.0),
+    Edge("egfr_g3a", "egfr", 45.0, ">=", earlier=55.0),
+    Edge("egfr_g3b", "egfr", 45.0, "<", earlier=55.0),
+    Edge("egfr_g3b", "egfr", 30.0, ">=", earlier=55.0),
+    Edge("egfr_g4", "egfr", 30.0, "<", earlier=55.0),
+    Edge("egfr_g4", "egfr", 15.0, ">=", earlier=55.0),
+    Edge("egfr_low_unconfirmed", "egfr", 60.0, "<"),
+    Edge("egfr_low_unconfirmed", "egfr", 30.0, ">="),
+    Edge("egfr_very_low_unconfirmed", "egfr", 30.0, "<"),
+    Edge("egfr_very_low_unconfirmed", "egfr", 15.0, ">="),
     Edge("egfr_g5", "egfr", 15.0, "<"),
     # Sodium < 135 / > 145 mmol/L, critical < 120 / > 160; potassium < 3.5 / > 5.1, critical < 2.8 / > 6.2.
     Edge("sodium_low", "sodium", 135.0, "<"),
@@ -139,26 +154,34 @@ EDGES = [
     Edge("potassium_low", "potassium", 2.8, ">="),
     Edge("potassium_critical_low", "potassium", 2.8, "<"),
     Edge("potassium_high", "potassium", 5.1, ">"),
-    Edge("potassium_high", "potassium", 6.2, "<="),
+    Edge("potassium_high", "potassium", 6.0, "<"),
+    # KDIGO 2020: 6.0 mmol/L or more is severe hyperkalaemia.
+    Edge("potassium_severe", "potassium", 6.0, ">="),
+    Edge("potassium_severe", "potassium", 6.2, "<="),
     Edge("potassium_critical_high", "potassium", 6.2, ">"),
     # ACG 2017: ALT > 33 U/L men, > 25 women.
     Edge("alt_above_uln", "alt", 25.0, ">", sex="female"),
     Edge("alt_above_uln", "alt", 33.0, ">", sex="male"),
-    Edge("alt_above_uln", "alt", 33.0, ">"),
+    Edge("alt_above_uln", "alt", 25.0, ">"),
     # hs-CRP >= 2 mg/L risk enhancer (2018 AHA/ACC) up to 10; > 10 another cause (CDC/AHA).
     Edge("hs_crp_elevated", "hs_crp", 2.0, ">="),
     Edge("hs_crp_elevated", "hs_crp", 10.0, "<="),
     Edge("hs_crp_above_10", "hs_crp", 10.0, ">"),
-    # UDMI4, the catalog's 99th percentiles: > 16 ng/L women, > 34 men.
+    # UDMI4, each assay's 99th percentile: hs-cTnI > 16 ng/L women, > 34 men; hs-cTnT > 14; cTnI > 40; cTnT > 10.
     Edge("troponin_above_99th", "troponin", 16.0, ">", sex="female"),
     Edge("troponin_above_99th", "troponin", 34.0, ">", sex="male"),
-    Edge("troponin_above_99th", "troponin", 34.0, ">"),
+    Edge("troponin_above_99th", "troponin", 16.0, ">"),
+    Edge("troponin_t_hs_above_99th", "troponin_t_hs", 14.0, ">", sex="male"),
+    Edge("troponin_t_hs_above_99th", "troponin_t_hs", 14.0, ">", sex="female"),
+    Edge("troponin_i_above_99th", "troponin_i", 40.0, ">"),
+    Edge("troponin_t_above_99th", "troponin_t", 10.0, ">"),
     # 2017 ACC/AHA: stage 1 130-139 / 80-89, stage 2 >= 140 / >= 90, severe > 180 / > 120 mm Hg.
     Edge("systolic_bp_stage1", "systolic_bp", 130.0, ">="),
     Edge("systolic_bp_stage1", "systolic_bp", 140.0, "<"),
     Edge("systolic_bp_stage2", "systolic_bp", 140.0, ">="),
     Edge("systolic_bp_stage2", "systolic_bp", 180.0, "<="),
     Edge("systolic_bp_critical_high", "systolic_bp", 180.0, ">"),
+    Edge("systolic_bp_critical_low", "systolic_bp", 70.0, "<"),
     Edge("diastolic_bp_stage1", "diastolic_bp", 80.0, ">="),
     Edge("diastolic_bp_stage1", "diastolic_bp", 90.0, "<"),
     Edge("diastolic_bp_stage2", "diastolic_bp", 90.0, ">="),
@@ -175,8 +198,16 @@ EDGES = [
 ]
 
 
+NOW = datetime.datetime(2026, 6, 1, 9, 0, tzinfo=datetime.UTC)
+THRESHOLD_RULES = [rule for rule in RULES if rule.fires is not None]
+
+
 def facts_for(edge: Edge, value: float, **changes) -> Facts:
-    return Facts(values={**edge.other, edge.analyte: value}, sex=edge.sex, age=changes.get("age", ADULT))
+    values, sex, age = {**edge.other, edge.analyte: value}, edge.sex, changes.get("age", ADULT)
+    if edge.earlier is None:
+        return Facts(values=values, sex=sex, age=age)
+    history = {edge.analyte: ((NOW - datetime.timedelta(days=100), edge.earlier),)}
+    return Facts(values=values, sex=sex, age=age, dates={edge.analyte: NOW}, as_of=NOW, history=history)
 
 
 def firing_value(edge: Edge) -> float:
@@ -185,7 +216,7 @@ def firing_value(edge: Edge) -> float:
 
 
 def test_every_rule_has_its_edges_tested():
-    assert {edge.rule for edge in EDGES} == set(RULE)
+    assert {edge.rule for edge in EDGES} == {rule.code for rule in THRESHOLD_RULES}
 
 
 @pytest.mark.parametrize("edge", EDGES, ids=str)
@@ -200,7 +231,7 @@ def test_a_rule_fires_on_its_side_of_each_threshold_as_the_guideline_says(edge, 
     assert (finding is not None) == fires(edge.op, value, edge.threshold)
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.code)
+@pytest.mark.parametrize("rule", THRESHOLD_RULES, ids=lambda rule: rule.code)
 @pytest.mark.parametrize("missing", ["absent", None, math.nan, math.inf])
 def test_a_value_not_measured_gives_no_finding(rule, missing):
     edge = next(edge for edge in EDGES if edge.rule == rule.code and edge.analyte == rule.analyte)
@@ -212,7 +243,7 @@ def test_a_value_not_measured_gives_no_finding(rule, missing):
     assert rule.check(Facts(values=values, sex=facts.sex, age=facts.age)) is None
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.code)
+@pytest.mark.parametrize("rule", THRESHOLD_RULES, ids=lambda rule: rule.code)
 def test_a_finding_carries_its_rule_advice_unit_and_citation(rule):
     edge = next(edge for edge in EDGES if edge.rule == rule.code and edge.analyte == rule.analyte)
     finding = rule.check(facts_for(edge, firing_value(edge)))
@@ -272,7 +303,7 @@ def test_a_band_quotes_both_of_its_limits():
     [
         ("female", 16.0, "(the limit for women)"),
         ("male", 34.0, "(the limit for men)"),
-        ("", 34.0, "(sex not recorded: the limit that is abnormal for both sexes)"),
+        ("", 16.0, "(sex not recorded: the stricter of the limits for women and men)"),
     ],
 )
 def test_a_sex_specific_finding_says_which_limit_applied(sex, threshold, note):
@@ -291,16 +322,29 @@ def test_adult_thresholds_skip_a_minor_but_critical_limits_apply_at_every_age():
     assert {f.rule for f in evaluate(Facts(values, age=None))} == {"ldl_severe", "potassium_critical_high"}
 
 
-def test_every_catalog_critical_limit_has_a_critical_rule():
-    # Systolic 70 mm Hg is a conventional hypotension limit with no guideline behind it: no rule cites one.
-    skipped = {("systolic_bp", "low")}
-    for spec in ANALYTES:
-        for side, limit in (("low", spec.critical_low), ("high", spec.critical_high)):
-            if limit is None or (spec.code, side) in skipped:
-                continue
-            beyond = math.nextafter(limit, -math.inf if side == "low" else math.inf)
-            assert [f.severity for f in evaluate(Facts({spec.code: beyond}, age=10))] == [Severity.CRITICAL]
-            assert all(f.severity < Severity.CRITICAL for f in evaluate(Facts({spec.code: limit})))
+CRITICAL_LIMITS = [
+    (spec.code, side, limit)
+    for spec in ANALYTES
+    for side, limit in (("low", spec.critical_low), ("high", spec.critical_high))
+    if limit is not None
+]
+
+
+@pytest.mark.hazard("H1", "Every critical limit of the catalog, low and high, read from the catalog itself")
+@pytest.mark.parametrize(("analyte", "side", "limit"), CRITICAL_LIMITS, ids=lambda v: str(v))
+@pytest.mark.parametrize("sex", ["female", "male", ""])
+def test_every_catalog_critical_limit_gives_a_critical_item(analyte, side, limit, sex):
+    beyond = math.nextafter(limit, -math.inf if side == "low" else math.inf)
+    found = [f for f in evaluate(Facts({analyte: beyond}, sex=sex, age=10)) if f.advice != "record_sex"]
+    assert [f.severity for f in found] == [Severity.CRITICAL]
+    assert all(f.severity < Severity.CRITICAL for f in evaluate(Facts({analyte: limit}, sex=sex)))
+
+
+def test_the_critical_limits_test_covers_every_catalog_analyte_with_one():
+    assert {code for code, _, _ in CRITICAL_LIMITS} == {
+        spec.code for spec in ANALYTES if spec.critical_low is not None or spec.critical_high is not None
+    }
+    assert ("systolic_bp", "low", 70.0) in CRITICAL_LIMITS
 
 
 # --- evaluate() ---------------------------------------------------------------------------------------------------
@@ -316,7 +360,7 @@ def test_findings_are_sorted_by_severity_then_rule_order():
     assert [f.rule for f in findings] == [
         "potassium_critical_high",
         "ldl_severe",
-        "egfr_g3a",
+        "egfr_low_unconfirmed",
         "hba1c_prediabetes_range",
         "bmi_overweight",
         "steps_sedentary",

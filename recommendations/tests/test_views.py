@@ -40,6 +40,7 @@ def test_the_queue_is_for_doctors(client, users_by_role, rec):
         assert response.status_code == (200 if role == "doctor" else 403), role
 
 
+@pytest.mark.hazard("H1", "The review queue lists a patient with a critical potassium before a mild case")
 def test_the_queue_lists_pending_advice_most_severe_first(client, doctor_a, clinic_a):
     mild = _recommendations(clinic_a, 1, hba1c=6.0, risk_level="low")[0]
     severe = _recommendations(clinic_a, 1, potassium=7.0)[0]
@@ -155,6 +156,7 @@ def test_the_review_page_reads_its_reviewers_in_the_same_queries_as_none(client,
     assert len(reviewed) == len(unreviewed)
 
 
+@pytest.mark.hazard("H12", "Clinic B's doctor gets 404 on clinic A's review page and cannot approve its items")
 def test_a_doctor_of_another_clinic_gets_404(client, doctor_b, rec):
     client.force_login(doctor_b)
     item = rec.items.get(position=1)
@@ -165,6 +167,7 @@ def test_a_doctor_of_another_clinic_gets_404(client, doctor_b, rec):
     assert item.status == ItemStatus.PENDING
 
 
+@pytest.mark.hazard("H5", "Staff posting an approval get 404 and nothing is decided")
 def test_staff_cannot_approve_through_the_page(client, staff_a, rec):
     client.force_login(staff_a)
     item = rec.items.get(position=1)
@@ -228,6 +231,9 @@ def test_the_patient_page_shows_the_advice_and_its_review_status(client, staff_a
     assert reverse("recommendations:review", args=[rec.pk]) not in body  # staff cannot review
 
 
+@pytest.mark.hazard(
+    "H6", "Advice made without the model says so on the review page and the patient page, and shows no model finding"
+)
 def test_advice_from_the_rules_alone_says_the_model_could_not_be_used(client, doctor_a, clinic_a):
     patient = PatientFactory(clinic=clinic_a, sex="male")
     prediction = prediction_for(patient, sex="male", potassium=7.0)
@@ -265,6 +271,7 @@ def test_advice_before_the_clinic_has_a_model_says_so(client, doctor_a, clinic_a
     assert "from the guideline rules alone: no active model yet" in card
 
 
+@pytest.mark.hazard("H5", "The portal's 'My advice' and patient page show an item only once a doctor approved it")
 def test_a_patient_sees_only_approved_advice_on_their_pages(client, clinic_a, patient_user_a, doctor_a):
     patient = PatientFactory(clinic=clinic_a, user=patient_user_a, sex="male")
     rec = recommendations_generate(

@@ -493,6 +493,9 @@ def test_every_admin_url_with_an_object_is_known_to_this_file():
     assert not unknown, f"admin URLs with arguments this file cannot try: {unknown}"
 
 
+@pytest.mark.hazard(
+    "H12", "Each object URL of clinic A requested by clinic B's doctor and admin: 404, audited, nothing written"
+)
 @pytest.mark.reliability(
     1,
     "Requested each object URL of clinic A (GET, and POST/PATCH with a valid body) as clinic B's doctor and admin "
@@ -562,6 +565,9 @@ def test_a_patient_reads_their_own_record_and_no_one_elses(world):
         assert client.get(reverse(name, args=[own])).status_code == 403, name
 
 
+@pytest.mark.hazard(
+    "H12", "Clinic B's patient lists and review queue (portal and API) show none of clinic A's patients"
+)
 @pytest.mark.reliability(1, "Listed patients and the review queue (portal and API) as clinic B's doctor and admin")
 def test_lists_never_show_another_clinics_rows(world):
     for key in OTHER_CLINIC:
@@ -574,6 +580,7 @@ def test_lists_never_show_another_clinics_rows(world):
     assert list(doctor_b.get(reverse("recommendations:queue")).context["rows"]) == []
 
 
+@pytest.mark.hazard("H12", "Clinic A's ids sent in a form or query by clinic B's users are not followed")
 @pytest.mark.reliability(1, "Sent clinic A's ids in a form body or a query string as clinic B's doctor and admin")
 def test_ids_of_another_clinic_in_a_body_or_query_are_not_followed(world):
     doctor_b, admin_b = signed_in(world.user("doctor_b")), signed_in(world.user("admin_b"))
@@ -590,6 +597,9 @@ def test_ids_of_another_clinic_in_a_body_or_query_are_not_followed(world):
     assert list(PredictionBatch.objects.filter(clinic=world.clinic)) == [world.batch]
 
 
+@pytest.mark.hazard(
+    "H12", "An API token of clinic B's doctor gets 404 for clinic A's patient, and the denial is audited"
+)
 @pytest.mark.reliability(1, "A token-authenticated API call by clinic B's doctor for clinic A's patient")
 def test_a_token_authenticated_denial_is_audited_too(world):
     doctor_b = world.user("doctor_b")
@@ -768,6 +778,7 @@ def test_score_now_uses_the_clinics_active_model_whatever_the_body_says(world):
     assert {p.status for p in new} == {"failed"}
 
 
+@pytest.mark.hazard("H12", "A CSV import naming another clinic and its patient's MRN writes nothing there")
 @pytest.mark.reliability(2, "Imported a CSV through the API with a clinic field and a row for clinic B's patient")
 def test_the_csv_import_writes_only_into_the_importers_clinic(world):
     client = signed_in(world.user(STAFF))
@@ -798,6 +809,7 @@ def _fhir_bundle(*, mrn: str, organization: str) -> dict[str, Any]:
             "entry": [{"fullUrl": "Patient/p1", "resource": patient}, {"resource": glucose}]}  # fmt: skip
 
 
+@pytest.mark.hazard("H12", "A FHIR bundle with clinic B's MRN and organisation adds nothing to clinic B's patient")
 @pytest.mark.reliability(2, "Imported a FHIR bundle naming clinic B's MRN and clinic B as managing organisation")
 def test_a_fhir_import_cannot_reach_another_clinics_patient(world):
     client = signed_in(world.user(STAFF))

@@ -654,6 +654,9 @@ def test_an_impossible_value_through_the_api_is_a_400_and_writes_nothing(client,
     assert _written() == before
 
 
+@pytest.mark.hazard(
+    "H2", "The API refuses a glucose in kg, in no unit or of 99 'mmol/L' (Did you mean mg/dL?), and writes nothing"
+)
 @pytest.mark.reliability(
     10, "POST a glucose in kg, in no unit, or for an analyte that does not exist: 400 naming the unit or analyte"
 )
@@ -759,6 +762,9 @@ def _problems_named(problems: list[dict[str, Any]]) -> list[str]:
     return [expected for p, expected in zip(problems, _CSV_PROBLEMS, strict=True) if expected not in p["reason"]]
 
 
+@pytest.mark.hazard(
+    "H11", "A CSV file with one good row and eleven bad ones: 400, each bad row named, no result written"
+)
 @pytest.mark.reliability(
     10,
     "A CSV file with one good row and rows whose value is NaN, Infinity, -Infinity, inf, 1e309, a 400-digit "
@@ -893,6 +899,9 @@ def importer(client, staff_a):
     return client
 
 
+@pytest.mark.hazard(
+    "H11", "A truncated, wrongly encoded, too deep or wrongly typed FHIR file: 400 with the reason, nothing written"
+)
 @pytest.mark.reliability(
     11,
     "POST /api/v1/fhir/import/ with a truncated, UTF-16 or Latin-1 file, 100,000 levels of [ or {, JSON that is "
@@ -968,6 +977,7 @@ def test_a_malformed_fhir_upload_is_a_400_and_writes_nothing(importer, file):
     assert _counts() == before
 
 
+@pytest.mark.hazard("H11", "manage.py import_fhir with malformed files: each refused with its reason, nothing written")
 @pytest.mark.reliability(
     11,
     "manage.py import_fhir with a truncated, UTF-16, 100,000-level, non-object and wrongly typed file: each "
@@ -1058,6 +1068,9 @@ _BAD_CSV = {
 }
 
 
+@pytest.mark.hazard(
+    "H11", "A truncated, wrongly encoded, binary, empty or column-less CSV file: 400 with the reason, nothing written"
+)
 @pytest.mark.reliability(
     11,
     "CSV files truncated, Latin-1, UTF-16, binary, empty, header only, without MRN, time or analyte columns, "
