@@ -147,7 +147,7 @@ def floor(clinic, version) -> float:
         sql = SQL(
             "copy (select o.patient_id, a.code, o.value, o.effective_at from patients_observation o "
             "join patients_analyte a on a.id = o.analyte_id join patients_patient p on p.id = o.patient_id "
-            "where p.clinic_id = {}) to stdout with csv"
+            "where p.clinic_id = {} and o.status = 'final') to stdout with csv"
         ).format(Literal(clinic.pk))
         with cursor.cursor.copy(sql) as copy:
             for block in copy:

@@ -533,6 +533,28 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     ),
 )  # fmt: skip
 
+# How recent a result must be to be judged as current, in days, with the guideline statement behind it. An older
+# result is shown as out of date and never judged as current: where a rule would have fired on it, the advice asks
+# for the test to be repeated. Analytes not listed: DEFAULT_RECENCY_DAYS, the model's own window.
+DEFAULT_RECENCY_DAYS = 730
+_ADA_YEARLY = "ADA 2025, Standards of Care 2 and 3: people with prediabetes are tested at least yearly"
+_AHA_ACC_REASSESS = "2018 AHA/ACC cholesterol guideline: lipids are reassessed every 3-12 months"
+_KDIGO_YEARLY = "KDIGO 2024: GFR is assessed at least once a year in people with CKD"
+_ACC_AHA_YEARLY = "2017 ACC/AHA: adults with normal blood pressure are re-evaluated every year"
+_UDMI4_ACUTE = "UDMI4: myocardial injury is judged on serial values taken hours apart"
+RECENCY: dict[str, tuple[int, str]] = {
+    **dict.fromkeys(("hba1c", "glucose", "glucose_random", "insulin"), (365, _ADA_YEARLY)),
+    **dict.fromkeys(("total_cholesterol", "ldl", "hdl", "triglycerides"), (365, _AHA_ACC_REASSESS)),
+    **dict.fromkeys(("creatinine", "egfr_reported"), (365, _KDIGO_YEARLY)),
+    **dict.fromkeys(("systolic_bp", "diastolic_bp"), (365, _ACC_AHA_YEARLY)),
+    **dict.fromkeys(("troponin", "troponin_t_hs", "troponin_i", "troponin_t"), (7, _UDMI4_ACUTE)),
+}
+
+
+def recency_days(analyte_code: str) -> int:
+    return RECENCY.get(analyte_code, (DEFAULT_RECENCY_DAYS, ""))[0]
+
+
 # An accepted unit's own label ("lb" for "[lb_av]"), else the display of the code: how every page names a unit.
 _UNIT_LABELS = {(spec.code, c.unit): c.display for spec in ANALYTES for c in spec.conversions if c.display}
 

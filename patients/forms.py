@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from patients.catalog_data import AnalyteSpec, unit_label
 from patients.clinical import accepted_units
-from patients.models import Allergy, Condition, Medication, Patient, Sex
+from patients.models import AMEND_REASON_MAX, Allergy, Condition, Medication, Patient, Sex
 from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS, LikelyDuplicate
 from patients.services import ObservationInput
 
@@ -164,6 +164,47 @@ class AllergyForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = _helper("Add allergy")
+
+
+class ObservationAmendForm(forms.Form):
+    """Correct a result (a new value, in any accepted unit) or withdraw it as entered in error; a reason always."""
+
+    CORRECT, WITHDRAW = "correct", "withdraw"
+    action = forms.ChoiceField(
+        label="What is wrong",
+        choices=[
+            (CORRECT, "The value is wrong: replace it"),
+            (WITHDRAW, "The result should not be here: entered in error"),
+        ],
+        widget=forms.RadioSelect,
+        initial=CORRECT,
+    )
+    value = forms.FloatField(label="Correct value", required=False, widget=forms.NumberInput(attrs={"step": "any"}))
+    reason = forms.CharField(
+        max_length=AMEND_REASON_MAX, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the result and shown beside it, e.g. “typed 69 for 6.9” or “belongs to another patient”.",
+    )  # fmt: skip
+
+    def __init__(self, *args, spec: AnalyteSpec, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unit"] = _unit_field(spec)
+        self.helper = _helper("Save")
+        self.helper.layout = Layout(
+            "action", Row(Column("value", css_class="col-8"), Column("unit", css_class="col-4")), "reason"
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == self.CORRECT and data.get("value") is None:
+            self.add_error("value", "Enter the correct value, or choose “entered in error”.")
+        return data
+
+    def amendment(self) -> dict[str, Any]:
+        """The service's keywords: a value and unit for a correction, none for a withdrawal."""
+        data = self.cleaned_data
+        if data["action"] == self.WITHDRAW:
+            return {"reason": data["reason"]}
+        return {"reason": data["reason"], "value": data["value"], "unit": data["unit"]}
 
 
 def _unit_field(spec: AnalyteSpec) -> forms.ChoiceField:

@@ -193,6 +193,26 @@ class ObservationSource(models.TextChoices):
     DEMO = "demo", "Synthetic demo data"
 
 
+class ObservationStatus(models.TextChoices):
+    """FHIR's Observation.status, as far as a clinic changes it: a result is final until staff correct it (a new
+    result replaces it) or withdraw it as entered in error. Only final results are read for care."""
+
+    FINAL = "final", "Final"
+    CORRECTED = "corrected", "Replaced by a correction"
+    ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
+
+
+AMEND_REASON_MAX = 500  # characters of the reason a result was corrected or withdrawn
+
+
+class CurrentObservations(models.Manager):
+    """Final results only: what every page, score, rule and export reads. `Observation.all_objects` also has the
+    corrected and withdrawn ones (the result history, and imports, which must not bring back a withdrawn value)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(status=ObservationStatus.FINAL)
+
+
 class Observation(models.Model):
     """One lab result, vital sign or wearable daily value, stored in the analyte's canonical unit."""
 
@@ -220,8 +240,25 @@ class Observation(models.Model):
         max_length=ACKNOWLEDGEMENT_NOTE_MAX, blank=True, default="", db_default="",
         help_text="What the doctor did about it, in their words.",
     )  # fmt: skip
+    status = models.CharField(
+        max_length=16, choices=ObservationStatus.choices, default=ObservationStatus.FINAL,
+        db_default=ObservationStatus.FINAL,
+    )  # fmt: skip
+    amended_at = models.DateTimeField(null=True, blank=True)
+    amended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amend_reason = models.CharField(max_length=AMEND_REASON_MAX, blank=True, default="", db_default="")
+    replaced_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces",
+        help_text="The correction that replaced this result.",
+    )  # fmt: skip
+
+    objects = CurrentObservations()
+    all_objects = models.Manager()  # noqa: DJ012  (a manager, which ruff takes for a field)
 
     class Meta:
+        base_manager_name = "all_objects"
         ordering = ["-effective_at", "-id"]
         constraints = [
             # Re-importing the same result is a no-op, not a duplicate.

@@ -27,7 +27,7 @@ from clinic.audit import audit_record
 from clinic.models import User
 from patients.catalog import catalog
 from patients.clinical import CRITICAL_LABELS, Range, age_on, reference_range
-from patients.models import Condition, Observation, Patient, VerificationStatus
+from patients.models import Condition, Observation, ObservationStatus, Patient, VerificationStatus
 
 ABNORMAL = ["L", "H", "LL", "HH"]
 CRITICAL = list(CRITICAL_LABELS)  # LL, HH: as `patients.clinical` flags them
@@ -66,6 +66,22 @@ def patient_get_for_change(*, user: User, pk: int) -> Patient:
     """A patient whose record the user may change; anyone else (a patient's own account too) gets 404."""
     allowed = patient_list_for(user=user) if roles.can_enter_results(user) else Patient.objects.none()
     return get_object_or_404(allowed, pk=pk)
+
+
+def observation_get_for_change(*, user: User, patient: Patient, pk: int) -> Observation:
+    """A final result of this patient that the user may correct or withdraw (`patient` already scoped); 404
+    otherwise, a result already corrected or withdrawn too."""
+    return get_object_or_404(Observation.objects.select_related("analyte"), patient=patient, pk=pk)
+
+
+def amended_observations(*, patient: Patient) -> list[Observation]:
+    """The patient's corrected and withdrawn results, newest change first, with what replaced them: one query."""
+    return list(
+        Observation.all_objects.filter(patient=patient)
+        .exclude(status=ObservationStatus.FINAL)
+        .select_related("analyte", "amended_by", "replaced_by")
+        .order_by("-amended_at", "-id")
+    )
 
 
 def patient_read(*, user: User, pk: int) -> Patient:
@@ -406,8 +422,9 @@ def observation_frame_for_patients(
         return pd.DataFrame(list(rows), columns=columns)
     query = SQL(
         "COPY (SELECT patient_id, analyte_id, value, effective_at FROM patients_observation "
-        "WHERE patient_id = ANY({}) AND effective_at >= {} AND effective_at <= {} ORDER BY id) TO STDOUT WITH CSV"
-    ).format(Literal(list(patient_ids)), Literal(since), Literal(until))
+        "WHERE patient_id = ANY({}) AND effective_at >= {} AND effective_at <= {} AND status = {} ORDER BY id) "
+        "TO STDOUT WITH CSV"
+    ).format(Literal(list(patient_ids)), Literal(since), Literal(until), Literal(ObservationStatus.FINAL.value))
     buffer = io.BytesIO()
     with connection.cursor() as cursor, cursor.cursor.copy(query) as copy:
         for block in copy:

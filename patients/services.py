@@ -18,11 +18,13 @@ from patients.catalog import catalog
 from patients.clinical import InvalidValue, age_on, check_plausible, interpret
 from patients.models import (
     ACKNOWLEDGEMENT_NOTE_MAX,
+    AMEND_REASON_MAX,
     Allergy,
     Condition,
     Medication,
     Observation,
     ObservationSource,
+    ObservationStatus,
     Patient,
     VerificationStatus,
 )
@@ -258,8 +260,8 @@ def observations_record(
         raise ValidationError(errors)
     if not observations:
         raise ValidationError("Enter at least one value.")
-    existing = set(
-        Observation.objects.filter(patient=patient, effective_at=effective_at).values_list("analyte_id", "value")
+    existing = set(  # withdrawn results too: the same panel entered again never brings one back
+        Observation.all_objects.filter(patient=patient, effective_at=effective_at).values_list("analyte_id", "value")
     )
     new = [o for o in observations if (o.analyte_id, o.value) not in existing]
     Observation.objects.bulk_create(new)
@@ -278,6 +280,66 @@ def observations_record(
     if new:
         _predictions_request([patient.pk])
     return new
+
+
+@transaction.atomic
+def observation_amend(
+    *, observation: Observation, by: User, reason: str, value: float | None = None, unit: str = ""
+) -> Observation | None:
+    """Correct a result (`value` and `unit` given) or withdraw it as entered in error (`value` None).
+
+    The result is kept, marked corrected or entered in error with the reason, who and when, and is no longer
+    read for care; a correction is a new result at the same time that replaces it. Flags, the prediction and the
+    advice that read it are computed again once this commits. Returns the correction (None for a withdrawal).
+    Audited with the old and new values.
+    """
+    _ensure(roles.can_enter_results(by), "Your role cannot correct results.")
+    patient = observation.patient
+    _ensure_same_clinic(by, patient)
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValidationError({"reason": "Say why the result is corrected or withdrawn: the reason is kept with it."})
+    if len(reason) > AMEND_REASON_MAX:
+        raise ValidationError({"reason": f"Keep the reason to {AMEND_REASON_MAX} characters (it has {len(reason)})."})
+    current = Observation.all_objects.select_for_update().select_related("analyte").get(pk=observation.pk)
+    if current.status != ObservationStatus.FINAL:
+        raise ValidationError(f"This result was already {current.get_status_display().lower()}; nothing was changed.")
+    correction = None
+    if value is not None:
+        entry = ObservationInput(analyte=current.analyte.code, value=value, unit=unit or current.analyte.unit)
+        try:
+            correction = _build_observation(
+                patient=patient, entry=entry, effective_at=current.effective_at, source=ObservationSource.MANUAL, by=by
+            )
+        except InvalidValue as exc:
+            raise ValidationError({"value": str(exc)}) from exc
+        taken = Observation.all_objects.filter(
+            patient=patient, analyte_id=current.analyte_id, effective_at=current.effective_at, value=correction.value
+        )
+        if taken.exists():
+            raise ValidationError({"value": "That is the value already recorded for this time: nothing to correct."})
+        correction.save()
+    status = ObservationStatus.CORRECTED if correction else ObservationStatus.ENTERED_IN_ERROR
+    Observation.all_objects.filter(pk=current.pk).update(
+        status=status, amended_at=timezone.now(), amended_by=by, amend_reason=reason, replaced_by=correction
+    )
+    audit_record(
+        actor=by,
+        action="observation.correct" if correction else "observation.entered_in_error",
+        target=patient,
+        patient_id=patient.pk,
+        detail={
+            "observation_id": current.pk,
+            "analyte": current.analyte.code,
+            "effective_at": current.effective_at.isoformat(),
+            "old": {"value": current.entered_value, "unit": current.entered_unit},
+            "new": {"value": correction.entered_value, "unit": correction.entered_unit} if correction else None,
+            "correction_id": correction.pk if correction else None,
+            "reason": reason,
+        },
+    )
+    _predictions_request([patient.pk])
+    return correction
 
 
 @transaction.atomic

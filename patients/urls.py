@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
     path("<int:pk>/results/new/", views.panel_entry, name="panel"),
+    path("<int:pk>/results/<int:observation_pk>/amend/", views.observation_amend, name="observation_amend"),
     path("<int:pk>/critical/acknowledge/", views.critical_acknowledge, name="critical_acknowledge"),
     path("<int:pk>/conditions/new/", views.condition_add, name="condition_add"),
     path("<int:pk>/medications/new/", views.medication_add, name="medication_add"),

@@ -29,13 +29,14 @@ from clinic.charts import Chart, download
 from clinic.models import User
 from patients import dashboard, selectors, services
 from patients.catalog import catalog
-from patients.catalog_data import unit_label
+from patients.catalog_data import RECENCY, recency_days, unit_label
 from patients.charts import Point, trend_svg
 from patients.clinical import Range, age_on, critical_text, off_limit_decimals
 from patients.forms import (
     AllergyForm,
     ConditionForm,
     MedicationForm,
+    ObservationAmendForm,
     PanelForm,
     PatientFilterForm,
     PatientForm,
@@ -152,6 +153,8 @@ class ResultRow:
     effective_at: datetime.datetime
     chart: SafeString | None
     acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02: “patient called”"
+    pk: int = 0  # the observation's, for its "Correct" link
+    out_of_date: str = ""  # "older than 365 days: ADA 2025 ...", for a result too old to be judged as current
 
 
 def _range_text(rng: Range | None, unit: str) -> str:
@@ -191,7 +194,35 @@ def _result_row(patient: Patient, observation: Observation, chart: SafeString | 
         effective_at=observation.effective_at,
         chart=chart,
         acknowledged=_acknowledged(observation),
+        pk=observation.pk,
+        out_of_date=_out_of_date(analyte.code, observation.effective_at),
     )
+
+
+def _out_of_date(code: str, effective_at: datetime.datetime) -> str:
+    days = recency_days(code)
+    if timezone.now() - effective_at <= datetime.timedelta(days=days):
+        return ""
+    why = RECENCY.get(code, (0, "older than the model's two-year window"))[1]
+    return f"Out of date: older than {days} days ({why}); not judged as current. Repeat the test."
+
+
+def _amended_rows(patient: Patient) -> list[dict[str, Any]]:
+    """The corrected and withdrawn results, each with its old value (shown struck through), why, who and when."""
+    rows = []
+    for observation in selectors.amended_observations(patient=patient):
+        by = observation.amended_by
+        rows.append({
+            "name": observation.analyte.name,
+            "old": _result_row(patient, observation, None).value,
+            "new": _result_row(patient, observation.replaced_by, None).value if observation.replaced_by else "",
+            "status": observation.get_status_display(),
+            "reason": observation.amend_reason,
+            "by": (by.get_full_name() or by.username) if by else "",
+            "at": observation.amended_at,
+            "effective_at": observation.effective_at,
+        })  # fmt: skip
+    return rows
 
 
 def _acknowledged(observation: Observation) -> str:
@@ -258,7 +289,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
     critical = [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]
     critical_names = [row.name for row in critical]
-    risk = risk_card(user=request.user, patient=patient, critical=critical_names)  # None for a patient's own account
+    measured = {o.analyte.code: o.effective_at for o in latest}
+    risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     context = {
         "patient": patient,
@@ -281,6 +313,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
+        "amended": _amended_rows(patient),
     }
     return render(request, "patients/detail.html", context)
 
@@ -376,6 +409,27 @@ def critical_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.info(request, "No critical result was waiting: another doctor may have acknowledged it meanwhile.")
     return redirect("patients:detail", pk=patient.pk)
+
+
+@login_required
+def observation_amend(request: HttpRequest, pk: int, observation_pk: int) -> HttpResponse:
+    patient = selectors.patient_get_for_change(user=request.user, pk=pk)
+    observation = selectors.observation_get_for_change(user=request.user, patient=patient, pk=observation_pk)
+    spec = catalog().by_code[observation.analyte.code]
+    form = ObservationAmendForm(request.POST or None, spec=spec)
+    if form.is_valid():
+        try:
+            correction = services.observation_amend(observation=observation, by=request.user, **form.amendment())
+        except ValidationError as error:
+            attach_errors(form, error)
+        else:
+            shown = _result_row(patient, observation, None).value
+            done = f"corrected to {_result_row(patient, correction, None).value}" if correction else "withdrawn"
+            messages.success(request, f"{spec.name} {shown} {done}. The risk and advice are being computed again.")
+            return redirect(f"{reverse('patients:detail', args=[patient.pk])}#results")
+    taken = date_format(timezone.localtime(observation.effective_at), "Y-m-d H:i")
+    title = f"Correct {spec.name} {_result_row(patient, observation, None).value} taken {taken}"
+    return _form_page(request, form, title, patient)
 
 
 @login_required

@@ -38,10 +38,11 @@ def _number(value: float) -> str:
 
 
 def value_text(item: Mapping[str, Any]) -> str:
-    """The feature's value as a clinician reads it: "6.01 % · above range", "yes", "not recorded"."""
+    """The feature's value as a clinician reads it: "6.01 % · above range", "yes", "not recorded", or for a value
+    too old for the model, when it was last measured ("none in the model's 2 years; last 2023-11-02")."""
     value = item.get("value")
     if value is None:
-        text = "not recorded"
+        text = item.get("absent") or "not recorded"
     elif isinstance(value, bool):
         text = "yes" if value else "no"
     elif isinstance(value, int | float):

@@ -6,6 +6,7 @@ render. The risk card is built here and placed on the patient page by `patients.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -69,13 +70,22 @@ def _risk_badge(prediction: Prediction, critical: list[str]) -> str:
     return RISK_BADGES.get(prediction.risk_level, "text-bg-secondary")
 
 
-def _explained(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
-    """The successful prediction the card shows: its class, risk, probabilities and explanation chart."""
+def _explained(
+    prediction: Prediction, critical: list[str], measured: dict[str, datetime.datetime] | None = None
+) -> dict[str, Any]:
+    """The successful prediction the card shows: its class, risk, probabilities and explanation chart.
+
+    An input the model had no value for, while the record has an older one (`measured`: analyte -> time of its
+    latest value), says so with that value's date rather than "not recorded": it was measured, too long ago.
+    """
     predicted = selectors.class_display(prediction.predicted_class)
     method = selectors.explanation_method_display(prediction.explanation_method)
     chart = None
     if prediction.contributions:
-        chart = contributions_svg(contributions=prediction.contributions, predicted=predicted, method=method)
+        contributions = [
+            _absent(item, (measured or {}).get(item.get("analyte") or "")) for item in prediction.contributions
+        ]
+        chart = contributions_svg(contributions=contributions, predicted=predicted, method=method)
     return {
         "prediction": prediction,
         "predicted": predicted,
@@ -86,6 +96,13 @@ def _explained(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
         "chart": chart,
         "method": method,
     }
+
+
+def _absent(item: dict[str, Any], last: datetime.datetime | None) -> dict[str, Any]:
+    if item.get("value") is not None or last is None:
+        return item
+    years = services.WINDOW_DAYS // 365
+    return {**item, "absent": f"none in the model's last {years} years; last measured {last.date().isoformat()}"}
 
 
 def _history_row(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
@@ -105,11 +122,13 @@ def _history_row(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
     }
 
 
-def risk_card(*, user: User, patient: Patient, critical: list[str]) -> dict[str, Any] | None:
+def risk_card(
+    *, user: User, patient: Patient, critical: list[str], measured: dict[str, datetime.datetime] | None = None
+) -> dict[str, Any] | None:
     """The "Risk (decision support)" card, or None for a role that may not see predictions (a patient).
 
     `critical` names the patient's latest results in a critical range ("Potassium"), which the card says the model
-    does not weigh.
+    does not weigh; `measured` gives the time of each analyte's latest result (for inputs too old for the model).
     """
     if not roles.can_view_patients(user):
         return None
@@ -118,7 +137,7 @@ def risk_card(*, user: User, patient: Patient, critical: list[str]) -> dict[str,
     shown = history.latest_succeeded
     return {
         "latest_failed": latest if latest is not None and latest.status == PredictionStatus.FAILED else None,
-        "shown": _explained(shown, critical) if shown else None,
+        "shown": _explained(shown, critical, measured) if shown else None,
         "history": [_history_row(p, critical) for p in history.recent],
         "score_url": reverse("predictions:score", args=[patient.pk]),
         "notice": selectors.DECISION_SUPPORT,

@@ -21,14 +21,15 @@ HAZARDS = [
         "H1",
         "A critical result is missed: no urgent advice item and no red banner for a value beyond a critical limit",
         causes=(
-            "a critical limit in the analyte catalog with no rule behind it",
+            "a critical limit in the analyte catalog with no rule behind it (systolic 65 mm Hg was flagged but silent)",
             "a new analyte added with critical limits but without a rule",
             "the critical low limit forgotten where the high one is handled",
         ),
         controls=(
             "`patients.clinical.critical_flag` flags LL / HH beyond the catalog's critical limits at every age and sex",
             "`recommendations.rules` turns every catalog critical limit into a critical rule "
-            "(`engine.critical_rule`) whose advice is urgent, also when the model cannot be used",
+            "(`guidelines.CATALOG_CRITICAL` gives the ones without an item of their own the generic urgent item), "
+            "also when the model cannot be used; the test is generated from the catalog",
             "the red banner on the patient page until a doctor acknowledges "
             "(`patients.services.critical_results_acknowledge`)",
             "critical items pinned first in the review queue, never re-ranked by feedback "
@@ -127,7 +128,11 @@ HAZARDS = [
         "H10",
         "Contradictory advice for one condition",
         causes=("several rules and the model each advising on the same condition",),
-        controls=("findings merged per condition, the most severe kept (`recommendations.rules.evaluate`)",),
+        controls=(
+            "findings about one condition, or for one advice item, merged into one item at the most severe "
+            "finding's severity that names every value (`recommendations.rules.evaluate`)",
+            "of two blood pressure categories, the higher designated (`recommendations.rules.guidelines.SUPERSEDES`)",
+        ),
     ),
     Hazard(
         "H11",
@@ -146,6 +151,17 @@ HAZARDS = [
         controls=(
             "every read is scoped to the user's clinic first (`patients.selectors.patient_list_for` and the other "
             "`*_for` selectors); outside it, 404, and the denial is audited",
+        ),
+    ),
+    Hazard(
+        "H13",
+        "A result known to be wrong keeps driving flags, the risk score and advice",
+        causes=("a value typed wrong or filed under the wrong patient, with no way to correct or withdraw it",),
+        controls=(
+            "`patients.services.observation_amend` corrects a result or withdraws it as entered in error, with a "
+            "reason, audited; the old value is kept and shown struck through",
+            "only final results are read for care (`patients.models.CurrentObservations`); the prediction and advice "
+            "are computed again; a file sent again never brings a withdrawn value back",
         ),
     ),
 ]

@@ -138,7 +138,8 @@ def _plan_observations(
     mrn_of = {p.pk: p.mrn for p in plan.matched_patients}
     seen = {
         (mrn_of[pid], analyte_id, when, value)
-        for pid, analyte_id, when, value in Observation.objects.filter(patient_id__in=list(mrn_of)).values_list(
+        # withdrawn results too: a file sent again never brings one back
+        for pid, analyte_id, when, value in Observation.all_objects.filter(patient_id__in=list(mrn_of)).values_list(
             "patient_id", "analyte_id", "effective_at", "value"
         )
     }

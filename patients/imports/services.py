@@ -134,9 +134,9 @@ def _existing_keys(values: list[PlannedValue], patients: dict[str, Patient]) -> 
     analyte_ids = sorted({ids[value.code] for value in values})
     patient_ids = sorted({patients[value.mrn].pk for value in values})
     keys: set[tuple] = set()
-    for chunk in _chunks(patient_ids):
+    for chunk in _chunks(patient_ids):  # withdrawn results too: a file sent again never brings one back
         keys.update(
-            Observation.objects.filter(
+            Observation.all_objects.filter(
                 patient_id__in=chunk, analyte_id__in=analyte_ids, effective_at__range=(earliest, latest)
             ).values_list("patient_id", "analyte_id", "effective_at", "value")
         )

@@ -5,6 +5,8 @@ Before the constraint is added, the MRNs already stored are checked: if two pati
 differ only in case, the migration stops and lists them (creating the index would fail with a bare integrity
 error). `manage.py resolve_mrn_clashes --rename` resolves them; then migrate again.
 Birth dates already stored are left as they are: the rule applies when a record is next saved.
+On PostgreSQL the search's index on the upper-cased MRN (0008) goes: the constraint's index, on (UPPER(mrn),
+clinic), serves the same lookups.
 """
 
 from itertools import groupby
@@ -47,6 +49,18 @@ def refuse_mrn_clashes(apps, schema_editor):
         )
 
 
+def drop_search_mrn_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute('DROP INDEX IF EXISTS "patient_mrn_upper"', params=None)
+
+
+def restore_search_mrn_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            'CREATE INDEX IF NOT EXISTS "patient_mrn_upper" ON "patients_patient" (UPPER("mrn"::text))', params=None
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [("patients", "0009_resync_catalog_assays")]
 
@@ -77,4 +91,5 @@ class Migration(migrations.Migration):
                 "without regard to case).",
             ),
         ),
+        migrations.RunPython(drop_search_mrn_index, restore_search_mrn_index, elidable=False),
     ]

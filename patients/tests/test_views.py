@@ -248,7 +248,8 @@ def test_a_search_finds_its_patients_from_indexes_not_by_reading_every_patient(s
 
     assert list(found) == [patient_a]
     assert "Seq Scan" not in plan, plan
-    for index in ("patient_given_name_trgm", "patient_family_name_trgm", "patient_mrn_upper"):
+    # The MRN: the index of the case-insensitive unique constraint (patients 0010), on (UPPER(mrn), clinic).
+    for index in ("patient_given_name_trgm", "patient_family_name_trgm", "patient_mrn_unique_in_clinic_any_case"):
         assert index in plan
 
 
@@ -260,7 +261,7 @@ def test_where_pg_trgm_cannot_be_created_the_search_is_left_unindexed_with_a_war
     role = f"clinic_no_extensions_{uuid.uuid4().hex[:8]}"
     with connection.cursor() as cursor:
         cursor.execute("DROP EXTENSION pg_trgm CASCADE")  # and with it the two trigram indexes
-        cursor.execute(f'DROP INDEX "patient_mrn_upper"; CREATE ROLE "{role}"; SET LOCAL ROLE "{role}"')
+        cursor.execute(f'DROP INDEX IF EXISTS "patient_mrn_upper"; CREATE ROLE "{role}"; SET LOCAL ROLE "{role}"')
         with connection.schema_editor() as editor:
             migration.install(None, editor)
         cursor.execute("RESET ROLE")
@@ -960,3 +961,19 @@ def test_the_filter_form_shows_what_was_asked_and_says_what_it_ignored(client, d
     assert "Select a valid choice. ancient is not one of the available choices." in page
     assert 'id="id_abnormal" checked' in page
     assert "is-invalid" not in client.get(page_url("list")).content.decode()
+
+
+@pytest.mark.hazard("H4", "A three-year-old LDL on the patient page is marked out of date; a recent HbA1c is not")
+def test_a_result_older_than_its_window_is_marked_out_of_date_on_the_patient_page(client, staff_a, patient_a):
+    now = datetime.datetime.now(tz=datetime.UTC).replace(microsecond=0)
+    record(patient_a, staff_a, when=now - datetime.timedelta(days=3 * 365), ldl=(187.8, "mg/dL"))
+    record(patient_a, staff_a, when=now - datetime.timedelta(days=30), hba1c=(6.0, "%"))
+    client.force_login(staff_a)
+
+    html = client.get(page_url("detail", patient_a)).content.decode()
+
+    lipid = html.split('data-testid="panel-lipid"')[1].split("</section>")[0]
+    metabolic = html.split('data-testid="panel-metabolic"')[1].split("</section>")[0]
+    assert 'data-testid="out-of-date"' in lipid
+    assert "older than 365 days (2018 AHA/ACC cholesterol guideline" in lipid
+    assert 'data-testid="out-of-date"' not in metabolic

@@ -14,7 +14,7 @@ from django.utils import timezone
 from clinic.models import AuditEvent, Role
 from clinic.testing import session_read_queries
 from patients.demo import demo_cohort_load
-from patients.models import Patient
+from patients.models import Observation, Patient
 from patients.services import ObservationInput, observations_record
 from patients.tests.factories import PatientFactory
 from predictions import services, tasks
@@ -217,6 +217,30 @@ def test_a_stored_label_with_markup_is_escaped_on_the_patient_page(client, docto
 
     assert XSS not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.hazard(
+    "H4", "An input too old for the model is shown with the date it was last measured, not 'not recorded'"
+)
+def test_an_input_measured_too_long_ago_for_the_model_says_when_it_was_last_measured(
+    client, doctor_a, active_model, patient
+):
+    long_ago = timezone.now() - datetime.timedelta(days=3 * 365)
+    observations_record(
+        patient=patient, by=doctor_a, entries=[ObservationInput("hba1c", 7.4, "%")], effective_at=long_ago
+    )
+    Observation.objects.filter(patient=patient, analyte__code="hba1c").exclude(effective_at=long_ago).delete()
+    prediction = services.prediction_create(patient_id=patient.pk)
+    assert prediction.inputs["hba1c"] is None  # older than the model's window
+    absent = {"feature": "hba1c", "label": "Hemoglobin A1c", "analyte": "hba1c", "value": None, "unit": "%",
+              "contribution": 0.2, "direction": "towards", "reference": ""}  # fmt: skip
+    Prediction.objects.filter(pk=prediction.pk).update(contributions=[absent])
+    client.force_login(doctor_a)
+
+    card = risk_card_html(page(client, detail_url(patient)))
+
+    assert f"none in the model&#x27;s last 2 years; last measured {long_ago.date().isoformat()}" in card
+    assert "not recorded" not in card
 
 
 def test_a_failed_latest_prediction_shows_its_error_and_keeps_the_earlier_success_visible(

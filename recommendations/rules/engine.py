@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from patients.catalog_data import ANALYTES, AnalyteSpec, UnitConversion, unit_display
+from patients.catalog_data import ANALYTES, DEFAULT_RECENCY_DAYS, AnalyteSpec, UnitConversion, unit_display
 
 ADULT_AGE = 18  # the catalog's adult reference ranges start here too
 
@@ -68,12 +68,11 @@ class Facts:
 
 # Days, with the guideline statement each window comes from. A value older than its window is never judged as
 # current: a rule that it would have fired gives "repeat the test" instead (`guidelines.stale_findings`).
-RECENT: dict[str, tuple[int, str]] = {}
-DEFAULT_RECENT_DAYS = 730  # the model's own window (predictions.services.WINDOW_DAYS)
+RECENT: dict[str, tuple[int, str]] = {}  # filled by `guidelines` from the catalog's `RECENCY`
 
 
 def recent_days(feature: str) -> int:
-    return RECENT.get(feature, (DEFAULT_RECENT_DAYS, ""))[0]
+    return RECENT.get(feature, (DEFAULT_RECENCY_DAYS, ""))[0]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 
-from patients.catalog_data import ANALYTES
+from patients.catalog_data import ANALYTES, RECENCY
 from recommendations.rules.engine import (
     MEASURES,
     RECENT,
@@ -410,16 +410,5 @@ ALL_RULES: tuple[Rule, ...] = (*RULES, *CATALOG_CRITICAL, AKI, SEX_NOT_RECORDED)
 
 # --- How recent a value must be -------------------------------------------------------------------------------------
 
-ADA_YEARLY = "ADA 2025, Standards of Care 2 and 3: people with prediabetes are tested at least yearly"
-AHA_ACC_REASSESS = "2018 AHA/ACC cholesterol guideline: lipids are reassessed every 3-12 months"
-KDIGO_YEARLY = "KDIGO 2024: GFR is assessed at least once a year in people with CKD"
-ACC_AHA_YEARLY = "2017 ACC/AHA: adults with normal blood pressure are re-evaluated every year"
-UDMI4_ACUTE = "UDMI4: myocardial injury is judged on serial values taken hours apart"
-RECENT.update({
-    **dict.fromkeys(("hba1c", "glucose", "glucose_random", "insulin"), (365, ADA_YEARLY)),
-    **dict.fromkeys(("total_cholesterol", "ldl", "hdl", "triglycerides", "non_hdl_cholesterol"),
-                    (365, AHA_ACC_REASSESS)),
-    **dict.fromkeys(("creatinine", "egfr", "egfr_reported"), (365, KDIGO_YEARLY)),
-    **dict.fromkeys(("systolic_bp", "diastolic_bp"), (365, ACC_AHA_YEARLY)),
-    **dict.fromkeys(TROPONINS, (7, UDMI4_ACUTE)),
-})  # fmt: skip
+# The catalog's windows (`patients.catalog_data.RECENCY`), and a derived value's from the analyte it comes from.
+RECENT.update({**RECENCY, "egfr": RECENCY["creatinine"], "non_hdl_cholesterol": RECENCY["ldl"]})
