@@ -8,6 +8,7 @@ every role of clinic A and as clinic B's doctor and admin.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from patients.forms import PatientForm
 from patients.imports import uploads
 from patients.imports.services import labs_import
 from patients.models import Condition, Medication, Observation, Patient, VerificationStatus
+from patients.services import ObservationInput, observations_record
 from patients.tests.factories import ConditionFactory, PatientFactory
 from predictions.models import Prediction, PredictionBatch
 from recommendations import services as recommendation_services
@@ -110,6 +112,7 @@ class World:
     own_record: Patient  # the record of clinic A's patient account
     other_patient: Patient  # clinic B's
     condition: Condition
+    observation: Observation  # a result of `patient`, to correct or withdraw
     version: ModelVersion
     prediction: Prediction
     rec: Recommendation
@@ -153,6 +156,12 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
         own_record=PatientFactory(clinic=clinic_a, mrn="A-200", user=users_by_role[PATIENT]),
         other_patient=PatientFactory(clinic=clinic_b, mrn="B-100"),
         condition=ConditionFactory(patient=patient, recorded_by=doctor_a),
+        observation=observations_record(
+            patient=patient,
+            by=staff_a,
+            entries=[ObservationInput("potassium", 4.2, "mmol/L")],
+            effective_at=datetime.datetime(2026, 3, 1, 8, 30, tzinfo=datetime.UTC),
+        )[0],
         version=version,
         prediction=prediction,
         rec=rec,
@@ -237,6 +246,8 @@ OBJECT_URLS: dict[str, Target] = {
                                                                         "glucose": 99}}),
     "patients:condition_add": Target(_patient, CLINICAL, {"GET": None, "POST": CONDITION_FORM}),
     "patients:critical_acknowledge": Target(_patient, DOCTORS, POST),
+    "patients:observation_amend": Target(lambda w: {"pk": w.patient.pk, "observation_pk": w.observation.pk}, CLINICAL,
+                                         {"GET": None, "POST": {"action": "withdraw", "reason": "Entered twice."}}),
     "patients:medication_add": Target(_patient, CLINICAL, {"GET": None, "POST": {"name": "Metformin"}}),
     "patients:allergy_add": Target(_patient, CLINICAL, {"GET": None, "POST": {"substance": "Penicillin"}}),
     "imports:preview": Target(_token, UPLOADER, GET, session_owner=STAFF),

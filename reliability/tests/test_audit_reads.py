@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 
 from clinic.models import AuditEvent
 from patients import services as patient_services
-from patients.models import Patient
+from patients.models import Observation, Patient
 from patients.services import ObservationInput
 from patients.tests.factories import PatientFactory
 from predictions import services as prediction_services
@@ -106,6 +106,12 @@ def _(w):
 @read("portal_results_form")
 def _(w):
     _get(w.doctor, reverse("patients:panel", args=[w.patient.pk]))
+
+
+@read("portal_result_correction_form")
+def _(w):
+    result = Observation.objects.filter(patient=w.patient).first()
+    _get(w.doctor, reverse("patients:observation_amend", args=[w.patient.pk, result.pk]))
 
 
 @read("portal_review_queue")

@@ -83,7 +83,7 @@ def test_each_hazard_lists_its_tests_under_its_own_heading():
 
 
 def test_hazard_ids_are_unique_and_each_hazard_names_a_cause_and_a_control():
-    assert len(set(HAZARD_IDS)) == len(HAZARD_IDS) == 12
+    assert len(set(HAZARD_IDS)) == len(HAZARD_IDS) == 13
     assert all(hazard.causes and hazard.controls for hazard in HAZARDS)
 
 
