@@ -83,6 +83,7 @@ bench: $(BENCH_STAMP)
 		$(PY) bench/pages.py --patients $(lastword $(BENCH_BATCH_PATIENTS))
 	DATABASE_URL=$(BENCH_PG)/clinic_bench_load REDIS_URL=$(BENCH_REDIS) \
 		$(PY) bench/load.py --duration $(BENCH_LOAD_SECONDS) --runs $(BENCH_RUNS)
+	$(PY) bench/real_tables.py
 	$(PY) manage.py evaluate_ranking --simulate --write-results
 	@echo "Written: bench/RESULTS.md"
 

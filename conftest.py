@@ -86,12 +86,13 @@ def _analyte_catalog(request):
         return
     from django.apps import apps
 
-    from patients.catalog import catalog_clear, catalog_sync
+    from patients.catalog import catalog, catalog_clear, catalog_sync
     from patients.models import Analyte
 
     if not Analyte.objects.exists():
         catalog_sync(apps)
         catalog_clear()
+        catalog()  # loaded now, as a running process has it, not inside a test that counts its queries
 
     from recommendations.catalog import advice_sync
     from recommendations.models import AdviceItem
@@ -113,6 +114,15 @@ def _per_process_caches():
 @pytest.fixture
 def clinic_a(db):
     return ClinicFactory(name="Riverside Clinic", slug="riverside")
+
+
+@pytest.fixture
+def demo_clinic_a(clinic_a):
+    """Clinic A flagged as a demo clinic (as `seed_demo` flags its own): the one kind of clinic where a model trained
+    on the synthetic demo cohort may be active. For tests that train on `demo_cohort_load` and need the result live."""
+    clinic_a.is_demo = True
+    clinic_a.save(update_fields=["is_demo"])
+    return clinic_a
 
 
 @pytest.fixture
@@ -268,15 +278,38 @@ def trained_artifact(tmp_path_factory):
     return directory, "test-model.skops", info
 
 
+def scorable(patients):
+    """The first of `patients` with every input a model needs, each recent enough (`REQUIRED_INPUTS`): a patient
+    the model gives a risk estimate, not "not enough recent results"."""
+    import datetime
+
+    from django.utils import timezone
+
+    from mltraining.ml.features import RECENT_DAYS, REQUIRED_INPUTS
+
+    def has(patient, codes) -> bool:
+        return any(
+            patient.observations.filter(
+                analyte__code=code,
+                effective_at__gte=timezone.now() - datetime.timedelta(days=RECENT_DAYS.get(code, 730)),
+            ).exists()
+            for code in codes
+        )
+
+    return next(patient for patient in patients if all(has(patient, codes) for _, codes in REQUIRED_INPUTS))
+
+
 def make_model_version(clinic, artifact, *, version=1, status="active"):
+    """A version of the clinic's own records (see `CLINIC_PROVENANCE`) backed by the session's artifact."""
     from mltraining.models import ModelVersion, TrainingRun
+    from mltraining.tests.factories import CLINIC_PROVENANCE
 
     directory, name, info = artifact
     run = TrainingRun.objects.create(clinic=clinic, status="succeeded", chosen="lightgbm")
     return ModelVersion.objects.create(
         clinic=clinic, version=version, training_run=run, artifact_path=name, sha256=info.sha256,
         sklearn_version=info.sklearn_version, classes=info.classes, data_hash=info.data_hash, rows=info.rows,
-        risk_thresholds=[0.2, 0.5], status=status, metrics={"roc_auc_ovr_macro": 0.9},
+        risk_thresholds=[0.2, 0.5], status=status, metrics={"roc_auc_ovr_macro": 0.9}, provenance=CLINIC_PROVENANCE,
     )  # fmt: skip
 
 

@@ -66,7 +66,7 @@ def _clinic(n: int):
     from patients.models import Patient
 
     slug = f"bench-{n}"
-    clinic = Clinic.objects.filter(slug=slug).first() or clinic_create(name=f"Bench {n:,}", slug=slug)
+    clinic = Clinic.objects.filter(slug=slug).first() or clinic_create(name=f"Bench {n:,}", slug=slug, is_demo=True)
     if Patient.objects.filter(clinic=clinic).count() != n:
         Patient.objects.filter(clinic=clinic).delete()
         print(f"seeding {n:,} patients", flush=True)

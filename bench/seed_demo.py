@@ -112,7 +112,9 @@ def main() -> None:
     from clinic.models import Clinic
     from clinic.services import clinic_create
 
-    clinic = Clinic.objects.filter(slug="bench-seed").first() or clinic_create(name="Bench seed", slug="bench-seed")
+    clinic = Clinic.objects.filter(slug="bench-seed").first() or clinic_create(
+        name="Bench seed", slug="bench-seed", is_demo=True
+    )
     lines = [
         "Seeding the demo cohort (`bench/seed_demo.py`): `demo_cohort_load` end to end (numpy generation, "
         "patients, COPY of observations, diagnoses, audit) against its floor, a bare COPY of the same prepared "

@@ -58,9 +58,11 @@ admin.site.site_title = "Clinic admin"
 
 @admin.register(Clinic)
 class ClinicAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "is_demo", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
+    # Set by `seed_demo` only: ticking it would let a model trained on synthetic data score this clinic's patients.
+    readonly_fields = ["is_demo"]
 
     def get_queryset(self, request):
         return selectors.clinic_list_for(user=request.user)

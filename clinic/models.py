@@ -6,6 +6,12 @@ from django.db import models
 class Clinic(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
+    is_demo = models.BooleanField(
+        "demo clinic",
+        default=False,
+        help_text="Set by `manage.py seed_demo` for its clinic only: a model trained on synthetic demo data may be "
+        "active here and nowhere else.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,11 +6,12 @@ from clinic.models import AuditEvent, AuditOutcome, Clinic, Role, User
 
 
 @transaction.atomic
-def clinic_create(*, name: str, slug: str, by: User | None = None) -> Clinic:
-    clinic = Clinic(name=name, slug=slug)
+def clinic_create(*, name: str, slug: str, by: User | None = None, is_demo: bool = False) -> Clinic:
+    """`is_demo` only for a clinic of synthetic patients (the demo, benchmarks): its models may be trained on them."""
+    clinic = Clinic(name=name, slug=slug, is_demo=is_demo)
     clinic.full_clean()
     clinic.save()
-    audit_record(actor=by, action="clinic.create", target=clinic)
+    audit_record(actor=by, action="clinic.create", target=clinic, detail={"is_demo": is_demo} if is_demo else None)
     return clinic
 
 

@@ -354,6 +354,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OverrideReasonEnum": "recommendations.models.OverrideReason",
         "CriticalInterpretationEnum": "patients.clinical.CRITICAL_CHOICES",
+        # a condition's verification status and what its imported file said share one enum
+        "VerificationStatusEnum": "patients.models.VerificationStatus",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "clinic.api.document_refused_addresses"],
 }

@@ -31,6 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if context["can_review_advice"]:
         context["queue"] = recommendation_selectors.review_queue_counts(user=user)
         context["urgent_severity"] = recommendation_selectors.URGENT
+        context["imported_diagnoses"] = patient_selectors.imported_conditions_awaiting_for(user=user).count()
     if context["can_view_patients"]:
         context["critical"] = patient_selectors.critical_patient_counts(user=user)
     if context["can_manage_clinic"] and user.clinic_id:

@@ -179,15 +179,15 @@ class TrainingRunAdmin(RegistryAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(RegistryAdmin):
-    list_display = ["__str__", "clinic", "version", "status", "chosen", "roc_auc", "rows", "activated_at",
-                    "activated_by", "created_at", "card_link"]  # fmt: skip
+    list_display = ["__str__", "clinic", "version", "status", "chosen", "roc_auc", "rows", "training_data",
+                    "activated_at", "activated_by", "created_at", "card_link"]  # fmt: skip
     list_filter = ["status"]
     list_per_page = 50
     actions = ["activate", "rollback"]
     fields = [
         "clinic", "version", "status", "training_run_link", "card_link", "activated_at", "activated_by", "created_at",
-        "rows", "classes", "data_hash", "artifact_path", "sha256", "sklearn_version", "library_versions_pretty",
-        "risk_thresholds",
+        "training_data", "rows", "classes", "data_hash", "artifact_path", "sha256", "sklearn_version",
+        "library_versions_pretty", "risk_thresholds",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -270,6 +270,10 @@ class ModelVersionAdmin(RegistryAdmin):
     def roc_auc(self, version):
         value = version.roc_auc
         return "-" if value is None else f"{value:.3f}"
+
+    @admin.display(description="Trained on")
+    def training_data(self, version):
+        return version.training_data
 
     @admin.display(description="Model card")
     def card_link(self, version):

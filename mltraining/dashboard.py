@@ -445,6 +445,7 @@ class ModelDashboard:
     metric_rows: list[dict[str, Any]] = field(default_factory=list)
     candidate_metrics: list[str] = field(default_factory=list)
     candidate_rows: list[dict[str, Any]] = field(default_factory=list)
+    unusable: bool = False  # active, yet scoring nobody: synthetic training data outside a demo clinic
 
     @property
     def by_key(self) -> dict[str, Chart]:
@@ -507,4 +508,5 @@ def model_dashboard_read(
         metric_rows=selectors.metric_rows(version.metrics or {}),
         candidate_metrics=metric_names,
         candidate_rows=candidate_rows,
+        unusable=selectors.active_version_unusable(version=version),
     )

@@ -7,6 +7,8 @@ Written only by `mltraining.services`; read by other apps through `mltraining.se
 from django.conf import settings
 from django.db import models
 
+from mltraining.provenance import is_synthetic, provenance_sentence
+
 
 class TrainingStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -96,9 +98,10 @@ class ModelStatus(models.TextChoices):
 
 
 class ModelVersion(models.Model):
-    """A trained model of one clinic: its artifact (verified by SHA-256 on every load), metrics and card.
+    """A trained model of one clinic: its artifact (verified by SHA-256 on every load), metrics, card and provenance.
 
-    At most one version per clinic is active; the database enforces it with a partial unique index.
+    At most one version per clinic is active; the database enforces it with a partial unique index. A version
+    trained on synthetic demo data is active only in a demo clinic (`mltraining.services` refuses it elsewhere).
     """
 
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="model_versions")
@@ -116,6 +119,11 @@ class ModelVersion(models.Model):
     risk_thresholds = models.JSONField(default=list, blank=True)
     reference_profile = models.JSONField(default=dict, blank=True, help_text="Training distribution, for drift.")
     model_card = models.JSONField(default=dict, blank=True, help_text="Intended use, data and limitations.")
+    provenance = models.JSONField(
+        default=dict, blank=True,
+        help_text="Where its training data came from: patients by source (synthetic demo, imports), diagnoses by "
+        "who vouches for them (a doctor, a trusted import source). Empty: trained before this was recorded.",
+    )  # fmt: skip
     status = models.CharField(max_length=10, choices=ModelStatus.choices, default=ModelStatus.CANDIDATE)
     activated_at = models.DateTimeField(null=True, blank=True)
     activated_by = models.ForeignKey(
@@ -146,6 +154,15 @@ class ModelVersion(models.Model):
     @property
     def roc_auc(self) -> float | None:
         return (self.metrics.get("test") or {}).get("roc_auc_ovr_macro")
+
+    @property
+    def training_data(self) -> str:
+        """The one line every score of this version carries: what it was trained on."""
+        return provenance_sentence(self.provenance)
+
+    @property
+    def trained_on_synthetic_data(self) -> bool:
+        return is_synthetic(self.provenance)
 
 
 class DriftBand(models.TextChoices):

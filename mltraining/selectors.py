@@ -14,6 +14,7 @@ from clinic import roles
 from clinic.models import Clinic, User
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
 from patients.catalog_data import unit_display
+from patients.models import ObservationSource
 
 # The metrics shown in tables, in order, with their labels.
 METRIC_LABELS = {
@@ -56,10 +57,23 @@ def drift_report_list_for(*, user: User) -> QuerySet[DriftReport]:
     return DriftReport.objects.filter(clinic_id=user.clinic_id)
 
 
+def _scoring(versions: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
+    """Active versions that may score: not one trained on synthetic data outside a demo clinic. Activation refuses
+    such a version now; this keeps one activated before that check (or by hand) from scoring real patients."""
+    # Spelled as a filter: an exclude() of the JSON key would also drop versions without it (NULL in SQL).
+    may_score = Q(clinic__is_demo=True) | Q(provenance__synthetic=False) | ~Q(provenance__has_key="synthetic")
+    return versions.filter(may_score, status=ModelStatus.ACTIVE)
+
+
 def active_model_for(*, clinic: Clinic | int) -> ModelVersion | None:
     """The version that scores the clinic's patients now, or None before the first one is activated."""
     clinic_id = clinic.pk if isinstance(clinic, Clinic) else clinic
-    return ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE).first()
+    return _scoring(ModelVersion.objects.filter(clinic_id=clinic_id)).first()
+
+
+def active_version_unusable(*, version: ModelVersion) -> bool:
+    """Active, yet not scoring: trained on synthetic data in a clinic that is not a demo (see `_scoring`)."""
+    return version.status == ModelStatus.ACTIVE and version.trained_on_synthetic_data and not version.clinic.is_demo
 
 
 # The large JSON of a version: held-out metrics, the training distribution, the model card, the feature schema.
@@ -76,13 +90,13 @@ def version_detail_deferred(path: str) -> list[str]:
 
 def active_model_brief(*, clinic_id: int) -> ModelVersion | None:
     """The clinic's active version without its large JSON: the home page names its number and date."""
-    active = ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE)
+    active = _scoring(ModelVersion.objects.filter(clinic_id=clinic_id))
     return active.defer(*VERSION_DETAIL_FIELDS).first()
 
 
 def active_models() -> QuerySet[ModelVersion]:
     """Every clinic's active version, by clinic."""
-    return ModelVersion.objects.filter(status=ModelStatus.ACTIVE).order_by("clinic_id")
+    return _scoring(ModelVersion.objects.all()).order_by("clinic_id")
 
 
 def training_stale_after() -> datetime.timedelta:
@@ -99,7 +113,7 @@ def training_run_in_flight(*, clinic_id: int, now: datetime.datetime | None = No
 
 
 def clinics_with_active_model() -> QuerySet[Clinic]:
-    return Clinic.objects.filter(model_versions__status=ModelStatus.ACTIVE).order_by("pk")
+    return Clinic.objects.filter(pk__in=_scoring(ModelVersion.objects.all()).values("clinic_id")).order_by("pk")
 
 
 # Presentation helpers shared by the admin pages and the model card: plain dicts and lists for templates.
@@ -192,6 +206,8 @@ def model_card_for(*, version: ModelVersion) -> dict[str, Any]:
     return {
         "as_of": datetime.datetime.fromisoformat(as_of) if as_of else None,
         "version": version,
+        "unusable": active_version_unusable(version=version),
+        "provenance": provenance_rows(version.provenance),
         "card": version.model_card,
         "run": run,
         "summary": summary,
@@ -201,6 +217,29 @@ def model_card_for(*, version: ModelVersion) -> dict[str, Any]:
         "candidate_metrics": metric_names,
         "candidate_rows": candidates,
         "history": model_version_history(clinic_id=version.clinic_id),
+    }
+
+
+LABEL_ORIGINS = {
+    "doctor": "Confirmed by a doctor of the clinic",
+    "trusted": "Labels from a trusted import source",
+    "demo": "Synthetic demo diagnoses",
+}
+
+
+def provenance_rows(trained_on: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    """The model card's provenance tables: patients learned from by the source of their results, and confirmed
+    diagnoses by who vouches for them."""
+    sources = dict(ObservationSource.choices)
+    patients = trained_on.get("patients_by_source") or {}
+    labels = trained_on.get("labels") or {}
+    return {
+        "patients": [(sources.get(source, source), n) for source, n in patients.items()],
+        "labels": [
+            (label, int(labels.get(origin) or 0))
+            for origin, label in LABEL_ORIGINS.items()
+            if origin in labels and (origin == "doctor" or labels[origin])
+        ],
     }
 
 

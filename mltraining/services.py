@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,7 +30,7 @@ from django.utils import timezone
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
-from mltraining import selectors
+from mltraining import provenance, selectors
 from mltraining.ml import artifact as ml_artifact
 from mltraining.ml import drift as ml_drift
 from mltraining.ml import features as ml_features
@@ -275,6 +276,7 @@ class _Trained:
 
     result: Any  # ml.train.TrainingResult
     data_summary: dict[str, Any]
+    provenance: dict[str, Any]
     artifact: Any  # ml.artifact.ArtifactInfo
     artifact_path: str
     plots: dict[str, str]
@@ -323,12 +325,29 @@ def _patient_frame(*, clinic_id: int) -> pd.DataFrame:
 
 
 def _condition_frame(*, clinic_id: int) -> pd.DataFrame:
-    rows = list(patient_selectors.clinic_condition_rows(clinic_id=clinic_id))
-    return pd.DataFrame.from_records(rows, columns=["patient_id", "code", "verification_status", "clinical_status"])
+    """Diagnoses as training reads them: only a doctor's confirmation, or a trusted source's, makes a positive
+    label (`patients.selectors.clinic_condition_rows`); `origin` says whose it is."""
+    rows = patient_selectors.clinic_condition_rows(clinic_id=clinic_id)
+    columns = ["patient_id", "code", "verification_status", "clinical_status", "origin"]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _provenance(clinic_id: int, X: pd.DataFrame, conditions: pd.DataFrame, sources: dict[str, int]) -> dict[str, Any]:
+    """Where the rows the model learns from came from, and who vouches for their diagnoses (`mltraining.provenance`)."""
+    learned = conditions[conditions["patient_id"].isin(X.index)]
+    codes = learned["code"].astype(str)
+    confirmed = learned[(learned["verification_status"] == "confirmed") & codes.map(ml_labels.class_of_code).notna()]
+    return provenance.provenance_build(
+        patient_ids=X.index,
+        patient_sources=patient_selectors.clinic_patient_sources(clinic_id=clinic_id),
+        observation_sources=sources,
+        label_origins={str(k): int(v) for k, v in confirmed["origin"].value_counts().items()},
+        trusted_sources=patient_selectors.clinic_trusted_sources(clinic_id=clinic_id),
+    )
 
 
 def _training_table(run: TrainingRun, recorder: _RunRecorder, timings: dict[str, float]):
-    """(X, y, data summary): one feature row per labelled patient, read with one query per table."""
+    """(X, y, data summary, provenance): one feature row per labelled patient, read with one query per table."""
     started = time.perf_counter()
     clinic_id = run.clinic_id
     as_of = pd.Timestamp(timezone.now())
@@ -347,8 +366,10 @@ def _training_table(run: TrainingRun, recorder: _RunRecorder, timings: dict[str,
     labels = ml_labels.label_patients(conditions, X.index)
     # A patient without results in the lookback carries no signal; "healthy" with every value missing is noise.
     has_results = X.index.isin(observations["patient_id"].unique())
+    # The model learns only from patients it would be allowed to score: every required input, recent enough.
+    sufficient = np.array([not missing for missing in ml_features.missing_inputs(X)], dtype=bool)
     usable = labels.notna().to_numpy()
-    keep = has_results & usable
+    keep = has_results & sufficient & usable
     X, y = X.loc[keep], labels.loc[keep].astype(str)
     timings["features"] = time.perf_counter() - started
     total_observations = sum(sources.values())
@@ -358,6 +379,7 @@ def _training_table(run: TrainingRun, recorder: _RunRecorder, timings: dict[str,
         "rows": len(X),
         "excluded": int((has_results & ~usable).sum()),
         "without_results": int((~has_results).sum()),
+        "not_enough_data": int((has_results & ~sufficient).sum()),
         "observations": len(observations),
         "conditions": len(conditions),
         "labels": {str(k): int(v) for k, v in y.value_counts().items()},
@@ -366,19 +388,22 @@ def _training_table(run: TrainingRun, recorder: _RunRecorder, timings: dict[str,
     }
     recorder.log(
         f"{len(X):,} labelled patients to learn from; {summary['excluded']:,} excluded (uncertain label), "
-        f"{summary['without_results']:,} without results in the last {LOOKBACK_DAYS} days."
+        f"{summary['without_results']:,} without results in the last {LOOKBACK_DAYS} days, "
+        f"{summary['not_enough_data']:,} without a recent value of each input the model needs."
     )
-    recorder.progress(_FEATURES)
     if len(X) == 0:
         raise ValidationError("No patient has both results and a usable label; there is nothing to learn from.")
-    return X, y, summary
+    trained_on = _provenance(clinic_id, X, conditions, sources)
+    recorder.log(provenance.provenance_sentence(trained_on))
+    recorder.progress(_FEATURES)
+    return X, y, summary, trained_on
 
 
 def _train(run: TrainingRun, recorder: _RunRecorder, workdir: Path) -> _Trained:
     timings: dict[str, float] = {}
     config = training_config_from_json(run.configuration)
     recorder.log(f"Training run #{run.pk} for {run.clinic}: candidates {', '.join(config.candidates)}.")
-    X, y, summary = _training_table(run, recorder, timings)
+    X, y, summary, trained_on = _training_table(run, recorder, timings)
 
     started = time.perf_counter()
     result = ml_train.train(
@@ -421,6 +446,7 @@ def _train(run: TrainingRun, recorder: _RunRecorder, workdir: Path) -> _Trained:
     return _Trained(
         result=result,
         data_summary=summary,
+        provenance=_jsonable(trained_on),
         artifact=info,
         artifact_path=path.relative_to(model_dir()).as_posix(),
         plots=plots,
@@ -502,13 +528,22 @@ OUT_OF_SCOPE = [
 
 
 def _model_card(run: TrainingRun, trained: _Trained, config: ml_train.TrainingConfig) -> dict[str, Any]:
-    summary = trained.data_summary
+    summary, trained_on = trained.data_summary, trained.provenance
     limitations = list(LIMITATIONS)
-    if summary.get("synthetic_share", 0) > 0:
+    if provenance.is_synthetic(trained_on):
         limitations.insert(
             0,
-            f"{summary['synthetic_share']:.0%} of the training results are synthetic demo data: the figures "
-            "describe the generator, not real patients. Do not use this version for care.",
+            f"{summary.get('synthetic_share', 0):.0%} of the training results are synthetic demo data: the figures "
+            "describe the generator, not real patients. Do not use this version for care; it can be active only in "
+            "a demo clinic.",
+        )
+    trusted = (trained_on.get("labels") or {}).get("trusted", 0)
+    if trusted:
+        limitations.insert(
+            0,
+            f"Labels from a trusted import source: {trusted:,} diagnoses count as confirmed because the clinic trusts "
+            f"their source ({', '.join(trained_on.get('trusted_sources') or [])}), not because a doctor here "
+            "confirmed each one.",
         )
     if config.calibration:
         limitations.append(f"Probabilities were calibrated with the {config.calibration} method on training folds.")
@@ -519,6 +554,7 @@ def _model_card(run: TrainingRun, trained: _Trained, config: ml_train.TrainingCo
         "classes": {key: ml_labels.CLASS_DISPLAY.get(key, key) for key in trained.result.classes},
         "model": trained.result.chosen,
         "reason": trained.result.reason,
+        "training_data": provenance.provenance_sentence(trained_on),
     }
 
 
@@ -545,12 +581,13 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
         versions = list(ModelVersion.objects.select_for_update().filter(clinic_id=run.clinic_id).order_by("pk"))
         active = next((version for version in versions if version.status == ModelStatus.ACTIVE), None)
         baseline_auc = (metrics.get("baseline") or {}).get("roc_auc_ovr_macro")
-        decision = promotion_decide(
+        refusal = activation_refusal(trained_on=trained.provenance, clinic=run.clinic)
+        decision = Promotion(False, refusal) if refusal else promotion_decide(
             candidate_auc=metrics["test"].get("roc_auc_ovr_macro"),
             baseline_auc=baseline_auc,
             active=active,
             tolerance=settings.MODEL_PROMOTION_TOLERANCE,
-        )
+        )  # fmt: skip
         info = trained.artifact
         version = ModelVersion.objects.create(
             clinic_id=run.clinic_id,
@@ -568,6 +605,7 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
             risk_thresholds=list(config.risk_thresholds),
             reference_profile=trained.reference_profile,
             model_card=_jsonable(_model_card(run, trained, config)),
+            provenance=trained.provenance,
         )
         if decision.activate:
             _activate(version, active, by=None)
@@ -596,6 +634,7 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
                 "roc_auc_ovr_macro": metrics["test"].get("roc_auc_ovr_macro"),
                 "activated": decision.activate,
                 "gate": decision.reason,
+                "training_data": provenance.provenance_sentence(trained.provenance),
             },
             username=SYSTEM,
         )
@@ -655,6 +694,20 @@ def _versions_lock(*, version: ModelVersion) -> tuple[ModelVersion, ModelVersion
     return target, next((v for v in locked if v.status == ModelStatus.ACTIVE), None)
 
 
+def activation_refusal(*, trained_on: dict[str, Any], clinic: Clinic) -> str:
+    """Why a version with this provenance may not be active in the clinic, or "" when it may.
+
+    A model trained on the synthetic demo cohort learned the generator, not patients: it scores only a demo
+    clinic's (synthetic) patients, never a real clinic's.
+    """
+    if not provenance.is_synthetic(trained_on) or clinic.is_demo:
+        return ""
+    return (
+        f"it was trained on synthetic demo data and {clinic} is not a demo clinic; a model trained on synthetic "
+        "data never scores real patients. Train a version on this clinic's own records"
+    )
+
+
 def _model_version_switch(*, version: ModelVersion, by: User, action: str, allowed: tuple[str, ...]) -> ModelVersion:
     _ensure_can_manage(by, version.clinic_id)
     if version.status not in allowed:
@@ -662,6 +715,9 @@ def _model_version_switch(*, version: ModelVersion, by: User, action: str, allow
             f"{version} is {version.get_status_display().lower()}; only a {' or '.join(allowed)} "
             "version can be switched to here."
         )
+    refusal = activation_refusal(trained_on=version.provenance, clinic=version.clinic)
+    if refusal:
+        raise ValidationError(f"{version} cannot be activated: {refusal}. Nothing was changed.", code="synthetic")
     model_version_verify(version=version)  # before the transaction: loading an artifact takes a moment
     with transaction.atomic():
         target, active = _versions_lock(version=version)

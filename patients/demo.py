@@ -19,7 +19,7 @@ from clinic.models import Clinic, Role, User
 from patients.catalog import catalog
 from patients.clinical import interpret_array
 from patients.demo_cohort import CONDITIONS, Cohort, generate_cohort
-from patients.models import Condition, Observation, ObservationSource, Patient, VerificationStatus
+from patients.models import Condition, ConditionSource, Observation, ObservationSource, Patient, VerificationStatus
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 BATCH = 5000
@@ -123,6 +123,7 @@ def _insert_conditions(cohort: Cohort, patient_ids: np.ndarray) -> int:
             patient_id=int(patient_ids[p]),
             code=CONDITIONS[key][0],
             display=CONDITIONS[key][1],
+            source=ConditionSource.DEMO,
             verification_status=VerificationStatus.CONFIRMED if confirmed else VerificationStatus.PROVISIONAL,
         )
         for p, key, confirmed in zip(cohort.cond_patient, cohort.cond_key, cohort.cond_confirmed, strict=True)

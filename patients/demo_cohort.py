@@ -26,7 +26,12 @@ Assumptions (adult outpatients; values in the catalog's canonical units):
   index (MCV/RBC) is below 13, and hemoglobin only mildly; thrombocytopenia puts platelets near
   85 x 10^9/L; dyslipidemia raises LDL (about 4.6 mmol/L) and total cholesterol; CKD doubles creatinine
   and nudges potassium up and hemoglobin down.
-- Visits: 1-4 per patient over the last three years (mean 1.3). Between visits values vary with
+- Visits: 1-4 per patient (mean 1.3). 85 % of patients are on the clinic's active list and were last seen
+  within the year (adults with a chronic condition or risk factor are reviewed at least yearly: ADA 2025
+  Standards 2-3 for prediabetes, KDIGO 2024 for CKD, 2018 AHA/ACC for lipids); the other 15 % were last seen 1-3
+  years ago, so their results are too old for a risk estimate. Earlier visits lie 1-24 months before the last.
+  Which panels were ordered does not depend on any diagnosis (it is drawn apart from the conditions), so
+  missing panels carry no signal of disease. Between visits values vary with
   biological and analytical variation (coefficients of about 3-15 % by analyte, Westgard desirable
   specifications). Panels are sometimes not ordered: CBC 92 %, metabolic 85 %, lipid 70 %, liver 60 %,
   CRP 35 %, insulin 20 %, troponin 4 %, vitals 95 %; single results are missing at 3 %.
@@ -53,7 +58,9 @@ CONDITIONS: dict[str, tuple[str, str]] = {
     "ckd": ("N18.3", "Chronic kidney disease, stage 3"),
 }
 
-# Panels and how often each is ordered at a visit.
+ACTIVE_SHARE = 0.85  # patients last seen within the year; the others lapsed 1-3 years ago
+
+# Panels and how often each is ordered at a visit, whatever the patient's conditions.
 PANELS: dict[str, tuple[float, tuple[str, ...]]] = {
     "cbc": (0.92, ("hemoglobin", "hematocrit", "rbc", "wbc", "platelets", "mcv", "mch", "mchc")),
     "metabolic": (0.85, ("glucose", "hba1c", "creatinine", "sodium", "potassium")),
@@ -238,7 +245,9 @@ def _visits(rng, n, baselines, today):
     """Observation rows for every visit: panels ordered or not, values varying around each baseline."""
     visits = 1 + rng.binomial(3, 0.1, n)  # 1-4, mean 1.3
     patient = np.repeat(np.arange(n), visits)
-    days_ago = rng.integers(1, 3 * 365, len(patient))
+    last_seen = np.where(rng.random(n) < ACTIVE_SHARE, rng.integers(1, 365, n), rng.integers(365, 3 * 365, n))
+    newest = np.r_[True, patient[1:] != patient[:-1]]  # each patient's first row is their last visit
+    days_ago = last_seen[patient] + np.where(newest, 0, rng.integers(30, 2 * 365, len(patient)))
     seconds = rng.integers(7 * 3600, 17 * 3600, len(patient))
     when = (today - days_ago.astype("timedelta64[D]")).astype("datetime64[s]") + seconds.astype("timedelta64[s]")
     m = len(patient)

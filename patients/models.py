@@ -296,8 +296,22 @@ class VerificationStatus(models.TextChoices):
     ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
 
 
+class ConditionSource(models.TextChoices):
+    MANUAL = "manual", "Recorded in the portal or the API"
+    FHIR = "fhir", "FHIR import"
+    DEMO = "demo", "Synthetic demo data"
+
+
+IMPORTED_CONDITION_SOURCES = (ConditionSource.FHIR,)  # sources that bring diagnoses nobody here verified
+
+
 class Condition(models.Model):
-    """A diagnosis. Confirmed conditions are the labels that model training learns from."""
+    """A diagnosis. Confirmed conditions are the labels that model training learns from.
+
+    Only a doctor confirms: an imported diagnosis is stored unconfirmed (provisional) whatever its file said, and
+    `source_verification_status` keeps what the file said, until a doctor confirms it (`verified_by`) or the
+    clinic trusts its source (`TrustedSource`), whose word then counts for training.
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="conditions")
     code = models.CharField("ICD-10 code", max_length=8, validators=[icd10_code])
@@ -308,6 +322,16 @@ class Condition(models.Model):
         max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.PROVISIONAL
     )
     note = models.TextField(blank=True)
+    source = models.CharField(max_length=8, choices=ConditionSource.choices, default=ConditionSource.MANUAL)
+    source_verification_status = models.CharField(
+        max_length=16, choices=VerificationStatus.choices, blank=True,
+        help_text="What the imported file said (its verificationStatus); blank for diagnoses recorded here.",
+    )  # fmt: skip
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="Who set the verification status here; empty while it is what an import or the demo wrote.",
+    )  # fmt: skip
+    verified_at = models.DateTimeField(null=True, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -316,10 +340,44 @@ class Condition(models.Model):
 
     class Meta:
         ordering = ["-recorded_at", "-id"]
-        indexes = [models.Index(fields=["verification_status", "code"])]
+        indexes = [
+            models.Index(fields=["verification_status", "code"]),
+            # The doctors' list of imported diagnoses still waiting for one of them: few rows of many.
+            models.Index(
+                fields=["patient", "source"], name="condition_awaiting_doctor",
+                condition=models.Q(source__in=IMPORTED_CONDITION_SOURCES, verified_by__isnull=True),
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.code} {self.display} ({self.verification_status})"
+
+
+class TrustedSource(models.Model):
+    """An import source whose diagnoses a clinic takes as labels without a doctor confirming each one.
+
+    A source is an import channel of the clinic as a whole (today FHIR, the one import that brings diagnoses:
+    files uploaded, sent to the API or given to `import_fhir`). Narrower sources, such as one EHR named by the
+    identifier system of its files, were not chosen: a file names its sender itself, so trusting a name would
+    trust any file that claims it. Trusting the channel is a decision a clinic admin takes, knowingly, for
+    everything its people import that way; a diagnosis a clinician has verified here keeps that verification.
+    """
+
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="trusted_sources")
+    source = models.CharField(
+        max_length=8, choices=[(s.value, s.label) for s in IMPORTED_CONDITION_SOURCES],
+        help_text="Its diagnoses count as training labels as their file states them.",
+    )  # fmt: skip
+    reason = models.CharField(max_length=500, help_text="Why this clinic trusts the diagnoses it brings.")
+    trusted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["clinic", "source"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "source"], name="trusted_source_once_per_clinic")]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} trusted by {self.clinic}"
 
 
 class Medication(models.Model):

@@ -18,6 +18,7 @@ import pandas as pd
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Upper
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from psycopg.sql import SQL, Literal
@@ -27,7 +28,16 @@ from clinic.audit import audit_record
 from clinic.models import User
 from patients.catalog import catalog
 from patients.clinical import CRITICAL_LABELS, Range, age_on, reference_range
-from patients.models import Condition, Observation, ObservationStatus, Patient, VerificationStatus
+from patients.models import (
+    IMPORTED_CONDITION_SOURCES,
+    Condition,
+    ConditionSource,
+    Observation,
+    ObservationStatus,
+    Patient,
+    TrustedSource,
+    VerificationStatus,
+)
 
 ABNORMAL = ["L", "H", "LL", "HH"]
 CRITICAL = list(CRITICAL_LABELS)  # LL, HH: as `patients.clinical` flags them
@@ -69,9 +79,10 @@ def patient_get_for_change(*, user: User, pk: int) -> Patient:
 
 
 def observation_get_for_change(*, user: User, patient: Patient, pk: int) -> Observation:
-    """A final result of this patient that the user may correct or withdraw (`patient` already scoped); 404
-    otherwise, a result already corrected or withdrawn too."""
-    return get_object_or_404(Observation.objects.select_related("analyte"), patient=patient, pk=pk)
+    """A result of this patient (`patient` already scoped to what the user may change), final or already corrected
+    or withdrawn (the form then says so); 404 for any other."""
+    results = Observation.all_objects.select_related("analyte", "amended_by", "replaced_by")
+    return get_object_or_404(results, patient=patient, pk=pk)
 
 
 def amended_observations(*, patient: Patient) -> list[Observation]:
@@ -300,7 +311,7 @@ def reference_range_for(*, patient: Patient, analyte_code: str, on: datetime.dat
 
 
 def condition_list_for(*, user: User, patient: Patient) -> QuerySet[Condition]:
-    return Condition.objects.filter(patient=patient).select_related("recorded_by")
+    return Condition.objects.filter(patient=patient).select_related("recorded_by", "verified_by")
 
 
 def observation_list_read(*, user: User, patient: Patient, filters: dict[str, Any], count: int) -> None:
@@ -369,12 +380,101 @@ def clinic_patient_rows(*, clinic_id: int, patient_ids: list[int] | None = None)
     return patients.order_by().values_list("id", *PATIENT_PROFILE_FIELDS)
 
 
-def clinic_condition_rows(*, clinic_id: int) -> QuerySet[tuple[int, str, str, str]]:
-    """(patient_id, ICD-10 code, verification status, clinical status) of every condition of the clinic."""
-    return (
+class LabelOrigin:
+    """Who vouches for a diagnosis used as a training label (`clinic_condition_rows`)."""
+
+    DOCTOR = "doctor"  # confirmed by a doctor of the clinic (portal, API, the imported diagnoses page)
+    TRUSTED = "trusted"  # confirmed by the file of an import source the clinic trusts
+    DEMO = "demo"  # the synthetic demo cohort's own diagnoses
+    NONE = ""  # not confirmed by anyone the clinic answers for: no positive label
+
+
+def clinic_condition_rows(*, clinic_id: int) -> list[tuple[int, str, str, str, str]]:
+    """(patient_id, ICD-10 code, verification status, clinical status, origin) of every condition of the clinic,
+    as training must read them: the status a clinician set here; for an imported diagnosis nobody here verified, the
+    file's own status when the clinic trusts its source (`TrustedSource`), else its stored, unconfirmed status. The
+    origin (`LabelOrigin`) says who vouches for a confirmed one. Two queries."""
+    trusted = set(clinic_trusted_sources(clinic_id=clinic_id))
+    rows = (
         Condition.objects.filter(patient__clinic_id=clinic_id)
         .order_by()
-        .values_list("patient_id", "code", "verification_status", "clinical_status")
+        .values_list("patient_id", "code", "verification_status", "clinical_status", "source",
+                     "source_verification_status", "verified_by_id")
+    )  # fmt: skip
+    return [_training_condition(row, trusted) for row in rows.iterator(chunk_size=20_000)]
+
+
+def clinic_trusted_sources(*, clinic_id: int) -> list[str]:
+    """The import sources whose diagnoses the clinic takes as labels (`TrustedSource`)."""
+    return sorted(TrustedSource.objects.filter(clinic_id=clinic_id).values_list("source", flat=True))
+
+
+def _training_condition(row: tuple, trusted: set[str]) -> tuple[int, str, str, str, str]:
+    patient_id, code, status, clinical, source, said, verified_by = row
+    if source == ConditionSource.DEMO:
+        return patient_id, code, status, clinical, LabelOrigin.DEMO
+    if verified_by is None and source in trusted and said:
+        origin = LabelOrigin.TRUSTED if said == VerificationStatus.CONFIRMED else LabelOrigin.NONE
+        return patient_id, code, said, clinical, origin
+    # Imports never store "confirmed" and only a doctor may set it here, so a confirmed diagnosis is a doctor's.
+    origin = LabelOrigin.DOCTOR if status == VerificationStatus.CONFIRMED else LabelOrigin.NONE
+    return patient_id, code, status, clinical, origin
+
+
+def clinic_patient_sources(*, clinic_id: int) -> list[tuple[int, str]]:
+    """(patient_id, source) for each source that brought a current result of each of the clinic's patients: which
+    patients the demo seeded (source demo), and which came with an import. One grouped query."""
+    return list(
+        Observation.objects.filter(patient__clinic_id=clinic_id)
+        .order_by()
+        .values_list("patient_id", "source")
+        .distinct()
+    )
+
+
+def trusted_source_list_for(*, user: User) -> QuerySet[TrustedSource]:
+    """The import sources the user's clinic trusts (every clinic's for a superuser); none for other roles."""
+    if user.is_superuser:
+        return TrustedSource.objects.all()
+    if not roles.can_manage_clinic(user):
+        return TrustedSource.objects.none()
+    return TrustedSource.objects.filter(clinic_id=user.clinic_id)
+
+
+def trusted_source_exists(*, clinic_id: int, source: str | None) -> bool:
+    return TrustedSource.objects.filter(clinic_id=clinic_id, source=source).exists()
+
+
+def imported_conditions_awaiting_for(*, user: User) -> QuerySet[Condition]:
+    """Imported diagnoses of the user's clinic that no clinician has verified, refuted ones left out: what a doctor
+    confirms in bulk. Empty for any role that cannot confirm a diagnosis."""
+    if not roles.can_confirm_diagnosis(user):
+        return Condition.objects.none()
+    conditions = Condition.objects.filter(source__in=IMPORTED_CONDITION_SOURCES, verified_by__isnull=True).exclude(
+        verification_status__in=[VerificationStatus.REFUTED, VerificationStatus.ENTERED_IN_ERROR]
+    )
+    if not user.is_superuser:
+        conditions = conditions.filter(patient__clinic_id=user.clinic_id)
+    return conditions.select_related("patient").order_by("patient__family_name", "patient__given_name", "code", "pk")
+
+
+def conditions_in_scope(*, user: User, ids: list[int]) -> list[int]:
+    """The ids, each a condition of a patient the user may see; Http404 if any is not (another clinic's)."""
+    ids = sorted(set(ids))
+    found = list(
+        Condition.objects.filter(pk__in=ids, patient__in=patient_list_for(user=user)).values_list("pk", flat=True)
+    )
+    if len(found) != len(ids):
+        raise Http404("No such diagnosis.")
+    return sorted(found)
+
+
+def imported_conditions_awaiting_read(*, user: User, conditions: list[Condition]) -> None:
+    """Audit one read of the imported diagnoses page: one row naming the patients listed."""
+    audit_record(
+        actor=user,
+        action="condition.imported.list",
+        detail={"patient_ids": sorted({c.patient_id for c in conditions}), "count": len(conditions)},
     )
 
 

@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from clinic import roles
 from clinic.audit import audit_record
-from clinic.models import User
+from clinic.models import Clinic, User
 from patients.catalog import catalog
 from patients.clinical import InvalidValue, age_on, check_plausible, interpret
 from patients.models import (
     ACKNOWLEDGEMENT_NOTE_MAX,
     AMEND_REASON_MAX,
+    IMPORTED_CONDITION_SOURCES,
     Allergy,
     Condition,
     Medication,
@@ -26,6 +27,7 @@ from patients.models import (
     ObservationSource,
     ObservationStatus,
     Patient,
+    TrustedSource,
     VerificationStatus,
 )
 from patients.selectors import (
@@ -399,7 +401,7 @@ def condition_record(*, patient: Patient, by: User, **fields: Any) -> Condition:
     if unknown:
         raise ValidationError(f"Unknown condition fields: {', '.join(sorted(unknown))}.")
     _check_verification(by, fields.get("verification_status", VerificationStatus.PROVISIONAL))
-    condition = Condition(patient=patient, recorded_by=by, **fields)
+    condition = Condition(patient=patient, recorded_by=by, verified_by=by, verified_at=timezone.now(), **fields)
     condition.code = condition.code.strip().upper()
     condition.full_clean()
     condition.save()
@@ -414,11 +416,14 @@ def condition_update(*, condition: Condition, by: User, **fields: Any) -> Condit
     unknown = set(fields) - CONDITION_FIELDS
     if unknown:
         raise ValidationError(f"Unknown condition fields: {', '.join(sorted(unknown))}.")
-    if "verification_status" in fields and fields["verification_status"] != condition.verification_status:
+    verifies = "verification_status" in fields and fields["verification_status"] != condition.verification_status
+    if verifies:
         _check_verification(by, fields["verification_status"])
     changed = sorted(name for name, value in fields.items() if getattr(condition, name) != value)
     for name, value in fields.items():
         setattr(condition, name, value)
+    if verifies:  # a clinician decided: their status counts now, not what an import's file said
+        condition.verified_by, condition.verified_at = by, timezone.now()
     condition.full_clean()
     condition.save()
     audit_record(
@@ -429,6 +434,63 @@ def condition_update(*, condition: Condition, by: User, **fields: Any) -> Condit
         detail={"changed": changed},
     )
     return condition
+
+
+CONFIRM_BATCH_MAX = 500  # diagnoses confirmed in one submission (one audit row lists them all)
+
+
+@transaction.atomic
+def imported_conditions_confirm(*, by: User, condition_ids: list[int]) -> list[Condition]:
+    """A doctor confirms imported diagnoses in bulk: each becomes confirmed by them, and so a training label.
+
+    The caller resolved the ids through `patients.selectors.imported_conditions_awaiting_for` (the doctor's clinic,
+    still awaiting a doctor); one already verified meanwhile is left as it is. One audit row lists the batch.
+    """
+    _ensure(roles.can_confirm_diagnosis(by), "Only a doctor can confirm a diagnosis.")
+    if len(condition_ids) > CONFIRM_BATCH_MAX:
+        raise ValidationError(f"Confirm at most {CONFIRM_BATCH_MAX} diagnoses at a time.")
+    waiting = list(
+        Condition.objects.select_for_update()
+        .filter(pk__in=condition_ids, source__in=IMPORTED_CONDITION_SOURCES, verified_by__isnull=True)
+        .select_related("patient__clinic")
+        .order_by("pk")
+    )
+    for condition in waiting:
+        _ensure_same_clinic(by, condition.patient)
+    now = timezone.now()
+    for condition in waiting:
+        condition.verification_status = VerificationStatus.CONFIRMED
+        condition.verified_by, condition.verified_at, condition.updated_at = by, now, now
+    Condition.objects.bulk_update(waiting, ["verification_status", "verified_by", "verified_at", "updated_at"])
+    if waiting:
+        audit_record(
+            actor=by,
+            action="condition.confirm_imported",
+            target=waiting[0].patient.clinic,
+            detail={"condition_ids": [c.pk for c in waiting], "patient_ids": sorted({c.patient_id for c in waiting})},
+        )
+    return waiting
+
+
+@transaction.atomic
+def trusted_source_add(*, clinic: Clinic, source: str, by: User, reason: str) -> TrustedSource:
+    """A clinic admin takes an import source's diagnoses as training labels (see `TrustedSource`)."""
+    _ensure(roles.can_manage_clinic(by) and (by.is_superuser or by.clinic_id == clinic.pk),
+            "Only an admin of this clinic can trust an import source.")  # fmt: skip
+    trusted = TrustedSource(clinic=clinic, source=source, trusted_by=by, reason=reason.strip())
+    trusted.full_clean()
+    trusted.save()
+    audit_record(actor=by, action="trusted_source.add", target=clinic, detail={"source": source, "reason": reason})
+    return trusted
+
+
+@transaction.atomic
+def trusted_source_remove(*, trusted: TrustedSource, by: User) -> None:
+    """Its diagnoses wait for a doctor again (the next training run reads them so)."""
+    _ensure(roles.can_manage_clinic(by) and (by.is_superuser or by.clinic_id == trusted.clinic_id),
+            "Only an admin of this clinic can stop trusting an import source.")  # fmt: skip
+    audit_record(actor=by, action="trusted_source.remove", target=trusted.clinic, detail={"source": trusted.source})
+    trusted.delete()
 
 
 @transaction.atomic

@@ -43,7 +43,14 @@ from patients.forms import (
     PatientRegistrationForm,
     attach_errors,
 )
-from patients.models import ACKNOWLEDGEMENT_NOTE_MAX, AnalyteKind, Interpretation, Observation, Patient
+from patients.models import (
+    ACKNOWLEDGEMENT_NOTE_MAX,
+    AnalyteKind,
+    Interpretation,
+    Observation,
+    ObservationStatus,
+    Patient,
+)
 from patients.selectors import ABNORMAL, CRITICAL
 from predictions.views import risk_card
 from recommendations.models import ItemStatus
@@ -260,6 +267,7 @@ def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[s
         "abnormal": sum(o.interpretation in ABNORMAL for o in measured),
         "prediction": shown,
         "failed": risk["latest_failed"] if risk else None,  # why step 2 has no prediction to show
+        "insufficient": risk["insufficient"] if risk else None,
         "rec": rec,
         "pending": statuses.count(ItemStatus.PENDING),
         "approved": statuses.count(ItemStatus.APPROVED),
@@ -311,6 +319,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "critical": critical,
         "critical_waiting": sum(not row.acknowledged for row in critical),
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
+        "can_confirm_diagnosis": roles.can_confirm_diagnosis(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
         "amended": _amended_rows(patient),
@@ -429,6 +438,15 @@ def observation_amend(request: HttpRequest, pk: int, observation_pk: int) -> Htt
             return redirect(f"{reverse('patients:detail', args=[patient.pk])}#results")
     taken = date_format(timezone.localtime(observation.effective_at), "Y-m-d H:i")
     title = f"Correct {spec.name} {_result_row(patient, observation, None).value} taken {taken}"
+    if observation.status != ObservationStatus.FINAL:  # corrected or withdrawn meanwhile, by someone else perhaps
+        by = observation.amended_by
+        messages.warning(
+            request,
+            f"This result was already {observation.get_status_display().lower()} by "
+            f"{(by.get_full_name() or by.username) if by else 'someone'} on "
+            f"{date_format(timezone.localtime(observation.amended_at), 'Y-m-d H:i')} ({observation.amend_reason}): "
+            "nothing more to do here.",
+        )
     return _form_page(request, form, title, patient)
 
 

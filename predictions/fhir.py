@@ -3,7 +3,8 @@
 Built by hand like the rest of the export and validated in the tests with the fhir.resources R4B model
 (R4B's RiskAssessment is R4's). One `prediction` entry for the overall risk (the risk score, i.e. the
 probability of any target condition, with the calibrated level as `qualitativeRisk`), then one per class
-with its probability, most likely first. The importer counts RiskAssessment as a type it does not store.
+with its probability, most likely first; a note says what the model was trained on. The importer counts
+RiskAssessment as a type it does not store.
 """
 
 from __future__ import annotations
@@ -71,6 +72,6 @@ def risk_assessment(
                 for key, probability in ranked
             ),
         ],
-        "note": [{"text": selectors.DECISION_SUPPORT}],
+        "note": [{"text": selectors.DECISION_SUPPORT}, {"text": prediction.model_version.training_data}],
     }
     return resource

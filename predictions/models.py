@@ -20,6 +20,8 @@ class RiskLevel(models.TextChoices):
 class PredictionStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # The model was not asked: the patient lacks a recent value of an input it needs (`error` says which).
+    INSUFFICIENT = "insufficient", "Not enough recent results"
 
 
 class BatchStatus(models.TextChoices):
@@ -128,7 +130,7 @@ class Prediction(models.Model):
         PredictionBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions", db_index=False
     )
     created_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=PredictionStatus.choices, default=PredictionStatus.SUCCEEDED)
+    status = models.CharField(max_length=12, choices=PredictionStatus.choices, default=PredictionStatus.SUCCEEDED)
     probabilities = models.JSONField(default=dict, blank=True, help_text="Class -> calibrated probability.")
     predicted_class = models.CharField(max_length=40, blank=True)
     risk_score = models.FloatField(null=True, blank=True, help_text="1 - P(no target condition).")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mltraining.ml.explain import explain, top_contributions
-from mltraining.ml.features import FEATURES
+from mltraining.ml.features import FEATURES, any_outside_range
 from mltraining.ml.labels import HEALTHY
 
 TOP_FEATURES = 6
@@ -31,10 +31,25 @@ class Scored:
     contributions: list[dict[str, Any]]  # without the reference-range verdict, which needs the catalog
 
 
-def risk_level(risk: float, thresholds: list[float] | tuple[float, float]) -> str:
-    """low below the first cut-point, moderate below the second, high from there."""
+def risk_level(risk: float, thresholds: list[float] | tuple[float, float], *, abnormal: bool = True) -> str:
+    """low below the first cut-point, moderate below the second, high from there, but only with evidence: a
+    patient none of whose labs and vitals lies outside its reference range is at most moderate. What would make
+    such a patient "high" is the model's prior for their age, sex and lifestyle, which is no reason to send them
+    to a doctor; the card says the estimate rests on those alone (`risk_levels`)."""
     low, high = thresholds
-    return "low" if risk < low else "moderate" if risk < high else "high"
+    level = "low" if risk < low else "moderate" if risk < high else "high"
+    return "moderate" if level == "high" and not abnormal else level
+
+
+def risk_levels(model, X: pd.DataFrame, thresholds) -> tuple[np.ndarray, list[str], list[str]]:
+    """The probabilities of each row of X, its risk (1 - P(no target condition)) and its level (`risk_level`)."""
+    proba = model.predict_proba(X)
+    classes = [str(c) for c in model.classes_]
+    healthy = classes.index(HEALTHY) if HEALTHY in classes else None
+    risks = [float(1.0 - p[healthy]) if healthy is not None else float(np.max(p)) for p in proba]
+    abnormal = any_outside_range(X)
+    levels = [risk_level(r, thresholds, abnormal=bool(a)) for r, a in zip(risks, abnormal, strict=True)]
+    return proba, risks, levels
 
 
 def _json_value(value: Any) -> Any:
@@ -52,15 +67,14 @@ def input_records(X: pd.DataFrame) -> list[dict[str, Any]]:
 
 def score_frame(model, X: pd.DataFrame, *, thresholds: list[float]) -> tuple[list[Scored], str]:
     """One Scored per row of X (same order), and the explanation method used."""
-    proba = model.predict_proba(X)
+    proba, risks, levels = risk_levels(model, X, thresholds)
     classes = [str(c) for c in model.classes_]
     explanation = explain(model, X)
-    healthy = classes.index(HEALTHY) if HEALTHY in classes else None
     records = input_records(X)
     scored = []
     for row, (inputs, p) in enumerate(zip(records, proba, strict=True)):
         predicted = int(np.argmax(p))
-        risk = float(1.0 - p[healthy]) if healthy is not None else float(np.max(p))
+        risk = risks[row]
         contributions = []
         if explanation.available:
             for name, size in top_contributions(explanation, row, predicted, k=TOP_FEATURES):
@@ -81,7 +95,7 @@ def score_frame(model, X: pd.DataFrame, *, thresholds: list[float]) -> tuple[lis
                 probabilities={c: round(float(v), 5) for c, v in zip(classes, p, strict=True)},
                 predicted_class=classes[predicted],
                 risk_score=round(risk, 5),
-                risk_level=risk_level(risk, thresholds),
+                risk_level=levels[row],
                 inputs=inputs,
                 contributions=contributions,
             )

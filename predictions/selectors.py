@@ -21,7 +21,7 @@ from django.utils import timezone
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
-from mltraining.ml.labels import CLASS_DISPLAY
+from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY
 from mltraining.selectors import version_detail_deferred
 from patients.models import Patient
 from patients.selectors import patient_list_for
@@ -49,6 +49,29 @@ EXPLANATION_METHODS = {
 def class_display(key: str) -> str:
     """A class key in plain words ("diabetes" -> "Type 2 diabetes"); unknown keys are shown as they are."""
     return CLASS_DISPLAY.get(key, key.replace("_", " ").capitalize())
+
+
+SUMMARY_FLOOR = 0.10  # a target condition named beside a raised risk has at least this probability
+SUMMARY_MOST = 3
+
+
+def risk_summary(*, probabilities: dict[str, float], risk_level: str) -> str:
+    """What a prediction says, in one line that never contradicts its risk level. The rule every page follows:
+
+    - a low risk: "No target condition likely (85 %)", with the probability of no target condition;
+    - a moderate or high risk: the target conditions with a probability of 10 % or more, most likely first, at
+      most three ("Chronic kidney disease 31 %, Type 2 diabetes 12 %"), or the most likely one when none reaches
+      10 %. "No target condition" is never named as the finding beside a moderate or high risk, even when it is
+      the single most likely class: the risk score is the probability of any target condition, which the
+      conditions share.
+    """
+    if risk_level == "low" or not risk_level:
+        return f"No target condition likely ({round(100 * probabilities.get(HEALTHY, 0.0))} %)"
+    conditions = sorted(
+        ((key, p) for key, p in probabilities.items() if key != HEALTHY), key=lambda item: item[1], reverse=True
+    )
+    named = [(key, p) for key, p in conditions if p >= SUMMARY_FLOOR][:SUMMARY_MOST] or conditions[:1]
+    return ", ".join(f"{class_display(key)} {round(100 * p)} %" for key, p in named)
 
 
 def explanation_method_display(method: str) -> str:

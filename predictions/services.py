@@ -32,7 +32,14 @@ from clinic.audit import audit_record
 from clinic.bulk import copy_insert, statistics_refresh
 from clinic.models import Clinic, User
 from mltraining.ml.artifact import ArtifactError, load_model
-from mltraining.ml.features import OBSERVATION_COLUMNS, PATIENT_COLUMNS, build_features
+from mltraining.ml.features import (
+    OBSERVATION_COLUMNS,
+    PATIENT_COLUMNS,
+    RECENT_DAYS,
+    build_features,
+    feature_schema,
+    missing_inputs,
+)
 from mltraining.models import ModelVersion
 from mltraining.selectors import active_model_for, active_models
 from patients import selectors as patient_selectors
@@ -56,6 +63,7 @@ CHUNK_SIZE = 1000  # patients per chunk: one query, one predict_proba and one CO
 MIN_CHUNKS = 4  # a batch of a few thousand patients or fewer still keeps several worker processes busy
 MIN_CHUNK_SIZE = 100  # below this a chunk's fixed cost (task, transaction, model call) outweighs sharing it
 WINDOW_DAYS = 730  # results older than two years do not describe the patient now
+NOT_ENOUGH_DATA = "Not enough recent results for a risk estimate"
 # clinic id -> (model version id, sha256, fitted model), per worker process: one model per clinic in memory.
 _loaded: dict[int, tuple[int, str, Any]] = {}
 
@@ -104,7 +112,10 @@ def scoring_warm_up(*, budget_seconds: float = 2.0) -> list[int]:
 
 
 def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetime) -> pd.DataFrame:
-    """Feature rows of the patients, in `patient_ids` order: one query for observations, one for patients."""
+    """Feature rows of the patients, in `patient_ids` order: one query for observations, one for patients.
+
+    `X.attrs["last_seen"]`: the time of each (patient, analyte)'s latest result in the window, however old for
+    its own analyte's window, to say when an input the model may not read was last measured."""
     since = as_of - datetime.timedelta(days=WINDOW_DAYS)
     observations = patient_selectors.observation_frame_for_patients(patient_ids=patient_ids, since=since, until=as_of)
     observations.columns = list(OBSERVATION_COLUMNS)
@@ -115,7 +126,21 @@ def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetim
         columns=list(PATIENT_COLUMNS),
     )
     patients = patients.set_index("patient_id").loc[patient_ids].reset_index()
-    return build_features(observations, patients, as_of=pd.Timestamp(as_of), window_days=WINDOW_DAYS)
+    X = build_features(observations, patients, as_of=pd.Timestamp(as_of), window_days=WINDOW_DAYS)
+    X.attrs["last_seen"] = observations.groupby(["patient_id", "analyte"])["effective_at"].max().to_dict()
+    return X
+
+
+def _not_enough(missing: list[str], *, patient_id: int, required: list[dict], last_seen: dict) -> str:
+    """ "Not enough recent results for a risk estimate: no creatinine in the last 365 days (last 2024-01-02); ..." """
+    parts = []
+    for name in missing:
+        codes = next(group["any_of"] for group in required if group["name"] == name)
+        days = max(RECENT_DAYS.get(code, WINDOW_DAYS) for code in codes)
+        last = max((last_seen[(patient_id, c)] for c in codes if (patient_id, c) in last_seen), default=None)
+        when = f" (last {last.date().isoformat()})" if last is not None else ""
+        parts.append(f"no {name} in the last {days} days{when}")
+    return f"{NOT_ENOUGH_DATA}: {'; '.join(parts)}."
 
 
 _VERDICTS = {"LL": "below range", "L": "below range", "N": "within range", "H": "above range", "HH": "above range"}
@@ -178,15 +203,31 @@ def _with_ids(predictions: list[Prediction], *, batch_id: int) -> list[Predictio
 
 
 def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list[Prediction]:
+    """Score the patients who have every input the version needs (`missing_inputs`); the others get a prediction
+    that says what is missing or too old, with their inputs for the rules, and no score."""
     now = timezone.now()
     model = model_load(version=version)
     X = _features(patient_ids, clinic_id=version.clinic_id, as_of=now)
-    scored, method = score_frame(model, X, thresholds=version.risk_thresholds)
+    required = (version.feature_schema or {}).get("required") or feature_schema()["required"]
+    missing = missing_inputs(X, required)
+    ready = [not absent for absent in missing]
+    scored, method = score_frame(model, X[ready], thresholds=version.risk_thresholds) if any(ready) else ([], "")
+    scored_rows = iter(scored)
     ages = [0 if pd.isna(age) else int(age) for age in X["age"]]
-    return [
-        _prediction(s, patient_id=pid, sex=sex, age=age, version=version, method=method, now=now, batch=batch)
-        for pid, s, sex, age in zip(patient_ids, scored, X["sex"], ages, strict=True)
-    ]
+    records = input_records(X)
+    predictions = []
+    for pid, absent, sex, age, inputs in zip(patient_ids, missing, X["sex"], ages, records, strict=True):
+        if absent:
+            error = _not_enough(absent, patient_id=pid, required=required, last_seen=X.attrs["last_seen"])
+            predictions.append(Prediction(
+                patient_id=pid, model_version=version, batch=batch, created_at=now,
+                status=PredictionStatus.INSUFFICIENT, error=error, inputs=inputs,
+                risk_thresholds=list(version.risk_thresholds),
+            ))  # fmt: skip
+        else:
+            predictions.append(_prediction(next(scored_rows), patient_id=pid, sex=sex, age=age, version=version,
+                                           method=method, now=now, batch=batch))  # fmt: skip
+    return predictions
 
 
 def _unscored(patient_ids: list[int], *, clinic_id: int, version: ModelVersion | None, error: str) -> list[Prediction]:
@@ -280,6 +321,7 @@ def predictions_create(*, patient_ids: list[int]) -> int:
             detail={"patients": len(ids), "patient_ids": ids[:50],
                     "model_version": version.version if version else None,
                     "failed": sum(p.status == PredictionStatus.FAILED for p in predictions),
+                    "not_enough_data": sum(p.status == PredictionStatus.INSUFFICIENT for p in predictions),
                     "recommendations": len(advice)},
         )  # fmt: skip
     return written

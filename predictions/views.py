@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import pandas as pd
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,6 +26,7 @@ from clinic import roles
 from clinic import selectors as clinic_selectors
 from clinic.forms import parse_id
 from clinic.models import Clinic, User
+from mltraining.ml.features import any_outside_range
 from patients import selectors as patient_selectors
 from patients.models import Patient
 from predictions import selectors, services
@@ -73,22 +75,26 @@ def _risk_badge(prediction: Prediction, critical: list[str]) -> str:
 def _explained(
     prediction: Prediction, critical: list[str], measured: dict[str, datetime.datetime] | None = None
 ) -> dict[str, Any]:
-    """The successful prediction the card shows: its class, risk, probabilities and explanation chart.
+    """The successful prediction the card shows: its summary (`selectors.risk_summary`: the conditions behind a
+    raised risk, never "no target condition" beside one), risk, probabilities and explanation chart, which explains
+    the single most likely class and says so.
 
     An input the model had no value for, while the record has an older one (`measured`: analyte -> time of its
     latest value), says so with that value's date rather than "not recorded": it was measured, too long ago.
     """
-    predicted = selectors.class_display(prediction.predicted_class)
+    explained = selectors.class_display(prediction.predicted_class)
     method = selectors.explanation_method_display(prediction.explanation_method)
     chart = None
     if prediction.contributions:
         contributions = [
             _absent(item, (measured or {}).get(item.get("analyte") or "")) for item in prediction.contributions
         ]
-        chart = contributions_svg(contributions=contributions, predicted=predicted, method=method)
+        chart = contributions_svg(contributions=contributions, predicted=explained, method=method)
     return {
         "prediction": prediction,
-        "predicted": predicted,
+        "predicted": _summary(prediction),
+        "explained": explained,
+        "from_demographics": not any_outside_range(pd.DataFrame([prediction.inputs]))[0],
         "badge": _risk_badge(prediction, critical),
         "critical": critical,
         "thresholds": _thresholds_text(prediction.risk_thresholds),
@@ -98,24 +104,29 @@ def _explained(
     }
 
 
+def _summary(prediction: Prediction) -> str:
+    return selectors.risk_summary(probabilities=prediction.probabilities, risk_level=prediction.risk_level)
+
+
 def _absent(item: dict[str, Any], last: datetime.datetime | None) -> dict[str, Any]:
     if item.get("value") is not None or last is None:
         return item
-    years = services.WINDOW_DAYS // 365
-    return {**item, "absent": f"none in the model's last {years} years; last measured {last.date().isoformat()}"}
+    return {**item, "absent": f"none recent enough for the model; last measured {last.date().isoformat()}"}
 
 
 def _history_row(prediction: Prediction, critical: list[str]) -> dict[str, Any]:
-    failed = prediction.status == PredictionStatus.FAILED
+    scored = prediction.status == PredictionStatus.SUCCEEDED
     if prediction.without_model:
         badge, failure = "text-bg-secondary", "No model"
-    elif failed:
+    elif prediction.status == PredictionStatus.INSUFFICIENT:
+        badge, failure = "text-bg-secondary", "Not enough data"
+    elif not scored:
         badge, failure = "text-bg-danger", "Failed"
     else:
         badge, failure = _risk_badge(prediction, critical), ""
     return {
         "prediction": prediction,
-        "predicted": "—" if failed else selectors.class_display(prediction.predicted_class),
+        "predicted": _summary(prediction) if scored else "—",
         "badge": badge,
         "failure": failure,
         "source": f"Batch #{prediction.batch_id}" if prediction.batch_id else "Online",
@@ -134,9 +145,12 @@ def risk_card(
         return None
     history = selectors.prediction_history_for(user=user, patient=patient)
     latest = history.latest
-    shown = history.latest_succeeded
+    insufficient = latest if latest is not None and latest.status == PredictionStatus.INSUFFICIENT else None
+    # An earlier score is not shown as current once the data it came from is too old to score again.
+    shown = None if insufficient else history.latest_succeeded
     return {
         "latest_failed": latest if latest is not None and latest.status == PredictionStatus.FAILED else None,
+        "insufficient": insufficient,
         "shown": _explained(shown, critical, measured) if shown else None,
         "history": [_history_row(p, critical) for p in history.recent],
         "score_url": reverse("predictions:score", args=[patient.pk]),
@@ -156,6 +170,8 @@ def prediction_score(request: HttpRequest, pk: int) -> HttpResponse:
             "The patient was not scored: the clinic has no active model yet, so the advice comes from the guideline "
             "rules alone. A clinic admin trains a model and activates it in the administration.",
         )
+    elif prediction.status == PredictionStatus.INSUFFICIENT:
+        messages.info(request, f"{prediction.error} The advice comes from the guideline rules alone.")
     elif prediction.status == PredictionStatus.FAILED:
         messages.error(request, f"The model could not be used: {prediction.error}")
     else:

@@ -181,6 +181,8 @@ def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> l
 
 
 def _rationale(prediction: Any) -> dict[str, Any]:
+    if prediction.status == "insufficient":  # guideline rules alone: the patient lacks recent inputs the model needs
+        return {"risk_level": "", "model_version_id": prediction.model_version_id, "not_enough_data": prediction.error}
     if prediction.status != "succeeded":  # guideline rules alone: say why the model is absent
         return {"risk_level": "", "model_version_id": prediction.model_version_id, "model_error": prediction.error}
     return {
@@ -189,6 +191,8 @@ def _rationale(prediction: Any) -> dict[str, Any]:
         "predicted_class": prediction.predicted_class,
         "probability": prediction.probabilities.get(prediction.predicted_class),
         "model_version_id": prediction.model_version_id,
+        # What the model's finding rests on (the caller's predictions carry their version: no query).
+        "training_data": prediction.model_version.training_data if prediction.model_version_id else "",
     }
 
 

@@ -23,7 +23,7 @@ from clinic import charts, roles
 from clinic.forms import parse_id
 from clinic.models import User
 from patients.models import Patient
-from predictions.selectors import class_display
+from predictions.selectors import risk_summary
 from recommendations import dashboard, selectors, services
 from recommendations.models import Category, Headline, ItemStatus, OverrideReason, Recommendation, Severity
 
@@ -121,7 +121,8 @@ def recommendation_review(request: HttpRequest, pk: int) -> HttpResponse:
     recommendation = selectors.recommendation_get_for_review(user=request.user, pk=pk)
     context = {
         "rec": recommendation,
-        "predicted": class_display(recommendation.rationale.get("predicted_class") or ""),
+        "predicted": _model_summary(recommendation),
+        "training_data": _training_data(recommendation),
         "rows": _item_rows(recommendation.items.all()),
         "reasons": OverrideReason.choices,
         "badge": SEVERITY_BADGES.get(recommendation.severity, ""),
@@ -129,6 +130,26 @@ def recommendation_review(request: HttpRequest, pk: int) -> HttpResponse:
         "next": request.GET.get("next", ""),
     }
     return render(request, "recommendations/review.html", context)
+
+
+def _model_summary(recommendation: Recommendation) -> str:
+    """The model's finding as every page words it (`predictions.selectors.risk_summary`), from the prediction the
+    advice came from; empty for advice from the guideline rules alone."""
+    rationale = recommendation.rationale
+    if not rationale.get("predicted_class"):
+        return ""
+    return risk_summary(
+        probabilities=recommendation.prediction.probabilities, risk_level=rationale.get("risk_level", "")
+    )
+
+
+def _training_data(recommendation: Recommendation) -> str:
+    """What the model behind the advice was trained on, as stored with the advice (or, for advice stored before that
+    was kept, as its model version says); empty for advice from the guideline rules alone."""
+    if not recommendation.rationale.get("predicted_class"):
+        return ""
+    version = recommendation.prediction.model_version
+    return recommendation.rationale.get("training_data") or (version.training_data if version else "")
 
 
 def _back(recommendation_id: int) -> HttpResponse:

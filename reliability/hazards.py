@@ -88,11 +88,17 @@ HAZARDS = [
             "a risk score read without its caveats",
             "a low risk read as reassurance beside a critical result",
             "no record of which model and inputs produced a score",
+            "a model trained on the synthetic demo cohort scoring a real clinic's patients",
+            "imported diagnoses nobody here confirmed training the model as truth",
         ),
         controls=(
             '"Decision support, not a diagnosis" on every page, the risk card, the API and FHIR exports',
             "each prediction stores its model version, inputs and explanation (`predictions.services`)",
             "the model card states the intended use, the data and the limits (`mltraining`)",
+            "every score states what its model was trained on, in one line (`mltraining.provenance`)",
+            "a version trained on synthetic data is activated only in a demo clinic (`mltraining.services`)",
+            "only doctor-confirmed diagnoses, or those of an import source the clinic trusts, train "
+            "(`patients.selectors.clinic_condition_rows`)",
         ),
     ),
     Hazard(

@@ -21,6 +21,7 @@ def test_the_demo_seed_creates_one_user_per_role_with_printed_passwords(db, caps
         assert user is not None
         assert user.clinic == clinic
     assert {user.role for user in User.objects.filter(clinic=clinic)} == set(Role.values)
+    assert clinic.is_demo  # the one clinic where a model of the synthetic cohort may be active
 
 
 def test_seeding_again_keeps_the_passwords_and_says_how_to_reset_them(db, capsys):

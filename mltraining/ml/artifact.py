@@ -40,6 +40,9 @@ ALLOWED_TYPES = frozenset(
         "lightgbm.sklearn.LGBMClassifier",
         # Our own stratified-subsample wrapper around the SVC (plain data attributes only).
         "mltraining.ml.candidates.SubsampledClassifier",
+        # Our own imputer (a fitted array of medians).
+        "mltraining.ml.candidates.ReferenceImputer",
+        "mltraining.ml.candidates.NormalMasker",
     }
 )
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "lightgbm", "skops")

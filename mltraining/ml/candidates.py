@@ -7,12 +7,13 @@ traded away for accuracy on the healthy majority.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, TransformerMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
@@ -25,6 +26,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import _safe_indexing
+
+from mltraining.ml.features import DERIVED_FROM, NORMAL_RANGES, derived_features, normal_limits
+from mltraining.ml.labels import HEALTHY
 
 # A kernel SVM costs O(n^2) to O(n^3) in the rows it is fitted on; above this many rows it is fitted on a
 # stratified subsample, so the full comparison stays within its time budget. The run log says so.
@@ -52,6 +56,92 @@ class SubsampledClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return self.estimator_.predict(X)
+
+
+class NormalMasker(TransformerMixin, BaseEstimator):
+    """Read every lab or vital inside its adult reference range (for the row's sex; the narrower range when the sex
+    is not recorded) as one typical normal value (`typical_normal`), and a test not done as that same value; then
+    compute the derived values (eGFR, ratios, indices) again from what is left.
+
+    So a normal result and a test not done weigh exactly alike (removing a normal result cannot change a risk),
+    a patient whose every result is normal is scored as the typical healthy profile, and the model learns from
+    abnormal results and their size. Columns it does not know (`NORMAL_RANGES`) pass through.
+    """
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        X = X.copy()
+        sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+        for code, ranges in NORMAL_RANGES.items():
+            if code not in X.columns:
+                continue
+            low, high = normal_limits(X, code)
+            by_sex = [typical_normal(*ranges[0]), typical_normal(*ranges[1])]
+            typical = np.select([sex == "female", sex == "male"], by_sex, typical_normal(*_narrower(ranges)))
+            values = X[code].to_numpy(dtype=float)
+            normal_or_missing = np.isnan(values) | ((values >= low) & (values <= high))
+            X[code] = np.where(normal_or_missing, typical, values)
+        if all(column in X.columns for column in DERIVED_FROM) and "age" in X.columns:
+            for name, column in derived_features(X, age=X["age"], sex=X["sex"]).items():
+                X[name] = column
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features, dtype=object)
+
+
+def typical_normal(low: float | None, high: float | None) -> float:
+    """A value in the middle of a normal range, or well inside an open one (70 % of an upper limit, 120 % of a
+    lower one)."""
+    if low is not None and high is not None:
+        return (low + high) / 2
+    return 0.7 * high if high is not None else 1.2 * low
+
+
+def _narrower(ranges) -> tuple[float | None, float | None]:
+    (female_low, female_high), (male_low, male_high) = ranges
+    lows = [limit for limit in (female_low, male_low) if limit is not None]
+    highs = [limit for limit in (female_high, male_high) if limit is not None]
+    return (max(lows) if lows else None, min(highs) if highs else None)
+
+
+class ReferenceImputer(TransformerMixin, BaseEstimator):
+    """Fill a missing value with the median of the training rows labelled `reference` (no target condition).
+
+    A test that was not done is read as the typical value of a patient without any target condition, never as
+    the population's median (which the sick pull towards abnormal) and never as a signal of its own: no missing-
+    value indicators, so which panels a clinician ordered cannot become evidence of disease. A column empty among
+    the reference rows falls back to all rows, then to 0. Fitted with the labels (`fit(X, y)`), which a Pipeline
+    and CalibratedClassifierCV pass down.
+    """
+
+    def __init__(self, reference: str = "healthy"):
+        self.reference = reference
+
+    def fit(self, X, y=None):
+        values = np.asarray(X, dtype=float)
+        rows = values if y is None else values[np.asarray(y) == self.reference]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: handled below
+            fill = np.nanmedian(rows, axis=0) if len(rows) else np.full(values.shape[1], np.nan)
+            overall = np.nanmedian(values, axis=0) if len(values) else np.full(values.shape[1], np.nan)
+        self.statistics_ = np.where(np.isnan(fill), np.where(np.isnan(overall), 0.0, overall), fill)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, X):
+        values = np.array(X, dtype=float)
+        missing = np.isnan(values)
+        values[missing] = np.broadcast_to(self.statistics_, values.shape)[missing]
+        return values
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(
+            input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)],
+            dtype=object,
+        )
 
 
 def stratified_subsample(y: np.ndarray, max_samples: int, random_state: int | None) -> np.ndarray:
@@ -166,18 +256,17 @@ CANDIDATES: dict[str, Callable[[int], ClassifierMixin]] = {
 def build_pipeline(estimator: ClassifierMixin, numeric: list[str], categorical: list[str]) -> Pipeline:
     """Impute, scale and one-hot encode the raw columns, then the estimator.
 
-    `keep_empty_features=True` keeps a column that happened to be empty in training (imputed as 0), so the
-    transformed layout is always "every numeric, then the missing indicators, then the one-hot columns",
-    which `output_feature_sources` relies on.
+    Absence is not evidence: a missing numeric value is the median of the patients without a target condition
+    (`ReferenceImputer`), with no missing-value indicator. Every column is kept, an empty one too, so the
+    transformed layout is always "every numeric, then the one-hot columns", which `output_feature_sources`
+    relies on.
     """
-    numeric_steps = make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
-    )
+    numeric_steps = make_pipeline(ReferenceImputer(reference=HEALTHY), StandardScaler())
     categorical_steps = make_pipeline(
         SimpleImputer(strategy="most_frequent", keep_empty_features=True), OneHotEncoder(handle_unknown="ignore")
     )
     pre = ColumnTransformer([("num", numeric_steps, list(numeric)), ("cat", categorical_steps, list(categorical))])
-    return Pipeline([("pre", pre), ("model", estimator)])
+    return Pipeline([("normal", NormalMasker()), ("pre", pre), ("model", estimator)])
 
 
 def output_feature_sources(pipeline: Pipeline) -> list[str]:
@@ -188,10 +277,7 @@ def output_feature_sources(pipeline: Pipeline) -> list[str]:
         if len(columns) == 0:
             continue  # an empty selection is never fitted
         if name == "num":
-            imputer: SimpleImputer = transformer.steps[0][1]
             sources += list(columns)
-            if imputer.indicator_ is not None:
-                sources += [columns[i] for i in imputer.indicator_.features_]
         elif name == "cat":
             encoder: OneHotEncoder = transformer.steps[-1][1]
             for column, categories in zip(columns, encoder.categories_, strict=True):

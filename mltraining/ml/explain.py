@@ -69,7 +69,7 @@ def explain(model, X: pd.DataFrame) -> Explanation:
     estimator = pipeline.named_steps["model"]
     classes = [str(c) for c in estimator.classes_]
     features = list(X.columns)
-    transformed = pipeline.named_steps["pre"].transform(X)
+    transformed = pipeline[:-1].transform(X)
     transformed = transformed.toarray() if hasattr(transformed, "toarray") else np.asarray(transformed, dtype=float)
     sources = output_feature_sources(pipeline)
     explained = _explain_transformed(estimator, transformed)
@@ -198,7 +198,7 @@ def base_raw_output(model, X: pd.DataFrame) -> np.ndarray:
     """The base estimator's own raw score per class, computed without the explainer (to check faithfulness)."""
     pipeline = base_pipeline(model)
     estimator = pipeline.named_steps["model"]
-    Xt = pipeline.named_steps["pre"].transform(X)
+    Xt = pipeline[:-1].transform(X)
     if type(estimator).__name__ == "LGBMClassifier":
         raw = np.asarray(estimator.predict(Xt, raw_score=True))
         return np.column_stack([-raw, raw]) if raw.ndim == 1 else raw

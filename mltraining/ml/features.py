@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: per-analyte recency windows (`RECENT_DAYS`), required inputs (`REQUIRED_INPUTS`)
 
 OBSERVATION_COLUMNS = ("patient_id", "analyte", "value", "effective_at")
 PATIENT_COLUMNS = (
@@ -94,6 +94,77 @@ ANALYTES: tuple[tuple[str, str, str, str], ...] = (
 # derived "egfr" in the rules only.
 RULES_ONLY = ("glucose_random", "egfr_reported", "troponin_t_hs", "troponin_i", "troponin_t")
 
+# How recent a lab or vital must be to be read at all, in days: a copy of the catalog's recency windows
+# (patients/catalog_data.RECENCY, where each is cited), kept identical by a test; other analytes use `window_days`.
+# An older value is not shown to the model as current: the input is missing.
+RECENT_DAYS: dict[str, int] = {
+    "glucose": 365, "hba1c": 365, "insulin": 365, "total_cholesterol": 365, "ldl": 365, "hdl": 365,
+    "triglycerides": 365, "creatinine": 365, "systolic_bp": 365, "diastolic_bp": 365, "troponin": 7,
+}  # fmt: skip
+
+# Adult reference ranges, (female, male) as (low, high) with None for no limit: a copy of the catalog's
+# (patients/catalog_data.py), kept identical by a test. The model reads a lab or vital inside its range as
+# "normal", the same as not measured (`candidates.NormalMasker`), so a normal result and a missing one weigh alike.
+NORMAL_RANGES: dict[str, tuple[tuple[float | None, float | None], tuple[float | None, float | None]]] = {
+    "hemoglobin": ((12.0, 15.5), (13.0, 17.5)), "hematocrit": ((36.0, 46.0), (41.0, 53.0)),
+    "rbc": ((3.9, 5.1), (4.3, 5.7)), "wbc": ((4.0, 11.0), (4.0, 11.0)), "platelets": ((150.0, 400.0), (150.0, 400.0)),
+    "mcv": ((80.0, 100.0), (80.0, 100.0)), "mch": ((27.0, 33.0), (27.0, 33.0)), "mchc": ((32.0, 36.0), (32.0, 36.0)),
+    "glucose": ((3.9, 5.5), (3.9, 5.5)), "hba1c": ((4.0, 5.6), (4.0, 5.6)),
+    "creatinine": ((45.0, 84.0), (59.0, 104.0)), "sodium": ((135.0, 145.0), (135.0, 145.0)),
+    "potassium": ((3.5, 5.1), (3.5, 5.1)), "insulin": ((2.6, 24.9), (2.6, 24.9)),
+    "total_cholesterol": ((None, 5.17), (None, 5.17)), "ldl": ((None, 3.36), (None, 3.36)),
+    "hdl": ((1.29, None), (1.03, None)), "triglycerides": ((None, 1.69), (None, 1.69)),
+    "alt": ((None, 25.0), (None, 33.0)), "ast": ((10.0, 40.0), (10.0, 40.0)), "crp": ((None, 5.0), (None, 5.0)),
+    "hs_crp": ((None, 3.0), (None, 3.0)), "troponin": ((None, 16.0), (None, 34.0)),
+    "bmi": ((18.5, 24.9), (18.5, 24.9)), "systolic_bp": ((90.0, 129.0), (90.0, 129.0)),
+    "diastolic_bp": ((60.0, 79.0), (60.0, 79.0)), "heart_rate": ((60.0, 100.0), (60.0, 100.0)),
+}  # fmt: skip
+
+
+def normal_limits(X: pd.DataFrame, code: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's reference limits of `code` for its sex (the narrower range when the sex is not recorded); an open
+    side is infinite."""
+    (female_low, female_high), (male_low, male_high) = NORMAL_RANGES[code]
+    sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+    lows = [-np.inf if limit is None else limit for limit in (female_low, male_low)]
+    highs = [np.inf if limit is None else limit for limit in (female_high, male_high)]
+    conditions = [sex == "female", sex == "male"]
+    return np.select(conditions, lows, max(lows)), np.select(conditions, highs, min(highs))
+
+
+def any_outside_range(X: pd.DataFrame) -> np.ndarray:
+    """Whether each row has at least one lab or vital outside its reference range."""
+    outside = np.zeros(len(X), dtype=bool)
+    for code in NORMAL_RANGES:
+        if code in X.columns:
+            low, high = normal_limits(X, code)
+            values = X[code].to_numpy(dtype=float)
+            outside |= (values < low) | (values > high)  # NaN compares false: not measured is not outside
+    return outside
+
+
+# A derived value and the analytes it is computed from (`derived_features`).
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "egfr": ("creatinine",), "total_hdl_ratio": ("total_cholesterol", "hdl"),
+    "non_hdl_cholesterol": ("total_cholesterol", "hdl"), "homa_ir": ("glucose", "insulin"),
+    "mentzer_index": ("mcv", "rbc"), "mean_arterial_pressure": ("systolic_bp", "diastolic_bp"), "bmi_class": ("bmi",),
+}  # fmt: skip
+
+# What a model needs before it may give a risk estimate: one recent value of each group (any of its analytes).
+# The target conditions are read from these (diabetes and prediabetes from glycaemia, CKD from creatinine,
+# the anaemias, thalassaemia trait and thrombocytopenia from the blood count);
+# a patient without one of them would be scored from the others and demographics alone, which is how a patient
+# with four blood-count values got "moderate risk". Stored with each model version (`feature_schema`).
+#
+# Cholesterol is not required: without it the model reads dyslipidaemia from imputed values typical of patients
+# without a target condition, so the missing panel lowers nothing and raises nothing (absence is not evidence),
+# and the guideline rules still judge whatever lipids there are.
+REQUIRED_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("a blood count (haemoglobin)", ("hemoglobin",)),
+    ("HbA1c or fasting glucose", ("hba1c", "glucose")),
+    ("creatinine", ("creatinine",)),
+)
+
 LIFESTYLE = ("smoking", "alcohol", "physical_activity", "diet")
 FAMILY_HISTORY = ("family_history_diabetes", "family_history_cardiovascular", "family_history_anemia")
 
@@ -128,8 +199,27 @@ CREATININE_UMOL_PER_MG_DL = 88.42
 
 
 def feature_schema() -> dict:
-    """The schema as stored with a model version: a model is only ever fed the columns it was trained on."""
-    return {"version": SCHEMA_VERSION, "features": [asdict(f) for f in FEATURES]}
+    """The schema as stored with a model version: a model is only ever fed the columns it was trained on, and
+    scores only a patient who has the inputs it needs (`required`), each within its window (`recent_days`)."""
+    return {
+        "version": SCHEMA_VERSION,
+        "features": [asdict(f) for f in FEATURES],
+        "required": [{"name": name, "any_of": list(codes)} for name, codes in REQUIRED_INPUTS],
+        "recent_days": dict(RECENT_DAYS),
+    }
+
+
+def missing_inputs(X: pd.DataFrame, required: list[dict] | None = None) -> list[list[str]]:
+    """For each row of X (same order), the names of the required input groups it has no value of: [] when the
+    row may be scored. `required` is a model version's stored list (`feature_schema()["required"]`)."""
+    groups = required if required is not None else feature_schema()["required"]
+    absent = []
+    for name in [group["name"] for group in groups]:
+        codes = next(group["any_of"] for group in groups if group["name"] == name)
+        present = [code for code in codes if code in X.columns]
+        has = X[present].notna().any(axis=1).to_numpy() if present else np.zeros(len(X), dtype=bool)
+        absent.append((name, has))
+    return [[name for name, has in absent if not has[row]] for row in range(len(X))]
 
 
 def build_features(
@@ -140,7 +230,9 @@ def build_features(
     window_days: int = 730,
     wearable_days: int = 30,
 ) -> pd.DataFrame:
-    """One feature row per patient of `patients` (same order, index `patient_id`), columns as in `FEATURES`."""
+    """One feature row per patient of `patients` (same order, index `patient_id`), columns as in `FEATURES`.
+
+    A lab or vital is read within `window_days`, or its own shorter window (`RECENT_DAYS`)."""
     as_of = pd.Timestamp(as_of)
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware: a naive time is ambiguous by hours around midnight")
@@ -154,7 +246,9 @@ def build_features(
     rows, cols = _positions(obs, ids)
     usable = (rows >= 0) & (cols >= 0) & ~np.isnan(values) & (when <= as_of).to_numpy()
     wearable = usable & _IS_WEARABLE[cols]  # rows with cols == -1 are already not usable
-    measured = usable & ~wearable & (when >= as_of - pd.Timedelta(days=window_days)).to_numpy()
+    windows = np.array([min(window_days, RECENT_DAYS.get(code, window_days)) for code in _CODES] + [0])
+    age_days = ((as_of - when).dt.total_seconds() / 86_400).to_numpy()
+    measured = usable & ~wearable & (age_days <= windows[cols])
     wearable &= (when > as_of - pd.Timedelta(days=wearable_days)).to_numpy()
     shape = (len(ids), len(_CODES))
     latest = _latest(rows[measured], cols[measured], values[measured], _utc_ns(when[measured]), shape)
@@ -164,7 +258,7 @@ def build_features(
     people = patients.set_index("patient_id")
     age = _age_years(people["birth_date"], as_of)
     sex = _category(people["sex"])
-    for name, column in _derived(out, age=age, sex=sex).items():
+    for name, column in derived_features(out, age=age, sex=sex).items():
         out[name] = column
     out["age"] = age
     out["sex"] = sex
@@ -243,7 +337,8 @@ def _category(values: pd.Series) -> pd.Series:
     return values.where(values.notna() & (values != ""), "unknown")
 
 
-def _derived(x: pd.DataFrame, *, age: pd.Series, sex: pd.Series) -> dict[str, pd.Series]:
+def derived_features(x: pd.DataFrame, *, age: pd.Series, sex: pd.Series) -> dict[str, pd.Series]:
+    """eGFR, the lipid ratios, HOMA-IR, the Mentzer index, mean arterial pressure and the BMI class, from `x`."""
     hdl = x["hdl"].where(x["hdl"] > 0)
     rbc = x["rbc"].where(x["rbc"] > 0)
     sbp, dbp = x["systolic_bp"], x["diastolic_bp"]

@@ -36,15 +36,22 @@ from mltraining.ml.metrics import (
     subgroup_metrics,
 )
 
-CV_METRICS = ("roc_auc_ovr_macro", "balanced_accuracy", "f1_macro", "log_loss", "accuracy")
+CV_METRICS = ("roc_auc_ovr_macro", "balanced_accuracy", "f1_macro", "log_loss", "brier", "accuracy")
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 METRIC_LABELS = {
     "roc_auc_ovr_macro": "macro ROC-AUC",
     "balanced_accuracy": "balanced accuracy",
     "f1_macro": "macro F1",
     "log_loss": "log loss",
+    "brier": "Brier score",
     "accuracy": "accuracy",
 }
+# The model-choice rule (`choose_candidate`): its calibration score, and its order from the simplest candidate
+# (fewest fitted parameters, easiest to explain) to the least simple. A candidate not listed comes last.
+CALIBRATION_METRIC = "brier"
+SIMPLICITY_ORDER = (
+    "logistic_regression", "decision_tree", "random_forest", "hist_gradient_boosting", "lightgbm", "svc", "mlp",
+)  # fmt: skip
 
 Log = Callable[[str], None]
 Progress = Callable[[float], None]
@@ -117,6 +124,7 @@ class TrainingResult:
     log: list[str]
     train_index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # positions in X
     test_index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    test_groups: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # bootstrap unit per test row
     calibrated: bool = True  # False only when calibration was impossible (see the log)
 
     def summary(self) -> dict:
@@ -270,26 +278,7 @@ def train(
 
 def _train(run: _Run, X: pd.DataFrame, y, groups, numeric: list[str], categorical: list[str]) -> TrainingResult:
     config = run.config
-    features = numeric + categorical
-    missing = [c for c in features if c not in X.columns]
-    if missing:
-        raise ValueError(f"Feature columns missing from X: {missing}")
-    labels = pd.Series(np.asarray(y, dtype=object).astype(str))
-    if len(labels) != len(X):
-        raise ValueError(f"X has {len(X)} rows but y has {len(labels)}.")
-    Xf = X[features]
-    classes = sorted(labels.unique())
-    if len(classes) < 2:
-        raise ValueError("Training needs at least two classes in y.")
-
-    audit = audit_data(Xf, labels)
-    run.say(f"Audit: {audit.rows:,} rows, {audit.unique_rows:,} unique, {audit.n_features} features, classes "
-            + ", ".join(f"{k} {v:,}" for k, v in audit.label_counts.items()) + ".")  # fmt: skip
-    for warning in audit.warnings:
-        run.say(f"Warning: {warning}")
-    run.lap("audit")
-    run.advance(0.03)
-
+    Xf, labels, classes, audit = _prepare(run, X, y, numeric + categorical)
     split_groups, grouped_by = _split_groups(audit, groups)
     train_idx, test_idx = holdout_split(labels.to_numpy(), split_groups, config.test_size, config.random_state)
     X_train, y_train = Xf.iloc[train_idx].reset_index(drop=True), labels.iloc[train_idx].reset_index(drop=True)
@@ -302,16 +291,13 @@ def _train(run: _Run, X: pd.DataFrame, y, groups, numeric: list[str], categorica
     run.lap("split")
     run.advance(0.05)
 
-    results = _compare(run, X_train, y_train, folds, classes, numeric, categorical)
-    run.lap("cv")
-    chosen, reason = _choose(results, config.selection_metric)
-    run.say(f"Chosen: {reason}")
-
-    model = _calibrated_refit(run, chosen, X_train, y_train, folds, numeric, categorical)
-    run.lap("final_fit")
+    results, chosen, reason, model = _select(run, X_train, y_train, folds, classes, numeric, categorical)
     run.advance(0.85)
 
-    evaluation = _evaluate(run, model, X, X_train, y_train, X_test, y_test, test_idx, classes, numeric, categorical)
+    test_groups = pd.factorize(split_groups[test_idx])[0]
+    evaluation = _evaluate(
+        run, model, X, X_train, y_train, X_test, y_test, test_idx, test_groups, classes, numeric, categorical
+    )
     run.lap("evaluation")
     run.advance(0.95)
 
@@ -321,7 +307,7 @@ def _train(run: _Run, X: pd.DataFrame, y, groups, numeric: list[str], categorica
         config=config,
         audit=audit,
         classes=classes,
-        feature_names=features,
+        feature_names=numeric + categorical,
         numeric=numeric,
         categorical=categorical,
         candidates=results,
@@ -343,8 +329,80 @@ def _train(run: _Run, X: pd.DataFrame, y, groups, numeric: list[str], categorica
         log=run.lines,
         train_index=train_idx,
         test_index=test_idx,
+        test_groups=test_groups,
         calibrated=isinstance(model, CalibratedClassifierCV),
     )
+
+
+def _prepare(run: _Run, X: pd.DataFrame, y, features: list[str]) -> tuple[pd.DataFrame, pd.Series, list, DataAudit]:
+    """The feature columns, the labels as text, the sorted classes and the audit (logged); bad input raises."""
+    missing = [c for c in features if c not in X.columns]
+    if missing:
+        raise ValueError(f"Feature columns missing from X: {missing}")
+    labels = pd.Series(np.asarray(y, dtype=object).astype(str))
+    if len(labels) != len(X):
+        raise ValueError(f"X has {len(X)} rows but y has {len(labels)}.")
+    Xf = X[features]
+    classes = sorted(labels.unique())
+    if len(classes) < 2:
+        raise ValueError("Training needs at least two classes in y.")
+    audit = audit_data(Xf, labels)
+    run.say(f"Audit: {audit.rows:,} rows, {audit.unique_rows:,} unique, {audit.n_features} features, classes "
+            + ", ".join(f"{k} {v:,}" for k, v in audit.label_counts.items()) + ".")  # fmt: skip
+    for warning in audit.warnings:
+        run.say(f"Warning: {warning}")
+    run.lap("audit")
+    run.advance(0.03)
+    return Xf, labels, classes, audit
+
+
+@dataclass
+class Selection:
+    """The comparison, the choice and the calibrated refit, on every row given (nothing held out)."""
+
+    audit: DataAudit
+    classes: list[str]
+    candidates: list[CandidateResult]
+    chosen: str
+    reason: str
+    model: Any  # fitted and calibrated; predict_proba(raw frame) has columns in `classes` order
+    groups_in_split: str
+    log: list[str]
+
+
+def select_on_all_rows(
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    groups: pd.Series | None = None,
+    numeric: list[str],
+    categorical: list[str],
+    config: TrainingConfig | None = None,
+    log: Log | None = None,
+) -> Selection:
+    """What `train` does before its test set, on all of X: for a test set that comes as a separate file.
+
+    Grouped cross-validation over every row, the choice by `choose_candidate`, and the chosen pipeline
+    refitted with calibration on every row.
+    """
+    run = _Run(config or TrainingConfig(), log, None)
+    numeric, categorical = list(numeric), list(categorical)
+    with threadpool_limits(limits=1):
+        Xf, labels, classes, audit = _prepare(run, X.reset_index(drop=True), y, numeric + categorical)
+        split_groups, grouped_by = _split_groups(audit, groups)
+        folds = grouped_folds(labels.to_numpy(), split_groups, run.config.cv_folds, run.config.random_state)
+        results, chosen, reason, model = _select(run, Xf, labels, folds, classes, numeric, categorical)
+    return Selection(audit, classes, results, chosen, reason, model, grouped_by, run.lines)
+
+
+def _select(run: _Run, X, y, folds, classes, numeric, categorical) -> tuple[list[CandidateResult], str, str, Any]:
+    results = _compare(run, X, y, folds, classes, numeric, categorical)
+    run.lap("cv")
+    chosen, reason = choose_candidate(results, run.config.selection_metric)
+    run.say(f"Chosen: {reason}")
+    model = _calibrated_refit(run, chosen, X, y, folds, numeric, categorical)
+    run.lap("final_fit")
+    return results, chosen, reason, model
 
 
 def _split_groups(audit: DataAudit, groups) -> tuple[np.ndarray, str]:
@@ -375,9 +433,8 @@ def _compare(run: _Run, X, y, folds, classes, numeric, categorical) -> list[Cand
         if result.error:
             run.say(f"{name}: failed ({result.error}); the comparison goes on without it.")
         else:
-            run.say(
-                f"{name}: {_score_text(result, run.config.selection_metric)}, fitted in {result.fit_seconds:.1f} s."
-            )
+            figures = _choice_text(result, run.config.selection_metric)
+            run.say(f"{name}: {figures}, fitted in {result.fit_seconds:.1f} s.")
         run.advance(0.05 + 0.65 * (i + 1) / len(names))
     return results
 
@@ -409,24 +466,89 @@ def _score_text(result: CandidateResult, metric: str) -> str:
     return f"{METRIC_LABELS[metric]} {result.cv_mean[metric]:.3f} ± {result.cv_std[metric]:.3f}"
 
 
-def _choose(results: list[CandidateResult], metric: str) -> tuple[str, str]:
+def _choice_text(result: CandidateResult, metric: str) -> str:
+    """The three figures the choice is made and judged by."""
+    shown = [f"{METRIC_LABELS[m]} {result.cv_mean[m]:.3f}" for m in (CALIBRATION_METRIC, "balanced_accuracy")]
+    return ", ".join([_score_text(result, metric), *shown])
+
+
+def choose_candidate(results: list[CandidateResult], metric: str = "roc_auc_ovr_macro") -> tuple[str, str]:
+    """The model-choice rule: discrimination, then calibration, then simplicity, each within its noise.
+
+    1. Discrimination: keep the candidates whose mean cross-validated `metric` (macro ROC-AUC unless
+       configured) is within one standard error of the best mean.
+    2. Calibration: of those, keep the ones whose mean cross-validated Brier score is within one standard
+       error of the lowest among them. The Brier score is a proper score: it rewards probabilities that
+       are both sharp and right, and risk levels are read off the probabilities.
+    3. Simplicity: of those, the first in SIMPLICITY_ORDER (the one-standard-error rule of Breiman et al.,
+       "Classification and Regression Trees", 1984, and Hastie, Tibshirani and Friedman, "The Elements of
+       Statistical Learning", 2009, section 7.10: what the data cannot tell apart, take the simplest of).
+    A standard error is that of the paired fold-by-fold differences from the leader (every candidate is
+    scored on the same grouped folds; see `paired_standard_error`). The dummy is the yardstick
+    every model must beat, never the choice, unless nothing else ran. Balanced accuracy is reported beside
+    each candidate, so a choice that trades a rare class away is in plain sight. Returns (name, reason);
+    the reason states the rule and the figures.
+    """
     ok = [r for r in results if not r.error and np.isfinite(r.cv_mean.get(metric, np.nan))]
     if not ok:
         raise RuntimeError("Every candidate failed: " + "; ".join(f"{r.name}: {r.error}" for r in results))
+    eligible = [r for r in ok if r.name != "dummy"] or ok
     sign = -1 if metric in LOWER_IS_BETTER else 1
-    ranked = sorted(ok, key=lambda r: sign * r.cv_mean[metric], reverse=True)
-    best = ranked[0]
-    folds = len(best.cv_scores[metric])
-    reason = f"{best.name} had the best mean cross-validated {_score_text(best, metric)} over {folds} grouped folds"
-    if len(ranked) > 1:
-        runner = ranked[1]
-        reason += f", ahead of {runner.name} ({_score_text(runner, metric)})"
-        if abs(best.cv_mean[metric] - runner.cv_mean[metric]) < max(best.cv_std[metric], runner.cv_std[metric]):
-            reason += "; the margin is within one standard deviation, so the two are practically tied"
+    best = max(eligible, key=lambda r: sign * r.cv_mean[metric])
+    band = _within_noise(eligible, best, metric, sign)
+    best_calibrated = min(band, key=lambda r: _nan_last(r.cv_mean.get(CALIBRATION_METRIC, np.nan)))
+    tied = _within_noise(band, best_calibrated, CALIBRATION_METRIC, -1) or [best_calibrated]  # a NaN Brier score
+    chosen = min(tied, key=_simplicity)
+    label = METRIC_LABELS[metric]
+    reason = (
+        f"{chosen.name}, by the rule: of the candidates within one standard error of the best mean cross-validated "
+        f"{label}, those within one standard error of the lowest Brier score, the simplest. "
+        f"Within noise of the best {label} ({best.name}, {len(best.cv_scores[metric])} grouped folds): "
+        + "; ".join(f"{r.name} ({_choice_text(r, metric)})" for r in band)
+        + f". Within noise of the lowest Brier score ({best_calibrated.name}): "
+        + ", ".join(r.name for r in tied)
+    )
+    outside = [r for r in eligible if r not in band]
+    if outside:
+        reason += f". Outside the {label} band: " + ", ".join(f"{r.name} ({r.cv_mean[metric]:.3f})" for r in outside)
     dummy = next((r for r in ok if r.name == "dummy"), None)
-    if dummy and best.name != "dummy":
-        reason += f". The dummy baseline scored {dummy.cv_mean[metric]:.3f}"
-    return best.name, reason + "."
+    if dummy and chosen.name != "dummy":
+        reason += f". The dummy baseline scored {label} {dummy.cv_mean[metric]:.3f}"
+    return chosen.name, reason + "."
+
+
+def _within_noise(results: list[CandidateResult], leader: CandidateResult, metric: str, sign: int) -> list:
+    """The results no worse than the leader on `metric` by more than one paired standard error (leader included)."""
+    return [
+        r
+        for r in results
+        if sign * (leader.cv_mean[metric] - r.cv_mean[metric])
+        <= paired_standard_error(leader.cv_scores[metric], r.cv_scores[metric])
+    ]
+
+
+def _simplicity(result: CandidateResult) -> int:
+    return SIMPLICITY_ORDER.index(result.name) if result.name in SIMPLICITY_ORDER else len(SIMPLICITY_ORDER)
+
+
+def paired_standard_error(a: list[float], b: list[float]) -> float:
+    """Standard error of the mean fold-by-fold difference a - b, corrected for folds that share training rows.
+
+    The k fits of a cross-validation train on overlapping rows, so their scores are correlated and
+    std / sqrt(k) is too small. Nadeau and Bengio's corrected variance ("Inference for the Generalization
+    Error", Machine Learning 52, 2003), with test / training rows = 1 / (k - 1) for k folds, gives
+    std * sqrt(1/k + 1/(k - 1)). Folds where either score is undefined are left out; 0 below two folds.
+    """
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    diff = diff[np.isfinite(diff)]
+    k = len(diff)
+    if k < 2:
+        return 0.0
+    return float(np.std(diff, ddof=1) * math.sqrt(1 / k + 1 / (k - 1)))
+
+
+def _nan_last(value: float) -> float:
+    return value if np.isfinite(value) else math.inf
 
 
 def _calibrated_refit(run: _Run, name: str, X, y, folds, numeric, categorical):
@@ -453,8 +575,13 @@ def _calibrated_refit(run: _Run, name: str, X, y, folds, numeric, categorical):
     return model
 
 
-def _evaluate(run: _Run, model, X_raw, X_train, y_train, X_test, y_test, test_idx, classes, numeric, categorical):
-    """Score the calibrated model once on the held-out set; the dummy beside it for scale."""
+def _evaluate(
+    run: _Run, model, X_raw, X_train, y_train, X_test, y_test, test_idx, test_groups, classes, numeric, categorical
+):
+    """Score the calibrated model once on the held-out set; the dummy beside it for scale.
+
+    The intervals resample the split's groups (patients, identical rows), not rows: copies are not evidence.
+    """
     config = run.config
     proba = aligned_proba(model, X_test, classes)
     test_metrics = classification_metrics(y_test, proba, classes)
@@ -463,10 +590,14 @@ def _evaluate(run: _Run, model, X_raw, X_train, y_train, X_test, y_test, test_id
         test_metrics["risk_levels"] = levels
     dummy = build_pipeline(CANDIDATES["dummy"](config.random_state), numeric, categorical).fit(X_train, y_train)
     baseline = classification_metrics(y_test, aligned_proba(dummy, X_test, classes), classes)
-    ci = bootstrap_ci(y_test, proba, classes, rounds=config.bootstrap_rounds, seed=config.random_state)
+    ci = bootstrap_ci(
+        y_test, proba, classes, groups=test_groups, rounds=config.bootstrap_rounds, seed=config.random_state
+    )
     auc, (low, high) = test_metrics["roc_auc_ovr_macro"], ci["roc_auc_ovr_macro"]
+    units = len(np.unique(test_groups))
     run.say(
-        f"Held-out test: macro ROC-AUC {auc:.3f} (95 % CI {low:.3f}-{high:.3f}), balanced accuracy "
+        f"Held-out test: macro ROC-AUC {auc:.3f} (95 % CI {low:.3f}-{high:.3f}, bootstrap over its {units:,} "
+        f"independent groups of {len(test_groups):,} rows), balanced accuracy "
         f"{test_metrics['balanced_accuracy']:.3f}, accuracy {test_metrics['accuracy']:.3f}; dummy baseline macro "
         f"ROC-AUC {baseline['roc_auc_ovr_macro']:.3f}, accuracy {baseline['accuracy']:.3f}."
     )

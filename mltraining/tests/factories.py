@@ -18,6 +18,17 @@ FAST_CONFIG = {
 # For tests about what happens around training rather than its quality.
 CHEAP_CONFIG = {"candidates": ("dummy", "logistic_regression"), "cv_folds": 2, "bootstrap_rounds": 10,
                 "permutation_repeats": 1}  # fmt: skip
+# What `mltraining.provenance.provenance_build` records for a model of a clinic's own records, and for one of the demo.
+CLINIC_PROVENANCE = {
+    "schema": 1, "patients": 1200, "synthetic_patients": 0, "patients_by_source": {"fhir": 900, "manual": 1200},
+    "observations_by_source": {"fhir": 40000, "manual": 9000}, "labels": {"doctor": 310, "trusted": 0, "demo": 0},
+    "trusted_sources": [], "synthetic": False, "synthetic_share": 0.0,
+}  # fmt: skip
+SYNTHETIC_PROVENANCE = {
+    "schema": 1, "patients": 2000, "synthetic_patients": 2000, "patients_by_source": {"demo": 2000},
+    "observations_by_source": {"demo": 90000}, "labels": {"doctor": 0, "trusted": 0, "demo": 700},
+    "trusted_sources": [], "synthetic": True, "synthetic_share": 1.0,
+}  # fmt: skip
 
 
 class TrainingRunFactory(factory.django.DjangoModelFactory):
@@ -48,6 +59,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     classes = factory.LazyFunction(lambda: ["ckd", "diabetes", "healthy"])
     metrics = factory.LazyFunction(lambda: {"test": {"roc_auc_ovr_macro": 0.9}})
     risk_thresholds = factory.LazyFunction(lambda: [0.2, 0.5])
+    provenance = factory.LazyFunction(lambda: dict(CLINIC_PROVENANCE))
     status = ModelStatus.CANDIDATE
 
     @classmethod

@@ -7,7 +7,7 @@ from clinic.models import AuditEvent
 from clinic.testing import session_read_queries
 from mltraining import selectors
 from mltraining.models import DriftBand, DriftReport, ModelStatus, TrainingRun, TrainingStatus
-from mltraining.tests.factories import ModelVersionFactory, TrainingRunFactory
+from mltraining.tests.factories import SYNTHETIC_PROVENANCE, ModelVersionFactory, TrainingRunFactory
 
 
 @pytest.fixture(autouse=True)
@@ -310,6 +310,41 @@ def test_another_clinics_admin_cannot_activate_a_version(client, admin_b, active
     assert button.status_code == 404
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
     assert not AuditEvent.objects.filter(action="model_version.activate").exists()
+
+
+@pytest.mark.parametrize("how", ["action", "button"])
+def test_activating_a_synthetic_version_in_a_real_clinic_is_refused_with_the_reason(
+    client, admin_a, active_v1, trained_artifact, how
+):
+    synthetic = ModelVersionFactory.create_with_artifact(
+        trained_artifact, clinic=active_v1.clinic, version=2, provenance=SYNTHETIC_PROVENANCE
+    )
+    _login(client, admin_a)
+
+    if how == "action":
+        response = _action(client, "activate", synthetic)
+    else:
+        url = reverse("admin:mltraining_modelversion_activate", args=[synthetic.pk])
+        response = client.post(url, follow=True)
+
+    page = response.content.decode()
+    assert "cannot be activated: it was trained on synthetic demo data and Riverside Clinic is not a demo" in page
+    assert "Nothing was changed." in page
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+    synthetic.refresh_from_db()
+    assert synthetic.status == ModelStatus.CANDIDATE
+    assert not AuditEvent.objects.filter(action="model_version.activate").exists()
+
+
+def test_the_version_pages_say_what_each_version_was_trained_on(client, admin_a, active_v1):
+    _login(client, admin_a)
+
+    listed = client.get(reverse("admin:mltraining_modelversion_changelist")).content.decode()
+    shown = client.get(reverse("admin:mltraining_modelversion_change", args=[active_v1.pk])).content.decode()
+
+    sentence = "Trained on this clinic&#x27;s records: 1,200 patients, 310 doctor-confirmed diagnoses."
+    assert sentence in listed
+    assert sentence in shown
 
 
 @pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a"])

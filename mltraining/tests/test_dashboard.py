@@ -11,8 +11,8 @@ from clinic.testing import audit_write_queries, session_read_queries
 from mltraining import services
 from mltraining.ml.metrics import ROC_MAX_POINTS, classification_metrics, curve_points
 from mltraining.ml.train import TrainingConfig
-from mltraining.models import DriftReport, ModelStatus
-from mltraining.tests.factories import CHEAP_CONFIG, ModelVersionFactory, TrainingRunFactory
+from mltraining.models import DriftReport, ModelStatus, ModelVersion
+from mltraining.tests.factories import CHEAP_CONFIG, SYNTHETIC_PROVENANCE, ModelVersionFactory, TrainingRunFactory
 from patients.demo import demo_cohort_load
 
 CLASSES = ["ckd", "diabetes", "healthy"]
@@ -118,6 +118,17 @@ def test_an_admin_sees_every_chart_of_the_clinics_active_version(client, admin_a
     assert "Major shift" in page
     assert "plotly/plotly.min.js" in page
     assert reverse("mltraining:model_card", args=[version_a.pk]) in page
+    assert "Trained on this clinic&#x27;s records: 1,200 patients, 310 doctor-confirmed diagnoses." in page
+    assert 'data-testid="unusable"' not in page
+
+
+def test_the_dashboard_says_a_synthetic_version_active_in_a_real_clinic_scores_nobody(client, admin_a, version_a):
+    ModelVersion.objects.filter(pk=version_a.pk).update(provenance=SYNTHETIC_PROVENANCE)
+
+    page = _get(client, admin_a).content.decode()
+
+    assert "Trained on synthetic demo data (2,000 patients)." in page
+    assert 'data-testid="unusable"' in page
 
 
 @pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a", "patient_user_a"])

@@ -11,7 +11,7 @@ from mltraining import selectors, services
 from mltraining.ml.artifact import load_model
 from mltraining.ml.train import TrainingConfig
 from mltraining.models import DriftBand, DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
-from mltraining.tests.factories import CHEAP_CONFIG, FAST_CONFIG, ModelVersionFactory
+from mltraining.tests.factories import CHEAP_CONFIG, FAST_CONFIG, SYNTHETIC_PROVENANCE, ModelVersionFactory
 from patients.catalog import catalog
 from patients.demo import demo_cohort_load
 from patients.models import Observation, ObservationSource
@@ -24,16 +24,17 @@ def model_dir(settings, tmp_path):
     return settings.MODEL_DIR
 
 
+# The synthetic cohort lives in a demo clinic: the only kind where a model trained on it may go live.
 @pytest.fixture
-def cohort_a(clinic_a):
-    demo_cohort_load(clinic=clinic_a, n_patients=400, seed=5)
-    return clinic_a
+def cohort_a(demo_clinic_a):
+    demo_cohort_load(clinic=demo_clinic_a, n_patients=400, seed=5)
+    return demo_clinic_a
 
 
 @pytest.fixture
-def small_cohort_a(clinic_a):
-    demo_cohort_load(clinic=clinic_a, n_patients=150, seed=7)
-    return clinic_a
+def small_cohort_a(demo_clinic_a):
+    demo_cohort_load(clinic=demo_clinic_a, n_patients=150, seed=7)
+    return demo_clinic_a
 
 
 @pytest.fixture
@@ -89,6 +90,9 @@ def test_a_full_run_produces_an_active_version_that_beats_the_dummy(trained_a, m
     assert hasattr(model, "predict_proba")
     assert version.reference_profile["n"] == run.data_summary["rows"]
     assert "synthetic demo data" in version.model_card["limitations"][0]
+    assert version.provenance["synthetic"] is True
+    assert version.training_data == f"Trained on synthetic demo data ({run.data_summary['rows']:,} patients)."
+    assert version.model_card["training_data"] == version.training_data
     event = AuditEvent.objects.get(action="training_run.succeed")
     assert event.object_id == str(run.pk)
     assert event.detail["activated"] is True
@@ -98,7 +102,8 @@ def test_a_full_run_produces_an_active_version_that_beats_the_dummy(trained_a, m
 def test_a_run_records_its_data_candidates_plots_timings_log_and_progress(trained_a, model_dir):
     run = TrainingRun.objects.get(pk=trained_a.pk)
 
-    assert run.data_summary["rows"] > 250
+    assert run.data_summary["rows"] > 200  # of 400: the others lack a recent value of an input the model needs
+    assert run.data_summary["not_enough_data"] > 50
     assert sum(run.data_summary["labels"].values()) == run.data_summary["rows"]
     assert run.data_summary["synthetic_share"] == 1.0
     assert [c["name"] for c in run.candidates] == ["dummy", "logistic_regression", "random_forest"]
@@ -493,3 +498,89 @@ def test_activating_a_missing_artifact_is_refused(admin_a, candidate_v2, model_d
 def test_only_an_admin_of_the_clinic_may_activate(request, candidate_v2, role_fixture):
     with pytest.raises(PermissionDenied):
         services.model_version_activate(version=candidate_v2, by=request.getfixturevalue(role_fixture))
+
+
+# --- a model trained on synthetic data is active only in a demo clinic ------------------------------------------
+
+
+@pytest.fixture
+def synthetic_v2(clinic_a, active_v1, trained_artifact):
+    return ModelVersionFactory.create_with_artifact(
+        trained_artifact, clinic=clinic_a, version=2, provenance=SYNTHETIC_PROVENANCE
+    )
+
+
+def _unchanged(active: ModelVersion, refused: ModelVersion, status: str) -> None:
+    active.refresh_from_db()
+    refused.refresh_from_db()
+    assert active.status == ModelStatus.ACTIVE
+    assert (refused.status, refused.activated_at, refused.activated_by) == (status, None, None)
+    assert not AuditEvent.objects.filter(action__in=["model_version.activate", "model_version.rollback"]).exists()
+
+
+@pytest.mark.hazard("H6", "A version trained on synthetic data is activated only in a demo clinic")
+def test_an_admin_cannot_activate_a_synthetic_version_in_a_real_clinic_and_nothing_changes(
+    admin_a, active_v1, synthetic_v2
+):
+    with pytest.raises(ValidationError, match="trained on synthetic demo data and Riverside Clinic is not a demo"):
+        services.model_version_activate(version=synthetic_v2, by=admin_a)
+
+    _unchanged(active_v1, synthetic_v2, ModelStatus.CANDIDATE)
+
+
+def test_a_rollback_to_a_synthetic_version_in_a_real_clinic_is_refused(admin_a, active_v1, synthetic_v2):
+    ModelVersion.objects.filter(pk=synthetic_v2.pk).update(status=ModelStatus.ARCHIVED)
+    synthetic_v2.refresh_from_db()
+
+    with pytest.raises(ValidationError, match="never scores real patients"):
+        services.model_version_rollback(version=synthetic_v2, by=admin_a)
+
+    _unchanged(active_v1, synthetic_v2, ModelStatus.ARCHIVED)
+
+
+def test_an_admin_activates_a_synthetic_version_in_a_demo_clinic(demo_clinic_a, admin_a, active_v1, synthetic_v2):
+    services.model_version_activate(version=synthetic_v2, by=admin_a)
+
+    assert selectors.active_model_for(clinic=demo_clinic_a) == synthetic_v2
+
+
+@pytest.mark.hazard("H6", "The promotion gate never activates a model of the demo cohort in a real clinic")
+def test_the_gate_leaves_a_model_of_the_demo_cohort_a_candidate_in_a_real_clinic(clinic_a):
+    demo_cohort_load(clinic=clinic_a, n_patients=150, seed=7)  # a real clinic given the synthetic cohort
+
+    run = _train(clinic_a, CHEAP_CONFIG)
+
+    version = run.model_version
+    assert run.status == TrainingStatus.SUCCEEDED
+    assert version.status == ModelStatus.CANDIDATE
+    assert selectors.active_model_for(clinic=clinic_a) is None
+    assert "trained on synthetic demo data and Riverside Clinic is not a demo clinic" in run.log
+    event = AuditEvent.objects.get(action="training_run.succeed")
+    assert event.detail["activated"] is False
+    assert event.detail["training_data"] == version.training_data
+    assert "it can be active only in a demo clinic" in version.model_card["limitations"][0]
+
+
+def test_a_synthetic_version_left_active_in_a_real_clinic_scores_nobody(clinic_a, trained_artifact):
+    # Activated before activation checked provenance (or written by hand): the selectors do not hand it out.
+    left = ModelVersionFactory.create_with_artifact(
+        trained_artifact, clinic=clinic_a, status=ModelStatus.ACTIVE, provenance=SYNTHETIC_PROVENANCE
+    )
+
+    assert selectors.active_model_for(clinic=clinic_a) is None
+    assert selectors.active_model_brief(clinic_id=clinic_a.pk) is None
+    assert left not in selectors.active_models()
+    assert selectors.active_version_unusable(version=left)
+    clinic_a.is_demo = True
+    clinic_a.save()
+    assert selectors.active_model_for(clinic=clinic_a) == left
+
+
+def test_a_version_trained_before_provenance_was_kept_still_scores(clinic_a, trained_artifact):
+    older = ModelVersionFactory.create_with_artifact(
+        trained_artifact, clinic=clinic_a, status=ModelStatus.ACTIVE, provenance={}
+    )
+
+    assert selectors.active_model_for(clinic=clinic_a) == older
+    assert list(selectors.clinics_with_active_model()) == [clinic_a]
+    assert older.training_data == "Training data not recorded: this version was trained before provenance was kept."

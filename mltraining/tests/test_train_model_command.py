@@ -35,21 +35,31 @@ def _assert_trained_and_summarised(out: str, err: str) -> None:
     assert "] 100%" in err
 
 
-def test_train_model_sync_trains_in_process_and_prints_the_summary(clinic_a):
-    demo_cohort_load(clinic=clinic_a, n_patients=300, seed=4)
+def test_train_model_sync_trains_in_process_and_prints_the_summary(demo_clinic_a):
+    demo_cohort_load(clinic=demo_clinic_a, n_patients=300, seed=4)
 
     out, err = _run(*ARGS, "--sync")
 
     _assert_trained_and_summarised(out, err)
+    assert "Trained on: Trained on synthetic demo data (" in out
 
 
 @pytest.mark.django_db(transaction=True)  # the task is sent on commit, which a test transaction never reaches
-def test_train_model_queues_the_run_and_follows_it_to_the_end(clinic_a):
-    demo_cohort_load(clinic=clinic_a, n_patients=300, seed=4)
+def test_train_model_queues_the_run_and_follows_it_to_the_end(demo_clinic_a):
+    demo_cohort_load(clinic=demo_clinic_a, n_patients=300, seed=4)
 
     out, err = _run(*ARGS)
 
     _assert_trained_and_summarised(out, err)
+
+
+def test_train_model_on_the_demo_cohort_of_a_real_clinic_registers_a_candidate_and_fails_with_the_reason(clinic_a):
+    demo_cohort_load(clinic=clinic_a, n_patients=300, seed=4)
+
+    with pytest.raises(CommandError, match="not activated: it was trained on synthetic demo data and Riverside"):
+        _run(*ARGS, "--sync")
+
+    assert TrainingRun.objects.get().model_version.status == ModelStatus.CANDIDATE
 
 
 def test_train_model_refuses_an_unknown_candidate(clinic_a):
@@ -67,8 +77,8 @@ def test_train_model_reports_a_failed_run(clinic_a):
         _run("--clinic", "riverside", "--sync")
 
 
-def test_train_model_unless_active_leaves_a_clinic_with_an_active_model_alone(clinic_a):
-    demo_cohort_load(clinic=clinic_a, n_patients=300, seed=4)
+def test_train_model_unless_active_leaves_a_clinic_with_an_active_model_alone(demo_clinic_a):
+    demo_cohort_load(clinic=demo_clinic_a, n_patients=300, seed=4)
     _run(*ARGS, "--sync", "--unless-active")
 
     out, _ = _run(*ARGS, "--sync", "--unless-active")

@@ -5,7 +5,7 @@ from clinic.models import AuditEvent
 from mltraining import services
 from mltraining.ml.train import TrainingConfig
 from mltraining.models import ModelStatus
-from mltraining.tests.factories import FAST_CONFIG, ModelVersionFactory
+from mltraining.tests.factories import CLINIC_PROVENANCE, FAST_CONFIG, SYNTHETIC_PROVENANCE, ModelVersionFactory
 from patients.demo import demo_cohort_load
 
 
@@ -16,9 +16,11 @@ def model_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def trained_version(clinic_a):
-    demo_cohort_load(clinic=clinic_a, n_patients=400, seed=9)
-    run = services.training_run_request(clinic=clinic_a, by=None, config=TrainingConfig(**FAST_CONFIG), enqueue=False)
+def trained_version(demo_clinic_a):
+    demo_cohort_load(clinic=demo_clinic_a, n_patients=400, seed=9)
+    run = services.training_run_request(
+        clinic=demo_clinic_a, by=None, config=TrainingConfig(**FAST_CONFIG), enqueue=False
+    )
     return services.training_run_execute(run_id=run.pk).model_version
 
 
@@ -54,7 +56,36 @@ def test_the_model_card_of_a_trained_version_tells_its_use_data_metrics_and_limi
     assert "label noise" in page
     assert 'data-testid="version-history"' in page
     assert "promotion gate" in page
+    assert f"Trained on synthetic demo data ({trained_version.rows:,} patients)." in page
+    assert "Synthetic demo diagnoses" in page
     assert AuditEvent.objects.filter(action="model_version.view_card", actor=admin_a).exists()
+
+
+def test_the_model_card_says_how_many_labels_came_from_a_trusted_import_source(client, admin_a, trained_artifact):
+    trusted = {**CLINIC_PROVENANCE, "labels": {"doctor": 10, "trusted": 52, "demo": 0}, "trusted_sources": ["fhir"]}
+    version = ModelVersionFactory.create_with_artifact(trained_artifact, clinic=admin_a.clinic, provenance=trusted)
+
+    page = _card(client, admin_a, version).content.decode()
+
+    assert (
+        "Trained on this clinic&#x27;s records: 1,200 patients, 10 doctor-confirmed diagnoses, 52 from a trusted"
+        in page
+    )
+    assert '<tr><td>Labels from a trusted import source</td><td class="text-end">52</td></tr>' in page
+    assert "Patients with results from: FHIR import" in page
+
+
+def test_the_model_card_warns_that_a_synthetic_version_active_in_a_real_clinic_scores_nobody(
+    client, admin_a, trained_artifact
+):
+    version = ModelVersionFactory.create_with_artifact(
+        trained_artifact, clinic=admin_a.clinic, status=ModelStatus.ACTIVE, provenance=SYNTHETIC_PROVENANCE
+    )
+
+    page = _card(client, admin_a, version).content.decode()
+
+    assert 'data-testid="unusable"' in page
+    assert "Trained on synthetic demo data (2,000 patients)." in page
 
 
 def test_the_model_card_is_linked_from_the_version_admin(client, admin_a, version_a):

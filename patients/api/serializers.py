@@ -13,7 +13,7 @@ from typing import Any
 from rest_framework import serializers
 
 from patients.catalog import catalog
-from patients.models import Condition, Interpretation, Observation, Patient, Sex
+from patients.models import Condition, Interpretation, Observation, Patient, Sex, VerificationStatus
 from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS
 from patients.services import ObservationInput
 
@@ -186,14 +186,23 @@ class ConditionSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer)
     # No model validator here: the service checks the ICD-10 code (and upper-cases it on create, so e11.9 is E11.9).
     code = serializers.CharField(max_length=8, help_text="ICD-10 code, e.g. E11.9.")
     recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Declared, not generated: a generated read-only field loses `allow_blank`, and the schema the blank value.
+    source_verification_status = serializers.ChoiceField(
+        choices=VerificationStatus.choices, allow_blank=True, read_only=True,
+        help_text="What the imported file said (its verificationStatus); blank for a diagnosis recorded here.",
+    )  # fmt: skip
+    verified_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True,
+        help_text="Who set the verification status here; null while it is what an import wrote (unconfirmed).",
+    )  # fmt: skip
 
     class Meta:
         model = Condition
         fields = [
             "id", "patient", "code", "display", "onset_date", "clinical_status", "verification_status", "note",
-            "recorded_by", "recorded_at", "updated_at",
+            "source", "source_verification_status", "verified_by", "recorded_by", "recorded_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["patient", "recorded_at", "updated_at"]
+        read_only_fields = ["patient", "source", "recorded_at", "updated_at"]
 
 
 # --- analyte catalog -------------------------------------------------------------------------------------------

@@ -104,7 +104,9 @@ ImportSummarySerializer = inline_serializer(
                 "created": serializers.IntegerField(),
                 "duplicates": serializers.IntegerField(),
                 "mapped_from_snomed": serializers.IntegerField(),
-                "downgraded_to_provisional": serializers.IntegerField(),
+                "downgraded_to_provisional": serializers.IntegerField(
+                    help_text="Conditions the file calls confirmed, stored unconfirmed until a doctor confirms them."
+                ),
             },
         ),
         "skipped_resource_types": serializers.DictField(child=serializers.IntegerField()),

@@ -11,7 +11,8 @@ the first identifier). A matched patient keeps the demographics on record and is
 are unique in a clinic regardless of case, so one written in another case than on record refuses the file,
 as does a new patient's birth date in the future or more than 120 years ago.
 Re-importing a file writes nothing new: observations are unique on (patient, analyte, time, value) and
-conditions are skipped when the patient already has the same code with the same onset date.
+conditions are skipped when the patient already has the same code with the same onset date. Conditions come in
+unconfirmed whatever their verificationStatus says (that is kept beside): only a doctor confirms a diagnosis.
 
 The import runs a fixed number of queries plus one INSERT per batch of observations: existing
 patients, observation keys and conditions are each loaded in one query, and rows go in with bulk inserts.
@@ -38,7 +39,14 @@ from patients.clinical import CRITICAL_LABELS, age_on, critical_text, interpret
 from patients.fhir.exporter import patient_bundle
 from patients.fhir.importer import Collected, ConditionData, Measurement, PatientData, collect
 from patients.fhir.reader import Format, read_fhir
-from patients.models import Condition, Observation, ObservationSource, Patient, VerificationStatus
+from patients.models import (
+    Condition,
+    ConditionSource,
+    Observation,
+    ObservationSource,
+    Patient,
+    VerificationStatus,
+)
 
 IMPORT_ACTION = "fhir.import"
 OBSERVATION_BATCH = 2000
@@ -188,9 +196,10 @@ def _plan_conditions(
             "patient_id", "code", "onset_date"
         )
     }
-    # The source system's confirmation is kept only when the importer could confirm it themselves
-    # (a doctor, or an operator running the command); confirmed diagnoses are training labels.
-    may_confirm = by is None or roles.can_confirm_diagnosis(by)
+    # Only a doctor confirms a diagnosis here, and confirmed diagnoses are training labels: whatever the file says
+    # (kept as `source_verification_status`), a diagnosis comes in unconfirmed until a doctor confirms it on the
+    # imported diagnoses page, or the clinic trusts FHIR imports (`TrustedSource`). A doctor importing the file has
+    # not reviewed each diagnosis in it either.
     for c in conditions:
         try:
             patient = subjects.get(c.subject)
@@ -203,10 +212,14 @@ def _plan_conditions(
             continue
         seen.add(key)
         fields = dict(c.fields)
-        if fields["verification_status"] == VerificationStatus.CONFIRMED and not may_confirm:
+        said = fields["verification_status"]
+        if said == VerificationStatus.CONFIRMED:
             fields["verification_status"] = VerificationStatus.PROVISIONAL
             plan.downgraded += 1
-        plan.conditions.append(Condition(patient=patient, recorded_by=by, **fields))
+        plan.conditions.append(
+            Condition(patient=patient, recorded_by=by, source=ConditionSource.FHIR, source_verification_status=said,
+                      **fields)
+        )  # fmt: skip
 
 
 def _coded(counter: Counter) -> list[dict[str, Any]]:

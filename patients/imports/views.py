@@ -1,4 +1,5 @@
-"""Portal pages of the CSV import: upload, preview, confirm, result, and the problem report as CSV.
+"""Portal pages of the CSV import: upload, preview, confirm, result, and the problem report as CSV; and the
+doctors' page of imported diagnoses waiting to be confirmed.
 
 The uploaded file is kept server-side (`uploads`) under a random token remembered in the uploader's
 session; the preview and the confirmation both run the same service on it, so what is written is
@@ -13,12 +14,15 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from clinic import roles
 from clinic.csvutils import csv_response
+from clinic.forms import parse_id
+from patients import selectors, services
 from patients.imports import uploads
 from patients.imports.csv_labs import REPORT_HEADER, report_rows
 from patients.imports.forms import ConfirmForm, UploadForm
@@ -150,3 +154,31 @@ def report(request: HttpRequest, token: str) -> HttpResponse:
     entry, data = _entry(request, token)
     problems = _run(request, entry, data, dry_run=True).problems
     return csv_response("import-problems.csv", REPORT_HEADER, report_rows(problems))
+
+
+DIAGNOSES_PAGE_SIZE = 100
+
+
+@login_required
+def imported_diagnoses(request: HttpRequest) -> HttpResponse:
+    """Doctors list the imported diagnoses no clinician has verified, with what their file said, and confirm the
+    ones they ticked: confirmed, they become training labels. Any other role gets 403."""
+    if not roles.can_confirm_diagnosis(request.user):
+        raise PermissionDenied
+    if request.method == "POST":
+        ids = [pk for pk in map(parse_id, request.POST.getlist("condition")) if pk is not None]
+        chosen = selectors.conditions_in_scope(user=request.user, ids=ids)  # another clinic's: 404
+        confirmed = services.imported_conditions_confirm(by=request.user, condition_ids=chosen)
+        if confirmed:
+            noun = "diagnosis" if len(confirmed) == 1 else "diagnoses"
+            messages.success(request, f"Confirmed {len(confirmed)} {noun}: training labels from now on.")
+        if len(confirmed) < len(chosen):
+            messages.info(request, f"{len(chosen) - len(confirmed)} were verified by a clinician meanwhile.")
+        if not chosen:
+            messages.info(request, "Nothing to confirm: tick at least one diagnosis.")
+        return redirect("imports:diagnoses")
+    page = Paginator(selectors.imported_conditions_awaiting_for(user=request.user), DIAGNOSES_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    selectors.imported_conditions_awaiting_read(user=request.user, conditions=list(page))
+    return render(request, "patients/imports/diagnoses.html", {"page": page})

@@ -149,7 +149,12 @@ def test_a_result_is_amended_once_and_the_same_value_is_no_correction(client, st
     with pytest.raises(ValidationError, match="already entered in error"):
         observation_amend(observation=result, by=staff_a, reason="again")
     client.force_login(staff_a)
-    assert client.get(amend_url(patient_a, result)).status_code == 404
+    page = client.get(amend_url(patient_a, result))
+    assert page.status_code == 200
+    assert "already entered in error by" in page.content.decode()
+    again = client.post(amend_url(patient_a, result), {"action": "withdraw", "reason": "again"})
+    assert "already entered in error" in again.content.decode()
+    assert AuditEvent.objects.filter(action="observation.entered_in_error").count() == 1
 
 
 def test_entering_or_importing_the_withdrawn_value_again_does_not_bring_it_back(staff_a, patient_a):

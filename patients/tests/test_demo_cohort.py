@@ -143,3 +143,26 @@ def test_loading_stores_every_row_with_the_same_flags_as_manual_entry(clinic_a, 
         assert observation.interpretation == expected, observation.analyte.code
     event = AuditEvent.objects.get(action="demo.seed")
     assert event.detail["patients"] == 60
+
+
+def test_which_panels_were_ordered_carries_no_signal_of_a_diagnosis(cohort):
+    """Absence is not evidence: among patients with and without diabetes (or CKD), the share with a lipid panel,
+    a metabolic panel and a blood count is the same within sampling noise."""
+    for condition in ("diabetes", "ckd"):
+        sick = np.zeros(cohort.n_patients, dtype=bool)
+        sick[cohort.cond_patient[cohort.cond_key == condition]] = True
+        for code in ("ldl", "creatinine", "hemoglobin", "troponin"):
+            measured = ~np.isnan(latest(cohort, code))
+            difference = abs(measured[sick].mean() - measured[~sick].mean())
+            # 4 standard errors: eight comparisons, and a real dependence (a panel ordered twice as often for the
+            # sick) would be many times that
+            noise = 4 * np.sqrt(measured.mean() * (1 - measured.mean()) * (1 / sick.sum() + 1 / (~sick).sum()))
+            assert difference < noise, (condition, code, measured[sick].mean(), measured[~sick].mean())
+
+
+def test_most_patients_were_seen_within_the_year_and_the_rest_are_lapsed(cohort):
+    last_seen = np.full(cohort.n_patients, np.datetime64("1900-01-01", "s"))
+    np.maximum.at(last_seen, cohort.obs_patient, cohort.obs_time)
+    within_year = last_seen >= np.datetime64(TODAY - datetime.timedelta(days=365), "s")
+
+    assert 0.82 < within_year.mean() < 0.88

@@ -11,6 +11,11 @@ from predictions.models import Prediction, PredictionStatus, RiskLevel
 class ModelVersionReferenceSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     version = serializers.IntegerField(read_only=True, help_text="1, 2, 3... per clinic.")
+    training_data = serializers.CharField(
+        read_only=True,
+        help_text="What the version was trained on, in one line: synthetic demo data, or the clinic's records with "
+        "how many diagnoses a doctor (or a trusted import source) confirmed.",
+    )
 
 
 class ContributionSerializer(serializers.Serializer):

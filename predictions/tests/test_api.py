@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from clinic.models import AuditEvent, Role
 from clinic.testing import audit_write_queries
+from conftest import scorable
 from mltraining.ml.labels import CLASS_DISPLAY
 from patients.demo import demo_cohort_load
 from patients.models import Patient
@@ -36,7 +37,7 @@ def cohort(clinic_a, patient_user_a):
 
 @pytest.fixture
 def patient(cohort):
-    return cohort[1]
+    return scorable(cohort[1:])
 
 
 @pytest.fixture
@@ -126,7 +127,11 @@ def test_the_latest_prediction_carries_everything_to_show_and_explain_it(api, do
     assert (body["risk_score"], body["risk_level"], body["risk_thresholds"]) == (
         scored.risk_score, scored.risk_level, [0.2, 0.5]
     )  # fmt: skip
-    assert body["model_version"] == {"id": scored.model_version_id, "version": 1}
+    assert body["model_version"] == {
+        "id": scored.model_version_id,
+        "version": 1,
+        "training_data": "Trained on this clinic's records: 1,200 patients, 310 doctor-confirmed diagnoses.",
+    }
     assert (body["batch"], body["source"]) == (None, "online")
     assert body["contributions"] == scored.contributions
     assert body["inputs"] == scored.inputs

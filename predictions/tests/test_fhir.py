@@ -3,15 +3,18 @@
 import json
 
 import pytest
+from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
+from conftest import scorable
 from patients.demo import demo_cohort_load
 from patients.fhir.exporter import patient_bundle
 from patients.fhir.services import fhir_import
 from patients.models import Patient
 from predictions import services
 from predictions.fhir import risk_assessment
+from predictions.models import Prediction
 from predictions.selectors import class_display
 
 REFERENCE = {"reference": "urn:uuid:7f1c1a56-0d55-5c1c-9b59-5a1e7f0c2b11"}
@@ -27,7 +30,7 @@ def _fresh_model_cache():
 @pytest.fixture
 def patient(clinic_a):
     demo_cohort_load(clinic=clinic_a, n_patients=30, seed=14)
-    return Patient.objects.filter(clinic=clinic_a).order_by("pk")[1]
+    return scorable(Patient.objects.filter(clinic=clinic_a).order_by("pk")[1:])
 
 
 @pytest.fixture
@@ -48,6 +51,22 @@ def test_a_prediction_is_a_valid_fhir_r4_risk_assessment(prediction):
     assert "v1" in parsed.method.text
     assert "v1" in parsed.basis[0].display
     assert parsed.note[0].text == "Decision support for clinicians, not a diagnosis."
+
+
+def test_a_risk_assessment_notes_what_its_model_was_trained_on(active_model, patient):
+    # Written as scoring stores it: the resource's reading of a prediction is under test, not scoring.
+    stored = Prediction.objects.create(
+        patient=patient, model_version=active_model, created_at=timezone.now(), status="succeeded",
+        probabilities={"healthy": 0.6, "ckd": 0.4}, predicted_class="healthy", risk_score=0.4, risk_level="moderate",
+        risk_thresholds=[0.2, 0.5], explanation_method="unavailable",
+    )  # fmt: skip
+
+    parsed = RiskAssessment.model_validate(risk_assessment(stored, REFERENCE))
+
+    assert [note.text for note in parsed.note] == [
+        "Decision support for clinicians, not a diagnosis.",
+        "Trained on this clinic's records: 1,200 patients, 310 doctor-confirmed diagnoses.",
+    ]
 
 
 def test_the_overall_risk_carries_the_score_and_the_level_as_qualitative_risk(prediction):

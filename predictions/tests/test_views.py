@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent, Role
 from clinic.testing import session_read_queries
+from conftest import scorable
 from patients.demo import demo_cohort_load
 from patients.models import Observation, Patient
 from patients.services import ObservationInput, observations_record
@@ -20,6 +21,7 @@ from patients.tests.factories import PatientFactory
 from predictions import services, tasks
 from predictions.charts import contributions_svg, value_text
 from predictions.models import BatchStatus, Prediction, PredictionBatch, PredictionChunk, RiskLevel
+from recommendations.models import Recommendation
 
 CLINICAL_ROLES = [Role.ADMIN, Role.DOCTOR, Role.STAFF]
 XSS = "<script>alert(1)</script>"
@@ -41,7 +43,7 @@ def cohort(clinic_a, patient_user_a):
 
 @pytest.fixture
 def patient(cohort):
-    return cohort[1]
+    return scorable(cohort[1:])
 
 
 @pytest.fixture
@@ -84,6 +86,28 @@ def risk_card_html(html):
 # --- the risk card -------------------------------------------------------------------------------------------
 
 
+def _stored_prediction(patient, version) -> Prediction:
+    """A successful prediction as scoring stores one, written directly: the card's reading of it is under test."""
+    return Prediction.objects.create(
+        patient=patient, model_version=version, created_at=timezone.now(), status="succeeded",
+        probabilities={"healthy": 0.6, "ckd": 0.4}, predicted_class="healthy", risk_score=0.4, risk_level="moderate",
+        risk_thresholds=[0.2, 0.5], explanation_method="unavailable",
+    )  # fmt: skip
+
+
+@pytest.mark.hazard("H6", "Every score states what its model was trained on (provenance)")
+def test_the_risk_card_says_what_the_model_was_trained_on(client, doctor_a, active_model, patient):
+    _stored_prediction(patient, active_model)
+    client.force_login(doctor_a)
+
+    card = risk_card_html(page(client, detail_url(patient)))
+
+    assert (
+        '<p class="small mb-0" data-testid="training-data">Trained on this clinic&#x27;s records: 1,200 patients, '
+        "310 doctor-confirmed diagnoses.</p>"
+    ) in card
+
+
 @pytest.mark.hazard(
     "H6", "The risk card says 'decision support, not a diagnosis' and shows the thresholds and the model version"
 )
@@ -99,11 +123,18 @@ def test_clinical_roles_see_the_latest_prediction_in_plain_words_with_its_risk_a
     assert "Risk (decision support)" in html
     assert "Decision support for clinicians, not a diagnosis" in html
     card = html[html.index('data-testid="latest-prediction"') :]
-    display = {"prediabetes": "Prediabetes", "healthy": "No target condition", "diabetes": "Type 2 diabetes",
+    display = {"prediabetes": "Prediabetes", "diabetes": "Type 2 diabetes",
                "dyslipidemia": "Dyslipidemia", "ckd": "Chronic kidney disease", "iron_deficiency":
                "Iron-deficiency anemia", "thalassemia_trait": "Thalassemia trait",
                "thrombocytopenia": "Thrombocytopenia"}  # fmt: skip
-    assert f'data-testid="predicted-class">{display[prediction.predicted_class]}<' in card
+    p = prediction.probabilities
+    if prediction.risk_level == "low":
+        summary = f"No target condition likely ({round(100 * p['healthy'])} %)"
+    else:  # the conditions at 10 % or more, most likely first, at most three
+        named = sorted((k for k in display if p.get(k, 0) >= 0.10), key=lambda k: -p[k])[:3]
+        named = named or [max(display, key=lambda k: p.get(k, 0))]
+        summary = ", ".join(f"{display[k]} {round(100 * p[k])} %" for k in named)
+    assert f'data-testid="predicted-class">{summary}<' in card
     assert f"{prediction.get_risk_level_display()} risk</span>" in card
     assert f"score {prediction.risk_score:.2f}" in card
     assert "low below 0.20, moderate from 0.20, high from 0.50" in card
@@ -227,19 +258,19 @@ def test_an_input_measured_too_long_ago_for_the_model_says_when_it_was_last_meas
 ):
     long_ago = timezone.now() - datetime.timedelta(days=3 * 365)
     observations_record(
-        patient=patient, by=doctor_a, entries=[ObservationInput("hba1c", 7.4, "%")], effective_at=long_ago
+        patient=patient, by=doctor_a, entries=[ObservationInput("ldl", 4.9, "mmol/L")], effective_at=long_ago
     )
-    Observation.objects.filter(patient=patient, analyte__code="hba1c").exclude(effective_at=long_ago).delete()
+    Observation.objects.filter(patient=patient, analyte__code="ldl").exclude(effective_at=long_ago).delete()
     prediction = services.prediction_create(patient_id=patient.pk)
-    assert prediction.inputs["hba1c"] is None  # older than the model's window
-    absent = {"feature": "hba1c", "label": "Hemoglobin A1c", "analyte": "hba1c", "value": None, "unit": "%",
+    assert prediction.inputs["ldl"] is None  # older than its window: not shown to the model as current
+    absent = {"feature": "ldl", "label": "LDL cholesterol", "analyte": "ldl", "value": None, "unit": "mmol/L",
               "contribution": 0.2, "direction": "towards", "reference": ""}  # fmt: skip
     Prediction.objects.filter(pk=prediction.pk).update(contributions=[absent])
     client.force_login(doctor_a)
 
     card = risk_card_html(page(client, detail_url(patient)))
 
-    assert f"none in the model&#x27;s last 2 years; last measured {long_ago.date().isoformat()}" in card
+    assert f"none recent enough for the model; last measured {long_ago.date().isoformat()}" in card
     assert "not recorded" not in card
 
 
@@ -667,10 +698,88 @@ def test_the_admin_home_links_the_batch_pages(client, admin_a, doctor_a):
     assert batch_url("batch_list") not in page(client, reverse("home"))
 
 
-def test_a_patient_with_no_results_is_scored_with_missing_values(client, doctor_a, active_model, clinic_a):
-    bare = PatientFactory(clinic=clinic_a)
+@pytest.mark.hazard(
+    "H6", "A new patient with four normal blood-count values gets no risk estimate, naming what is missing"
+)
+def test_a_patient_with_only_four_normal_blood_count_values_gets_no_risk_estimate_and_advice_from_the_rules(
+    client, doctor_a, active_model, clinic_a
+):
+    new = PatientFactory(clinic=clinic_a)
+    observations_record(
+        patient=new, by=doctor_a, effective_at=timezone.now() - datetime.timedelta(days=3),
+        entries=[ObservationInput("hemoglobin", 14.5, "g/dL"), ObservationInput("wbc", 6.0, "10*9/L"),
+                 ObservationInput("platelets", 250, "10*9/L"), ObservationInput("mcv", 90, "fL")],
+    )  # fmt: skip
     client.force_login(doctor_a)
 
-    client.post(score_url(bare))
+    response = client.post(score_url(new), follow=True)
 
-    assert Prediction.objects.get(patient=bare).status == "succeeded"
+    prediction = Prediction.objects.get(patient=new)
+    assert (prediction.status, prediction.risk_level, prediction.probabilities) == ("insufficient", "", {})
+    assert prediction.error == (
+        "Not enough recent results for a risk estimate: no HbA1c or fasting glucose in the last 365 days; "
+        "no creatinine in the last 365 days."
+    )
+    assert prediction.inputs["hemoglobin"] == 14.5  # kept for the rules
+    card = risk_card_html(response.content.decode())
+    assert 'data-testid="not-enough-data"' in card
+    assert "Moderate risk" not in card
+    assert "No target condition" not in card
+    recommendation = Recommendation.objects.get(patient=new)
+    assert recommendation.headline == "no_action_needed"  # four normal values: nothing from the rules either
+    assert recommendation.rationale["not_enough_data"] == prediction.error
+
+
+def test_a_newer_too_old_record_hides_the_earlier_score_and_says_when_each_input_was_last_measured(
+    client, doctor_a, active_model, patient
+):
+    services.prediction_create(patient_id=patient.pk)
+    Observation.objects.filter(patient=patient, analyte__code="creatinine").update(
+        effective_at=timezone.now() - datetime.timedelta(days=400)
+    )
+    latest = services.prediction_create(patient_id=patient.pk)
+    client.force_login(doctor_a)
+
+    card = risk_card_html(page(client, detail_url(patient)))
+
+    assert latest.status == "insufficient"
+    assert "no creatinine in the last 365 days (last " in latest.error
+    assert 'data-testid="not-enough-data"' in card
+    assert 'data-testid="latest-prediction"' not in card  # the earlier score is not shown as current
+    assert "Not enough data" in card.split('data-testid="prediction-history"')[1]
+
+
+@pytest.mark.hazard("H6", "A high risk whose single most likely class is 'no target condition' names the conditions")
+@pytest.mark.parametrize(
+    ("probabilities", "level", "summary"),
+    [
+        # the reported case: "No target condition (47 %)" beside "High risk 0.53"
+        ({"healthy": 0.47, "ckd": 0.30, "diabetes": 0.15, "prediabetes": 0.08}, "high",
+         "Chronic kidney disease 30 %, Type 2 diabetes 15 %"),
+        ({"healthy": 0.61, "ckd": 0.09, "diabetes": 0.08, "prediabetes": 0.22}, "moderate", "Prediabetes 22 %"),
+        ({"healthy": 0.64, "ckd": 0.09, "diabetes": 0.08, "prediabetes": 0.19}, "moderate", "Prediabetes 19 %"),
+        ({"healthy": 0.70, "ckd": 0.06, "diabetes": 0.08, "iron_deficiency": 0.06, "prediabetes": 0.09}, "moderate",
+         "Prediabetes 9 %"),
+        ({"healthy": 0.91, "ckd": 0.05, "diabetes": 0.04}, "low", "No target condition likely (91 %)"),
+        ({"healthy": 0.05, "ckd": 0.4, "diabetes": 0.3, "prediabetes": 0.15, "dyslipidemia": 0.1}, "high",
+         "Chronic kidney disease 40 %, Type 2 diabetes 30 %, Prediabetes 15 %"),
+    ],
+)  # fmt: skip
+def test_the_card_names_the_conditions_behind_a_raised_risk_and_never_no_target_condition(
+    probabilities, level, summary
+):
+    from predictions.selectors import risk_summary
+
+    assert risk_summary(probabilities=probabilities, risk_level=level) == summary
+    if level != "low":
+        assert "No target condition" not in summary
+
+
+@pytest.mark.hazard("H6", "A high score with no lab or vital outside its range is shown as moderate, and says why")
+def test_a_high_score_without_any_abnormal_result_is_shown_as_moderate():
+    from predictions.scoring import risk_level
+
+    assert risk_level(0.7, [0.2, 0.5], abnormal=True) == "high"
+    assert risk_level(0.7, [0.2, 0.5], abnormal=False) == "moderate"
+    assert risk_level(0.3, [0.2, 0.5], abnormal=False) == "moderate"
+    assert risk_level(0.1, [0.2, 0.5], abnormal=False) == "low"

@@ -55,6 +55,14 @@ def test_a_finding_is_stored_with_its_rule_rationale_citation_and_versions(patie
     assert rec.rationale["risk_level"] == "moderate"
 
 
+def test_the_advice_rationale_says_what_the_model_was_trained_on(patient):
+    rec = _generate(patient, risk_level="moderate")
+
+    assert rec.rationale["training_data"] == (
+        "Trained on this clinic's records: 1,200 patients, 310 doctor-confirmed diagnoses."
+    )
+
+
 def test_items_are_ranked_by_severity_then_by_the_models_probability(patient):
     probabilities = {"healthy": 0.2, "dyslipidemia": 0.7, "diabetes": 0.1}
     rec = _generate(patient, hba1c=5.9, ldl=4.3, alt=40.0, bmi=31.0, probabilities=probabilities)

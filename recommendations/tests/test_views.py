@@ -197,6 +197,28 @@ def test_a_doctor_approves_and_rejects_through_the_review_page(client, doctor_a,
     assert (headline.status, headline.override_reason) == (ItemStatus.REJECTED, "other")
 
 
+def test_the_review_page_says_what_the_model_was_trained_on(client, doctor_a, rec):
+    client.force_login(doctor_a)
+
+    page = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+
+    assert (
+        '<span class="d-block small" data-testid="training-data">Trained on this clinic&#x27;s records: 1,200 '
+        "patients, 310 doctor-confirmed diagnoses.</span>"
+    ) in page
+
+
+def test_advice_stored_before_provenance_was_kept_reads_it_from_its_model_version(client, doctor_a, rec):
+    Recommendation.objects.filter(pk=rec.pk).update(
+        rationale={key: value for key, value in rec.rationale.items() if key != "training_data"}
+    )
+    client.force_login(doctor_a)
+
+    page = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+
+    assert "Trained on this clinic&#x27;s records: 1,200 patients" in page
+
+
 def test_rejecting_without_a_reason_shows_why_and_writes_nothing(client, doctor_a, rec):
     client.force_login(doctor_a)
     item = rec.items.get(position=1)

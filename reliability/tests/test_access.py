@@ -39,7 +39,7 @@ from mltraining.tests.factories import ModelVersionFactory
 from patients.forms import PatientForm
 from patients.imports import uploads
 from patients.imports.services import labs_import
-from patients.models import Condition, Medication, Observation, Patient, VerificationStatus
+from patients.models import Condition, Medication, Observation, Patient, TrustedSource, VerificationStatus
 from patients.services import ObservationInput, observations_record
 from patients.tests.factories import ConditionFactory, PatientFactory
 from predictions.models import Prediction, PredictionBatch
@@ -123,6 +123,7 @@ class World:
     drift: DriftReport
     ranker: RankerSnapshot
     audit_event: AuditEvent
+    trusted_source: TrustedSource
     upload_token: str
     upload_entry: dict[str, Any] = field(repr=False)
 
@@ -174,6 +175,9 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
         ),
         ranker=RankerSnapshot.objects.create(clinic=clinic_a, version=1, events=0, patients=0, data=b""),
         audit_event=audit_record(actor=doctor_a, action="patient.view", target=patient, patient_id=patient.pk),
+        trusted_source=TrustedSource.objects.create(
+            clinic=clinic_a, source="fhir", reason="The EHR's export", trusted_by=users_by_role[ADMIN]
+        ),
         upload_token=uploads.upload_save(CSV),
         upload_entry={
             "filename": "results.csv",
@@ -282,6 +286,7 @@ ROLE_PAGES: dict[str, Target] = {
     "patients:create": Target(_no_arguments, CLINICAL, GET),
     "patients:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "imports:upload": Target(_no_arguments, CLINICAL, GET),
+    "imports:diagnoses": Target(_no_arguments, DOCTORS, {"GET": None, "POST": None}),
     "predictions:batch_list": Target(_no_arguments, ADMINS, GET),
     "predictions:batch_start": Target(_no_arguments, ADMINS, POST),
     "mltraining:dashboard": Target(_no_arguments, ADMINS, GET),
@@ -325,6 +330,7 @@ ADMIN_OBJECTS: dict[str, Callable[[World], Any]] = {
     "mltraining.trainingrun": lambda w: w.run,
     "mltraining.modelversion": lambda w: w.version,
     "mltraining.driftreport": lambda w: w.drift,
+    "patients.trustedsource": lambda w: w.trusted_source,
 }
 # Admin models that hold nothing of one clinic. The catalogs are read by every clinic admin and changed by
 # superusers; the others need Django model permissions, which clinic admins do not have: superusers only.
@@ -705,7 +711,7 @@ def test_an_observation_cannot_carry_its_flag_source_author_or_patient(world):
     ]
 
     assert statuses == [400] * len(extras)
-    assert not Observation.objects.exists()
+    assert list(Observation.all_objects.all()) == [world.observation]
 
 
 @pytest.mark.reliability(2, "Recorded and changed a condition through the API with its patient, author and times set")
@@ -800,7 +806,7 @@ def test_the_csv_import_writes_only_into_the_importers_clinic(world):
 
     assert response.status_code == 400
     assert "No patient with MRN B-100 in this clinic" in response.content.decode()
-    assert not Observation.objects.exists()
+    assert list(Observation.all_objects.all()) == [world.observation]
 
 
 def _fhir_bundle(*, mrn: str, organization: str) -> dict[str, Any]:

@@ -129,6 +129,11 @@ def _(w):
     _get(w.patient_client, reverse("recommendations:mine"))
 
 
+@read("portal_imported_diagnoses")
+def _(w):
+    _get(w.doctor, reverse("imports:diagnoses"))
+
+
 @read("portal_own_patient_page")
 def _(w):
     _get(w.patient_client, reverse("patients:detail", args=[w.patient.pk]))

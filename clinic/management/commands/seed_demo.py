@@ -1,4 +1,4 @@
-"""Create the demo clinic with one account per role, and optionally a synthetic patient cohort.
+"""Create the demo clinic (flagged `is_demo`) with one account per role, and optionally a synthetic patient cohort.
 
 Passwords are generated and printed once.
 """
@@ -84,7 +84,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def _seed(self, clinic: Clinic | None) -> list[tuple[str, str]]:
         if clinic is None:
-            clinic = clinic_create(name="Demo Clinic", slug=DEMO_SLUG)
+            # The one clinic where a model trained on the synthetic cohort may be active (`Clinic.is_demo`).
+            clinic = clinic_create(name="Demo Clinic", slug=DEMO_SLUG, is_demo=True)
         credentials = []
         for username, role, first_name, last_name in DEMO_USERS:
             password = secrets.token_urlsafe(12)

@@ -116,6 +116,10 @@ class Command(BaseCommand):
             f"Held-out macro ROC-AUC: {_fmt(test.get('roc_auc_ovr_macro'))} "
             f"(dummy baseline {_fmt(baseline.get('roc_auc_ovr_macro'))})"
         )
+        self.stdout.write(f"Trained on: {version.training_data}")
+        refusal = services.activation_refusal(trained_on=version.provenance, clinic=run.clinic)
+        if refusal:
+            raise CommandError(f"Registered {version} for {run.clinic}, not activated: {refusal}.")
         self.stdout.write(f"Registered {version} for {run.clinic}.")
 
 

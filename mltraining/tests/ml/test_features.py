@@ -119,13 +119,43 @@ def test_the_latest_value_within_the_window_is_used_and_nothing_after_as_of():
 
 
 def test_the_window_bounds_are_inclusive():
-    obs = _obs((1, "ldl", 3.0, 0), (2, "ldl", 4.0, 730), (3, "ldl", 5.0, 30))
+    obs = _obs((1, "hemoglobin", 13.0, 0), (2, "hemoglobin", 14.0, 730), (3, "hemoglobin", 15.0, 30))
 
     X = _build(obs, _patients({"patient_id": 1}, {"patient_id": 2}, {"patient_id": 3}), window_days=730)
     short = _build(obs, _patients({"patient_id": 3}), window_days=29)
 
-    assert X["ldl"].tolist() == [3.0, 4.0, 5.0]
-    assert math.isnan(short.loc[3, "ldl"])
+    assert X["hemoglobin"].tolist() == [13.0, 14.0, 15.0]
+    assert math.isnan(short.loc[3, "hemoglobin"])
+
+
+def test_an_analyte_with_a_recency_window_is_not_read_past_it():
+    obs = _obs((1, "ldl", 3.0, 365), (2, "ldl", 4.0, 366), (2, "hemoglobin", 14.0, 700), (3, "troponin", 50.0, 8))
+
+    X = _build(obs, _patients({"patient_id": 1}, {"patient_id": 2}, {"patient_id": 3}), window_days=730)
+
+    assert X.loc[1, "ldl"] == 3.0
+    assert math.isnan(X.loc[2, "ldl"])  # a year and a day: not shown to the model as current
+    assert X.loc[2, "hemoglobin"] == 14.0
+    assert math.isnan(X.loc[3, "troponin"])
+
+
+def test_the_recency_windows_are_the_catalogs():
+    from patients.catalog_data import RECENCY
+
+    assert {code: days for code, (days, _) in RECENCY.items() if code in features.NUMERIC} == features.RECENT_DAYS
+
+
+def test_missing_inputs_names_each_required_group_a_row_has_no_value_of():
+    obs = _obs((1, "hemoglobin", 14.0, 1), (1, "glucose", 5.0, 1), (1, "creatinine", 80.0, 1), (1, "ldl", 3.0, 1),
+               (2, "hemoglobin", 14.0, 1), (2, "hba1c", 5.2, 1), (2, "hba1c", 5.2, 1))  # fmt: skip
+
+    X = _build(obs, _patients({"patient_id": 1}, {"patient_id": 2}, {"patient_id": 3}))
+
+    assert features.missing_inputs(X) == [
+        [],
+        ["creatinine"],
+        ["a blood count (haemoglobin)", "HbA1c or fasting glucose", "creatinine"],
+    ]
 
 
 def test_of_two_results_at_the_same_time_the_one_given_last_wins():
@@ -350,3 +380,17 @@ def test_the_demo_cohort_gives_coherent_features():
     assert X["egfr"][cohort.truth["ckd"]].median() < X["egfr"][~cohort.truth["ckd"]].median()
     assert X["age"].between(18, 91).all()
     assert X["steps"].notna().any()
+
+
+def test_the_normal_ranges_are_the_catalogs_adult_ranges():
+    from patients.catalog_data import ANALYTES as CATALOG
+
+    for spec in CATALOG:
+        if spec.code not in features.NORMAL_RANGES:
+            assert spec.kind == "wearable" or not spec.ranges or spec.code not in features.NUMERIC, spec.code
+            continue
+        adult = [r for r in spec.ranges if r.age_min <= 18]
+        by_sex = {r.sex: (r.low, r.high) for r in adult}
+        female, male = features.NORMAL_RANGES[spec.code]
+        assert female == by_sex.get("female", by_sex.get("")), spec.code
+        assert male == by_sex.get("male", by_sex.get("")), spec.code

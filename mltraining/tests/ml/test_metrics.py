@@ -17,6 +17,7 @@ from mltraining.ml.metrics import (
     SCALAR_METRICS,
     age_band,
     bootstrap_ci,
+    bootstrap_counts,
     classification_metrics,
     encode_labels,
     risk_levels,
@@ -122,6 +123,45 @@ def test_the_bootstrap_interval_brackets_the_estimate_and_repeats_with_the_seed(
     assert ci == bootstrap_ci(y, proba, classes, rounds=200, seed=3)
     narrow = bootstrap_ci(y, proba, classes, rounds=200, seed=3, level=0.5)["accuracy"]
     assert narrow[1] - narrow[0] < ci["accuracy"][1] - ci["accuracy"][0]
+
+
+def _width(ci: dict, name: str = "roc_auc_ovr_macro") -> float:
+    return ci[name][1] - ci[name][0]
+
+
+def test_copies_of_rows_do_not_narrow_the_interval_when_the_bootstrap_resamples_their_groups():
+    y, proba, classes = _random(n=60)
+    copies = np.repeat(np.arange(60), 20)  # every row twenty times, as in a file of duplicates
+
+    by_row = bootstrap_ci(y[copies], proba[copies], classes, rounds=300, seed=5)
+    by_group = bootstrap_ci(y[copies], proba[copies], classes, groups=copies, rounds=300, seed=5)
+    originals = bootstrap_ci(y, proba, classes, rounds=300, seed=5)
+
+    assert _width(by_row) < _width(originals) / 3  # 1,200 "independent" rows: a falsely narrow interval
+    for name in SCALAR_METRICS:  # 60 units drawn with all their copies: the 60 originals' interval, exactly
+        assert by_group[name] == pytest.approx(originals[name]), name
+
+
+def test_identical_rows_with_different_labels_are_one_unit_drawn_whole():
+    y = np.array(["a", "b"] * 30)
+    proba = np.full((60, 2), [0.6, 0.4])  # each pair: identical features, so identical predictions, one of each label
+    pairs = np.repeat(np.arange(30), 2)
+
+    by_group = bootstrap_ci(y, proba, ["a", "b"], groups=pairs, rounds=100, seed=0)
+    by_row = bootstrap_ci(y, proba, ["a", "b"], rounds=100, seed=0)
+
+    assert by_group["accuracy"] == (0.5, 0.5)  # every resample holds whole pairs: one right, one wrong
+    assert _width(by_row, "accuracy") > 0.1
+    assert [counts.sum() for counts in bootstrap_counts(30, rounds=4, seed=0)] == [30, 30, 30, 30]
+
+
+def test_the_bootstrap_needs_one_group_id_per_row():
+    y, proba, classes = _random(n=10)
+
+    with pytest.raises(ValueError, match="one id per row"):
+        bootstrap_ci(y, proba, classes, groups=[1, 2, 3], rounds=5)
+    with pytest.raises(ValueError, match="none missing"):
+        bootstrap_ci(y, proba, classes, groups=[1] * 9 + [None], rounds=5)
 
 
 def test_a_label_outside_the_classes_is_an_error():

@@ -3,10 +3,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
 
 from mltraining.ml.audit import feature_vector_groups
 from mltraining.ml.candidates import (
     CANDIDATES,
+    ReferenceImputer,
     SubsampledClassifier,
     build_pipeline,
     native_importance,
@@ -14,11 +17,14 @@ from mltraining.ml.candidates import (
     stratified_subsample,
 )
 from mltraining.ml.train import (
+    CandidateResult,
     TrainingConfig,
     aligned_proba,
+    choose_candidate,
     data_hash,
     grouped_folds,
     holdout_split,
+    paired_standard_error,
     train,
     union_groups,
 )
@@ -282,10 +288,20 @@ def test_the_feature_sources_map_every_transformed_column_back_to_its_raw_column
 
     sources = output_feature_sources(pipeline)
 
-    # numeric, the missing indicator of "noise", then one column per sex
-    assert sources == ["signal", "noise", "age", "noise", "sex", "sex"]
+    # numeric (no missing-value indicators: absence is not evidence), then one column per sex
+    assert sources == ["signal", "noise", "age", "sex", "sex"]
     assert len(sources) == pipeline[:-1].transform(X.head()).shape[1]
     assert set(native_importance(pipeline)) == {"signal", "noise", "age", "sex"}
+
+
+def test_a_missing_value_is_filled_with_the_median_of_the_patients_without_a_target_condition():
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 10.0, 20.0, np.nan], "b": [np.nan] * 6})
+    y = np.array(["healthy", "healthy", "healthy", "diabetes", "diabetes", "diabetes"])
+
+    imputer = ReferenceImputer(reference="healthy").fit(X, y)
+
+    assert imputer.statistics_.tolist() == [2.0, 0.0]  # not 3.0, the median of everyone; an empty column: 0
+    assert imputer.transform(X)[:, 0].tolist() == [1.0, 2.0, 3.0, 10.0, 20.0, 2.0]
 
 
 def test_aligned_proba_fills_a_class_the_model_never_saw_with_zeros():
@@ -321,3 +337,123 @@ def test_rows_without_a_patient_id_are_each_their_own_group():
 
     assert groups[0] == groups[3]
     assert len({groups[0], groups[1], groups[2]}) == 3
+
+
+def test_the_held_out_interval_resamples_the_splits_groups_not_its_rows(trained):
+    result, lines = trained[3], trained[4]
+
+    assert len(result.test_groups) == result.n_test
+    units = len(np.unique(result.test_groups))
+    assert units < result.n_test  # patients with several rows are one unit each
+    assert any(f"bootstrap over its {units:,} independent groups of {result.n_test:,} rows" in line for line in lines)
+
+
+# The model-choice rule: hand-built comparisons, five grouped folds each.
+
+
+def _candidate(name: str, auc: list[float], brier: list[float], balanced: float = 0.5) -> CandidateResult:
+    scores = {"roc_auc_ovr_macro": auc, "brier": brier, "balanced_accuracy": [balanced] * len(auc)}
+    mean = {metric: float(np.mean(values)) for metric, values in scores.items()}
+    std = {metric: float(np.std(values, ddof=1)) for metric, values in scores.items()}
+    return CandidateResult(name, scores, mean, std, fit_seconds=0.1)
+
+
+def test_within_the_noise_of_the_best_auc_the_better_calibrated_model_is_chosen_over_a_simpler_one():
+    overconfident = _candidate("logistic_regression", [0.80, 0.62, 0.75, 0.66, 0.73], [1.2, 0.9, 1.1, 0.8, 1.15], 0.65)
+    calibrated = _candidate("hist_gradient_boosting", [0.74, 0.66, 0.70, 0.72, 0.715], [0.70, 0.62, 0.68, 0.66, 0.71])
+
+    chosen, reason = choose_candidate([overconfident, calibrated])
+
+    assert overconfident.cv_mean["roc_auc_ovr_macro"] > calibrated.cv_mean["roc_auc_ovr_macro"]  # AUC alone: LR
+    assert chosen == "hist_gradient_boosting"
+    assert "Within noise of the lowest Brier score (hist_gradient_boosting): hist_gradient_boosting." in reason
+
+
+def test_the_rule_passes_over_the_best_auc_when_its_balanced_accuracy_and_calibration_are_much_worse():
+    # The reproduced case: LightGBM first by ROC-AUC at balanced accuracy 0.649, a random forest at 0.742.
+    lightgbm = _candidate("lightgbm", [0.80, 0.62, 0.75, 0.66, 0.73], [1.2, 0.9, 1.1, 0.8, 1.15], balanced=0.649)
+    forest = _candidate("random_forest", [0.74, 0.66, 0.70, 0.72, 0.715], [0.70, 0.62, 0.68, 0.66, 0.71], 0.742)
+
+    chosen, reason = choose_candidate([lightgbm, forest])
+
+    assert chosen == "random_forest"
+    assert "balanced accuracy 0.649" in reason
+    assert "balanced accuracy 0.742" in reason
+
+
+def test_discrimination_comes_first_a_clearly_worse_auc_is_not_rescued_by_its_calibration():
+    sharp = _candidate("lightgbm", [0.90, 0.91, 0.90, 0.91, 0.90], [0.40, 0.41, 0.40, 0.41, 0.40])
+    vague = _candidate("logistic_regression", [0.80, 0.81, 0.80, 0.81, 0.80], [0.20, 0.21, 0.20, 0.21, 0.20])
+
+    chosen, reason = choose_candidate([vague, sharp])
+
+    assert chosen == "lightgbm"
+    assert "Outside the macro ROC-AUC band: logistic_regression (0.804)" in reason
+
+
+def test_what_the_folds_cannot_tell_apart_on_both_scores_goes_to_the_simplest():
+    forest = _candidate("random_forest", [0.84, 0.80, 0.86, 0.79, 0.83], [0.30, 0.36, 0.29, 0.37, 0.31])
+    linear = _candidate("logistic_regression", [0.83, 0.81, 0.84, 0.80, 0.82], [0.31, 0.35, 0.30, 0.36, 0.33])
+
+    chosen, reason = choose_candidate([forest, linear])
+
+    assert forest.cv_mean["brier"] < linear.cv_mean["brier"]
+    assert chosen == "logistic_regression"
+    assert "Within noise of the lowest Brier score (random_forest): random_forest, logistic_regression." in reason
+
+
+def test_the_dummy_is_the_yardstick_never_the_choice_unless_it_ran_alone():
+    dummy = _candidate("dummy", [0.5] * 5, [0.40] * 5)
+    weak = _candidate("logistic_regression", [0.58, 0.45, 0.62, 0.50, 0.52], [0.50, 0.47, 0.52, 0.49, 0.51])
+
+    assert choose_candidate([dummy, weak])[0] == "logistic_regression"
+    assert "The dummy baseline scored macro ROC-AUC 0.500" in choose_candidate([dummy, weak])[1]
+    assert choose_candidate([dummy])[0] == "dummy"
+
+
+def test_the_reason_states_the_rule():
+    _, reason = choose_candidate([_candidate("random_forest", [0.8] * 5, [0.3] * 5)])
+
+    assert reason.startswith(
+        "random_forest, by the rule: of the candidates within one standard error of the best mean cross-validated "
+        "macro ROC-AUC, those within one standard error of the lowest Brier score, the simplest."
+    )
+
+
+def test_the_standard_error_is_that_of_the_paired_fold_differences_corrected_for_overlapping_folds():
+    # std of the differences 1, three folds: sqrt(1/3 + 1/2), not the uncorrected 1/sqrt(3)
+    assert paired_standard_error([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]) == pytest.approx(np.sqrt(1 / 3 + 1 / 2))
+    assert paired_standard_error([0.7, np.nan, 0.9], [0.6, 0.5, 0.6]) == pytest.approx(
+        np.std([0.1, 0.3], ddof=1) * np.sqrt(1 / 2 + 1)
+    )
+    assert paired_standard_error([0.7], [0.6]) == 0.0
+
+
+class _Overconfident(ClassifierMixin, BaseEstimator):
+    """Logistic regression with its probabilities sharpened: the same ranking (and AUC), worse calibration."""
+
+    def fit(self, X, y):
+        self.model_ = LogisticRegression().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        p = self.model_.predict_proba(X) ** 3
+        return p / p.sum(axis=1, keepdims=True)
+
+
+def test_on_a_small_frame_an_overconfident_model_tied_on_auc_loses_on_calibration(monkeypatch):
+    monkeypatch.setitem(CANDIDATES, "overconfident", lambda random_state: _Overconfident())
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"signal": rng.normal(size=300), "noise": rng.normal(size=300)})
+    y = pd.Series(np.where(X["signal"] + rng.normal(0, 1.0, 300) > 0, "diabetes", "healthy"))
+    config = TrainingConfig(candidates=("overconfident", "logistic_regression"), **FAST)
+
+    result = train(X, y, numeric=["signal", "noise"], categorical=[], config=config)
+
+    first, second = result.candidates
+    # Listed first and tied on ROC-AUC, the overconfident model was what ROC-AUC alone picked.
+    assert first.cv_mean["roc_auc_ovr_macro"] == pytest.approx(second.cv_mean["roc_auc_ovr_macro"])
+    assert first.cv_mean["brier"] > second.cv_mean["brier"]
+    assert result.chosen == "logistic_regression"
+    assert "Within noise of the lowest Brier score (logistic_regression): logistic_regression." in result.reason

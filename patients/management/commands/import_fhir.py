@@ -22,6 +22,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  conditions: {conditions['created']} created, {conditions['duplicates']} already stored, "
         f"{conditions['mapped_from_snomed']} mapped from SNOMED CT",
     ]
+    if conditions["downgraded_to_provisional"]:
+        lines.append(f"  {conditions['downgraded_to_provisional']} conditions the file calls confirmed wait for a "
+                     "doctor to confirm them (the portal's imported diagnoses page)")  # fmt: skip
     if observations["critical_count"]:
         lines.append(f"  in a critical range: {observations['critical_count']} new values, to act on promptly")
         lines.extend(f"    MRN {value['mrn']}: {value['text']}" for value in observations["critical"][:SHOWN_CRITICAL])
