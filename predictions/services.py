@@ -112,10 +112,16 @@ def scoring_warm_up(*, budget_seconds: float = 2.0) -> list[int]:
 
 
 def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetime) -> pd.DataFrame:
-    """Feature rows of the patients, in `patient_ids` order: one query for observations, one for patients.
+    """Feature rows of the patients, in `patient_ids` order: one query for observations, one for patients."""
+    return _features_and_times(patient_ids, clinic_id=clinic_id, as_of=as_of)[0]
 
-    `X.attrs["last_seen"]`: the time of each (patient, analyte)'s latest result in the window, however old for
-    its own analyte's window, to say when an input the model may not read was last measured."""
+
+def _features_and_times(
+    patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetime
+) -> tuple[pd.DataFrame, dict[tuple[int, str], pd.Timestamp]]:
+    """The feature rows, and the time of each (patient, analyte)'s latest result in the window, however old for
+    its own analyte's window, to say when an input the model may not read was last measured. (Not kept in the
+    frame's `attrs`: pandas deep-copies those on every operation.)"""
     since = as_of - datetime.timedelta(days=WINDOW_DAYS)
     observations = patient_selectors.observation_frame_for_patients(patient_ids=patient_ids, since=since, until=as_of)
     observations.columns = list(OBSERVATION_COLUMNS)
@@ -127,8 +133,7 @@ def _features(patient_ids: list[int], *, clinic_id: int, as_of: datetime.datetim
     )
     patients = patients.set_index("patient_id").loc[patient_ids].reset_index()
     X = build_features(observations, patients, as_of=pd.Timestamp(as_of), window_days=WINDOW_DAYS)
-    X.attrs["last_seen"] = observations.groupby(["patient_id", "analyte"])["effective_at"].max().to_dict()
-    return X
+    return X, observations.groupby(["patient_id", "analyte"])["effective_at"].max().to_dict()
 
 
 def _not_enough(missing: list[str], *, patient_id: int, required: list[dict], last_seen: dict) -> str:
@@ -207,7 +212,7 @@ def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list
     that says what is missing or too old, with their inputs for the rules, and no score."""
     now = timezone.now()
     model = model_load(version=version)
-    X = _features(patient_ids, clinic_id=version.clinic_id, as_of=now)
+    X, last_seen = _features_and_times(patient_ids, clinic_id=version.clinic_id, as_of=now)
     required = (version.feature_schema or {}).get("required") or feature_schema()["required"]
     missing = missing_inputs(X, required)
     ready = [not absent for absent in missing]
@@ -218,7 +223,7 @@ def _score(patient_ids: list[int], *, version: ModelVersion, batch=None) -> list
     predictions = []
     for pid, absent, sex, age, inputs in zip(patient_ids, missing, X["sex"], ages, records, strict=True):
         if absent:
-            error = _not_enough(absent, patient_id=pid, required=required, last_seen=X.attrs["last_seen"])
+            error = _not_enough(absent, patient_id=pid, required=required, last_seen=last_seen)
             predictions.append(Prediction(
                 patient_id=pid, model_version=version, batch=batch, created_at=now,
                 status=PredictionStatus.INSUFFICIENT, error=error, inputs=inputs,

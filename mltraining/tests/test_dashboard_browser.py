@@ -17,7 +17,8 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def trained_and_checked(clinic_a, settings, tmp_path):
+def trained_and_checked(demo_clinic_a, settings, tmp_path):
+    clinic_a = demo_clinic_a  # a model of the synthetic cohort is active only in a demo clinic
     """v1: an older archived version (figures only); v2: trained here, active, with a drift report."""
     settings.MODEL_DIR = tmp_path / "models"
     older = {"roc_auc_ovr_macro": 0.81, "balanced_accuracy": 0.52, "f1_macro": 0.47, "accuracy": 0.66}
