@@ -138,9 +138,10 @@ def _features_and_times(
 
 def _not_enough(missing: list[str], *, patient_id: int, required: list[dict], last_seen: dict) -> str:
     """ "Not enough recent results for a risk estimate: no creatinine in the last 365 days (last 2024-01-02); ..." """
+    codes_of = {group["name"]: group["any_of"] for group in required}
     parts = []
     for name in missing:
-        codes = next(group["any_of"] for group in required if group["name"] == name)
+        codes = codes_of[name]
         days = max(RECENT_DAYS.get(code, WINDOW_DAYS) for code in codes)
         last = max((last_seen[(patient_id, c)] for c in codes if (patient_id, c) in last_seen), default=None)
         when = f" (last {last.date().isoformat()})" if last is not None else ""

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import pandas as pd
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +25,7 @@ from clinic import roles
 from clinic import selectors as clinic_selectors
 from clinic.forms import parse_id
 from clinic.models import Clinic, User
-from mltraining.ml.features import any_outside_range
+from mltraining.ml.features import outside_range
 from patients import selectors as patient_selectors
 from patients.models import Patient
 from predictions import selectors, services
@@ -94,7 +93,7 @@ def _explained(
         "prediction": prediction,
         "predicted": _summary(prediction),
         "explained": explained,
-        "from_demographics": not any_outside_range(pd.DataFrame([prediction.inputs]))[0],
+        "from_demographics": not outside_range(prediction.inputs),
         "badge": _risk_badge(prediction, critical),
         "critical": critical,
         "thresholds": _thresholds_text(prediction.risk_thresholds),

@@ -27,7 +27,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import _safe_indexing
 
-from mltraining.ml.features import DERIVED_FROM, NORMAL_RANGES, derived_features, normal_limits
+from mltraining.ml.features import DERIVED, NORMAL_RANGES, derived_features, normal_limits, normal_range
 from mltraining.ml.labels import HEALTHY
 
 # A kernel SVM costs O(n^2) to O(n^3) in the rows it is fitted on; above this many rows it is fitted on a
@@ -74,16 +74,16 @@ class NormalMasker(TransformerMixin, BaseEstimator):
     def transform(self, X):
         X = X.copy()
         sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
-        for code, ranges in NORMAL_RANGES.items():
+        for code in NORMAL_RANGES:
             if code not in X.columns:
                 continue
             low, high = normal_limits(X, code)
-            by_sex = [typical_normal(*ranges[0]), typical_normal(*ranges[1])]
-            typical = np.select([sex == "female", sex == "male"], by_sex, typical_normal(*_narrower(ranges)))
+            by_sex = [typical_normal(*normal_range(code, "female")), typical_normal(*normal_range(code, "male"))]
+            typical = np.select([sex == "female", sex == "male"], by_sex, typical_normal(*normal_range(code, "")))
             values = X[code].to_numpy(dtype=float)
             normal_or_missing = np.isnan(values) | ((values >= low) & (values <= high))
             X[code] = np.where(normal_or_missing, typical, values)
-        if all(column in X.columns for column in DERIVED_FROM) and "age" in X.columns:
+        if all(column in X.columns for column in DERIVED) and "age" in X.columns:
             for name, column in derived_features(X, age=X["age"], sex=X["sex"]).items():
                 X[name] = column
         return X
@@ -92,19 +92,12 @@ class NormalMasker(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-def typical_normal(low: float | None, high: float | None) -> float:
+def typical_normal(low: float, high: float) -> float:
     """A value in the middle of a normal range, or well inside an open one (70 % of an upper limit, 120 % of a
-    lower one)."""
-    if low is not None and high is not None:
+    lower one); an open side is infinite (`features.normal_range`)."""
+    if np.isfinite(low) and np.isfinite(high):
         return (low + high) / 2
-    return 0.7 * high if high is not None else 1.2 * low
-
-
-def _narrower(ranges) -> tuple[float | None, float | None]:
-    (female_low, female_high), (male_low, male_high) = ranges
-    lows = [limit for limit in (female_low, male_low) if limit is not None]
-    highs = [limit for limit in (female_high, male_high) if limit is not None]
-    return (max(lows) if lows else None, min(highs) if highs else None)
+    return 0.7 * high if np.isfinite(high) else 1.2 * low
 
 
 class ReferenceImputer(TransformerMixin, BaseEstimator):

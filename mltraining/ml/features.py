@@ -121,15 +121,25 @@ NORMAL_RANGES: dict[str, tuple[tuple[float | None, float | None], tuple[float | 
 }  # fmt: skip
 
 
-def normal_limits(X: pd.DataFrame, code: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's reference limits of `code` for its sex (the narrower range when the sex is not recorded); an open
+def normal_range(code: str, sex: str) -> tuple[float, float]:
+    """The adult reference limits of `code` for this sex (the narrower range when the sex is not recorded); an open
     side is infinite."""
     (female_low, female_high), (male_low, male_high) = NORMAL_RANGES[code]
-    sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
     lows = [-np.inf if limit is None else limit for limit in (female_low, male_low)]
     highs = [np.inf if limit is None else limit for limit in (female_high, male_high)]
+    if sex in ("female", "male"):
+        index = 0 if sex == "female" else 1
+        return lows[index], highs[index]
+    return max(lows), min(highs)
+
+
+def normal_limits(X: pd.DataFrame, code: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `normal_range` of `code`, by the row's sex."""
+    sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+    (female_low, female_high), (male_low, male_high) = normal_range(code, "female"), normal_range(code, "male")
+    low, high = normal_range(code, "")
     conditions = [sex == "female", sex == "male"]
-    return np.select(conditions, lows, max(lows)), np.select(conditions, highs, min(highs))
+    return np.select(conditions, [female_low, male_low], low), np.select(conditions, [female_high, male_high], high)
 
 
 def any_outside_range(X: pd.DataFrame) -> np.ndarray:
@@ -143,12 +153,21 @@ def any_outside_range(X: pd.DataFrame) -> np.ndarray:
     return outside
 
 
-# A derived value and the analytes it is computed from (`derived_features`).
-DERIVED_FROM: dict[str, tuple[str, ...]] = {
-    "egfr": ("creatinine",), "total_hdl_ratio": ("total_cholesterol", "hdl"),
-    "non_hdl_cholesterol": ("total_cholesterol", "hdl"), "homa_ir": ("glucose", "insulin"),
-    "mentzer_index": ("mcv", "rbc"), "mean_arterial_pressure": ("systolic_bp", "diastolic_bp"), "bmi_class": ("bmi",),
-}  # fmt: skip
+def outside_range(inputs: dict) -> bool:
+    """`any_outside_range` of one stored input row (a prediction's `inputs`), without building a frame."""
+    sex = str(inputs.get("sex") or "")
+    for code in NORMAL_RANGES:
+        value = inputs.get(code)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            low, high = normal_range(code, sex)
+            if value < low or value > high:
+                return True
+    return False
+
+
+# The derived values (`derived_features`), computed again from the masked analytes (`candidates.NormalMasker`).
+DERIVED = ("egfr", "total_hdl_ratio", "non_hdl_cholesterol", "homa_ir", "mentzer_index", "mean_arterial_pressure",
+           "bmi_class")  # fmt: skip
 
 # What a model needs before it may give a risk estimate: one recent value of each group (any of its analytes).
 # The target conditions are read from these (diabetes and prediabetes from glycaemia, CKD from creatinine,
@@ -213,13 +232,11 @@ def missing_inputs(X: pd.DataFrame, required: list[dict] | None = None) -> list[
     """For each row of X (same order), the names of the required input groups it has no value of: [] when the
     row may be scored. `required` is a model version's stored list (`feature_schema()["required"]`)."""
     groups = required if required is not None else feature_schema()["required"]
-    absent = []
-    for name in [group["name"] for group in groups]:
-        codes = next(group["any_of"] for group in groups if group["name"] == name)
-        present = [code for code in codes if code in X.columns]
-        has = X[present].notna().any(axis=1).to_numpy() if present else np.zeros(len(X), dtype=bool)
-        absent.append((name, has))
-    return [[name for name, has in absent if not has[row]] for row in range(len(X))]
+    has = {}
+    for group in groups:
+        present = [code for code in group["any_of"] if code in X.columns]
+        has[group["name"]] = X[present].notna().any(axis=1).to_numpy() if present else np.zeros(len(X), dtype=bool)
+    return [[name for name, rows in has.items() if not rows[row]] for row in range(len(X))]
 
 
 def build_features(

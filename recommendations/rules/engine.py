@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from patients.catalog_data import ANALYTES, DEFAULT_RECENCY_DAYS, AnalyteSpec, UnitConversion, unit_display
+from patients.catalog_data import ANALYTES, DEFAULT_RECENCY_DAYS, RECENCY, AnalyteSpec, UnitConversion, unit_display
 
 ADULT_AGE = 18  # the catalog's adult reference ranges start here too
 
@@ -68,7 +68,8 @@ class Facts:
 
 # Days, with the guideline statement each window comes from. A value older than its window is never judged as
 # current: a rule that it would have fired gives "repeat the test" instead (`guidelines.stale_findings`).
-RECENT: dict[str, tuple[int, str]] = {}  # filled by `guidelines` from the catalog's `RECENCY`
+# The catalog's windows (`patients.catalog_data.RECENCY`), and a derived value's from the analyte it comes from.
+RECENT: dict[str, tuple[int, str]] = {**RECENCY, "egfr": RECENCY["creatinine"], "non_hdl_cholesterol": RECENCY["ldl"]}
 
 
 def recent_days(feature: str) -> int:

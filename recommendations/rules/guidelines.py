@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime
 
-from patients.catalog_data import ANALYTES, RECENCY
+from patients.catalog_data import ANALYTES
 from recommendations.rules.engine import (
     MEASURES,
-    RECENT,
     Facts,
     Finding,
     Rule,
@@ -406,9 +405,3 @@ CATALOG_CRITICAL: tuple[Rule, ...] = tuple(
 )  # fmt: skip
 
 ALL_RULES: tuple[Rule, ...] = (*RULES, *CATALOG_CRITICAL, AKI, SEX_NOT_RECORDED)
-
-
-# --- How recent a value must be -------------------------------------------------------------------------------------
-
-# The catalog's windows (`patients.catalog_data.RECENCY`), and a derived value's from the analyte it comes from.
-RECENT.update({**RECENCY, "egfr": RECENCY["creatinine"], "non_hdl_cholesterol": RECENCY["ldl"]})
