@@ -425,3 +425,52 @@ class Allergy(models.Model):
 
     def __str__(self) -> str:
         return self.substance
+
+
+class ImportJobKind(models.TextChoices):
+    FHIR = "fhir", "FHIR (Bundles or Bulk Data NDJSON)"
+    CSV = "csv", "Lab CSV"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A bulk import run by a worker: the web request only stores the files and answers at once.
+
+    The files live on disk under VAR_DIR/imports/jobs (`patients.imports.uploads`), never in the database;
+    `files` lists them. `progress` is saved after every file and every chunk of resources, and `heartbeat_at`
+    with it, so a job whose worker died shows as stalled and is taken over (`patients.imports.jobs`).
+    """
+
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by_name = models.CharField(max_length=150, blank=True, help_text="The command that queued it, if any.")
+    kind = models.CharField(max_length=8, choices=ImportJobKind.choices)
+    files = models.JSONField(default=list, help_text="[{name, path, size}], paths relative to the uploads folder.")
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    progress = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["clinic", "-created_at"], name="import_job_clinic_recent")]
+
+    def __str__(self) -> str:
+        return f"Import job {self.pk} ({self.get_kind_display()}, {self.get_status_display()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED)

@@ -1,0 +1,268 @@
+"""Import jobs: a bulk import run by a worker, with progress the portal, the API and the command show.
+
+The web request stores the files (`uploads.job_files_save`, in pieces), creates the row, and enqueues
+`patients.tasks.import_job_run` once that commits; it answers at once. The worker claims the row with a
+conditional update (queued, or running with a heartbeat older than `STALE_AFTER`: its worker died), imports
+file by file through the services that check, write and audit each file (`patients.fhir.bulk` for FHIR,
+`labs_import` for CSV), saves progress after every file and chunk, and finishes the row with the merged summary.
+Running a job again is safe: each file or chunk is one transaction, and importing it again writes nothing twice.
+
+Without a broker (`make run` on SQLite, Celery eager), a task would run inside the request that queued it and
+the upload would wait for the whole import; the job runs in a thread of the web process instead, so the dev
+server answers at once as production does. Tests set `IMPORT_JOBS_IN_THREAD = False` to run it on commit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from clinic import roles
+from clinic.audit import audit_record
+from clinic.models import AuditOutcome, Clinic, User
+from patients.fhir.bulk import FileResult, fhir_files_import
+from patients.imports import uploads
+from patients.imports.csv_labs import FORMATS, MAX_BYTES, size_message
+from patients.imports.services import MAX_REPORTED_CRITICAL, MAX_REPORTED_PROBLEMS, labs_import
+from patients.models import ImportJob, ImportJobKind, ImportJobStatus
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER = datetime.timedelta(minutes=10)  # progress is saved far more often than this while a job runs
+MAX_FILES = 5000  # a Synthea population is one bundle per patient
+COMMAND = "manage.py import_fhir"
+FHIR_OPTIONS = ("strict",)
+CSV_OPTIONS = ("format", "mrn", "skip_bad_rows")
+
+
+def _ensure_can_import(by: User | None, clinic: Clinic) -> None:
+    """`by` None is a command, run by an operator for a clinic they name."""
+    if by is None:
+        return
+    if not roles.can_enter_results(by):
+        raise PermissionDenied("Your role cannot import results.")
+    if not (by.is_superuser or by.clinic_id == clinic.pk):
+        raise PermissionDenied("You can import only into your own clinic.")
+
+
+def _options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    if kind == ImportJobKind.FHIR:
+        return {"strict": bool(options.get("strict", False))}
+    fmt = options.get("format") or "auto"
+    if fmt not in FORMATS:
+        raise ValidationError(f"Unknown CSV format {fmt!r}; one of {', '.join(FORMATS)}.")
+    return {"format": fmt, "mrn": str(options.get("mrn") or "").strip()[:64],
+            "skip_bad_rows": bool(options.get("skip_bad_rows", False))}  # fmt: skip
+
+
+def import_job_create(
+    *,
+    by: User | None,
+    clinic: Clinic,
+    kind: str,
+    files: list[tuple[str, Iterable[bytes]]],
+    options: dict[str, Any] | None = None,
+    username: str = "",
+) -> ImportJob:
+    """Store the files (name, pieces), create the job and enqueue it once this commits. Nothing is imported yet.
+
+    Raises ValidationError for no file, too many, an unknown kind or option, and PermissionDenied for a role that
+    cannot import or another clinic; nothing is stored then.
+    """
+    _ensure_can_import(by, clinic)
+    if kind not in ImportJobKind.values:
+        raise ValidationError(f"Unknown import kind {kind!r}; one of {', '.join(ImportJobKind.values)}.")
+    if not files:
+        raise ValidationError("Attach at least one file.")
+    if len(files) > MAX_FILES:
+        raise ValidationError(f"{len(files)} files; at most {MAX_FILES:,} in one import. Split it.")
+    clean = _options(kind, options or {})
+    stored = uploads.job_files_save(files)
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                clinic=clinic, created_by=by, created_by_name=username, kind=kind, files=stored, options=clean,
+                progress={"files_done": 0, "files_total": len(stored), "resources_done": 0, "step": "Queued"},
+            )  # fmt: skip
+            audit_record(
+                actor=by, username=username, action="import_job.create", target=job,
+                detail={"kind": kind, "options": clean, "files": [(f["name"], f["size"]) for f in stored]},
+            )  # fmt: skip
+            transaction.on_commit(lambda: _dispatch(job.pk))
+    except BaseException:
+        uploads.job_files_delete(stored)
+        raise
+    return job
+
+
+def _dispatch(job_id: int) -> None:
+    from clinic.celery import app
+    from patients.tasks import import_job_run
+
+    if app.conf.task_always_eager and getattr(settings, "IMPORT_JOBS_IN_THREAD", True):
+        threading.Thread(target=_run_in_thread, args=(job_id,), name=f"import-job-{job_id}", daemon=True).start()
+    else:
+        import_job_run.delay(job_id)
+
+
+def _run_in_thread(job_id: int) -> None:
+    try:
+        import_job_execute(job_id=job_id)
+    except Exception:
+        logger.exception("Import job %s failed in its thread", job_id)
+    finally:
+        connection.close()  # the thread's own connection
+
+
+# --- running a job ---------------------------------------------------------------------------------------------
+
+
+def _claim(job_id: int) -> ImportJob | None:
+    """Take the job: queued, or left running by a worker that stopped saving progress. None: not ours to run."""
+    now = timezone.now()
+    claimable = Q(status=ImportJobStatus.QUEUED) | Q(status=ImportJobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    taken = ImportJob.objects.filter(claimable, pk=job_id).update(
+        status=ImportJobStatus.RUNNING, started_at=Coalesce("started_at", now), heartbeat_at=now
+    )
+    return ImportJob.objects.select_related("clinic", "created_by").get(pk=job_id) if taken else None
+
+
+def import_job_busy(*, job_id: int) -> bool:
+    """Running under a live worker: a message delivered again while it runs must wait, not run it twice."""
+    return ImportJob.objects.filter(
+        pk=job_id, status=ImportJobStatus.RUNNING, heartbeat_at__gte=timezone.now() - STALE_AFTER
+    ).exists()
+
+
+class _Progress:
+    """Saves the job's progress (and heartbeat) as files and chunks finish; outside any import's transaction."""
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.files_done, self.resources_done, self.rows = 0, 0, []
+
+    def save(self, step: str, **current: int) -> None:
+        progress = {"files_done": self.files_done, "files_total": len(self.job.files),
+                    "resources_done": self.resources_done, "step": step[:200], **current}  # fmt: skip
+        ImportJob.objects.filter(pk=self.job.pk).update(progress=progress, heartbeat_at=timezone.now())
+
+    def chunk(self, name: str, done: int, total: int) -> None:
+        self.save(f"{name}: {done:,} of {total:,} resources", current_done=done, current_total=total)
+
+    def file(self, position: int, total: int, result: FileResult) -> None:
+        self.files_done, self.resources_done = position, self.resources_done + result.resources
+        self.rows.append(result.row())
+        self.save(f"{position} of {total} files imported" if position < total else "Finishing")
+
+
+def _paths(job: ImportJob) -> list[tuple[str, Path]]:
+    return [(entry["name"], uploads.job_file_path(entry["path"])) for entry in job.files]
+
+
+def _run_fhir(job: ImportJob, progress: _Progress) -> dict[str, Any]:
+    summary, _ = fhir_files_import(
+        clinic=job.clinic, files=_paths(job), by=job.created_by, username=job.created_by_name,
+        strict=job.options.get("strict", False), on_chunk=progress.chunk, on_file=progress.file,
+    )  # fmt: skip
+    return summary
+
+
+def _run_csv(job: ImportJob, progress: _Progress) -> dict[str, Any]:
+    merged = None
+    for position, (name, path) in enumerate(_paths(job), start=1):
+        progress.save(f"{name}: reading")
+        result = _csv_file(job, name, path)
+        if result.summary is not None:
+            merged = csv_summaries_merge(merged, result.summary)
+        progress.file(position, len(job.files), result)
+    return merged or {}
+
+
+def _csv_file(job: ImportJob, name: str, path: Path) -> FileResult:
+    if path.stat().st_size > MAX_BYTES:
+        return FileResult(name, 0, None, [size_message(path.stat().st_size)])
+    report = labs_import(
+        by=job.created_by, clinic=job.clinic, data=path.read_bytes(), filename=name,
+        fmt=job.options["format"], mrn=job.options["mrn"], skip_bad_rows=job.options["skip_bad_rows"],
+    )  # fmt: skip
+    if report.refused:
+        problems = [f"row {p.row}, {p.column}: {p.reason}" if p.row else p.reason for p in report.problems[:20]]
+        headline = report.error or (
+            f"{report.bad_rows} row(s) have problems; nothing of this file was imported. Fix them, or skip bad rows."
+        )
+        return FileResult(name, report.rows, None, [headline, *problems] if not report.error else [headline])
+    return FileResult(name, report.rows, report.summary())
+
+
+def csv_summaries_merge(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
+    """Two `labs_import` summaries as one, of the same shape (lists capped, counts complete)."""
+    if total is None:
+        return {**part, "problems": [{**p, "file": part["filename"]} for p in part["problems"]]}
+    for key in ("rows", "bad_rows", "values", "to_create", "created", "duplicates", "patients", "problem_count",
+                "critical_count"):  # fmt: skip
+        total[key] += part[key]
+    for key in ("unknown_columns", "unknown_codes"):
+        total[key] = sorted({*total[key], *part[key]})
+    problems = [{**p, "file": part["filename"]} for p in part["problems"]]
+    total["problems"] = (total["problems"] + problems)[:MAX_REPORTED_PROBLEMS]
+    total["critical"] = (total["critical"] + part["critical"])[:MAX_REPORTED_CRITICAL]
+    analytes = {row["code"]: dict(row) for row in total["analytes"]}
+    for row in part["analytes"]:
+        if row["code"] in analytes:
+            for key in ("values", "new", "present"):
+                analytes[row["code"]][key] += row[key]
+        else:
+            analytes[row["code"]] = dict(row)
+    total["analytes"], total["filename"] = list(analytes.values()), ""
+    return total
+
+
+def import_job_execute(*, job_id: int) -> ImportJob | None:
+    """Run the job if it is ours to run (see `_claim`); return it finished, or None when it was not claimed."""
+    job = _claim(job_id)
+    if job is None:
+        return None
+    progress = _Progress(job)
+    progress.save("Starting")
+    try:
+        summary = (_run_fhir if job.kind == ImportJobKind.FHIR else _run_csv)(job, progress)
+    except Exception as exc:
+        logger.exception("Import job %s failed", job.pk)
+        return _finish(job, progress, summary={}, error=f"The import stopped: {type(exc).__name__}: {exc}")
+    refused = [row for row in progress.rows if not row["ok"]]
+    error = ""
+    if refused:
+        error = f"{len(refused)} of {len(job.files)} file(s) refused; nothing was imported from them. " + " ".join(
+            f"{row['name']}: {row['error'][0] if row['error'] else 'refused'}" for row in refused[:5]
+        )
+    return _finish(job, progress, summary=summary, error=error)
+
+
+def _finish(job: ImportJob, progress: _Progress, *, summary: dict[str, Any], error: str) -> ImportJob:
+    status = ImportJobStatus.FAILED if error else ImportJobStatus.SUCCEEDED
+    with transaction.atomic():
+        job.status, job.summary, job.error, job.finished_at = status, {**summary, "files": progress.rows}, error, (
+            timezone.now()
+        )  # fmt: skip
+        job.progress = {**job.progress, "files_done": progress.files_done, "files_total": len(job.files),
+                        "resources_done": progress.resources_done, "step": status.label}  # fmt: skip
+        job.save(update_fields=["status", "summary", "error", "finished_at", "progress"])
+        audit_record(
+            actor=job.created_by, username=job.created_by_name, action="import_job.finish", target=job,
+            outcome=AuditOutcome.FAILURE if error else AuditOutcome.SUCCESS,
+            detail={"files": len(job.files), "refused": [row["name"] for row in progress.rows if not row["ok"]],
+                    "error": error[:500]},
+        )  # fmt: skip
+    uploads.job_files_delete(job.files)
+    return job
