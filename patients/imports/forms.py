@@ -7,6 +7,7 @@ from crispy_forms.layout import Submit
 from django import forms
 
 from patients.imports.csv_labs import MAX_BYTES, size_message
+from patients.imports.jobs import import_job_kind
 
 FORMAT_CHOICES = [
     ("auto", "Detect from the header"),
@@ -44,3 +45,55 @@ class UploadForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     skip_bad_rows = forms.BooleanField(label="Skip bad rows and import the rest", required=False)
+
+
+JOB_KINDS = [("auto", "Detect from the files"), ("fhir", "FHIR Bundles or Bulk Data NDJSON"), ("csv", "Lab CSV")]
+
+
+class _ManyFilesInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class ManyFilesField(forms.FileField):
+    """One or more files from one input; cleaned to a list."""
+
+    widget = _ManyFilesInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(ManyFilesField, self).clean(file, initial) for file in files]
+
+
+class JobUploadForm(forms.Form):
+    files = ManyFilesField(
+        label="Files",
+        help_text="FHIR Bundles (.json), Bulk Data NDJSON (Patient.ndjson, Observation.ndjson, ...: all files of "
+        "one export together) or lab CSV files. Select several at once; a folder of per-patient bundles too.",
+    )
+    kind = forms.ChoiceField(choices=JOB_KINDS, initial="auto")
+    strict = forms.BooleanField(
+        label="FHIR: all or nothing",
+        required=False,
+        help_text="Refuse a file with any resource that cannot be stored, instead of skipping and listing those.",
+    )
+    skip_bad_rows = forms.BooleanField(label="CSV: skip bad rows", required=False)
+    format = forms.ChoiceField(label="CSV layout", choices=FORMAT_CHOICES, initial="auto")
+    mrn = forms.CharField(label="CSV: patient MRN", max_length=64, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Import in the background"))
+
+    def clean(self):
+        data = super().clean()
+        files = data.get("files") or []
+        if data.get("kind") == "auto" and files:
+            data["kind"] = import_job_kind([file.name for file in files])  # raises ValidationError, shown on the form
+        return data
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        if data["kind"] == "fhir":
+            return {"strict": data["strict"]}
+        return {"format": data["format"], "mrn": data["mrn"], "skip_bad_rows": data["skip_bad_rows"]}

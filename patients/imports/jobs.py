@@ -42,8 +42,7 @@ logger = logging.getLogger(__name__)
 STALE_AFTER = datetime.timedelta(minutes=10)  # progress is saved far more often than this while a job runs
 MAX_FILES = 5000  # a Synthea population is one bundle per patient
 COMMAND = "manage.py import_fhir"
-FHIR_OPTIONS = ("strict",)
-CSV_OPTIONS = ("format", "mrn", "skip_bad_rows")
+CSV_SUFFIXES = (".csv", ".txt")
 
 
 def _ensure_can_import(by: User | None, clinic: Clinic) -> None:
@@ -54,6 +53,14 @@ def _ensure_can_import(by: User | None, clinic: Clinic) -> None:
         raise PermissionDenied("Your role cannot import results.")
     if not (by.is_superuser or by.clinic_id == clinic.pk):
         raise PermissionDenied("You can import only into your own clinic.")
+
+
+def import_job_kind(names: list[str]) -> str:
+    """The kind of a job from its files' names: CSV files (.csv, .txt) or FHIR files; both together are refused."""
+    csv = [name.lower().endswith(CSV_SUFFIXES) for name in names]
+    if any(csv) and not all(csv):
+        raise ValidationError("CSV and FHIR files together: import them as two jobs.")
+    return ImportJobKind.CSV if csv and all(csv) else ImportJobKind.FHIR
 
 
 def _options(kind: str, options: dict[str, Any]) -> dict[str, Any]:

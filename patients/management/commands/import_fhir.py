@@ -1,14 +1,22 @@
-"""`manage.py import_fhir FILE... --clinic SLUG [--skip-bad]`: each file all-or-nothing, a summary per file."""
+"""`manage.py import_fhir FILE... --clinic SLUG [--strict] [--background [--wait]]`.
 
+In the foreground the files are imported here as one export (`patients.fhir.bulk`: Bulk Data NDJSON files
+resolve their subjects across files, NDJSON is read in chunks), with a line per file as it finishes and its
+summary. `--background` queues an import job for the workers instead and prints its id (`import_job ID` follows it).
+"""
+
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from clinic.models import Clinic
-from patients.fhir.reader import MAX_BYTES, guess_format
-from patients.fhir.services import fhir_import
+from patients.fhir.bulk import FileResult, fhir_files_import
+from patients.imports.jobs import COMMAND, import_job_create
+from patients.models import ImportJobKind
+
+PIECE = 1024 * 1024
 
 SHOWN_CRITICAL = 20
 
@@ -45,39 +53,69 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 class Command(BaseCommand):
     help = (
-        "Import FHIR R4 Bundles (transaction or collection) or NDJSON files of Patient, Observation and "
-        "Condition resources into a clinic. Each file is all or nothing; exits non-zero if any file was refused."
+        "Import FHIR R4 Bundles or NDJSON files (a Bulk Data export's files together) of Patient, Observation and "
+        "Condition resources into a clinic. A file that cannot be read is refused whole; resources that cannot be "
+        "stored are skipped and listed (--strict: refuse the file). Exits non-zero if any file was refused."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", type=Path)
         parser.add_argument("--clinic", required=True, help="Slug of the clinic to import into.")
-        parser.add_argument("--skip-bad", action="store_true", help="Skip resources that cannot be stored.")
+        parser.add_argument("--strict", action="store_true", help="Refuse a file with any resource that cannot be "
+                            "stored, instead of skipping and listing those.")  # fmt: skip
+        parser.add_argument("--skip-bad", action="store_true", help="Skip resources that cannot be stored: the "
+                            "default now, kept for existing scripts.")  # fmt: skip
+        parser.add_argument("--background", action="store_true", help="Queue an import job for the workers and "
+                            "print its id.")  # fmt: skip
+        parser.add_argument("--wait", action="store_true", help="With --background: follow the job until it ends.")
 
-    def handle(self, *args, files: list[Path], clinic: str, skip_bad: bool, **options):
+    def handle(self, *args, files: list[Path], clinic: str, strict: bool, background: bool, wait: bool, **options):
         target = Clinic.objects.filter(slug=clinic).first()
         if target is None:
             raise CommandError(f"No clinic with slug {clinic!r}.")
-        refused = 0
-        for path in files:
-            try:
-                with path.open("rb") as handle:
-                    data = handle.read(MAX_BYTES + 1)
-                summary = fhir_import(
-                    by=None,
-                    clinic=target,
-                    data=data,
-                    name=path.name,
-                    fmt=guess_format(path.name),
-                    skip_bad=skip_bad,
-                    username="manage.py import_fhir",
-                )
-            except (OSError, ValidationError) as exc:
-                refused += 1
-                messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                self.stderr.write(f"{path}: refused, nothing imported.")
-                self.stderr.writelines(f"  {message}" for message in messages)
-                continue
+        missing = [str(path) for path in files if not path.is_file()]
+        if missing:
+            raise CommandError(f"No such file: {', '.join(missing)}.")
+        if background:
+            return self._queue(target, files, strict=strict, wait=wait)
+        summary, results = fhir_files_import(
+            clinic=target, files=[(path.name, path) for path in files], username=COMMAND, strict=strict,
+            on_chunk=self._chunk, on_file=self._file,
+        )  # fmt: skip
+        refused = [result for result in results if result.summary is None]
+        if len(files) > 1 and summary:
+            self.stdout.write("All files:")
             self.stdout.write("\n".join(summary_lines(summary)))
         if refused:
-            raise CommandError(f"{refused} of {len(files)} file(s) refused.")
+            raise CommandError(f"{len(refused)} of {len(files)} file(s) refused.")
+
+    def _chunk(self, name: str, done: int, total: int) -> None:
+        if done < total:
+            self.stdout.write(f"  {name}: {done:,} of {total:,} resources")
+
+    def _file(self, position: int, total: int, result: FileResult) -> None:
+        if result.summary is None:
+            self.stderr.write(f"[{position}/{total}] {result.name}: refused, nothing imported.")
+            self.stderr.writelines(f"  {message}" for message in result.error)
+            return
+        observations = result.summary["observations"]
+        counts = f"{observations['created']:,} results created, {observations['duplicates']:,} already stored"
+        self.stdout.write(f"[{position}/{total}] {result.name}: {result.resources:,} resources, {counts}")
+        self.stdout.write("\n".join(summary_lines(result.summary)))
+
+    def _queue(self, clinic: Clinic, files: list[Path], *, strict: bool, wait: bool) -> None:
+        job = import_job_create(
+            by=None, clinic=clinic, kind=ImportJobKind.FHIR, files=[(path.name, _pieces(path)) for path in files],
+            options={"strict": strict}, username=COMMAND,
+        )  # fmt: skip
+        self.stdout.write(f"Queued import job {job.pk}, {len(files)} file(s); follow it: manage.py import_job {job.pk}")
+        if wait:
+            from django.core.management import call_command
+
+            call_command("import_job", str(job.pk), stdout=self.stdout, stderr=self.stderr)
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while piece := handle.read(PIECE):
+            yield piece
