@@ -258,3 +258,32 @@ def test_staff_cannot_queue_an_import_into_another_clinic(staff_a, clinic_b):
 def test_a_job_without_files_is_refused_with_a_clear_message(staff_a):
     with pytest.raises(ValidationError, match="Attach at least one file"):
         create(staff_a, {})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_job_runs_in_a_thread_so_the_request_that_queued_it_answers_at_once(
+    staff_a, settings, monkeypatch
+):
+    import threading
+
+    settings.IMPORT_JOBS_IN_THREAD = True  # what `make run` does: Celery eager, no worker
+    ran_on, done = [], threading.Event()
+    execute = jobs.import_job_execute
+
+    def recorded(**kwargs):
+        ran_on.append(threading.current_thread())
+        try:
+            return execute(**kwargs)
+        finally:
+            done.set()
+
+    monkeypatch.setattr(jobs, "import_job_execute", recorded)
+
+    job = create(staff_a, bulk_export(1))
+
+    assert job.status == ImportJobStatus.QUEUED
+    assert done.wait(120)
+    assert ran_on[0] is not threading.current_thread()
+    job.refresh_from_db()
+    assert job.status == ImportJobStatus.SUCCEEDED, job.error
+    assert Observation.objects.count() == 2 * KNOWN_PER_VISIT
