@@ -39,7 +39,15 @@ from mltraining.tests.factories import ModelVersionFactory
 from patients.forms import PatientForm
 from patients.imports import uploads
 from patients.imports.services import labs_import
-from patients.models import Condition, Medication, Observation, Patient, TrustedSource, VerificationStatus
+from patients.models import (
+    Condition,
+    ImportJob,
+    Medication,
+    Observation,
+    Patient,
+    TrustedSource,
+    VerificationStatus,
+)
 from patients.services import ObservationInput, observations_record
 from patients.tests.factories import ConditionFactory, PatientFactory
 from predictions.models import Prediction, PredictionBatch
@@ -125,6 +133,7 @@ class World:
     audit_event: AuditEvent
     trusted_source: TrustedSource
     upload_token: str
+    import_job: ImportJob
     upload_entry: dict[str, Any] = field(repr=False)
 
     def user(self, key: str) -> User:
@@ -179,6 +188,7 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
             clinic=clinic_a, source="fhir", reason="The EHR's export", trusted_by=users_by_role[ADMIN]
         ),
         upload_token=uploads.upload_save(CSV),
+        import_job=ImportJob.objects.create(clinic=clinic_a, created_by=staff_a, kind="fhir", status="succeeded"),
         upload_entry={
             "filename": "results.csv",
             "format": "auto",
@@ -258,6 +268,8 @@ OBJECT_URLS: dict[str, Target] = {
     "imports:confirm": Target(_token, UPLOADER, POST, session_owner=STAFF),
     "imports:result": Target(_token, UPLOADER, GET, session_owner=STAFF),
     "imports:report": Target(_token, UPLOADER, GET, session_owner=STAFF),
+    "imports:job_detail": Target(lambda w: {"pk": w.import_job.pk}, CLINICAL, GET),
+    "imports:job_progress": Target(lambda w: {"pk": w.import_job.pk}, CLINICAL, GET),
     "predictions:score": Target(_patient, CLINICAL, POST),
     "predictions:batch_detail": Target(lambda w: {"pk": w.batch.pk}, ADMINS, GET),
     "predictions:batch_progress": Target(lambda w: {"pk": w.batch.pk}, ADMINS, GET),
@@ -274,6 +286,7 @@ OBJECT_URLS: dict[str, Target] = {
     "patients-api:condition-detail": Target(lambda w: {"patient_pk": w.patient.pk, "pk": w.condition.pk},
                                             CLINICAL, {"PATCH": {"note": "Changed."}}),
     "fhir:patient-export": Target(_patient, CLINICAL, GET),
+    "imports-api:job-detail": Target(lambda w: {"pk": w.import_job.pk}, CLINICAL, GET),
     "predictions-api:prediction-list": Target(_nested, CLINICAL, {"GET": None, "POST": None}),
     "predictions-api:prediction-latest": Target(_nested, CLINICAL, GET),
     "recommendations-api:recommendation-latest": Target(_nested, CLINICAL, GET),
@@ -287,6 +300,8 @@ ROLE_PAGES: dict[str, Target] = {
     "patients:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "imports:upload": Target(_no_arguments, CLINICAL, GET),
     "imports:diagnoses": Target(_no_arguments, DOCTORS, {"GET": None, "POST": None}),
+    "imports:job_list": Target(_no_arguments, CLINICAL, GET),
+    "imports:job_new": Target(_no_arguments, CLINICAL, {"GET": None, "POST": None}),
     "predictions:batch_list": Target(_no_arguments, ADMINS, GET),
     "predictions:batch_start": Target(_no_arguments, ADMINS, POST),
     "mltraining:dashboard": Target(_no_arguments, ADMINS, GET),
@@ -297,6 +312,7 @@ ROLE_PAGES: dict[str, Target] = {
     # Its GET is a list scoped to the user (a patient's account: its own record): see the scoped-list tests.
     "patients-api:patient-list": Target(_no_arguments, CLINICAL, {"POST": NEW_PATIENT}),
     "imports-api:labs": Target(_no_arguments, CLINICAL, POST),
+    "imports-api:job-list": Target(_no_arguments, CLINICAL, {"GET": None, "POST": None}),
     "fhir:import": Target(_no_arguments, CLINICAL, POST),
     "recommendations-api:queue": Target(_no_arguments, DOCTORS, GET),
     "recommendations-api:my-advice": Target(_no_arguments, PATIENTS, GET),
