@@ -188,7 +188,8 @@ def test_the_command_imports_a_bulk_export_in_the_foreground_with_a_line_per_fil
     text = out.getvalue()
     assert f"[1/{len(paths)}] Patient.ndjson: 2 resources" in text
     assert f"[{len(paths)}/{len(paths)}]" in text
-    assert "All files:" in text
+    assert f"All {len(paths)} imported files: NDJSON" in text
+    assert "  patients: 2 created, 0 matched" in text
     assert Observation.objects.count() == 2 * 2 * KNOWN_PER_VISIT
 
 

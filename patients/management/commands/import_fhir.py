@@ -25,7 +25,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     patients, observations, conditions = summary["patients"], summary["observations"], summary["conditions"]
     lines = [
         f"{summary['file']}: {summary['format']}, {summary['resources']} resources",
-        f"  patients: {len(patients['created'])} created, {len(patients['matched'])} matched",
+        # A merged summary lists the first MRNs only and counts them all.
+        f"  patients: {patients.get('created_count', len(patients['created']))} created, "
+        f"{patients.get('matched_count', len(patients['matched']))} matched",
         f"  observations: {observations['created']} created, {observations['duplicates']} already stored",
         f"  conditions: {conditions['created']} created, {conditions['duplicates']} already stored, "
         f"{conditions['mapped_from_snomed']} mapped from SNOMED CT",
@@ -84,8 +86,8 @@ class Command(BaseCommand):
         )  # fmt: skip
         refused = [result for result in results if result.summary is None]
         if len(files) > 1 and summary:
-            self.stdout.write("All files:")
-            self.stdout.write("\n".join(summary_lines(summary)))
+            stored = len(files) - len(refused)
+            self.stdout.write("\n".join(summary_lines({**summary, "file": f"All {stored} imported files"})))
         if refused:
             raise CommandError(f"{len(refused)} of {len(files)} file(s) refused.")
 
@@ -96,12 +98,14 @@ class Command(BaseCommand):
     def _file(self, position: int, total: int, result: FileResult) -> None:
         if result.summary is None:
             self.stderr.write(f"[{position}/{total}] {result.name}: refused, nothing imported.")
-            self.stderr.writelines(f"  {message}" for message in result.error)
+            for message in result.error:
+                self.stderr.write(f"  {message}")
             return
         observations = result.summary["observations"]
         counts = f"{observations['created']:,} results created, {observations['duplicates']:,} already stored"
         self.stdout.write(f"[{position}/{total}] {result.name}: {result.resources:,} resources, {counts}")
-        self.stdout.write("\n".join(summary_lines(result.summary)))
+        if total == 1:  # several files: the summary of them all comes at the end
+            self.stdout.write("\n".join(summary_lines(result.summary)))
 
     def _queue(self, clinic: Clinic, files: list[Path], *, strict: bool, wait: bool) -> None:
         job = import_job_create(
