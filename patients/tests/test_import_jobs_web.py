@@ -226,3 +226,29 @@ def test_import_job_exits_non_zero_for_a_failed_job(tmp_path, clinic_a):
 
     with pytest.raises(CommandError, match="Observation.ndjson: line 1: not valid JSON"):
         call_command("import_job", str(job.pk), stdout=io.StringIO())
+
+
+# --- query counts ------------------------------------------------------------------------------------------------
+
+
+def _queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("name", ["imports:job_list", "imports-api:job-list"])
+def test_the_jobs_lists_run_the_same_queries_for_six_jobs_as_for_one(client, staff_a, doctor_a, name):
+    client.force_login(staff_a)
+    create(staff_a, bulk_export(1))
+    client.get(reverse(name))  # the first request of a session loads what later ones find cached
+    one = _queries(client, reverse(name))
+
+    for user in (staff_a, doctor_a) * 2 + (doctor_a,):
+        create(user, {"Patient.ndjson": b"{}"})
+    six = _queries(client, reverse(name))
+
+    assert six == one
