@@ -60,8 +60,9 @@ class FileResult:
         }
 
 
-# (file name, resources done in it, resources in it) after each chunk; and each file's outcome when it is done.
-ChunkProgress = Callable[[str, int, int], None]
+# After each chunk: (file name, "checked" or "imported", resources done, resources in the file: 0 while checking);
+# and each file's outcome when it is done.
+ChunkProgress = Callable[[str, str, int, int], None]
 FileDone = Callable[[int, int, FileResult], None]
 
 
@@ -189,7 +190,7 @@ class _Importer:
         except _RollBack:
             pass
 
-    def check(self, path: Path, name: str, *, patients: bool) -> int:
+    def check(self, path: Path, name: str, *, patients: bool, on_chunk: ChunkProgress | None) -> int:
         """Read the NDJSON file through before anything of it is written; return its resources."""
         resources = 0
         for before, lines in _chunks(path):
@@ -202,11 +203,13 @@ class _Importer:
             except ValidationError as exc:
                 raise _Refused(exc.messages) from None
             resources += _resources(lines)
+            if on_chunk:
+                on_chunk(name, "checked", resources, 0)
         return resources
 
     def ndjson(self, path: Path, name: str, on_chunk: ChunkProgress | None) -> tuple[int, dict[str, Any]]:
         patients = _first_resource_type(path) == "Patient"
-        total = self.check(path, name, patients=patients)
+        total = self.check(path, name, patients=patients, on_chunk=on_chunk)
         done, merged = 0, None
         for before, lines in _chunks(path):
             carried = self.patients.for_chunk(lines)
@@ -220,7 +223,7 @@ class _Importer:
             merged = summaries_merge(merged, summary)
             done += _resources(lines)
             if on_chunk:
-                on_chunk(name, done, total)
+                on_chunk(name, "imported", done, total)
         return total, merged or {}
 
     def bundle(self, path: Path, name: str) -> tuple[int, dict[str, Any]]:

@@ -164,8 +164,12 @@ class _Progress:
                     "resources_done": self.resources_done, "step": step[:200], **current}  # fmt: skip
         ImportJob.objects.filter(pk=self.job.pk).update(progress=progress, heartbeat_at=timezone.now())
 
-    def chunk(self, name: str, done: int, total: int) -> None:
-        self.save(f"{name}: {done:,} of {total:,} resources", current_done=done, current_total=total)
+    def chunk(self, name: str, phase: str, done: int, total: int) -> None:
+        """Also while a large file is checked before it is written: the heartbeat must not go stale then."""
+        if phase == "checked":
+            self.save(f"{name}: {done:,} resources checked")
+        else:
+            self.save(f"{name}: {done:,} of {total:,} resources imported", current_done=done, current_total=total)
 
     def file(self, position: int, total: int, result: FileResult) -> None:
         self.files_done, self.resources_done = position, self.resources_done + result.resources
@@ -259,10 +263,9 @@ def import_job_execute(*, job_id: int) -> ImportJob | None:
 def _finish(job: ImportJob, progress: _Progress, *, summary: dict[str, Any], error: str) -> ImportJob:
     status = ImportJobStatus.FAILED if error else ImportJobStatus.SUCCEEDED
     with transaction.atomic():
-        job.status, job.summary, job.error, job.finished_at = status, {**summary, "files": progress.rows}, error, (
-            timezone.now()
-        )  # fmt: skip
-        job.progress = {**job.progress, "files_done": progress.files_done, "files_total": len(job.files),
+        job.status, job.error, job.finished_at = status, error, timezone.now()
+        job.summary = {**summary, "files": progress.rows}
+        job.progress = {"files_done": progress.files_done, "files_total": len(job.files),
                         "resources_done": progress.resources_done, "step": status.label}  # fmt: skip
         job.save(update_fields=["status", "summary", "error", "finished_at", "progress"])
         audit_record(

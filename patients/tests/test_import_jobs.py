@@ -287,3 +287,24 @@ def test_without_a_broker_the_job_runs_in_a_thread_so_the_request_that_queued_it
     job.refresh_from_db()
     assert job.status == ImportJobStatus.SUCCEEDED, job.error
     assert Observation.objects.count() == 2 * KNOWN_PER_VISIT
+
+
+def test_progress_within_a_large_file_is_saved_every_chunk_while_it_is_checked_and_imported(
+    staff_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(bulk, "CHUNK_RESOURCES", 10)
+    steps = []
+    real_import = bulk.fhir_import
+
+    def watched(**kwargs):  # what a poller would read while this chunk imports
+        steps.append(ImportJob.objects.get().progress["step"])
+        return real_import(**kwargs)
+
+    monkeypatch.setattr(bulk, "fhir_import", watched)
+
+    run(staff_a, bulk_export(2, observation_files=1), django_capture_on_commit_callbacks)
+
+    total = 2 * 2 * 20  # 2 patients, 2 visits of 20 observations
+    assert f"Observation.000.ndjson: {total} resources checked" in steps
+    assert f"Observation.000.ndjson: 10 of {total} resources imported" in steps
+    assert f"Observation.000.ndjson: 70 of {total} resources imported" in steps

@@ -91,8 +91,8 @@ class Command(BaseCommand):
         if refused:
             raise CommandError(f"{len(refused)} of {len(files)} file(s) refused.")
 
-    def _chunk(self, name: str, done: int, total: int) -> None:
-        if done < total:
+    def _chunk(self, name: str, phase: str, done: int, total: int) -> None:
+        if phase == "imported" and done < total:
             self.stdout.write(f"  {name}: {done:,} of {total:,} resources")
 
     def _file(self, position: int, total: int, result: FileResult) -> None:
