@@ -106,13 +106,17 @@ def _patients_of(lines: list[str]) -> Iterator[dict[str, Any]]:
 
 def _minimal_patient(resource: dict[str, Any]) -> tuple[str, str] | None:
     """(MRN, JSON) of the Patient reduced to what the importer matches on; None if it has no identifier."""
-    identifiers = [i for i in resource.get("identifier") or [] if isinstance(i, dict) and str(i.get("value", ""))]
+    identifiers = [i for i in resource.get("identifier") or [] if isinstance(i, dict) and _text(i.get("value"))]
     typed = [i for i in identifiers if any(c.get("code") == "MR" for c in (i.get("type") or {}).get("coding") or [])]
     chosen = (typed or identifiers)[:1]
     if not chosen:
         return None
     keep = {key: resource[key] for key in ("resourceType", "id", "name", "birthDate", "gender") if key in resource}
-    return str(chosen[0]["value"]).strip(), json.dumps({**keep, "identifier": chosen})
+    return chosen[0]["value"].strip(), json.dumps({**keep, "identifier": chosen})
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
 
 
 def file_format(path: Path, name: str) -> Format:
@@ -138,10 +142,11 @@ def _first_resource_type(path: Path) -> str:
 
 
 def _chunks(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(lines before the chunk, its non-empty lines), CHUNK_RESOURCES at a time, never the whole file."""
-    before, lines, number = 0, [], 0
+    """(lines before the chunk, its lines from the first non-empty one), CHUNK_RESOURCES lines at a time: never the
+    whole file in memory."""
+    before, lines = 0, []
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):  # noqa: B007  (number is read after the loop)
+        for number, raw in enumerate(handle, start=1):
             if len(raw) > MAX_BYTES:
                 raise _Refused([f"line {number}: longer than {MAX_BYTES // (1024 * 1024)} MB."])
             try:
