@@ -33,8 +33,9 @@ from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
 from patients.fhir.bulk import FileResult, fhir_files_import
 from patients.imports import uploads
-from patients.imports.csv_labs import FORMATS, MAX_BYTES, size_message
-from patients.imports.services import MAX_REPORTED_CRITICAL, MAX_REPORTED_PROBLEMS, labs_import
+from patients.imports.csv_labs import FORMATS, MAX_BYTES, UnreadableFile
+from patients.imports.csv_parts import csv_parts, rows_shift
+from patients.imports.services import MAX_REPORTED_CRITICAL, MAX_REPORTED_PROBLEMS, ImportReport, labs_import
 from patients.models import ImportJob, ImportJobKind, ImportJobStatus
 
 logger = logging.getLogger(__name__)
@@ -193,39 +194,74 @@ def _run_csv(job: ImportJob, progress: _Progress) -> dict[str, Any]:
     merged = None
     for position, (name, path) in enumerate(_paths(job), start=1):
         progress.save(f"{name}: reading")
-        result = _csv_file(job, name, path)
+        large = path.stat().st_size > MAX_BYTES
+        result = _csv_large(job, name, path, progress) if large else _csv_file(job, name, path.read_bytes())
         if result.summary is not None:
             merged = csv_summaries_merge(merged, result.summary)
         progress.file(position, len(job.files), result)
     return merged or {}
 
 
-def _csv_file(job: ImportJob, name: str, path: Path) -> FileResult:
-    if path.stat().st_size > MAX_BYTES:
-        return FileResult(name, 0, None, [size_message(path.stat().st_size)])
-    report = labs_import(
-        by=job.created_by, clinic=job.clinic, data=path.read_bytes(), filename=name,
-        fmt=job.options["format"], mrn=job.options["mrn"], skip_bad_rows=job.options["skip_bad_rows"],
+def _csv_import(job: ImportJob, name: str, data: bytes, *, dry_run: bool = False) -> ImportReport:
+    return labs_import(
+        by=job.created_by, clinic=job.clinic, data=data, filename=name, fmt=job.options["format"],
+        mrn=job.options["mrn"], skip_bad_rows=job.options["skip_bad_rows"], dry_run=dry_run,
     )  # fmt: skip
+
+
+def _csv_refusal(name: str, report: ImportReport, first_row: int = 2, *, done: int = 0) -> FileResult:
+    if report.error:
+        return FileResult(name, report.rows, None, [report.error])
+    offset = first_row - 2
+    problems = [f"row {p.row + offset}, {p.column}: {p.reason}" if p.row else p.reason for p in report.problems[:20]]
+    headline = f"{report.bad_rows} row(s) have problems; nothing of this file was imported. Fix them, or skip bad rows."
+    if done:
+        headline = f"{report.bad_rows} row(s) have problems; {done:,} rows before them were imported."
+    return FileResult(name, report.rows, None, [headline, *problems])
+
+
+def _csv_file(job: ImportJob, name: str, data: bytes) -> FileResult:
+    report = _csv_import(job, name, data)
     if report.refused:
-        problems = [f"row {p.row}, {p.column}: {p.reason}" if p.row else p.reason for p in report.problems[:20]]
-        headline = report.error or (
-            f"{report.bad_rows} row(s) have problems; nothing of this file was imported. Fix them, or skip bad rows."
-        )
-        return FileResult(name, report.rows, None, [headline, *problems] if not report.error else [headline])
+        return _csv_refusal(name, report)
     return FileResult(name, report.rows, report.summary())
+
+
+def _csv_large(job: ImportJob, name: str, path: Path, progress: _Progress) -> FileResult:
+    """A file over the CSV limit, in parts (`csv_parts`). Without skip_bad_rows every part is checked (a dry run)
+    before the first is written, so a file with a problem writes nothing, as a small one."""
+    try:
+        if not job.options["skip_bad_rows"]:
+            checked = 0
+            for first_row, data in csv_parts(path):
+                report = _csv_import(job, name, data, dry_run=True)
+                if report.refused:
+                    return _csv_refusal(name, report, first_row)
+                checked += report.rows
+                progress.save(f"{name}: {checked:,} rows checked")
+        merged, done = None, 0
+        for first_row, data in csv_parts(path):
+            report = _csv_import(job, name, data)
+            if report.refused:  # changed since it was checked (a patient removed meanwhile)
+                return _csv_refusal(name, report, first_row, done=done)
+            merged = csv_summaries_merge(merged, rows_shift(report.summary(), first_row))
+            done += report.rows
+            progress.save(f"{name}: {done:,} rows imported")
+    except UnreadableFile as exc:
+        return FileResult(name, 0, None, [str(exc)])
+    return FileResult(name, done, merged)
 
 
 def csv_summaries_merge(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
     """Two `labs_import` summaries as one, of the same shape (lists capped, counts complete)."""
     if total is None:
-        return {**part, "problems": [{**p, "file": part["filename"]} for p in part["problems"]]}
+        return {**part, "problems": [{"file": part["filename"], **p} for p in part["problems"]]}
     for key in ("rows", "bad_rows", "values", "to_create", "created", "duplicates", "patients", "problem_count",
                 "critical_count"):  # fmt: skip
         total[key] += part[key]
     for key in ("unknown_columns", "unknown_codes"):
         total[key] = sorted({*total[key], *part[key]})
-    problems = [{**p, "file": part["filename"]} for p in part["problems"]]
+    problems = [{"file": part["filename"], **p} for p in part["problems"]]
     total["problems"] = (total["problems"] + problems)[:MAX_REPORTED_PROBLEMS]
     total["critical"] = (total["critical"] + part["critical"])[:MAX_REPORTED_CRITICAL]
     analytes = {row["code"]: dict(row) for row in total["analytes"]}

@@ -308,3 +308,57 @@ def test_progress_within_a_large_file_is_saved_every_chunk_while_it_is_checked_a
     assert f"Observation.000.ndjson: {total} resources checked" in steps
     assert f"Observation.000.ndjson: 10 of {total} resources imported" in steps
     assert f"Observation.000.ndjson: 70 of {total} resources imported" in steps
+
+
+def _csv(rows: list[str]) -> bytes:
+    return ("mrn,analyte,value,unit,time\n" + "\n".join(rows) + "\n").encode()
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """A CSV "too large for one import" at a few rows, cut into parts of two records."""
+    from patients.imports import csv_parts
+
+    monkeypatch.setattr(jobs, "MAX_BYTES", 100)
+    monkeypatch.setattr(csv_parts, "PART_ROWS", 2)
+
+
+def _lab_rows(mrn: str) -> list[str]:
+    return [f"{mrn},glucose,{100 + day},mg/dL,2026-03-{day:02d}T08:30" for day in range(1, 6)]
+
+
+def test_a_csv_over_the_limit_is_imported_in_parts_and_its_report_names_the_files_rows(
+    staff_a, django_capture_on_commit_callbacks, small_parts
+):
+    from patients.tests.factories import PatientFactory
+
+    PatientFactory(clinic=staff_a.clinic, mrn="A-1")
+    rows = [*_lab_rows("A-1"), "A-1,potassium,7.2,mmol/L,2026-03-06T08:30"]  # the critical value is row 7
+
+    job = run(staff_a, {"big.csv": _csv(rows)}, django_capture_on_commit_callbacks, kind="csv")
+
+    assert job.status == ImportJobStatus.SUCCEEDED, job.error
+    assert Observation.objects.count() == 6
+    assert job.summary["created"] == 6
+    assert [(value["row"], value["analyte"]) for value in job.summary["critical"]] == [(7, "potassium")]
+
+
+def test_a_csv_over_the_limit_with_a_bad_row_in_its_last_part_writes_nothing_unless_bad_rows_are_skipped(
+    staff_a, django_capture_on_commit_callbacks, small_parts
+):
+    from patients.tests.factories import PatientFactory
+
+    PatientFactory(clinic=staff_a.clinic, mrn="A-1")
+    data = _csv([*_lab_rows("A-1"), "Z-9,glucose,99,mg/dL,2026-03-07T08:30"])  # row 7: no such patient
+
+    refused = run(staff_a, {"big.csv": data}, django_capture_on_commit_callbacks, kind="csv")
+
+    assert refused.status == ImportJobStatus.FAILED
+    assert refused.summary["files"][0]["error"][1].startswith("row 7, mrn: No patient with MRN Z-9")
+    assert not Observation.objects.exists()
+
+    skipped = run(staff_a, {"big.csv": data}, django_capture_on_commit_callbacks, kind="csv", skip_bad_rows=True)
+
+    assert skipped.status == ImportJobStatus.SUCCEEDED
+    assert Observation.objects.count() == 5
+    assert [(p["row"], p["file"]) for p in skipped.summary["problems"]] == [(7, "big.csv")]
