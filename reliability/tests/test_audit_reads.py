@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 
 from clinic.models import AuditEvent
 from patients import services as patient_services
-from patients.models import Observation, Patient
+from patients.models import ImportJob, Observation, Patient
 from patients.services import ObservationInput
 from patients.tests.factories import PatientFactory
 from predictions import services as prediction_services
@@ -132,6 +132,21 @@ def _(w):
 @read("portal_imported_diagnoses")
 def _(w):
     _get(w.doctor, reverse("imports:diagnoses"))
+
+
+def _finished_import_job(world: World) -> ImportJob:
+    return ImportJob.objects.create(clinic=world.patient.clinic, kind="fhir", status="succeeded",
+                                    summary={"patients": {"created": [world.patient.mrn]}})  # fmt: skip
+
+
+@read("portal_import_job")
+def _(w):
+    _get(w.doctor, reverse("imports:job_detail", args=[_finished_import_job(w).pk]))
+
+
+@read("api_import_job")
+def _(w):
+    _api(w, reverse("imports-api:job-detail", args=[_finished_import_job(w).pk]))
 
 
 @read("portal_own_patient_page")
