@@ -1,4 +1,7 @@
-"""`manage.py import_fhir FILE... --clinic SLUG [--skip-bad]`: each file all-or-nothing, a summary per file."""
+"""`manage.py import_fhir FILE... --clinic SLUG [--skip-bad] [--strict]`: a summary per file.
+
+A file with clinically wrong content is refused whole unless --skip-bad; a resource that cannot be read is skipped
+and listed unless --strict (`patients.fhir.services`)."""
 
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"{summary['file']}: {summary['format']}, {summary['resources']} resources",
         f"  patients: {len(patients['created'])} created, {len(patients['matched'])} matched",
         f"  observations: {observations['created']} created, {observations['duplicates']} already stored",
-        f"  conditions: {conditions['created']} created, {conditions['duplicates']} already stored, "
-        f"{conditions['mapped_from_snomed']} mapped from SNOMED CT",
+        f"  conditions: {conditions['created']} created, {conditions['restatements']} restated by later encounters, "
+        f"{conditions['duplicates']} already stored, {conditions['mapped_from_snomed']} mapped from SNOMED CT",
     ]
+    if laboratory := summary["laboratory"]["numeric_results"]:
+        recognised = summary["laboratory"]["recognised"]
+        lines.append(
+            f"  laboratory: {recognised} of {laboratory} numeric results recognised ({recognised / laboratory:.1%})"
+        )
     if conditions["downgraded_to_provisional"]:
         lines.append(f"  {conditions['downgraded_to_provisional']} conditions the file calls confirmed wait for a "
                      "doctor to confirm them (the portal's imported diagnoses page)")  # fmt: skip
@@ -37,6 +45,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         if rows := summary[key]:
             lines.append(f"  {title}:")
             lines.extend(f"    {row['code']} {row['display']} ({row['count']})" for row in rows)
+    for title, key in (("warnings", "warnings"), (f"skipped {summary['unreadable_skipped']} unreadable", "unreadable")):
+        if summary[key]:
+            lines.append(f"  {title}:")
+            lines.extend(f"    {line}" for line in summary[key])
     if summary["problems_skipped"]:
         lines.append(f"  skipped {summary['problems_skipped']} resources that cannot be stored:")
         lines.extend(f"    {problem}" for problem in summary["problems"])
@@ -46,15 +58,17 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 class Command(BaseCommand):
     help = (
         "Import FHIR R4 Bundles (transaction or collection) or NDJSON files of Patient, Observation and "
-        "Condition resources into a clinic. Each file is all or nothing; exits non-zero if any file was refused."
+        "Condition resources into a clinic. A file with clinically wrong content is refused whole (unless --skip-bad); "
+        "unreadable resources are skipped and listed (unless --strict). Exits non-zero if any file was refused."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", type=Path)
         parser.add_argument("--clinic", required=True, help="Slug of the clinic to import into.")
-        parser.add_argument("--skip-bad", action="store_true", help="Skip resources that cannot be stored.")
+        parser.add_argument("--skip-bad", action="store_true", help="Skip resources with clinically wrong content too.")
+        parser.add_argument("--strict", action="store_true", help="Refuse a file if any resource cannot be read.")
 
-    def handle(self, *args, files: list[Path], clinic: str, skip_bad: bool, **options):
+    def handle(self, *args, files: list[Path], clinic: str, skip_bad: bool, strict: bool, **options):
         target = Clinic.objects.filter(slug=clinic).first()
         if target is None:
             raise CommandError(f"No clinic with slug {clinic!r}.")
@@ -70,6 +84,7 @@ class Command(BaseCommand):
                     name=path.name,
                     fmt=guess_format(path.name),
                     skip_bad=skip_bad,
+                    strict=strict,
                     username="manage.py import_fhir",
                 )
             except (OSError, ValidationError) as exc:
