@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate seed worker beat bench clean
+.PHONY: run test lint format migrate seed worker beat hl7 bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ worker: $(STAMP)
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A clinic beat --loglevel INFO
+
+# The HL7 v2 lab interface (README, "Connecting a clinic's lab"): an MLLP listener, one log line per message.
+HL7_HOST ?= 127.0.0.1
+HL7_PORT ?= 2575
+hl7: $(STAMP)
+	$(PY) manage.py hl7_listen --host $(HL7_HOST) --port $(HL7_PORT)
 
 # Benchmarks (bench/README.md). BENCH_QUICK=1: a smoke run of every script, small sizes, one run each; its rough
 # figures overwrite bench/RESULTS.md too. Databases clinic_bench and clinic_bench_load are created on BENCH_PG.

@@ -1,6 +1,11 @@
 """`import_hl7` files and the MLLP listener over a real socket."""
 
+import io
+import os
+import signal
 import socket
+import threading
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -76,3 +81,36 @@ def test_the_listener_reassembles_a_message_sent_in_pieces(listener, connection,
             acks = reader.feed(sock.recv(4096))
 
     assert hl7v2.ack_code_of(acks[0].decode()) == "AA"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _send_when_listening(port: int, messages: list[str], acks: list[str]) -> None:
+    for _attempt in range(100):
+        try:
+            acks.extend(send("127.0.0.1", port, messages))
+            break
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_hl7_listen_serves_until_sigterm_then_stops_cleanly(transactional_db, connection, patient):
+    port, acks, out = _free_port(), [], io.StringIO()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    client = threading.Thread(target=_send_when_listening, args=(port, [oru(potassium("4.2"))], acks))
+    client.start()
+    try:
+        call_command("hl7_listen", "--port", str(port), stdout=out)
+    finally:
+        client.join(timeout=30)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+    assert [hl7v2.ack_code_of(ack) for ack in acks] == ["AA"]
+    assert out.getvalue().splitlines()[-1] == "HL7 listener stopped."
+    assert Observation.objects.filter(patient=patient).count() == 1
