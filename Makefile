@@ -63,12 +63,14 @@ BENCH_SEED_PATIENTS ?= 2000
 BENCH_TRAIN_PATIENTS ?= 2000
 BENCH_BATCH_PATIENTS ?= 1000
 BENCH_LOAD_SECONDS ?= 5
+BENCH_HL7_MESSAGES ?= 50
 else
 BENCH_RUNS ?= 3
 BENCH_SEED_PATIENTS ?= 10000 100000
 BENCH_TRAIN_PATIENTS ?= 10000
 BENCH_BATCH_PATIENTS ?= 1000 10000 100000
 BENCH_LOAD_SECONDS ?= 30
+BENCH_HL7_MESSAGES ?= 2000
 endif
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
@@ -89,6 +91,8 @@ bench: $(BENCH_STAMP)
 		$(PY) bench/pages.py --patients $(lastword $(BENCH_BATCH_PATIENTS))
 	DATABASE_URL=$(BENCH_PG)/clinic_bench_load REDIS_URL=$(BENCH_REDIS) \
 		$(PY) bench/load.py --duration $(BENCH_LOAD_SECONDS) --runs $(BENCH_RUNS)
+	DATABASE_URL=$(BENCH_PG)/clinic_bench REDIS_URL=$(BENCH_REDIS) \
+		$(PY) bench/hl7_feed.py --messages $(BENCH_HL7_MESSAGES) --runs $(BENCH_RUNS)
 	$(PY) bench/real_tables.py
 	$(PY) manage.py evaluate_ranking --simulate --write-results
 	@echo "Written: bench/RESULTS.md"
