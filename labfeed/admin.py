@@ -20,10 +20,15 @@ class ClinicAdminOnly:
         return roles.can_manage_clinic(request.user)
 
 
-class LabCodeMapInline(admin.TabularInline):
+class LabCodeMapInline(ClinicAdminOnly, admin.TabularInline):
     model = LabCodeMap
     extra = 1
     fields = ["local_code", "local_text", "analyte"]
+
+    def has_add_permission(self, request, obj=None):
+        return roles.can_manage_clinic(request.user)
+
+    has_change_permission = has_delete_permission = has_add_permission
 
 
 @admin.register(LabConnection)

@@ -73,6 +73,9 @@ def test_an_application_specific_connection_takes_only_that_application(connecti
     assert receive(oru(potassium())).code == "AR"  # the builder's MSH-3 is LIS
 
 
+@pytest.mark.hazard(
+    "H2", "An HL7 result in a unit the catalog does not accept refuses the message (AE), naming the accepted units"
+)
 def test_a_wrong_unit_refuses_the_whole_message_ae_and_writes_nothing(connection, patient):
     receipt = receive(oru(sodium("140", n=1), potassium("4.2", unit="mg/dL", n=2), control_id="U1"))
 
@@ -83,6 +86,7 @@ def test_a_wrong_unit_refuses_the_whole_message_ae_and_writes_nothing(connection
     assert HL7Message.objects.get(control_id="U1").ack_code == "AE"
 
 
+@pytest.mark.hazard("H11", "An impossible value in an HL7 message refuses the whole message; nothing is written")
 def test_an_impossible_value_refuses_the_message_ae(connection, patient):
     receipt = receive(oru(potassium("42")))
 
@@ -99,6 +103,7 @@ def test_a_malformed_message_is_answered_ar_even_when_its_header_cannot_be_read(
     assert HL7Message.objects.get().outcome == "refused"
 
 
+@pytest.mark.hazard("H11", "A truncated HL7 message is rejected (AR) with the reason and nothing of it is written")
 def test_a_truncated_message_writes_nothing_and_says_why(connection, patient):
     text = oru(sodium("140", n=1), potassium("4.2", n=2))
     receipt = receive(text[: text.rindex("|||F")])
@@ -142,6 +147,7 @@ def test_the_same_control_id_from_another_facility_is_another_message(connection
 # --- OBX-11 ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.hazard("H13", "A preliminary HL7 result is stored as such and not read for care")
 def test_a_preliminary_result_is_stored_as_preliminary_and_not_read_for_care(connection, patient):
     receive(oru(potassium("4.9", status="P")))
 
@@ -169,6 +175,10 @@ def test_a_final_with_the_preliminary_value_makes_it_final(connection, patient):
     assert (k.value, k.status) == (4.9, ObservationStatus.FINAL)
 
 
+@pytest.mark.hazard(
+    "H13",
+    "A lab's corrected result (OBX-11 C) replaces the final one through the staff's amend path, the old value kept",
+)
 def test_a_correction_amends_the_final_result_through_the_staff_path(connection, patient):
     receive(oru(potassium("4.2"), control_id="F1"))
     receive(oru(potassium("4.6", status="C"), control_id="C1"))
@@ -193,6 +203,7 @@ def test_a_final_of_another_value_over_a_final_is_refused_ae(connection, patient
     assert [o.value for o in stored(patient)] == [4.2]
 
 
+@pytest.mark.hazard("H13", "A lab's cancelled result (OBX-11 X) is withdrawn as entered in error")
 def test_a_cancellation_withdraws_the_result_as_entered_in_error(connection, patient):
     receive(oru(potassium("4.2"), control_id="F1"))
     receive(oru(potassium("", status="X"), control_id="X1"))
@@ -267,6 +278,7 @@ def test_a_code_mapped_for_another_connection_is_unknown_here(connection, patien
     assert HL7Message.objects.get(control_id="K1").notes[0]["kind"] == "unknown_code"
 
 
+@pytest.mark.hazard("H1", "A critical potassium arriving over HL7 is flagged HH and called out in the message log")
 def test_a_critical_value_is_flagged_and_called_out_in_the_log(connection, patient):
     receive(oru(potassium("6.8", flag="HH"), control_id="CR1"))
 
@@ -303,6 +315,9 @@ def test_the_mrn_of_the_clinics_authority_matches_regardless_of_case(connection,
     assert len(stored(patient)) == 1
 
 
+@pytest.mark.hazard(
+    "H3", "HL7 results for an MRN the clinic does not have are held on the worklist, never filed to a guess"
+)
 def test_an_unknown_patient_is_held_on_the_worklist_and_acknowledged_aa(connection, patient):
     receipt = receive(oru(potassium("4.2"), sodium("139"), mrn="RV9999", control_id="H1"))
 
@@ -322,6 +337,7 @@ def test_results_without_the_clinics_identifier_are_held(connection, patient):
     assert UnmatchedResult.objects.get().reason == "No PID-3 identifier of assigning authority RIVERSIDE."
 
 
+@pytest.mark.hazard("H3", "An HL7 result whose birth date contradicts the MRN's patient is held for staff, not filed")
 def test_an_mrn_whose_birth_date_contradicts_the_message_is_held_not_filed(connection, patient):
     receive(oru(potassium(), born="19900101"))
 
