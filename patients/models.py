@@ -190,13 +190,16 @@ class ObservationSource(models.TextChoices):
     CSV = "csv", "CSV import"
     FHIR = "fhir", "FHIR import"
     API = "api", "API"
+    HL7 = "hl7", "HL7 v2 lab feed"
     DEMO = "demo", "Synthetic demo data"
 
 
 class ObservationStatus(models.TextChoices):
     """FHIR's Observation.status, as far as a clinic changes it: a result is final until staff correct it (a new
-    result replaces it) or withdraw it as entered in error. Only final results are read for care."""
+    result replaces it) or withdraw it as entered in error. Only final results are read for care. A lab's feed also
+    sends preliminary results: shown, marked as such, but read for care only once the lab's final replaces them."""
 
+    PRELIMINARY = "preliminary", "Preliminary (not yet final)"
     FINAL = "final", "Final"
     CORRECTED = "corrected", "Replaced by a correction"
     ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
