@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("clinic", "0004_clinic_is_demo"),
-        ("patients", "0013_observation_preliminary"),
+        ("patients", "0014_observation_preliminary"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("patients", "0012_labels_need_a_doctor"),
+        ("patients", "0013_condition_encounters_international_email"),
     ]
 
     operations = [
