@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate seed worker beat bench clean
+.PHONY: run test lint format migrate seed worker beat hl7 bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(VENV)/bin/celery -A clinic beat --loglevel INFO
 
+# The HL7 v2 lab interface (README, "Connecting a clinic's lab"): an MLLP listener, one log line per message.
+HL7_HOST ?= 127.0.0.1
+HL7_PORT ?= 2575
+hl7: $(STAMP)
+	$(PY) manage.py hl7_listen --host $(HL7_HOST) --port $(HL7_PORT)
+
 # Benchmarks (bench/README.md). BENCH_QUICK=1: a smoke run of every script, small sizes, one run each; its rough
 # figures overwrite bench/RESULTS.md too. Databases clinic_bench and clinic_bench_load are created on BENCH_PG.
 BENCH_PG ?= postgres://postgres@127.0.0.1:5432
@@ -57,12 +63,14 @@ BENCH_SEED_PATIENTS ?= 2000
 BENCH_TRAIN_PATIENTS ?= 2000
 BENCH_BATCH_PATIENTS ?= 1000
 BENCH_LOAD_SECONDS ?= 5
+BENCH_HL7_MESSAGES ?= 50
 else
 BENCH_RUNS ?= 3
 BENCH_SEED_PATIENTS ?= 10000 100000
 BENCH_TRAIN_PATIENTS ?= 10000
 BENCH_BATCH_PATIENTS ?= 1000 10000 100000
 BENCH_LOAD_SECONDS ?= 30
+BENCH_HL7_MESSAGES ?= 2000
 endif
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
@@ -83,6 +91,8 @@ bench: $(BENCH_STAMP)
 		$(PY) bench/pages.py --patients $(lastword $(BENCH_BATCH_PATIENTS))
 	DATABASE_URL=$(BENCH_PG)/clinic_bench_load REDIS_URL=$(BENCH_REDIS) \
 		$(PY) bench/load.py --duration $(BENCH_LOAD_SECONDS) --runs $(BENCH_RUNS)
+	DATABASE_URL=$(BENCH_PG)/clinic_bench REDIS_URL=$(BENCH_REDIS) \
+		$(PY) bench/hl7_feed.py --messages $(BENCH_HL7_MESSAGES) --runs $(BENCH_RUNS)
 	$(PY) bench/real_tables.py
 	$(PY) manage.py evaluate_ranking --simulate --write-results
 	@echo "Written: bench/RESULTS.md"

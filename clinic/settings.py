@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "predictions",
     "recommendations",
     "mltraining",
+    "labfeed",
 ]
 
 MIDDLEWARE = [

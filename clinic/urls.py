@@ -23,6 +23,7 @@ urlpatterns = [
     path("predictions/", include("predictions.urls")),
     path("models/", include("mltraining.urls")),
     path("advice/", include("recommendations.urls")),
+    path("labfeed/", include("labfeed.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -82,7 +82,12 @@ class PatientForm(forms.ModelForm):
             "smoking", "alcohol", "physical_activity", "diet",
             "family_history_diabetes", "family_history_cardiovascular", "family_history_anemia",
         ]  # fmt: skip
-        widgets = {"birth_date": _date_input(), "address": forms.Textarea(attrs={"rows": 2})}
+        widgets = {
+            "birth_date": _date_input(),
+            # Not type="email": browsers refuse a local part beyond ASCII (tomás@...), which the model accepts.
+            "email": forms.TextInput(attrs={"inputmode": "email", "autocomplete": "email"}),
+            "address": forms.Textarea(attrs={"rows": 2}),
+        }
 
     def __init__(self, *args, submit: str = "Save", **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Upper
 
-from patients.validators import validate_birth_date
+from patients.validators import validate_birth_date, validate_email_address
 
 ACKNOWLEDGEMENT_NOTE_MAX = 500  # characters of a doctor's note on acknowledging a critical value
 
@@ -62,7 +62,7 @@ class Patient(models.Model):
     family_name = models.CharField(max_length=100)
     birth_date = models.DateField(validators=[validate_birth_date])
     sex = models.CharField(max_length=8, choices=Sex.choices)
-    email = models.EmailField(blank=True)
+    email = models.CharField("e-mail", max_length=254, blank=True, validators=[validate_email_address])
     phone = models.CharField(max_length=32, blank=True)
     address = models.TextField(blank=True)
     user = models.OneToOneField(
@@ -190,13 +190,16 @@ class ObservationSource(models.TextChoices):
     CSV = "csv", "CSV import"
     FHIR = "fhir", "FHIR import"
     API = "api", "API"
+    HL7 = "hl7", "HL7 v2 lab feed"
     DEMO = "demo", "Synthetic demo data"
 
 
 class ObservationStatus(models.TextChoices):
     """FHIR's Observation.status, as far as a clinic changes it: a result is final until staff correct it (a new
-    result replaces it) or withdraw it as entered in error. Only final results are read for care."""
+    result replaces it) or withdraw it as entered in error. Only final results are read for care. A lab's feed also
+    sends preliminary results: shown, marked as such, but read for care only once the lab's final replaces them."""
 
+    PRELIMINARY = "preliminary", "Preliminary (not yet final)"
     FINAL = "final", "Final"
     CORRECTED = "corrected", "Replaced by a correction"
     ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
@@ -322,6 +325,13 @@ class Condition(models.Model):
         max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.PROVISIONAL
     )
     note = models.TextField(blank=True)
+    # An EHR restates an ongoing diagnosis at every encounter: an import stores it once and counts the restatements.
+    encounters = models.PositiveIntegerField(
+        default=1, help_text="Encounters that recorded this diagnosis while it was active (1 for one recorded here)."
+    )
+    last_recorded_on = models.DateField(
+        null=True, blank=True, help_text="The latest encounter that restated it; empty when recorded once."
+    )
     source = models.CharField(max_length=8, choices=ConditionSource.choices, default=ConditionSource.MANUAL)
     source_verification_status = models.CharField(
         max_length=16, choices=VerificationStatus.choices, blank=True,

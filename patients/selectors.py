@@ -85,14 +85,18 @@ def observation_get_for_change(*, user: User, patient: Patient, pk: int) -> Obse
     return get_object_or_404(results, patient=patient, pk=pk)
 
 
-def amended_observations(*, patient: Patient) -> list[Observation]:
-    """The patient's corrected and withdrawn results, newest change first, with what replaced them: one query."""
-    return list(
+def observations_not_final(*, patient: Patient) -> tuple[list[Observation], list[Observation]]:
+    """The patient's results not read for care, in one query: (preliminary ones, newest first, which a lab's feed sends
+    before its final ones; corrected and withdrawn ones, newest change first, with what replaced them)."""
+    rows = list(
         Observation.all_objects.filter(patient=patient)
         .exclude(status=ObservationStatus.FINAL)
         .select_related("analyte", "amended_by", "replaced_by")
-        .order_by("-amended_at", "-id")
+        .order_by("-amended_at", "-effective_at", "-id")
     )
+    preliminary = [o for o in rows if o.status == ObservationStatus.PRELIMINARY]
+    preliminary.sort(key=lambda o: (o.effective_at, o.pk), reverse=True)
+    return preliminary, [o for o in rows if o.status != ObservationStatus.PRELIMINARY]
 
 
 def patient_read(*, user: User, pk: int) -> Patient:

@@ -286,18 +286,27 @@ def observations_record(
 
 @transaction.atomic
 def observation_amend(
-    *, observation: Observation, by: User, reason: str, value: float | None = None, unit: str = ""
+    *,
+    observation: Observation,
+    by: User | None,
+    reason: str,
+    value: float | None = None,
+    unit: str = "",
+    source: str = ObservationSource.MANUAL,
+    username: str = "",
 ) -> Observation | None:
     """Correct a result (`value` and `unit` given) or withdraw it as entered in error (`value` None).
 
     The result is kept, marked corrected or entered in error with the reason, who and when, and is no longer
     read for care; a correction is a new result at the same time that replaces it. Flags, the prediction and the
     advice that read it are computed again once this commits. Returns the correction (None for a withdrawal).
-    Audited with the old and new values.
+    Audited with the old and new values. `by` None is a lab's own correction arriving through its interface
+    (`labfeed`), which found the result in the lab's clinic and names itself in `username` for the audit row.
     """
-    _ensure(roles.can_enter_results(by), "Your role cannot correct results.")
     patient = observation.patient
-    _ensure_same_clinic(by, patient)
+    if by is not None:
+        _ensure(roles.can_enter_results(by), "Your role cannot correct results.")
+        _ensure_same_clinic(by, patient)
     reason = " ".join(reason.split())
     if not reason:
         raise ValidationError({"reason": "Say why the result is corrected or withdrawn: the reason is kept with it."})
@@ -311,7 +320,7 @@ def observation_amend(
         entry = ObservationInput(analyte=current.analyte.code, value=value, unit=unit or current.analyte.unit)
         try:
             correction = _build_observation(
-                patient=patient, entry=entry, effective_at=current.effective_at, source=ObservationSource.MANUAL, by=by
+                patient=patient, entry=entry, effective_at=current.effective_at, source=source, by=by
             )
         except InvalidValue as exc:
             raise ValidationError({"value": str(exc)}) from exc
@@ -327,6 +336,7 @@ def observation_amend(
     )
     audit_record(
         actor=by,
+        username=username,
         action="observation.correct" if correction else "observation.entered_in_error",
         target=patient,
         patient_id=patient.pk,

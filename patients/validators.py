@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.utils import timezone
 
 # Older than anyone documented (122 years); beyond it, a birth date is a typing error (1852 for 1952).
@@ -34,3 +35,20 @@ def validate_birth_date(value: datetime.date) -> None:
             code="birth_date_too_old",
             params={"date": value.isoformat(), "years": MAX_AGE_YEARS},
         )
+
+
+class InternationalEmailValidator(EmailValidator):
+    """Django's e-mail checks, with a local part that may hold letters beyond ASCII (RFC 6531: tomás@example.com).
+
+    Django's own validator accepts internationalised domains but only ASCII before the "@"; patients' addresses
+    are what their mail providers gave them, and an EHR's export carries them as written.
+    """
+
+    def __call__(self, value: str) -> None:
+        local, at, domain = str(value).rpartition("@")
+        if at and not local.isascii() and all(c.isascii() or c.isalnum() for c in local):
+            local = "".join(c if c.isascii() else "x" for c in local)  # same structure, checked as ASCII
+        super().__call__(f"{local}{at}{domain}")
+
+
+validate_email_address = InternationalEmailValidator()

@@ -214,10 +214,10 @@ def _out_of_date(code: str, effective_at: datetime.datetime) -> str:
     return f"Out of date: older than {days} days ({why}); not judged as current. Repeat the test."
 
 
-def _amended_rows(patient: Patient) -> list[dict[str, Any]]:
+def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str, Any]]:
     """The corrected and withdrawn results, each with its old value (shown struck through), why, who and when."""
     rows = []
-    for observation in selectors.amended_observations(patient=patient):
+    for observation in amended:
         by = observation.amended_by
         rows.append({
             "name": observation.analyte.name,
@@ -225,7 +225,7 @@ def _amended_rows(patient: Patient) -> list[dict[str, Any]]:
             "new": _result_row(patient, observation.replaced_by, None).value if observation.replaced_by else "",
             "status": observation.get_status_display(),
             "reason": observation.amend_reason,
-            "by": (by.get_full_name() or by.username) if by else "",
+            "by": (by.get_full_name() or by.username) if by else "the lab's feed",
             "at": observation.amended_at,
             "effective_at": observation.effective_at,
         })  # fmt: skip
@@ -300,6 +300,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     measured = {o.analyte.code: o.effective_at for o in latest}
     risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
+    preliminary, amended = selectors.observations_not_final(patient=patient)
     context = {
         "patient": patient,
         "age": age_on(patient.birth_date, timezone.localdate()),
@@ -322,7 +323,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_confirm_diagnosis": roles.can_confirm_diagnosis(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
-        "amended": _amended_rows(patient),
+        "amended": _amended_rows(patient, amended),
+        "preliminary": [_result_row(patient, o, None) for o in preliminary],
     }
     return render(request, "patients/detail.html", context)
 

@@ -102,6 +102,9 @@ ImportSummarySerializer = inline_serializer(
             "FhirImportConditions",
             {
                 "created": serializers.IntegerField(),
+                "restatements": serializers.IntegerField(
+                    help_text="Encounters restating a diagnosis already stored (counted on it, not stored again)."
+                ),
                 "duplicates": serializers.IntegerField(),
                 "mapped_from_snomed": serializers.IntegerField(),
                 "downgraded_to_provisional": serializers.IntegerField(
@@ -109,18 +112,38 @@ ImportSummarySerializer = inline_serializer(
                 ),
             },
         ),
+        "laboratory": inline_serializer(
+            "FhirImportLaboratory",
+            {
+                "numeric_results": serializers.IntegerField(
+                    help_text="Numeric laboratory results in the file (questionnaire scores aside)."
+                ),
+                "recognised": serializers.IntegerField(help_text="Of which the analyte catalog knows the code."),
+                "recognised_share": serializers.FloatField(allow_null=True),
+            },
+        ),
         "skipped_resource_types": serializers.DictField(child=serializers.IntegerField()),
         "skipped": serializers.DictField(child=serializers.IntegerField(), help_text="Reason -> count."),
         "unknown_codes": _coded,
         "unmapped_conditions": _coded,
+        "unreadable_skipped": serializers.IntegerField(help_text="Resources that could not be read, skipped."),
+        "unreadable": serializers.ListField(child=serializers.CharField(), help_text="Each with its id and reason."),
+        "warnings": serializers.ListField(
+            child=serializers.CharField(), help_text="Contact details that failed validation and were not stored."
+        ),
         "problems_skipped": serializers.IntegerField(),
         "problems": serializers.ListField(child=serializers.CharField()),
     },
 )
 UploadSerializer = inline_serializer(
     "FhirUpload",
-    {"file": serializers.FileField(), "skip_bad": serializers.BooleanField(required=False)},
+    {
+        "file": serializers.FileField(),
+        "skip_bad": serializers.BooleanField(required=False),
+        "strict": serializers.BooleanField(required=False),
+    },
 )
+FLAGS = ("skip_bad", "strict")
 
 
 @dataclass(frozen=True)
@@ -128,21 +151,22 @@ class _Upload:
     data: bytes
     name: str
     fmt: Format | None
-    skip_bad: bool
+    flags: dict[str, bool]
 
 
 def _upload(request: Request) -> _Upload:
-    skip_bad = request.query_params.get("skip_bad", "")
+    flags = {flag: request.query_params.get(flag, "").lower() in TRUE for flag in FLAGS}
     if not request.content_type.startswith("multipart/"):
         # Without a body DRF skips the parser and gives an empty dict; the reader then refuses an empty file.
         data = request.data if isinstance(request.data, bytes) else b""
-        return _Upload(data, "", guess_format(content_type=request.content_type), skip_bad.lower() in TRUE)
+        return _Upload(data, "", guess_format(content_type=request.content_type), flags)
     upload = request.FILES.get("file")
     if upload is None:
         raise ValidationError({"file": "Attach a FHIR Bundle or NDJSON file."})
-    skip_bad = request.POST.get("skip_bad", skip_bad)  # the form field; a file of that name is not a flag
+    # the form fields; a file of that name is not a flag
+    flags |= {flag: request.POST[flag].lower() in TRUE for flag in FLAGS if flag in request.POST}
     fmt = guess_format(upload.name, upload.content_type or "")
-    return _Upload(upload.read(MAX_BYTES + 1), upload.name, fmt, skip_bad.lower() in TRUE)
+    return _Upload(upload.read(MAX_BYTES + 1), upload.name, fmt, flags)
 
 
 class FhirImportView(APIView):
@@ -154,10 +178,16 @@ class FhirImportView(APIView):
         description=(
             "A Bundle (transaction, batch, collection or searchset) or NDJSON of Patient, Observation (LOINC, "
             "valueQuantity in UCUM) and Condition (ICD-10) resources, as the body or as a multipart `file`. "
-            "All or nothing: any resource that cannot be stored refuses the file (400, every problem listed) "
-            "unless `skip_bad` is true. Other resource types and unknown codes are counted in the summary."
+            "A resource with clinically wrong content (an implausible value, a unit the analyte is not measured in, a "
+            "result dated in the future) refuses the file (400, every problem listed) unless `skip_bad` is true. A "
+            "resource that cannot be read (not valid FHIR, no identifier, no time) is skipped and listed with its id "
+            "and reason, unless `strict` is true, which refuses the file instead. Other resource types and unknown "
+            "codes are counted in the summary, with the share of numeric laboratory results recognised."
         ),
-        parameters=[OpenApiParameter("skip_bad", bool, description="Skip resources that cannot be stored.")],
+        parameters=[
+            OpenApiParameter("skip_bad", bool, description="Skip resources with clinically wrong content too."),
+            OpenApiParameter("strict", bool, description="Refuse the file if any resource cannot be read."),
+        ],
         request={
             "application/fhir+json": OpenApiTypes.OBJECT,
             "application/json": OpenApiTypes.OBJECT,
@@ -174,9 +204,7 @@ class FhirImportView(APIView):
     )
     def post(self, request: Request) -> Response:
         upload = _upload(request)
-        summary = fhir_import(
-            by=request.user, data=upload.data, name=upload.name, fmt=upload.fmt, skip_bad=upload.skip_bad
-        )
+        summary = fhir_import(by=request.user, data=upload.data, name=upload.name, fmt=upload.fmt, **upload.flags)
         return Response(summary)
 
 

@@ -10,10 +10,12 @@ NDJSON into chunks and carries patients from one file to the next:
   is a Patient are imported first; each patient read there is remembered by reference (id, MRN, name, birth
   date: a few hundred bytes each), and a later chunk that refers to it gets that Patient appended, so the
   import matches it by MRN to the row just stored. Those appended patients are left out of the summary.
-- A file that cannot be read (not JSON, not UTF-8, a Patient that cannot be read) writes nothing: a chunked file
-  is read through once, and a Patient file imported once inside a transaction that is rolled back, before the
-  first chunk is written. With `strict`, every chunk is tried that way first. What can still stop a file
-  half-way is the database; importing it again then adds only the rest (results and conditions dedupe).
+- The flags mean what they mean for one file (`fhir_import`): clinically wrong content refuses the file unless
+  `skip_bad`, an unreadable resource is skipped and listed unless `strict`. A chunked file is read through before
+  its first chunk is written, so what refuses it writes nothing of it: each chunk parsed and its resources read
+  (`collect`, no database), a Patient file's chunks (and with `strict` every chunk) imported in a transaction
+  that is rolled back. What only the write can find (a result dated before its patient's birth, a database
+  error) stops the file half-way, with the count imported; importing it again adds only the rest.
 - Line numbers in messages are the file's own: a chunk is preceded by as many empty lines as come before it.
 """
 
@@ -31,6 +33,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clinic.models import Clinic, User
+from patients.fhir.importer import collect
 from patients.fhir.reader import MAX_BYTES, Format, guess_format, read_fhir
 from patients.fhir.services import MAX_CRITICAL_LISTED, MAX_LISTED, fhir_import
 
@@ -174,16 +177,17 @@ def _chunk_bytes(before: int, lines: list[str], extra: list[str] = ()) -> bytes:
 
 
 class _Importer:
-    def __init__(self, *, clinic: Clinic, by: User | None, username: str, strict: bool):
-        self.clinic, self.by, self.username, self.strict = clinic, by, username, strict
+    def __init__(self, *, clinic: Clinic, by: User | None, username: str, skip_bad: bool, strict: bool):
+        self.clinic, self.by, self.username, self.skip_bad, self.strict = clinic, by, username, skip_bad, strict
         self.patients = _Patients()
 
     def one(self, data: bytes, name: str, fmt: Format) -> dict[str, Any]:
         summary = fhir_import(
-            by=self.by, clinic=self.clinic, data=data, name=name, fmt=fmt, skip_bad=not self.strict,
+            by=self.by, clinic=self.clinic, data=data, name=name, fmt=fmt, skip_bad=self.skip_bad, strict=self.strict,
             username=self.username,
         )  # fmt: skip
-        summary["problems"] = [f"{name}: {problem}" for problem in summary["problems"]]
+        for key in ("problems", "unreadable", "warnings"):  # a job's summary lists them for all its files
+            summary[key] = [f"{name}: {line}" for line in summary[key]]
         return summary
 
     def trial(self, data: bytes, name: str) -> None:
@@ -195,6 +199,15 @@ class _Importer:
         except _RollBack:
             pass
 
+    def read(self, data: bytes) -> None:
+        """The checks of one chunk that need no database: readable, and (unless skip_bad) clinically plausible."""
+        problems = collect(read_fhir(data, fmt="ndjson")).problems
+        if problems and not self.skip_bad:
+            listed = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more."] if
+                                              len(problems) > MAX_LISTED else [])  # fmt: skip
+            raise ValidationError([f"Nothing was imported: {len(problems)} resource(s) cannot be stored. Correct the "
+                                   "file, or import with skip_bad to store the rest.", *listed])  # fmt: skip
+
     def check(self, path: Path, name: str, *, patients: bool, on_chunk: ChunkProgress | None) -> int:
         """Read the NDJSON file through before anything of it is written; return its resources."""
         resources = 0
@@ -204,7 +217,7 @@ class _Importer:
                     self.trial(_chunk_bytes(before, lines, [j for _, j in self.patients.for_chunk(lines).values()]),
                                name)  # fmt: skip
                 else:
-                    read_fhir(_chunk_bytes(before, lines), fmt="ndjson")
+                    self.read(_chunk_bytes(before, lines))
             except ValidationError as exc:
                 raise _Refused(exc.messages) from None
             resources += _resources(lines)
@@ -255,6 +268,7 @@ def fhir_files_import(
     files: list[tuple[str, Path]],
     by: User | None = None,
     username: str = "",
+    skip_bad: bool = False,
     strict: bool = False,
     on_chunk: ChunkProgress | None = None,
     on_file: FileDone | None = None,
@@ -264,7 +278,7 @@ def fhir_files_import(
     A refused file writes nothing and does not stop the others. Patient files go first, then the rest in the
     order given. `by` None is a command (pass `username`).
     """
-    importer = _Importer(clinic=clinic, by=by, username=username, strict=strict)
+    importer = _Importer(clinic=clinic, by=by, username=username, skip_bad=skip_bad, strict=strict)
     formats = [file_format(path, name) for name, path in files]
     first_patients = [fmt == "ndjson" and _first_resource_type(path) == "Patient" for fmt, (_, path) in
                       zip(formats, files, strict=True)]  # fmt: skip
@@ -312,7 +326,6 @@ def summaries_merge(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[
         for key in ("created", "matched"):
             total["patients"][f"{key}_count"] = len(part["patients"][key])
             total["patients"][key] = part["patients"][key][:MAX_LISTED_PATIENTS]
-        total["problems"] = part["problems"][:MAX_LISTED]
         return total
     for key in ("created", "matched"):
         total["patients"][f"{key}_count"] += len(part["patients"][key])
@@ -331,8 +344,14 @@ def summaries_merge(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[
         total[key] = _counts_merge(total[key], part[key])
     for key in ("unknown_codes", "unmapped_conditions"):
         total[key] = _coded_merge(total[key], part[key])
-    total["problems_skipped"] += part["problems_skipped"]
-    total["problems"] = (total["problems"] + part["problems"])[:MAX_LISTED]
+    lab, new_lab = total["laboratory"], part["laboratory"]
+    lab["numeric_results"] += new_lab["numeric_results"]
+    lab["recognised"] += new_lab["recognised"]
+    lab["recognised_share"] = round(lab["recognised"] / lab["numeric_results"], 4) if lab["numeric_results"] else None
+    for key in ("problems_skipped", "unreadable_skipped"):
+        total[key] += part[key]
+    for key in ("problems", "unreadable", "warnings"):
+        total[key] = (total[key] + part[key])[:MAX_LISTED]
     if total["file"] != part["file"]:
         total["file"] = ""  # several files
     return total

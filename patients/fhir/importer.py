@@ -8,13 +8,19 @@ generator's bundle of thousands of observations fast.
 
 What is not stored is reported, never silently dropped:
 - resources of other types: counted per type;
-- observations with LOINC codes outside the analyte catalog: listed with their display and count;
+- observations with LOINC codes outside the analyte catalog: listed with their display and count, and the share of
+  the file's numeric laboratory results the catalog recognised is given (`laboratory`);
 - conditions without an ICD-10 coding (Synthea codes conditions in SNOMED CT only): counted as skipped
-  with reason "no ICD-10 coding" and listed, unless the SNOMED CT code is one of the platform's core
-  conditions in `SNOMED_TO_ICD10`.
-Problems with a single resource (an implausible value, an unknown unit, an unresolvable subject) are
-collected; the service refuses the whole file unless asked to skip them. A Patient that cannot be
-read is always an error: its results would have nowhere to go.
+  with reason "no ICD-10 coding" and listed, unless the SNOMED CT code is mapped in `patients.fhir.snomed`.
+
+Two kinds of problem with a single resource are collected, and the service treats them differently:
+- `problems`: clinically wrong content (an implausible value, a unit the catalog does not accept, a result dated
+  in the future or before birth). The file is refused unless asked to skip them: rule 6, bad values are never
+  half-imported silently.
+- `unreadable`: a resource that cannot be read (not valid FHIR, no identifier or name, no time, a value that is not
+  a number, a subject not in the file). It is skipped and listed with its id and reason, so one bad resource never
+  costs the rest of the file; a strict import refuses the file instead. A Patient that cannot be read takes its
+  resources with it (counted, not stored: they would have nowhere to go).
 """
 
 from __future__ import annotations
@@ -35,30 +41,16 @@ from patients.catalog import catalog
 from patients.catalog_data import AnalyteSpec
 from patients.clinical import InvalidValue, accepted_units, check_plausible
 from patients.fhir.reader import FhirFile, Item
+from patients.fhir.snomed import SNOMED_TO_ICD10
 from patients.models import ClinicalStatus, Sex, VerificationStatus, icd10_code
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"}
 SKIPPED_OBSERVATION_STATUSES = {"entered-in-error", "cancelled"}
-
-# SNOMED CT codes of the conditions the platform reasons about (as real generators code them), mapped
-# to the ICD-10 code a clinician would record; everything else needs an ICD-10 coding in the file.
-SNOMED_TO_ICD10: dict[str, tuple[str, str]] = {
-    "44054006": ("E11.9", "Type 2 diabetes mellitus without complications"),
-    "15777000": ("R73.03", "Prediabetes"),
-    "271737000": ("D64.9", "Anemia, unspecified"),
-    "87522002": ("D50.9", "Iron deficiency anemia, unspecified"),
-    "302215000": ("D69.6", "Thrombocytopenia, unspecified"),
-    "55822004": ("E78.5", "Hyperlipidemia, unspecified"),
-    "302870006": ("E78.1", "Pure hyperglyceridemia"),
-    "59621000": ("I10", "Essential (primary) hypertension"),
-    "162864005": ("E66.9", "Obesity, unspecified"),
-    "431855005": ("N18.1", "Chronic kidney disease, stage 1"),
-    "431856006": ("N18.2", "Chronic kidney disease, stage 2"),
-    "433144002": ("N18.3", "Chronic kidney disease, stage 3"),
-    "431857002": ("N18.4", "Chronic kidney disease, stage 4"),
-}
+# UCUM annotations of questionnaire scores and counts. Synthea files questionnaires (PHQ-2, GAD-7, AUDIT-C, household
+# size) under the "laboratory" category; they are not laboratory measurements, so they are not in the coverage figure.
+SCORE_UNITS = {"{score}", "{#}", "{count}"}
 GENDER_TO_SEX = {"female": Sex.FEMALE, "male": Sex.MALE, "other": Sex.OTHER, "unknown": Sex.UNKNOWN}
 CLINICAL_STATUS = {
     "active": ClinicalStatus.ACTIVE,
@@ -80,7 +72,11 @@ _PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
 class ResourceProblem(ValueError):
-    """One resource that cannot be stored; the message is for the person who sent the file."""
+    """One resource that cannot be read; the message is for the person who sent the file."""
+
+
+class ClinicalProblem(ResourceProblem):
+    """One resource that was read and is clinically wrong (an impossible value, a unit that is not the analyte's)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,11 @@ class Collected:
     unknown_codes: Counter = field(default_factory=Counter)  # (system, code, display) -> count
     unmapped_conditions: Counter = field(default_factory=Counter)
     mapped_from_snomed: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # clinically wrong: refuse the file unless skipping
+    unreadable: list[str] = field(default_factory=list)  # skipped and listed, unless the import is strict
+    skipped_patient_refs: set[str] = field(default_factory=set)  # what the unreadable Patients' resources call them
+    lab_numeric: int = 0  # numeric laboratory results in the file (questionnaire scores aside)
+    lab_recognised: int = 0  # of which the catalog knows the code
 
 
 # --- small readers of FHIR datatypes -------------------------------------------------------------------
@@ -239,6 +239,14 @@ def _telecom(resource: dict[str, Any], system: str) -> str:
     )
 
 
+def _refs(item: Item) -> tuple[str, ...]:
+    """What the file's other resources may call this Patient: its fullUrl and "Patient/<id>"."""
+    refs = [item.full_url] if item.full_url else []
+    if _text(item.resource.get("id")):
+        refs.append(f"Patient/{item.resource['id']}")
+    return tuple(refs)
+
+
 def _patient(item: Item) -> PatientData:
     _validate(FhirPatient, item)
     resource = item.resource
@@ -246,12 +254,9 @@ def _patient(item: Item) -> PatientData:
     if not isinstance(birth, str) or len(birth) != 10:
         raise ResourceProblem("needs a full birthDate (YYYY-MM-DD).")
     given, family = _name(resource)
-    refs = [item.full_url] if item.full_url else []
-    if _text(resource.get("id")):
-        refs.append(f"Patient/{resource['id']}")
     return PatientData(
         where=item.where,
-        refs=tuple(refs),
+        refs=_refs(item),
         mrn=_mrn(resource),
         fields={
             "given_name": given,
@@ -310,9 +315,20 @@ def _measurement(item: Item, part: dict[str, Any], spec: AnalyteSpec, when: date
     try:
         canonical = check_plausible(spec, value, unit)
     except InvalidValue as exc:
-        raise ResourceProblem(str(exc)) from None
+        raise ClinicalProblem(str(exc)) from None
     subject = _text(_dict(item.resource.get("subject")).get("reference")) or None
     return Measurement(item.where, subject, spec, canonical, float(value), unit, when)
+
+
+def _is_laboratory(resource: dict[str, Any]) -> bool:
+    return any(c["code"] == "laboratory" for concept in _list(resource.get("category")) for c in _codings(concept))
+
+
+def _is_lab_measurement(part: dict[str, Any]) -> bool:
+    quantity = part.get("valueQuantity")
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+        return False
+    return not {quantity.get("code"), quantity.get("unit")} & SCORE_UNITS
 
 
 def _observation(item: Item, collected: Collected) -> None:
@@ -322,8 +338,12 @@ def _observation(item: Item, collected: Collected) -> None:
         collected.skipped[f"Observation with status {status}"] += 1
         return
     known = []
+    laboratory = _is_laboratory(resource)
     for part in _parts(resource):
         spec = _known(part)
+        if laboratory and _is_lab_measurement(part):
+            collected.lab_numeric += 1
+            collected.lab_recognised += spec is not None
         if spec is None:
             collected.unknown_codes[_label(part.get("code"), LOINC)] += 1
         elif "valueQuantity" not in part and "dataAbsentReason" in part:
@@ -407,28 +427,32 @@ def _condition(item: Item, collected: Collected) -> None:
 
 
 def collect(fhir_file: FhirFile) -> Collected:
-    """Read every resource of the file. Raises a ValidationError listing the Patient resources that cannot
-    be read; problems with other resources are left in `problems` for the caller to refuse or skip."""
+    """Read every resource of the file; what cannot be stored is left in `problems` and `unreadable` for the
+    caller to refuse or skip."""
     collected = Collected(kind=fhir_file.kind, resources=len(fhir_file.items))
     if fhir_file.empty_entries:
         collected.skipped["Bundle entry without a resource"] += fhir_file.empty_entries
-    patient_errors = []
     for item in fhir_file.items:
         kind = item.resource["resourceType"]
         try:
             if kind == "Patient":
-                try:
-                    collected.patients.append(_patient(item))
-                except ResourceProblem as exc:
-                    patient_errors.append(f"{item.where}: {exc}")
+                _read_patient(item, collected)
             elif kind == "Observation":
                 _observation(item, collected)
             elif kind == "Condition":
                 _condition(item, collected)
             else:
                 collected.skipped_types[kind] += 1
-        except ResourceProblem as exc:
+        except ClinicalProblem as exc:
             collected.problems.append(f"{item.where}: {exc}")
-    if patient_errors:
-        raise ValidationError(patient_errors, code="invalid_fhir")
+        except ResourceProblem as exc:
+            collected.unreadable.append(f"{item.where}: {exc}")
     return collected
+
+
+def _read_patient(item: Item, collected: Collected) -> None:
+    try:
+        collected.patients.append(_patient(item))
+    except ResourceProblem:
+        collected.skipped_patient_refs.update(_refs(item))
+        raise

@@ -1,18 +1,24 @@
 """FHIR import and export as services: one transaction and one audit row each.
 
-Import semantics match the CSV import (`patients.imports`): a file is all-or-nothing. If any resource
-cannot be stored (an implausible value, a unit the catalog does not accept, a subject that is not in
-the file) nothing is written and every problem is listed; with `skip_bad` those resources are skipped,
-listed in the summary, and the rest is written. A Patient that cannot be read always refuses the file.
-A refused file is audited too, with outcome failure.
+Clinically wrong content is all-or-nothing, as in the CSV import (`patients.imports`): if any resource holds an
+implausible value, a unit the catalog does not accept, or a result dated in the future or before birth, nothing is
+written and every problem is listed; with `skip_bad` those resources are skipped, listed in the summary, and the rest
+is written. One unreadable resource never costs the file: a resource that is not valid FHIR, lacks what the record
+needs (an identifier, a name, a time, a number) or refers to a patient not in the file is skipped and listed with its
+id and reason (with `strict`, it refuses the file instead). A Patient's contact details are not clinical: one that
+fails validation (an e-mail that is not an address, a phone number too long) is dropped with a warning and the
+patient imported. A refused file is audited too, with outcome failure.
 
 Patients are matched on their medical record number within the clinic (the identifier typed MR, else
 the first identifier). A matched patient keeps the demographics on record and is reported as matched. MRNs
 are unique in a clinic regardless of case, so one written in another case than on record refuses the file,
 as does a new patient's birth date in the future or more than 120 years ago.
-Re-importing a file writes nothing new: observations are unique on (patient, analyte, time, value) and
-conditions are skipped when the patient already has the same code with the same onset date. Conditions come in
-unconfirmed whatever their verificationStatus says (that is kept beside): only a doctor confirms a diagnosis.
+Re-importing a file writes nothing new: observations are unique on (patient, analyte, time, value), and a condition
+is stored once per episode: an EHR restates an ongoing diagnosis at every encounter (Synthea: prediabetes at each
+yearly visit), so a condition whose code the patient already has, active, or with the same onset date, counts as
+a restatement (`Condition.encounters`, `last_recorded_on`), not a new diagnosis; a restatement dated no later than
+the last one counted is one already counted. Conditions come in unconfirmed whatever their verificationStatus says
+(that is kept beside): only a doctor confirms a diagnosis.
 
 The import runs a fixed number of queries plus one INSERT per batch of observations: existing
 patients, observation keys and conditions are each loaded in one query, and rows go in with bulk inserts.
@@ -37,9 +43,10 @@ from clinic.models import AuditOutcome, Clinic, User
 from patients.catalog import catalog
 from patients.clinical import CRITICAL_LABELS, age_on, critical_text, interpret
 from patients.fhir.exporter import patient_bundle
-from patients.fhir.importer import Collected, ConditionData, Measurement, PatientData, collect
+from patients.fhir.importer import Collected, ConditionData, Measurement, collect
 from patients.fhir.reader import Format, read_fhir
 from patients.models import (
+    ClinicalStatus,
     Condition,
     ConditionSource,
     Observation,
@@ -53,6 +60,9 @@ OBSERVATION_BATCH = 2000
 MAX_LISTED = 50  # problems listed in a refusal or a summary; the count is always complete
 MAX_CRITICAL_LISTED = 1000  # new values in a critical range listed in a summary; the count is always complete
 FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
+# A Patient's fields that no care decision reads: one that fails validation is dropped with a warning.
+CONTACT_FIELDS = ("email", "phone", "address")
+ONGOING = {ClinicalStatus.ACTIVE, ClinicalStatus.RECURRENCE}
 
 
 def _ensure(allowed: bool, message: str) -> None:
@@ -75,15 +85,36 @@ class _Plan:
     observation_duplicates: int = 0
     conditions: list[Condition] = field(default_factory=list)
     condition_duplicates: int = 0
+    restated: dict[int, Condition] = field(default_factory=dict)  # stored conditions an encounter restated, by id
+    restatements: int = 0
     downgraded: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
-def _resolve_patients(clinic: Clinic, patients: list[PatientData], plan: _Plan) -> dict[str, Patient]:
+def _validated(patient: Patient, where: str, plan: _Plan) -> None:
+    """Validate a new patient; contact details that fail are dropped with a warning, anything else raises."""
+    try:
+        # The clinic exists and the MRN is new (both just looked up): skip those checks' queries.
+        patient.full_clean(exclude=["clinic"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        contact = {name: errors for name, errors in exc.message_dict.items() if name in CONTACT_FIELDS}
+        if not contact or len(contact) < len(exc.message_dict):
+            raise
+        for name, errors in contact.items():
+            plan.warnings.append(f"{where}: {name} {getattr(patient, name)!r} not stored: {' '.join(errors)}")
+            setattr(patient, name, "")
+        _validated(patient, where, plan)
+
+
+def _resolve_patients(clinic: Clinic, collected: Collected, plan: _Plan, problems: _Problems) -> dict[str, Patient]:
     """Patients of the file by MRN: those on record in the clinic (one query) and new, validated ones.
 
     MRNs are unique in a clinic regardless of case: an MRN that is one on record, or another of the file, in
-    another case is an error of its resource, not a new patient.
+    another case is an error of the file (which of the two is meant?), not a new patient. A new patient that does
+    not validate (a birth date in the future) is a clinical problem: it refuses the file unless skipping, and then
+    goes with its resources.
     """
+    patients = collected.patients
     keyed = Patient.objects.alias(mrn_key=Upper("mrn"))
     on_record = {p.mrn.upper(): p for p in keyed.filter(clinic=clinic, mrn_key__in={d.mrn.upper() for d in patients})}
     by_mrn: dict[str, Patient] = {}
@@ -107,10 +138,10 @@ def _resolve_patients(clinic: Clinic, patients: list[PatientData], plan: _Plan) 
             continue
         patient = Patient(clinic=clinic, mrn=data.mrn, **data.fields)
         try:
-            # The clinic exists and the MRN is new (both just looked up): skip those checks' queries.
-            patient.full_clean(exclude=["clinic"], validate_unique=False, validate_constraints=False)
+            _validated(patient, data.where, plan)
         except ValidationError as exc:
-            errors.append(f"{data.where}: {' '.join(exc.messages)}")
+            problems.clinical.append(f"{data.where}: {' '.join(exc.messages)}")
+            collected.skipped_patient_refs.update(data.refs)
             continue
         by_mrn[data.mrn] = patient
         in_file[key] = data.mrn
@@ -120,13 +151,19 @@ def _resolve_patients(clinic: Clinic, patients: list[PatientData], plan: _Plan) 
     return by_mrn
 
 
+class _SkippedSubject(ValueError):
+    """The resource belongs to a Patient of the file that could not be read: it goes with its patient."""
+
+
 class _Subjects:
     """Resolves an observation's or condition's subject reference to a patient of the same file."""
 
-    def __init__(self, patients: list[PatientData], by_mrn: dict[str, Patient]):
+    def __init__(self, collected: Collected, by_mrn: dict[str, Patient]):
+        patients = [p for p in collected.patients if p.mrn in by_mrn]
         self.by_ref = {ref: by_mrn[p.mrn] for p in patients for ref in p.refs}
+        self.skipped = collected.skipped_patient_refs
         mrns = {p.mrn for p in patients}
-        self.only = by_mrn[mrns.pop()] if len(mrns) == 1 else None
+        self.only = by_mrn[mrns.pop()] if len(mrns) == 1 and not self.skipped else None
 
     def get(self, reference: str | None) -> Patient:
         if reference is None:
@@ -134,14 +171,28 @@ class _Subjects:
                 raise ValueError("has no subject, and the file does not hold exactly one patient.")
             return self.only
         # An absolute reference (https://server/fhir/Patient/123) names the same resource as Patient/123.
-        patient = self.by_ref.get(reference) or self.by_ref.get("/".join(reference.split("/")[-2:]))
+        short = "/".join(reference.split("/")[-2:])
+        patient = self.by_ref.get(reference) or self.by_ref.get(short)
+        if patient is None and (reference in self.skipped or short in self.skipped):
+            raise _SkippedSubject
         if patient is None:
             raise ValueError(f"refers to {reference}, which is not a Patient in this file.")
         return patient
 
 
+def _subject(subjects: _Subjects, reference: str | None, where: str, plan_skipped: Counter, unreadable: list[str]):
+    """The resource's patient, or None when it cannot have one (counted or listed as unreadable)."""
+    try:
+        return subjects.get(reference)
+    except _SkippedSubject:
+        plan_skipped["resource of a Patient that could not be read"] += 1
+    except ValueError as exc:
+        unreadable.append(f"{where}: {exc}")
+    return None
+
+
 def _plan_observations(
-    measurements: list[Measurement], subjects: _Subjects, plan: _Plan, by: User | None, problems: list[str]
+    measurements: list[Measurement], subjects: _Subjects, plan: _Plan, by: User | None, problems: _Problems
 ) -> None:
     mrn_of = {p.pk: p.mrn for p in plan.matched_patients}
     seen = {
@@ -153,17 +204,15 @@ def _plan_observations(
     }
     ids, latest = catalog().ids, timezone.now() + FUTURE_TOLERANCE
     for m in measurements:
-        try:
-            patient = subjects.get(m.subject)
-        except ValueError as exc:
-            problems.append(f"{m.where}: {exc}")
+        patient = _subject(subjects, m.subject, m.where, problems.skipped, problems.unreadable)
+        if patient is None:
             continue
         day = f"{m.effective_at:%Y-%m-%d}"
         if m.effective_at > latest:
-            problems.append(f"{m.where}: {m.spec.name} is dated in the future ({day}).")
+            problems.clinical.append(f"{m.where}: {m.spec.name} is dated in the future ({day}).")
             continue
         if m.effective_at.date() < patient.birth_date:
-            problems.append(f"{m.where}: {m.spec.name} is dated before the patient's birth ({day}).")
+            problems.clinical.append(f"{m.where}: {m.spec.name} is dated before the patient's birth ({day}).")
             continue
         key = (patient.mrn, ids[m.spec.code], m.effective_at, m.value)
         if key in seen:
@@ -187,39 +236,50 @@ def _plan_observations(
 
 
 def _plan_conditions(
-    conditions: list[ConditionData], subjects: _Subjects, plan: _Plan, by: User | None, problems: list[str]
+    conditions: list[ConditionData], subjects: _Subjects, plan: _Plan, by: User | None, problems: _Problems
 ) -> None:
-    mrn_of = {p.pk: p.mrn for p in plan.matched_patients}
-    seen = {
-        (mrn_of[pid], code, onset)
-        for pid, code, onset in Condition.objects.filter(patient_id__in=list(mrn_of)).values_list(
-            "patient_id", "code", "onset_date"
-        )
-    }
-    # Only a doctor confirms a diagnosis here, and confirmed diagnoses are training labels: whatever the file says
-    # (kept as `source_verification_status`), a diagnosis comes in unconfirmed until a doctor confirms it on the
-    # imported diagnoses page, or the clinic trusts FHIR imports (`TrustedSource`). A doctor importing the file has
-    # not reviewed each diagnosis in it either.
-    for c in conditions:
-        try:
-            patient = subjects.get(c.subject)
-        except ValueError as exc:
-            problems.append(f"{c.where}: {exc}")
+    """New conditions, one per episode; restatements of one already stored (or earlier in the file) are counted."""
+    stored: dict[tuple[str, str], list[Condition]] = {}
+    by_mrn = {p.pk: p.mrn for p in plan.matched_patients}
+    for condition in Condition.objects.filter(patient_id__in=list(by_mrn)).order_by("onset_date", "id"):
+        stored.setdefault((by_mrn[condition.patient_id], condition.code), []).append(condition)
+    # Earliest first, so the first record of an episode is the one kept and later encounters restate it.
+    for c in sorted(conditions, key=lambda c: c.fields["onset_date"] or datetime.date.min):
+        patient = _subject(subjects, c.subject, c.where, problems.skipped, problems.unreadable)
+        if patient is None:
             continue
-        key = (patient.mrn, c.fields["code"], c.fields["onset_date"])
-        if key in seen:
-            plan.condition_duplicates += 1
+        episodes = stored.setdefault((patient.mrn, c.fields["code"]), [])
+        onset = c.fields["onset_date"]
+        same = next((e for e in episodes if e.onset_date == onset or e.clinical_status in ONGOING), None)
+        if same is not None:
+            _restate(same, onset, plan)
             continue
-        seen.add(key)
         fields = dict(c.fields)
+        # Only a doctor confirms a diagnosis here, and confirmed diagnoses are training labels: whatever the file
+        # says (kept as `source_verification_status`), a diagnosis comes in unconfirmed until a doctor confirms it on
+        # the imported diagnoses page, or the clinic trusts FHIR imports (`TrustedSource`). A doctor importing the
+        # file has not reviewed each diagnosis in it either.
         said = fields["verification_status"]
         if said == VerificationStatus.CONFIRMED:
             fields["verification_status"] = VerificationStatus.PROVISIONAL
             plan.downgraded += 1
-        plan.conditions.append(
-            Condition(patient=patient, recorded_by=by, source=ConditionSource.FHIR, source_verification_status=said,
-                      **fields)
-        )  # fmt: skip
+        condition = Condition(patient=patient, recorded_by=by, source=ConditionSource.FHIR,
+                              source_verification_status=said, **fields)  # fmt: skip
+        episodes.append(condition)
+        plan.conditions.append(condition)
+
+
+def _restate(condition: Condition, onset: datetime.date | None, plan: _Plan) -> None:
+    """Count an encounter's restatement once: one dated no later than the last counted was counted already."""
+    last = condition.last_recorded_on or condition.onset_date
+    if onset is None or (last is not None and onset <= last):
+        plan.condition_duplicates += 1
+        return
+    condition.encounters += 1
+    condition.last_recorded_on = onset
+    plan.restatements += 1
+    if condition.pk is not None:
+        plan.restated[condition.pk] = condition
 
 
 def _coded(counter: Counter) -> list[dict[str, Any]]:
@@ -242,7 +302,7 @@ def _critical(observations: list[Observation]) -> list[dict[str, Any]]:
     return critical
 
 
-def _summary(name: str, collected: Collected, plan: _Plan, problems: list[str]) -> dict[str, Any]:
+def _summary(name: str, collected: Collected, plan: _Plan, problems: _Problems) -> dict[str, Any]:
     spec_of = catalog().by_id
     critical = _critical(plan.observations)
     return {
@@ -260,18 +320,29 @@ def _summary(name: str, collected: Collected, plan: _Plan, problems: list[str]) 
             "critical_count": len(critical),
             "critical": critical[:MAX_CRITICAL_LISTED],
         },
+        "laboratory": {
+            "numeric_results": collected.lab_numeric,
+            "recognised": collected.lab_recognised,
+            "recognised_share": round(collected.lab_recognised / collected.lab_numeric, 4)
+            if collected.lab_numeric
+            else None,
+        },
         "conditions": {
             "created": len(plan.conditions),
+            "restatements": plan.restatements,
             "duplicates": plan.condition_duplicates,
             "mapped_from_snomed": collected.mapped_from_snomed,
             "downgraded_to_provisional": plan.downgraded,
         },
         "skipped_resource_types": dict(sorted(collected.skipped_types.items())),
-        "skipped": dict(sorted(collected.skipped.items())),
+        "skipped": dict(sorted((collected.skipped + problems.skipped).items())),
         "unknown_codes": _coded(collected.unknown_codes),
         "unmapped_conditions": _coded(collected.unmapped_conditions),
-        "problems_skipped": len(problems),
-        "problems": _listed(problems),
+        "unreadable_skipped": len(problems.unreadable),
+        "unreadable": _listed(problems.unreadable),
+        "warnings": _listed(plan.warnings),
+        "problems_skipped": len(problems.clinical),
+        "problems": _listed(problems.clinical),
     }
 
 
@@ -287,9 +358,11 @@ def _audit_detail(summary: dict[str, Any], patients: list[Patient]) -> dict[str,
         "observation_duplicates": summary["observations"]["duplicates"],
         "observations_critical": summary["observations"]["critical_count"],
         "conditions_created": summary["conditions"]["created"],
+        "conditions_restated": summary["conditions"]["restatements"],
         "skipped_resource_types": summary["skipped_resource_types"],
         "unknown_codes": sum(row["count"] for row in summary["unknown_codes"]),
         "problems_skipped": summary["problems_skipped"],
+        "unreadable_skipped": summary["unreadable_skipped"],
     }
 
 
@@ -303,22 +376,42 @@ def _import_clinic(by: User | None, clinic: Clinic | None) -> Clinic:
     return clinic
 
 
-@transaction.atomic
-def _import(
-    *, by: User | None, clinic: Clinic, data: bytes, name: str, fmt: Format | None, skip_bad: bool, username: str
-) -> dict[str, Any]:
-    collected = collect(read_fhir(data, fmt=fmt))
-    plan, problems = _Plan(), list(collected.problems)
-    by_mrn = _resolve_patients(clinic, collected.patients, plan)
-    subjects = _Subjects(collected.patients, by_mrn)
-    _plan_observations(collected.measurements, subjects, plan, by, problems)
-    _plan_conditions(collected.conditions, subjects, plan, by, problems)
-    if problems and not skip_bad:
+@dataclass
+class _Problems:
+    clinical: list[str]  # refuse the file unless skip_bad
+    unreadable: list[str]  # skipped and listed unless strict
+    skipped: Counter = field(default_factory=Counter)  # resources that went with a Patient that could not be read
+
+
+def _refusal(problems: _Problems, *, skip_bad: bool, strict: bool) -> ValidationError | None:
+    if problems.clinical and not skip_bad:
         headline = (
-            f"Nothing was imported: {len(problems)} resource(s) cannot be stored. "
+            f"Nothing was imported: {len(problems.clinical)} resource(s) cannot be stored. "
             "Correct the file, or import with skip_bad to store the rest."
         )
-        raise ValidationError([headline, *_listed(problems)], code="invalid_fhir")
+        return ValidationError([headline, *_listed(problems.clinical)], code="invalid_fhir")
+    if problems.unreadable and strict:
+        headline = (
+            f"Nothing was imported (strict): {len(problems.unreadable)} resource(s) cannot be read. "
+            "Correct the file, or import without strict to skip them."
+        )
+        return ValidationError([headline, *_listed(problems.unreadable)], code="invalid_fhir")
+    return None
+
+
+@transaction.atomic
+def _import(
+    *, by: User | None, clinic: Clinic, data: bytes, name: str, fmt: Format | None, skip_bad: bool, strict: bool,
+    username: str,
+) -> dict[str, Any]:  # fmt: skip
+    collected = collect(read_fhir(data, fmt=fmt))
+    plan, problems = _Plan(), _Problems(list(collected.problems), list(collected.unreadable))
+    by_mrn = _resolve_patients(clinic, collected, plan, problems)
+    subjects = _Subjects(collected, by_mrn)
+    _plan_observations(collected.measurements, subjects, plan, by, problems)
+    _plan_conditions(collected.conditions, subjects, plan, by, problems)
+    if refusal := _refusal(problems, skip_bad=skip_bad, strict=strict):
+        raise refusal
 
     try:
         Patient.objects.bulk_create(plan.new_patients)
@@ -327,6 +420,7 @@ def _import(
     # Pre-filtered against stored keys above; ignore_conflicts covers a concurrent import of the same file.
     Observation.objects.bulk_create(plan.observations, batch_size=OBSERVATION_BATCH, ignore_conflicts=True)
     Condition.objects.bulk_create(plan.conditions)
+    Condition.objects.bulk_update(plan.restated.values(), ["encounters", "last_recorded_on"], batch_size=500)
     summary = _summary(name, collected, plan, problems)
     patients = plan.new_patients + plan.matched_patients
     audit_record(
@@ -352,9 +446,13 @@ def fhir_import(
     name: str = "",
     fmt: Format | None = None,
     skip_bad: bool = False,
+    strict: bool = False,
     username: str = "",
 ) -> dict[str, Any]:
-    """Import one FHIR file (Bundle or NDJSON) into a clinic, all or nothing, and return its summary.
+    """Import one FHIR file (Bundle or NDJSON) into a clinic and return its summary.
+
+    Clinically wrong resources refuse the file unless `skip_bad`; unreadable ones are skipped and listed unless
+    `strict` (see the module's docstring).
 
     `by` is the user importing (into their own clinic); None for a management command, which names the
     clinic and passes `username` for the audit row. A refused file raises ValidationError after the
@@ -362,7 +460,9 @@ def fhir_import(
     """
     clinic = _import_clinic(by, clinic)
     try:
-        return _import(by=by, clinic=clinic, data=data, name=name, fmt=fmt, skip_bad=skip_bad, username=username)
+        return _import(
+            by=by, clinic=clinic, data=data, name=name, fmt=fmt, skip_bad=skip_bad, strict=strict, username=username
+        )
     except ValidationError as exc:
         audit_record(
             actor=by,

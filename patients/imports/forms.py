@@ -71,10 +71,16 @@ class JobUploadForm(forms.Form):
         "one export together) or lab CSV files. Select several at once; a folder of per-patient bundles too.",
     )
     kind = forms.ChoiceField(choices=JOB_KINDS, initial="auto")
-    strict = forms.BooleanField(
-        label="FHIR: all or nothing",
+    skip_bad = forms.BooleanField(
+        label="FHIR: skip clinically wrong resources",
         required=False,
-        help_text="Refuse a file with any resource that cannot be stored, instead of skipping and listing those.",
+        help_text="Import the rest of a file with an implausible value or a unit the catalog does not accept, "
+        "listing those resources. Otherwise such a file is refused whole.",
+    )
+    strict = forms.BooleanField(
+        label="FHIR: refuse a file with an unreadable resource",
+        required=False,
+        help_text="Otherwise a resource that cannot be read is skipped and listed, and the rest imported.",
     )
     skip_bad_rows = forms.BooleanField(label="CSV: skip bad rows", required=False)
     format = forms.ChoiceField(label="CSV layout", choices=FORMAT_CHOICES, initial="auto")
@@ -95,5 +101,5 @@ class JobUploadForm(forms.Form):
     def options(self) -> dict:
         data = self.cleaned_data
         if data["kind"] == "fhir":
-            return {"strict": data["strict"]}
+            return {"skip_bad": data["skip_bad"], "strict": data["strict"]}
         return {"format": data["format"], "mrn": data["mrn"], "skip_bad_rows": data["skip_bad_rows"]}

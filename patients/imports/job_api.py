@@ -34,8 +34,10 @@ class ImportJobRequestSerializer(serializers.Serializer):
         choices=["auto", *ImportJobKind.values], default="auto",
         help_text="auto: CSV when every file ends in .csv or .txt, else FHIR.",
     )  # fmt: skip
-    strict = serializers.BooleanField(default=False, help_text="FHIR: refuse a file with any resource that cannot "
-                                      "be stored, instead of skipping and listing those.")  # fmt: skip
+    skip_bad = serializers.BooleanField(default=False, help_text="FHIR: skip resources with clinically wrong content "
+                                        "(listed) instead of refusing their file.")  # fmt: skip
+    strict = serializers.BooleanField(default=False, help_text="FHIR: refuse a file with a resource that cannot be "
+                                      "read, instead of skipping and listing it.")  # fmt: skip
     skip_bad_rows = serializers.BooleanField(default=False, help_text="CSV: import the valid rows of a file.")
     format = serializers.ChoiceField(choices=FORMATS, default="auto", help_text="CSV layout.")
     mrn = serializers.CharField(max_length=64, required=False, default="", allow_blank=True,
@@ -119,7 +121,7 @@ class ImportJobListView(APIView):
             raise PermissionDenied("Your account belongs to no clinic; use `manage.py import_fhir --background`.")
         data = form.validated_data
         kind = data["kind"] if data["kind"] != "auto" else jobs.import_job_kind([f.name for f in data["files"]])
-        options = {key: data[key] for key in ("strict", "skip_bad_rows", "format", "mrn")}
+        options = {key: data[key] for key in ("skip_bad", "strict", "skip_bad_rows", "format", "mrn")}
         job = jobs.import_job_create(
             by=request.user, clinic=request.user.clinic, kind=kind,
             files=[(file.name, file.chunks()) for file in data["files"]], options=options,

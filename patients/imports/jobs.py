@@ -66,7 +66,7 @@ def import_job_kind(names: list[str]) -> str:
 
 def _options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     if kind == ImportJobKind.FHIR:
-        return {"strict": bool(options.get("strict", False))}
+        return {"skip_bad": bool(options.get("skip_bad", False)), "strict": bool(options.get("strict", False))}
     fmt = options.get("format") or "auto"
     if fmt not in FORMATS:
         raise ValidationError(f"Unknown CSV format {fmt!r}; one of {', '.join(FORMATS)}.")
@@ -185,7 +185,8 @@ def _paths(job: ImportJob) -> list[tuple[str, Path]]:
 def _run_fhir(job: ImportJob, progress: _Progress) -> dict[str, Any]:
     summary, _ = fhir_files_import(
         clinic=job.clinic, files=_paths(job), by=job.created_by, username=job.created_by_name,
-        strict=job.options.get("strict", False), on_chunk=progress.chunk, on_file=progress.file,
+        skip_bad=job.options.get("skip_bad", False), strict=job.options.get("strict", False),
+        on_chunk=progress.chunk, on_file=progress.file,
     )  # fmt: skip
     return summary
 

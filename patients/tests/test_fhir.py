@@ -503,14 +503,21 @@ def test_skip_bad_stores_the_rest_and_lists_what_was_skipped(staff_a):
     assert Observation.objects.count() == 2 * KNOWN_PER_VISIT - 1
 
 
-def test_an_observation_of_a_patient_outside_the_file_is_a_problem(staff_a):
+def test_an_observation_of_a_patient_outside_the_file_is_skipped_and_listed_or_refuses_a_strict_import(staff_a):
     bundle = synthea_bundle(visits=1)
-    _glucose(bundle)["subject"] = {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}
+    glucose = _glucose(bundle)
+    glucose["subject"] = {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}
 
     with pytest.raises(ValidationError) as refused:
-        _import(staff_a, bundle)
+        _import(staff_a, bundle, strict=True)
+    assert refused.value.messages[0].startswith("Nothing was imported (strict): 1 resource(s) cannot be read.")
+    assert not Observation.objects.exists()
 
-    assert "which is not a Patient in this file" in refused.value.messages[1]
+    summary = _import(staff_a, bundle)
+    assert summary["unreadable_skipped"] == 1
+    assert f"(Observation/{glucose['id']}): refers to urn:uuid:0000" in summary["unreadable"][0]
+    assert "which is not a Patient in this file" in summary["unreadable"][0]
+    assert Observation.objects.count() == KNOWN_PER_VISIT - 1
 
 
 def test_results_dated_before_birth_are_a_problem(staff_a):
@@ -566,20 +573,34 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(staff_a, monkeypat
         _import(staff_a, synthea_bundle(visits=1))
 
 
-def test_an_invalid_patient_refuses_the_file_even_with_skip_bad(staff_a):
-    bundle = synthea_bundle(visits=1)
-    del bundle["entry"][0]["resource"]["identifier"]
+def test_an_unreadable_patient_is_skipped_with_its_resources_and_the_other_patients_import(staff_a):
+    broken, whole = synthea_bundle(visits=2, mrn="BROKEN-1"), synthea_bundle(visits=1, mrn="WHOLE-1", seed=1)
+    del broken["entry"][0]["resource"]["identifier"]
+    both = {**whole, "entry": broken["entry"] + whole["entry"]}
 
     with pytest.raises(ValidationError, match="has no identifier"):
-        _import(staff_a, bundle, skip_bad=True)
+        _import(staff_a, both, strict=True)
+    summary = _import(staff_a, both)
+
+    assert summary["patients"]["created"] == ["WHOLE-1"]
+    assert "has no identifier (medical record number)" in summary["unreadable"][0]
+    # its observations and its two conditions the platform would store (diabetes, hyperlipidaemia)
+    assert summary["skipped"]["resource of a Patient that could not be read"] == 2 * KNOWN_PER_VISIT + 2
+    assert Observation.objects.count() == KNOWN_PER_VISIT
+    assert Observation.objects.filter(patient__mrn="WHOLE-1").count() == KNOWN_PER_VISIT
 
 
-def test_an_observation_that_is_not_valid_fhir_is_a_problem(staff_a):
+def test_an_observation_that_is_not_valid_fhir_is_skipped_and_named(staff_a):
     bundle = synthea_bundle(visits=1)
-    _glucose(bundle)["issued"] = {"not": "an instant"}
+    glucose = _glucose(bundle)
+    glucose["issued"] = {"not": "an instant"}
 
     with pytest.raises(ValidationError, match="is not a valid FHIR Observation"):
-        _import(staff_a, bundle)
+        _import(staff_a, bundle, strict=True)
+    summary = _import(staff_a, bundle)
+
+    assert f"(Observation/{glucose['id']}): is not a valid FHIR Observation" in summary["unreadable"][0]
+    assert Observation.objects.count() == KNOWN_PER_VISIT - 1
 
 
 def test_a_patient_account_cannot_import(patient_user_a):

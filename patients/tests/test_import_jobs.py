@@ -169,22 +169,65 @@ def test_a_bad_file_fails_the_job_with_a_clear_error_and_writes_nothing_of_that_
     assert Observation.objects.count() == 2 * 2 * KNOWN_PER_VISIT  # the rest, once the file is corrected
 
 
-def test_a_patient_file_with_an_unreadable_patient_is_refused_whole_and_its_results_have_nowhere_to_go(
+def _without_birth_date(files: dict[str, bytes], index: int) -> dict[str, bytes]:
+    patients = [json.loads(line) for line in files["Patient.ndjson"].splitlines()]
+    del patients[index]["birthDate"]
+    return {**files, "Patient.ndjson": _ndjson(patients)}
+
+
+def test_an_unreadable_patient_is_skipped_and_listed_with_its_results_and_the_others_are_imported(
     staff_a, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(bulk, "CHUNK_RESOURCES", 1)  # the bad patient is in the second chunk
-    files = bulk_export(2)
-    patients = [json.loads(line) for line in files["Patient.ndjson"].splitlines()]
-    del patients[1]["birthDate"]
-    files["Patient.ndjson"] = _ndjson(patients)
+    files = _without_birth_date(bulk_export(2), 1)
 
     job = run(staff_a, files, django_capture_on_commit_callbacks)
 
+    assert job.status == ImportJobStatus.SUCCEEDED, job.error
+    assert list(Patient.objects.values_list("mrn", flat=True)) == ["BULK-0000"]
+    assert Observation.objects.count() == 2 * KNOWN_PER_VISIT  # the readable patient's; none for the other
+    assert any("Patient.ndjson: line 2" in line for line in job.summary["unreadable"])
+    assert job.summary["unreadable_skipped"] > 1  # the patient, and each of its results that had nowhere to go
+
+
+def test_with_strict_a_patient_file_with_an_unreadable_patient_is_refused_whole(
+    staff_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(bulk, "CHUNK_RESOURCES", 1)
+    files = _without_birth_date(bulk_export(2), 1)
+
+    job = run(staff_a, files, django_capture_on_commit_callbacks, strict=True)
+
     assert job.status == ImportJobStatus.FAILED
-    assert "Patient.ndjson" in job.error
+    assert "Patient.ndjson: Nothing was imported (strict)" in job.error
     assert not Patient.objects.exists()  # the first chunk's patient neither
     assert not Observation.objects.exists()
-    assert job.summary["problems_skipped"] > 0  # the observations were listed as referring to no patient
+
+
+def test_a_clinically_wrong_value_late_in_a_file_refuses_the_file_before_anything_of_it_is_written(
+    staff_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(bulk, "CHUNK_RESOURCES", 5)
+    files = bulk_export(2, observation_files=1)
+    lines = files["Observation.000.ndjson"].splitlines()
+    last = json.loads(lines[-3])
+    last["valueQuantity"] = {"value": 5000, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"}
+    last["code"] = {"coding": [{"system": "http://loinc.org", "code": "2339-0", "display": "Glucose"}]}
+    files["Observation.000.ndjson"] = b"\n".join([*lines[:-3], json.dumps(last).encode(), *lines[-2:]])
+
+    refused = run(staff_a, files, django_capture_on_commit_callbacks)
+
+    assert refused.status == ImportJobStatus.FAILED
+    errors = next(row["error"] for row in refused.summary["files"] if row["name"] == "Observation.000.ndjson")
+    assert errors[0].startswith("Nothing was imported: 1 resource(s) cannot be stored.")
+    assert errors[1].startswith(f"line {len(lines) - 2} (Observation/")
+    assert not Observation.objects.exists()
+
+    skipped = run(staff_a, files, django_capture_on_commit_callbacks, skip_bad=True)
+
+    assert skipped.status == ImportJobStatus.SUCCEEDED
+    assert Observation.objects.count() == 2 * 2 * KNOWN_PER_VISIT - 1
+    assert skipped.summary["problems_skipped"] == 1
 
 
 def test_progress_is_saved_between_files_while_the_job_runs(staff_a, django_capture_on_commit_callbacks, monkeypatch):

@@ -265,11 +265,13 @@ def test_the_migration_sorts_stored_conditions_by_source_and_unconfirms_what_an_
         actor=doctor_a, action="condition.update", target=reviewed, detail={"changed": ["verification_status"]}
     )
 
-    MigrationExecutor(connection).migrate([MIGRATION_0012])
+    executor = MigrationExecutor(connection)
+    executor.migrate([MIGRATION_0012])
+    migrated = executor.loader.project_state([MIGRATION_0012]).apps.get_model("patients", "Condition")
 
     stored = {
         c.pk: (c.source, c.verification_status, c.source_verification_status, c.verified_by_id)
-        for c in Condition.objects.all()
+        for c in migrated.objects.all()
     }
     assert stored == {
         demo.pk: ("demo", "confirmed", "", None),

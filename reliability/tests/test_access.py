@@ -34,6 +34,8 @@ from clinic.audit import audit_record
 from clinic.models import AuditEvent, AuditOutcome, Clinic, Role, User
 from clinic.testing import session_read_queries
 from clinic.tests.factories import ClinicFactory, UserFactory
+from labfeed.models import HL7Message, LabConnection, UnmatchedResult
+from labfeed.services import hl7_message_receive
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun
 from mltraining.tests.factories import ModelVersionFactory
 from patients.forms import PatientForm
@@ -132,6 +134,9 @@ class World:
     ranker: RankerSnapshot
     audit_event: AuditEvent
     trusted_source: TrustedSource
+    lab_connection: LabConnection
+    hl7_message: HL7Message
+    unmatched: UnmatchedResult  # a lab's results held for a patient its message did not identify
     upload_token: str
     import_job: ImportJob
     upload_entry: dict[str, Any] = field(repr=False)
@@ -155,6 +160,9 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
     pending, annotated = rec.items.filter(is_headline=False).order_by("position")[:2]
     recommendation_services.item_annotate(item=annotated, by=doctor_a, note="Discussed at the visit.")
     dry_run = labs_import(by=staff_a, clinic=clinic_a, data=CSV, filename="results.csv", dry_run=True)
+    lab = LabConnection.objects.create(clinic=clinic_a, name="Lab", sending_facility="LAB", assigning_authority="A")
+    hl7_message_receive(raw="MSH|^~\\&|LIS|LAB|||20260301||ORU^R01|M1|P|2.5.1\rPID|1||A-999^^^A\r"
+                            "OBR|1|||P|||202603010830\rOBX|1|NM|2823-3^K^LN||4.2|mmol/L|||||F")  # fmt: skip
     run = version.training_run
     run.plots = {"roc": "roc.png"}
     run.save(update_fields=["plots"])
@@ -187,6 +195,9 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
         trusted_source=TrustedSource.objects.create(
             clinic=clinic_a, source="fhir", reason="The EHR's export", trusted_by=users_by_role[ADMIN]
         ),
+        lab_connection=lab,
+        hl7_message=HL7Message.objects.get(connection=lab),
+        unmatched=UnmatchedResult.objects.get(clinic=clinic_a),
         upload_token=uploads.upload_save(CSV),
         import_job=ImportJob.objects.create(clinic=clinic_a, created_by=staff_a, kind="fhir", status="succeeded"),
         upload_entry={
@@ -279,6 +290,8 @@ OBJECT_URLS: dict[str, Target] = {
     "recommendations:item_reject": Target(_item, DOCTORS, {"POST": {"reason": "not_relevant", "comment": "No."}}),
     "recommendations:item_edit": Target(_item, DOCTORS, {"POST": {"patient_text": "Walk daily."}}),
     "recommendations:item_annotate": Target(_item, DOCTORS, {"POST": {"note": "Seen."}}),
+    "labfeed:unmatched_detail": Target(lambda w: {"pk": w.unmatched.pk}, CLINICAL, {"GET": None,
+                                                                                    "POST": {"mrn": "A-100"}}),
     # the API
     "patients-api:patient-detail": Target(_patient, CLINICAL, {"GET": None, "PATCH": {"family_name": "Changed"}}),
     "patients-api:observation-list": Target(_nested, CLINICAL, {"GET": None, "POST": OBSERVATION}),
@@ -309,6 +322,7 @@ ROLE_PAGES: dict[str, Target] = {
     "recommendations:bulk_approve": Target(_no_arguments, DOCTORS, POST),
     "recommendations:mine": Target(_no_arguments, PATIENTS, GET),
     "recommendations:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
+    "labfeed:unmatched": Target(_no_arguments, CLINICAL, GET),
     # Its GET is a list scoped to the user (a patient's account: its own record): see the scoped-list tests.
     "patients-api:patient-list": Target(_no_arguments, CLINICAL, {"POST": NEW_PATIENT}),
     "imports-api:labs": Target(_no_arguments, CLINICAL, POST),
@@ -347,6 +361,8 @@ ADMIN_OBJECTS: dict[str, Callable[[World], Any]] = {
     "mltraining.modelversion": lambda w: w.version,
     "mltraining.driftreport": lambda w: w.drift,
     "patients.trustedsource": lambda w: w.trusted_source,
+    "labfeed.labconnection": lambda w: w.lab_connection,
+    "labfeed.hl7message": lambda w: w.hl7_message,
 }
 # Admin models that hold nothing of one clinic. The catalogs are read by every clinic admin and changed by
 # superusers; the others need Django model permissions, which clinic admins do not have: superusers only.

@@ -910,16 +910,34 @@ def importer(client, staff_a):
     "reason, no patient, result or condition written",
 )
 @pytest.mark.parametrize("file", list(FHIR_FILES))
-def test_a_malformed_fhir_body_is_a_400_and_writes_nothing(importer, file):
+def test_a_malformed_fhir_body_is_a_400_and_writes_nothing_when_strict(importer, file):
     data, phrase = FHIR_FILES[file]
     before = _counts()
 
-    response = importer.post(reverse("fhir:import"), data, content_type="application/fhir+json")
+    response = importer.post(reverse("fhir:import") + "?strict=true", data, content_type="application/fhir+json")
 
     assert response.status_code == 400, response.content[:300]
     assert phrase in " ".join(response.json()["non_field_errors"])
     assert _counts() == before
     assert not AuditEvent.objects.filter(action="fhir.import", outcome="success").exists()
+
+
+@pytest.mark.hazard("H11", "A FHIR resource that cannot be read, without strict: skipped, named with its reason")
+@pytest.mark.parametrize("file", list(FHIR_FILES))
+def test_without_strict_a_malformed_resource_is_skipped_and_named_and_its_result_never_stored(importer, file):
+    """A broken file is still refused whole; a broken resource in a readable file is skipped and listed, and the
+    result it carries (or the results of the patient it is) is never stored, in part or in a guessed form."""
+    data, phrase = FHIR_FILES[file]
+    _, observations_before, _ = _counts()
+
+    response = importer.post(reverse("fhir:import"), data, content_type="application/fhir+json")
+
+    if response.status_code == 400:
+        assert phrase in " ".join(response.json()["non_field_errors"])
+    else:
+        assert response.status_code == 200, response.content[:300]
+        assert phrase in " ".join(response.json()["unreadable"])
+    assert _counts()[1] == observations_before
 
 
 def test_the_fhir_cases_above_are_accepted_when_the_file_is_well_formed(importer):

@@ -1,4 +1,7 @@
-"""`manage.py import_fhir FILE... --clinic SLUG [--strict] [--background [--wait]]`.
+"""`manage.py import_fhir FILE... --clinic SLUG [--skip-bad] [--strict] [--background [--wait]]`.
+
+A file with clinically wrong content is refused whole unless --skip-bad; a resource that cannot be read is skipped
+and listed unless --strict (`patients.fhir.services`).
 
 In the foreground the files are imported here as one export (`patients.fhir.bulk`: Bulk Data NDJSON files
 resolve their subjects across files, NDJSON is read in chunks), with a line per file as it finishes and its
@@ -29,9 +32,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  patients: {patients.get('created_count', len(patients['created']))} created, "
         f"{patients.get('matched_count', len(patients['matched']))} matched",
         f"  observations: {observations['created']} created, {observations['duplicates']} already stored",
-        f"  conditions: {conditions['created']} created, {conditions['duplicates']} already stored, "
-        f"{conditions['mapped_from_snomed']} mapped from SNOMED CT",
+        f"  conditions: {conditions['created']} created, {conditions['restatements']} restated by later encounters, "
+        f"{conditions['duplicates']} already stored, {conditions['mapped_from_snomed']} mapped from SNOMED CT",
     ]
+    if laboratory := summary["laboratory"]["numeric_results"]:
+        recognised = summary["laboratory"]["recognised"]
+        lines.append(
+            f"  laboratory: {recognised} of {laboratory} numeric results recognised ({recognised / laboratory:.1%})"
+        )
     if conditions["downgraded_to_provisional"]:
         lines.append(f"  {conditions['downgraded_to_provisional']} conditions the file calls confirmed wait for a "
                      "doctor to confirm them (the portal's imported diagnoses page)")  # fmt: skip
@@ -47,6 +55,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         if rows := summary[key]:
             lines.append(f"  {title}:")
             lines.extend(f"    {row['code']} {row['display']} ({row['count']})" for row in rows)
+    for title, key in (("warnings", "warnings"), (f"skipped {summary['unreadable_skipped']} unreadable", "unreadable")):
+        if summary[key]:
+            lines.append(f"  {title}:")
+            lines.extend(f"    {line}" for line in summary[key])
     if summary["problems_skipped"]:
         lines.append(f"  skipped {summary['problems_skipped']} resources that cannot be stored:")
         lines.extend(f"    {problem}" for problem in summary["problems"])
@@ -56,22 +68,22 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 class Command(BaseCommand):
     help = (
         "Import FHIR R4 Bundles or NDJSON files (a Bulk Data export's files together) of Patient, Observation and "
-        "Condition resources into a clinic. A file that cannot be read is refused whole; resources that cannot be "
-        "stored are skipped and listed (--strict: refuse the file). Exits non-zero if any file was refused."
+        "Condition resources into a clinic. A file with clinically wrong content is refused whole (unless "
+        "--skip-bad); unreadable resources are skipped and listed (unless --strict). Exits non-zero if any file was "
+        "refused."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", type=Path)
         parser.add_argument("--clinic", required=True, help="Slug of the clinic to import into.")
-        parser.add_argument("--strict", action="store_true", help="Refuse a file with any resource that cannot be "
-                            "stored, instead of skipping and listing those.")  # fmt: skip
-        parser.add_argument("--skip-bad", action="store_true", help="Skip resources that cannot be stored: the "
-                            "default now, kept for existing scripts.")  # fmt: skip
+        parser.add_argument("--skip-bad", action="store_true", help="Skip resources with clinically wrong content too.")
+        parser.add_argument("--strict", action="store_true", help="Refuse a file if any resource cannot be read.")
         parser.add_argument("--background", action="store_true", help="Queue an import job for the workers and "
                             "print its id.")  # fmt: skip
         parser.add_argument("--wait", action="store_true", help="With --background: follow the job until it ends.")
 
-    def handle(self, *args, files: list[Path], clinic: str, strict: bool, background: bool, wait: bool, **options):
+    def handle(self, *args, files: list[Path], clinic: str, background: bool, wait: bool, **options):
+        flags = {"skip_bad": options["skip_bad"], "strict": options["strict"]}
         target = Clinic.objects.filter(slug=clinic).first()
         if target is None:
             raise CommandError(f"No clinic with slug {clinic!r}.")
@@ -79,9 +91,9 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"No such file: {', '.join(missing)}.")
         if background:
-            return self._queue(target, files, strict=strict, wait=wait)
+            return self._queue(target, files, flags=flags, wait=wait)
         summary, results = fhir_files_import(
-            clinic=target, files=[(path.name, path) for path in files], username=COMMAND, strict=strict,
+            clinic=target, files=[(path.name, path) for path in files], username=COMMAND, **flags,
             on_chunk=self._chunk, on_file=self._file,
         )  # fmt: skip
         refused = [result for result in results if result.summary is None]
@@ -107,10 +119,10 @@ class Command(BaseCommand):
         if total == 1:  # several files: the summary of them all comes at the end
             self.stdout.write("\n".join(summary_lines(result.summary)))
 
-    def _queue(self, clinic: Clinic, files: list[Path], *, strict: bool, wait: bool) -> None:
+    def _queue(self, clinic: Clinic, files: list[Path], *, flags: dict[str, bool], wait: bool) -> None:
         job = import_job_create(
             by=None, clinic=clinic, kind=ImportJobKind.FHIR, files=[(path.name, _pieces(path)) for path in files],
-            options={"strict": strict}, username=COMMAND,
+            options=flags, username=COMMAND,
         )  # fmt: skip
         self.stdout.write(f"Queued import job {job.pk}, {len(files)} file(s); follow it: manage.py import_job {job.pk}")
         if wait:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("clinic", "0004_clinic_is_demo"),
-        ("patients", "0012_labels_need_a_doctor"),
+        ("patients", "0014_observation_preliminary"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
