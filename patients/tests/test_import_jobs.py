@@ -6,7 +6,9 @@ test_import_jobs_web.py, the acceptance test with concurrent 50 MB uploads in te
 
 from __future__ import annotations
 
+import datetime
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -14,8 +16,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from clinic.models import AuditEvent
 from patients.fhir import bulk
-from patients.imports import jobs, uploads
+from patients.imports import csv_parts, jobs, uploads
+from patients.imports.selectors import import_job_progress
 from patients.models import Condition, ImportJob, ImportJobStatus, Observation, Patient
+from patients.tests.factories import PatientFactory
 from patients.tests.test_fhir import KNOWN_PER_VISIT, synthea_bundle
 
 pytestmark = pytest.mark.django_db
@@ -127,8 +131,6 @@ def test_a_job_already_finished_does_nothing_when_its_message_comes_again(staff_
 def test_a_job_left_running_by_a_lost_worker_is_taken_over_once_stale_and_completes(
     staff_a, django_capture_on_commit_callbacks
 ):
-    import datetime
-
     with django_capture_on_commit_callbacks(execute=False):
         job = create(staff_a, bulk_export(1))
     fresh = datetime.datetime.now(tz=datetime.UTC)
@@ -236,7 +238,7 @@ def test_progress_is_saved_between_files_while_the_job_runs(staff_a, django_capt
 
     def spy(self, position, total, result):
         original(self, position, total, result)
-        seen.append((ImportJob.objects.get(pk=self.job.pk).status, self.job.pk and _progress(self.job.pk)))
+        seen.append((ImportJob.objects.get(pk=self.job.pk).status, _progress(self.job.pk)))
 
     monkeypatch.setattr(jobs._Progress, "file", spy)
 
@@ -248,8 +250,6 @@ def test_progress_is_saved_between_files_while_the_job_runs(staff_a, django_capt
 
 
 def _progress(pk: int) -> dict[str, Any]:
-    from patients.imports.selectors import import_job_progress
-
     return import_job_progress(job=ImportJob.objects.get(pk=pk))
 
 
@@ -266,8 +266,6 @@ def test_a_folder_of_per_patient_bundles_imports_each_as_its_own_file(staff_a, d
 
 
 def test_a_csv_job_imports_lab_files_and_refuses_a_bad_one_whole(staff_a, django_capture_on_commit_callbacks):
-    from patients.tests.factories import PatientFactory
-
     PatientFactory(clinic=staff_a.clinic, mrn="A-1")
     header = b"mrn,analyte,value,unit,time\n"
     good = header + b"A-1,glucose,126,mg/dL,2026-03-01T08:30\nA-1,potassium,7.1,mmol/L,2026-03-01T08:30\n"
@@ -307,8 +305,6 @@ def test_a_job_without_files_is_refused_with_a_clear_message(staff_a):
 def test_without_a_broker_the_job_runs_in_a_thread_so_the_request_that_queued_it_answers_at_once(
     staff_a, settings, monkeypatch
 ):
-    import threading
-
     settings.IMPORT_JOBS_IN_THREAD = True  # what `make run` does: Celery eager, no worker
     ran_on, done = [], threading.Event()
     execute = jobs.import_job_execute
@@ -360,8 +356,6 @@ def _csv(rows: list[str]) -> bytes:
 @pytest.fixture
 def small_parts(monkeypatch):
     """A CSV "too large for one import" at a few rows, cut into parts of two records."""
-    from patients.imports import csv_parts
-
     monkeypatch.setattr(jobs, "MAX_BYTES", 100)
     monkeypatch.setattr(csv_parts, "PART_ROWS", 2)
 
@@ -373,8 +367,6 @@ def _lab_rows(mrn: str) -> list[str]:
 def test_a_csv_over_the_limit_is_imported_in_parts_and_its_report_names_the_files_rows(
     staff_a, django_capture_on_commit_callbacks, small_parts
 ):
-    from patients.tests.factories import PatientFactory
-
     PatientFactory(clinic=staff_a.clinic, mrn="A-1")
     rows = [*_lab_rows("A-1"), "A-1,potassium,7.2,mmol/L,2026-03-06T08:30"]  # the critical value is row 7
 
@@ -389,8 +381,6 @@ def test_a_csv_over_the_limit_is_imported_in_parts_and_its_report_names_the_file
 def test_a_csv_over_the_limit_with_a_bad_row_in_its_last_part_writes_nothing_unless_bad_rows_are_skipped(
     staff_a, django_capture_on_commit_callbacks, small_parts
 ):
-    from patients.tests.factories import PatientFactory
-
     PatientFactory(clinic=staff_a.clinic, mrn="A-1")
     data = _csv([*_lab_rows("A-1"), "Z-9,glucose,99,mg/dL,2026-03-07T08:30"])  # row 7: no such patient
 

@@ -8,10 +8,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from clinic.models import AuditEvent
+from patients.imports.jobs import import_job_execute
 from patients.models import ImportJob, ImportJobStatus, Observation, Patient
 from patients.tests.test_fhir import KNOWN_PER_VISIT
 from patients.tests.test_import_jobs import bulk_export, create
@@ -208,8 +211,6 @@ def test_the_command_queues_a_job_in_the_background_and_import_job_follows_it_to
     assert job.created_by is None
     assert job.created_by_name == "manage.py import_fhir"
 
-    from patients.imports.jobs import import_job_execute
-
     import_job_execute(job_id=job.pk)  # what the worker does
     followed = io.StringIO()
     call_command("import_job", str(job.pk), stdout=followed)
@@ -220,8 +221,6 @@ def test_import_job_exits_non_zero_for_a_failed_job(tmp_path, clinic_a):
     paths = _write(tmp_path, {"Observation.ndjson": b"{oops\n"})
     call_command("import_fhir", *paths, "--clinic", "riverside", "--background", stdout=io.StringIO())
     job = ImportJob.objects.get()
-    from patients.imports.jobs import import_job_execute
-
     import_job_execute(job_id=job.pk)
 
     with pytest.raises(CommandError, match="Observation.ndjson: line 1: not valid JSON"):
@@ -232,9 +231,6 @@ def test_import_job_exits_non_zero_for_a_failed_job(tmp_path, clinic_a):
 
 
 def _queries(client, url: str) -> int:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(queries)
