@@ -216,8 +216,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mltraining.tasks.scheduled_retraining",
         "schedule": crontab(day_of_week="sunday", hour=2, minute=0),
     },
-    # Work whose messages were lost is sent again: batches' chunks and queued training runs (the services'
-    # batches_resume_stalled and training_runs_resume_queued).
+    # Work whose messages were lost is sent again: batches' chunks, queued training runs and import jobs (the
+    # services' batches_resume_stalled, training_runs_resume_queued and import_jobs_resume_stalled).
     "resume-stalled-batches": {
         "task": "predictions.tasks.resume_stalled_batches",
         "schedule": crontab(minute="*/10"),
@@ -225,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
     "resume-queued-training-runs": {
         "task": "mltraining.tasks.resume_queued_runs",
         "schedule": crontab(minute="5-59/10"),
+    },
+    "resume-stalled-import-jobs": {
+        "task": "patients.tasks.resume_stalled_import_jobs",
+        "schedule": crontab(minute="7-59/10"),
     },
     # Every patient rescored with the clinic's active model, after Sunday's retraining may have replaced it.
     "score-all-clinics-nightly": {"task": "predictions.tasks.score_all_clinics", "schedule": crontab(hour=4, minute=0)},

@@ -454,7 +454,8 @@ class ImportJob(models.Model):
 
     The files live on disk under VAR_DIR/imports/jobs (`patients.imports.uploads`), never in the database;
     `files` lists them. `progress` is saved after every file and every chunk of resources, and `heartbeat_at`
-    with it, so a job whose worker died shows as stalled and is taken over (`patients.imports.jobs`).
+    with it, so a job whose worker died shows as stalled and is taken over, or sent again by the periodic sweep
+    (`patients.imports.jobs`).
     """
 
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="import_jobs")
@@ -473,6 +474,7 @@ class ImportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    resends = models.PositiveSmallIntegerField(default=0, help_text="Times sent again after its worker was lost.")
 
     class Meta:
         ordering = ["-created_at", "-pk"]

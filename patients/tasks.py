@@ -26,3 +26,11 @@ def import_job_run(self, job_id: int) -> None:
     ran = jobs.import_job_execute(job_id=job_id) is not None
     if not ran and not self.request.is_eager and jobs.import_job_busy(job_id=job_id):
         raise self.retry(countdown=int(jobs.STALE_AFTER.total_seconds()))
+
+
+@shared_task(acks_late=True)
+def resume_stalled_import_jobs() -> list[int]:
+    """Every ten minutes: import jobs whose message was lost or whose worker died are sent again."""
+    from patients.imports import jobs
+
+    return jobs.import_jobs_resume_stalled()

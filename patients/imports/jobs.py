@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ from patients.models import ImportJob, ImportJobKind, ImportJobStatus
 logger = logging.getLogger(__name__)
 
 STALE_AFTER = datetime.timedelta(minutes=10)  # progress is saved far more often than this while a job runs
+MAX_RESENDS = 3  # a job whose worker is lost this often (say, killed for memory each time) is failed, not resent
 MAX_FILES = 5000  # a Synthea population is one bundle per patient
 COMMAND = "manage.py import_fhir"
 CSV_SUFFIXES = (".csv", ".txt")
@@ -151,6 +152,46 @@ def import_job_busy(*, job_id: int) -> bool:
     return ImportJob.objects.filter(
         pk=job_id, status=ImportJobStatus.RUNNING, heartbeat_at__gte=timezone.now() - STALE_AFTER
     ).exists()
+
+
+def import_jobs_resume_stalled() -> list[int]:
+    """The periodic sweep: jobs queued for STALE_AFTER (their message lost, or a long queue: a second message is
+    harmless, the claim runs a job once) are sent again; running jobs without a heartbeat for STALE_AFTER (their
+    worker lost) are queued again, and after MAX_RESENDS failed with the reason. Returns the ids sent again."""
+    now = timezone.now()
+    cutoff = now - STALE_AFTER
+    waiting = Q(status=ImportJobStatus.QUEUED) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    abandoned = Q(status=ImportJobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    sent = []
+    for job in ImportJob.objects.filter(waiting | abandoned).only("pk", "status", "resends"):
+        if job.status == ImportJobStatus.RUNNING and job.resends >= MAX_RESENDS:
+            _abandoned_fail(job.pk, cutoff)
+            continue
+        changes = {"heartbeat_at": now}
+        if job.status == ImportJobStatus.RUNNING:
+            changes |= {"status": ImportJobStatus.QUEUED, "resends": F("resends") + 1}
+        with transaction.atomic():
+            if ImportJob.objects.filter(waiting | abandoned, pk=job.pk).update(**changes):  # not taken meanwhile
+                transaction.on_commit(lambda job_id=job.pk: _dispatch(job_id))
+                sent.append(job.pk)
+    return sent
+
+
+def _abandoned_fail(job_id: int, cutoff: datetime.datetime) -> None:
+    error = (f"The import stopped {MAX_RESENDS + 1} times without finishing (its worker was lost each time). What "
+             "it imported is kept; import the files again to add the rest.")  # fmt: skip
+    with transaction.atomic():
+        failed = ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=ImportJobStatus.FAILED, error=error, finished_at=timezone.now()
+        )
+        if not failed:
+            return
+        job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+        audit_record(actor=job.created_by, username=job.created_by_name, action="import_job.finish", target=job,
+                     outcome=AuditOutcome.FAILURE, detail={"files": len(job.files), "error": error})  # fmt: skip
+    uploads.job_files_delete(job.files)
 
 
 class _Progress:

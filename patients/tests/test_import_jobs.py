@@ -395,3 +395,58 @@ def test_a_csv_over_the_limit_with_a_bad_row_in_its_last_part_writes_nothing_unl
     assert skipped.status == ImportJobStatus.SUCCEEDED
     assert Observation.objects.count() == 5
     assert [(p["row"], p["file"]) for p in skipped.summary["problems"]] == [(7, "big.csv")]
+
+
+# --- the periodic sweep ------------------------------------------------------------------------------------------
+
+
+def _age(job: ImportJob, *, status: str, minutes: int, resends: int = 0) -> None:
+    then = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(minutes=minutes)
+    ImportJob.objects.filter(pk=job.pk).update(status=status, created_at=then, heartbeat_at=then, resends=resends)
+
+
+def test_the_sweep_sends_again_a_job_whose_message_was_lost_and_leaves_a_fresh_one(
+    staff_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):  # both messages lost
+        lost, fresh = create(staff_a, bulk_export(1)), create(staff_a, bulk_export(1))
+    _age(lost, status=ImportJobStatus.QUEUED, minutes=30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = jobs.import_jobs_resume_stalled()
+
+    assert sent == [lost.pk]
+    assert ImportJob.objects.get(pk=lost.pk).status == ImportJobStatus.SUCCEEDED
+    assert ImportJob.objects.get(pk=fresh.pk).status == ImportJobStatus.QUEUED
+
+
+def test_the_sweep_queues_again_a_job_whose_worker_was_lost_and_fails_it_after_the_last_resend(
+    staff_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = create(staff_a, bulk_export(1))
+    _age(job, status=ImportJobStatus.RUNNING, minutes=30, resends=jobs.MAX_RESENDS - 1)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert jobs.import_jobs_resume_stalled() == [job.pk]
+    job.refresh_from_db()
+    assert len(callbacks) == 1
+    assert (job.status, job.resends) == (ImportJobStatus.QUEUED, jobs.MAX_RESENDS)
+
+    _age(job, status=ImportJobStatus.RUNNING, minutes=30, resends=jobs.MAX_RESENDS)  # lost again
+    assert jobs.import_jobs_resume_stalled() == []
+
+    job.refresh_from_db()
+    assert job.status == ImportJobStatus.FAILED
+    assert f"stopped {jobs.MAX_RESENDS + 1} times" in job.error
+    assert not uploads.job_file_path(job.files[0]["path"]).exists()
+
+
+def test_the_beat_schedule_runs_the_sweep_every_ten_minutes(settings):
+    from clinic.celery import app
+
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values()
+               if e["task"] == "patients.tasks.resume_stalled_import_jobs"]  # fmt: skip
+
+    assert entry["schedule"].minute == set(range(7, 60, 10))
+    assert "patients.tasks.resume_stalled_import_jobs" in app.tasks
