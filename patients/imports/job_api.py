@@ -105,7 +105,8 @@ class ImportJobListView(APIView):
         description="Stores the files and answers 202 at once with the job and its URL (also in Location); a worker "
         "imports them. Poll the job for progress and, once finished, the summary. Each file is imported as the "
         "synchronous endpoints do (a refused file writes nothing; importing again adds nothing); a job with a "
-        "refused file ends failed, with the other files imported and listed.",
+        "refused file ends failed, with the other files imported and listed. At most DATA_UPLOAD_MAX_NUMBER_FILES "
+        "(100 by default) files in one request.",
         request={"multipart/form-data": ImportJobRequestSerializer},
         responses={
             202: ImportJobSerializer,

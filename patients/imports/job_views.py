@@ -3,6 +3,7 @@ once), follow its progress, read its summary; the clinic's jobs. Staff, doctors 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -41,7 +42,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Import job {job.pk} queued: {len(job.files)} file(s). This page follows it.")
             return redirect("imports:job_detail", pk=job.pk)
-    return render(request, "patients/imports/job_new.html", {"form": form})
+    context = {"form": form, "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
+    return render(request, "patients/imports/job_new.html", context)
 
 
 @importer_required
