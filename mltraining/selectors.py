@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from clinic import roles
 from clinic.models import Clinic, User
+from mltraining.ml.labels import CLASS_DISPLAY
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
 from patients.catalog_data import unit_display
 from patients.models import ObservationSource
@@ -162,6 +163,22 @@ def candidate_rows(candidates: list[dict[str, Any]], chosen: str) -> tuple[list[
     return [METRIC_LABELS[name] for name in metrics], rows
 
 
+def condition_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Held-out one-vs-rest ROC-AUC per condition with its interval, the conditions with most patients first."""
+    per_class = (metrics.get("test") or {}).get("class_roc_auc") or {}
+    rows = [
+        {
+            "label": CLASS_DISPLAY.get(name, name),
+            "positives": values.get("positives"),
+            "auc": _number(values.get("auc")),
+            "low": _number(values.get("low")),
+            "high": _number(values.get("high")),
+        }
+        for name, values in per_class.items()
+    ]
+    return sorted(rows, key=lambda row: -(row["positives"] or 0))
+
+
 def subgroup_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Held-out performance per sex and per age band: one row per group, with its size beside it."""
     rows = []
@@ -213,6 +230,7 @@ def model_card_for(*, version: ModelVersion) -> dict[str, Any]:
         "summary": summary,
         "label_counts": sorted((summary.get("labels") or {}).items(), key=lambda item: -item[1]),
         "metric_rows": metric_rows(version.metrics),
+        "condition_rows": condition_rows(version.metrics),
         "subgroup_rows": subgroup_rows(version.metrics),
         "candidate_metrics": metric_names,
         "candidate_rows": candidates,

@@ -176,15 +176,8 @@ def scalar_metrics(y_idx: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 def roc_auc_ovr_macro(y_idx: np.ndarray, proba: np.ndarray) -> float:
     """One-vs-rest AUC per class by the rank (Mann-Whitney) formula, averaged over classes with both sides."""
-    n = len(y_idx)
-    aucs = []
-    for c in range(proba.shape[1]):
-        positive = y_idx == c
-        n_pos = int(positive.sum())
-        if n_pos in (0, n):
-            continue
-        ranks = rankdata(proba[:, c])
-        aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos)))
+    aucs = [_one_vs_rest_auc(y_idx == c, proba[:, c]) for c in range(proba.shape[1])]
+    aucs = [auc for auc in aucs if not np.isnan(auc)]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
@@ -216,6 +209,43 @@ def bootstrap_ci(
         for name, value in scalar_metrics(y_idx[rows], proba[rows]).items():
             draws[name][r] = value
     return {name: percentile_interval(values, level) for name, values in draws.items()}
+
+
+def class_auc_intervals(
+    y_true, proba: np.ndarray, classes: list[str], *, groups=None, rounds: int = 500, seed: int = 0, level: float = 0.95
+) -> dict[str, dict[str, float | int]]:
+    """Per condition, the one-vs-rest ROC-AUC on the test set with its bootstrap interval (same units as
+    `bootstrap_ci`) and the number of patients with it: the macro average hides a condition the model cannot
+    tell apart, and a condition with a handful of positives has an interval to match. Classes without both
+    positives and negatives in the test set are left out."""
+    y_idx = encode_labels(y_true, classes)
+    proba = np.asarray(proba, dtype=float)
+    units = unit_codes(groups, len(y_idx))
+    everyone = np.arange(len(y_idx))
+    present = [c for c in range(len(classes)) if 0 < int((y_idx == c).sum()) < len(y_idx)]
+    draws = {c: np.empty(rounds) for c in present}
+    for r, counts in enumerate(bootstrap_counts(int(units.max(initial=-1)) + 1, rounds=rounds, seed=seed)):
+        rows = np.repeat(everyone, counts[units])
+        for c in present:
+            draws[c][r] = _one_vs_rest_auc(y_idx[rows] == c, proba[rows, c])  # NaN when a draw lacks a side
+    result = {}
+    for c in present:
+        low, high = percentile_interval(draws[c], level)
+        result[classes[c]] = {
+            "auc": _one_vs_rest_auc(y_idx == c, proba[:, c]),
+            "low": float(low),
+            "high": float(high),
+            "positives": int((y_idx == c).sum()),
+        }
+    return result
+
+
+def _one_vs_rest_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    n, n_pos = len(positive), int(positive.sum())
+    if n_pos in (0, n):
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos)))
 
 
 def unit_codes(groups, n: int) -> np.ndarray:

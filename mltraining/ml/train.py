@@ -28,6 +28,7 @@ from mltraining.ml.audit import DataAudit, audit_data
 from mltraining.ml.candidates import CANDIDATES, SVC_MAX_ROWS, build_pipeline, native_importance
 from mltraining.ml.metrics import (
     bootstrap_ci,
+    class_auc_intervals,
     classification_metrics,
     encode_labels,
     permutation_importance_auc,
@@ -591,6 +592,9 @@ def _evaluate(
     dummy = build_pipeline(CANDIDATES["dummy"](config.random_state), numeric, categorical).fit(X_train, y_train)
     baseline = classification_metrics(y_test, aligned_proba(dummy, X_test, classes), classes)
     ci = bootstrap_ci(
+        y_test, proba, classes, groups=test_groups, rounds=config.bootstrap_rounds, seed=config.random_state
+    )
+    test_metrics["class_roc_auc"] = class_auc_intervals(
         y_test, proba, classes, groups=test_groups, rounds=config.bootstrap_rounds, seed=config.random_state
     )
     auc, (low, high) = test_metrics["roc_auc_ovr_macro"], ci["roc_auc_ovr_macro"]

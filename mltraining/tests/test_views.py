@@ -3,6 +3,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent
 from mltraining import services
+from mltraining.ml.labels import CLASS_DISPLAY
 from mltraining.ml.train import TrainingConfig
 from mltraining.models import ModelStatus
 from mltraining.tests.factories import CLINIC_PROVENANCE, FAST_CONFIG, SYNTHETIC_PROVENANCE, ModelVersionFactory
@@ -27,6 +28,22 @@ def trained_version(demo_clinic_a):
 @pytest.fixture
 def version_a(clinic_a, trained_artifact):
     return ModelVersionFactory.create_with_artifact(trained_artifact, clinic=clinic_a, status=ModelStatus.ACTIVE)
+
+
+def test_the_model_card_gives_each_condition_its_roc_auc_with_an_interval_and_its_patients(
+    client, admin_a, trained_version
+):
+    per_class = trained_version.metrics["test"]["class_roc_auc"]
+    page = _card(client, admin_a, trained_version).content.decode()
+
+    table = page[page.index('data-testid="conditions-table"') :].split("</table>")[0]
+    assert len(per_class) >= 3
+    for name, row in per_class.items():
+        assert CLASS_DISPLAY[name] in table
+        assert (
+            f"<td>{row['positives']}</td><td>{row['auc']:.3f}</td><td>{row['low']:.3f}–{row['high']:.3f}</td>" in table
+        )
+        assert row["low"] <= row["auc"] <= row["high"]
 
 
 def _card(client, user, version):

@@ -155,7 +155,9 @@ def read_fhir(data: bytes, *, fmt: Format | None = None) -> FhirFile:
     text = _decode(data)
     if not text.strip():
         raise _refuse("The file is empty.")
-    if _NUL_ESCAPE.search(text):  # no FHIR text holds one, and PostgreSQL cannot store it
+    # No FHIR text holds one, and PostgreSQL cannot store it. The substring test first: the pattern, tried at every
+    # position of a 4 MB bundle, costs a tenth of a second.
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise _refuse("The file contains a NUL character (\\u0000) in a string.")
     _check_depth(text)
     if fmt == "ndjson":

@@ -18,6 +18,7 @@ from mltraining.ml.metrics import (
     age_band,
     bootstrap_ci,
     bootstrap_counts,
+    class_auc_intervals,
     classification_metrics,
     encode_labels,
     risk_levels,
@@ -140,6 +141,28 @@ def test_copies_of_rows_do_not_narrow_the_interval_when_the_bootstrap_resamples_
     assert _width(by_row) < _width(originals) / 3  # 1,200 "independent" rows: a falsely narrow interval
     for name in SCALAR_METRICS:  # 60 units drawn with all their copies: the 60 originals' interval, exactly
         assert by_group[name] == pytest.approx(originals[name]), name
+
+
+def test_each_condition_has_its_own_auc_with_an_interval_and_its_positives_and_copies_do_not_narrow_it():
+    y, proba, classes = _random(n=80)
+    copies = np.repeat(np.arange(80), 10)
+
+    alone = class_auc_intervals(y, proba, classes, rounds=300, seed=3)
+    grouped = class_auc_intervals(y[copies], proba[copies], classes, groups=copies, rounds=300, seed=3)
+
+    for j, name in enumerate(classes):
+        positive = y == name
+        assert alone[name]["auc"] == pytest.approx(roc_auc_score(positive, proba[:, j]))
+        assert alone[name]["positives"] == positive.sum()
+        assert alone[name]["low"] < alone[name]["auc"] < alone[name]["high"]
+        assert (grouped[name]["low"], grouped[name]["high"]) == pytest.approx((alone[name]["low"], alone[name]["high"]))
+
+
+def test_a_condition_absent_from_the_test_set_has_no_auc():
+    y, proba = _hand_built()
+    y = np.where(y == "diabetes", "healthy", y)
+
+    assert set(class_auc_intervals(y, proba, CLASSES, rounds=50)) == {"anemia", "healthy"}
 
 
 def test_identical_rows_with_different_labels_are_one_unit_drawn_whole():
