@@ -209,6 +209,10 @@ SOURCES: dict[str, str] = {
     "Organization position paper, World Allergy Organ J 2020;13(2):100080, "
     "https://doi.org/10.1016/j.waojou.2019.100080 (allergen-specific IgE below 0.35 kUA/L is class 0; a value at "
     "or above it shows sensitisation, which is allergy only with matching clinical history).",
+    "blood_gas": "US National Library of Medicine, MedlinePlus Medical Encyclopedia, Blood gases, "
+    "https://medlineplus.gov/ency/article/003855.htm (at sea level: pH 7.35-7.45, pO2 75-100 mm Hg, pCO2 35-45 "
+    "mm Hg, bicarbonate 22-26 mEq/L)." + _KOST + " (Kost 1990 mean limits: pH 7.21 / 7.59, pCO2 19 / 67 mm Hg, "
+    "pO2 below 43 mm Hg.)",
     "sleep": "Watson NF et al., Recommended Amount of Sleep for a Healthy Adult: a joint consensus statement of "
     "the AASM and the Sleep Research Society, Sleep 2015;38(6):843-844, https://doi.org/10.5665/sleep.4716 "
     "(7 hours or more); upper limits from Hirshkowitz M et al., National Sleep Foundation's sleep time "
@@ -237,6 +241,7 @@ MG_DL_PHOSPHORUS = 1 / 3.0974  # phosphate reported as phosphorus, 30.974 g/mol
 MG_DL_LACTATE = 1 / 9.008  # lactate, 90.08 g/mol
 MG_DL_BILIRUBIN = 17.104  # bilirubin, 584.66 g/mol
 UG_DL_IRON = 1 / 5.5845  # iron, 55.845 g/mol
+MM_HG_PER_KPA = 7.50062  # pressure: 1 kPa = 7.50062 mm Hg
 MG_MMOL_ACR = 1000 / 113.12  # albumin/creatinine mg/mmol -> mg/g: a millimole of creatinine weighs 113.12 mg
 # International units of enzyme activity are the same U/L; UCUM writes them [iU] or [IU].
 IU_L = (UnitConversion("[iU]/L", 1.0, display="IU/L"), UnitConversion("[IU]/L", 1.0, display="IU/L"))
@@ -560,7 +565,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     ),
     AnalyteSpec(
         code="co2_total", name="Carbon dioxide, total (bicarbonate)", kind="lab", panel="metabolic",
-        loinc=("2028-9", "20565-8", "1963-8"), unit="mmol/L",
+        loinc=("2028-9", "20565-8", "2027-1", "1963-8"), unit="mmol/L",  # serum/plasma, blood, venous blood
         conversions=(_c("meq/L", 1.0),),
         plausible_low=2.0, plausible_high=60.0,
         ranges=(_r(23.0, 29.0),),
@@ -829,6 +834,43 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         ranges=(_r(20.0, 50.0),),
         critical_low=None, critical_high=None, decimals=0, source="iron",
         aliases=("tsat", "iron saturation", "transferrin sat"),
+    ),
+    # --- Arterial blood gases (analyser-reported at 37 °C) ---------------------------------------------------
+    AnalyteSpec(
+        code="ph_arterial", name="pH (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("2744-1",), unit="[pH]",
+        conversions=(),
+        plausible_low=6.5, plausible_high=8.0,
+        ranges=(_r(7.35, 7.45),),
+        critical_low=7.21, critical_high=7.59, decimals=2, source="blood_gas",
+        aliases=("arterial ph", "abg ph"),
+    ),
+    AnalyteSpec(
+        code="pco2_arterial", name="pCO2 (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("2019-8",), unit="mm[Hg]",
+        conversions=(_c("kPa", MM_HG_PER_KPA),),
+        plausible_low=5.0, plausible_high=200.0,
+        ranges=(_r(35.0, 45.0),),
+        critical_low=19.0, critical_high=67.0, decimals=0, source="blood_gas",
+        aliases=("paco2", "arterial pco2"),
+    ),
+    AnalyteSpec(
+        code="po2_arterial", name="pO2 (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("2703-7",), unit="mm[Hg]",
+        conversions=(_c("kPa", MM_HG_PER_KPA),),
+        plausible_low=5.0, plausible_high=700.0,
+        ranges=(_r(75.0, 100.0),),  # breathing room air at sea level
+        critical_low=43.0, critical_high=None, decimals=0, source="blood_gas",
+        aliases=("pao2", "arterial po2"),
+    ),
+    AnalyteSpec(
+        code="hco3_arterial", name="Bicarbonate (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("1960-4",), unit="mmol/L",
+        conversions=(_c("meq/L", 1.0),),
+        plausible_low=2.0, plausible_high=60.0,
+        ranges=(_r(22.0, 26.0),),
+        critical_low=None, critical_high=None, decimals=0, source="blood_gas",
+        aliases=("arterial bicarbonate", "abg hco3"),
     ),
     # --- Urine --------------------------------------------------------------------------------------------
     AnalyteSpec(

@@ -55,7 +55,7 @@ PATIENT_ORDERINGS = {
 PANELS = [("cbc", "Complete blood count"), ("metabolic", "Metabolic"), ("lipid", "Lipids"),
           ("liver", "Liver"), ("cardiac", "Cardiac"), ("inflammation", "Inflammation"),
           ("coagulation", "Coagulation"), ("iron", "Iron studies"), ("urine", "Urine"),
-          ("allergy", "Allergy (specific IgE)"), ("vitals", "Vital signs"),
+          ("allergy", "Allergy (specific IgE)"), ("blood_gas", "Blood gases"), ("vitals", "Vital signs"),
           ("wearable", "Wearable (daily)")]  # fmt: skip
 
 

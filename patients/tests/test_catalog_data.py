@@ -11,7 +11,7 @@ SPECS = {spec.code: spec for spec in ANALYTES}
 KINDS = {"lab", "vital", "wearable"}
 PANELS = {
     "cbc", "metabolic", "lipid", "liver", "cardiac", "inflammation", "coagulation", "iron", "urine", "allergy",
-    "vitals", "wearable",
+    "blood_gas", "vitals", "wearable",
 }  # fmt: skip
 LOINC = re.compile(r"^\d{1,7}-\d$")
 

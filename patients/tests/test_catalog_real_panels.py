@@ -71,6 +71,12 @@ UCUM = "http://unitsofmeasure.org"
         ("nt_probnp", 1037, "pg/mL", "male", 1037.0, "H"),
         ("ige_peanut", 0.19, "kU/L", "female", 0.19, "N"),
         ("ige_peanut", 0.35, "kU/L", "female", 0.35, "H"),
+        # arterial blood gases, pressures in mm Hg or kPa
+        ("ph_arterial", 7.05, "[pH]", "male", 7.05, "LL"),
+        ("pco2_arterial", 40.5, "mm[Hg]", "female", 40.5, "N"),
+        ("po2_arterial", 12.0, "kPa", "female", 90.01, "N"),
+        ("po2_arterial", 5.5, "kPa", "female", 41.25, "LL"),
+        ("hco3_arterial", 24.6, "mmol/L", "male", 24.6, "N"),
         # existing analytes in units Synthea writes: eGFR as "mL/min", hs-troponin I in pg/mL
         ("egfr_reported", 66.8, "mL/min", "male", 66.8, "N"),
         ("troponin", 30, "pg/mL", "male", 30.0, "N"),

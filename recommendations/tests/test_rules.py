@@ -212,6 +212,12 @@ EDGES = [
     Edge("bilirubin_critical_high", "bilirubin", mg_dl("bilirubin", 15), ">"),
     Edge("inr_critical_high", "inr", 5.0, ">"),
     Edge("aptt_critical_high", "aptt", 100.0, ">"),
+    # Kost 1990 arterial blood gases: pH < 7.21 / > 7.59, pCO2 < 19 / > 67 mm Hg, pO2 < 43 mm Hg.
+    Edge("ph_arterial_critical_low", "ph_arterial", 7.21, "<"),
+    Edge("ph_arterial_critical_high", "ph_arterial", 7.59, ">"),
+    Edge("pco2_arterial_critical_low", "pco2_arterial", 19.0, "<"),
+    Edge("pco2_arterial_critical_high", "pco2_arterial", 67.0, ">"),
+    Edge("po2_arterial_critical_low", "po2_arterial", 43.0, "<"),
     # Wearables: < 5000 steps/day, < 7 h sleep.
     Edge("steps_sedentary", "steps", 5000.0, "<"),
     Edge("sleep_short", "sleep_duration", 7.0, "<"),
