@@ -213,6 +213,11 @@ SOURCES: dict[str, str] = {
     "https://medlineplus.gov/ency/article/003855.htm (at sea level: pH 7.35-7.45, pO2 75-100 mm Hg, pCO2 35-45 "
     "mm Hg, bicarbonate 22-26 mEq/L)." + _KOST + " (Kost 1990 mean limits: pH 7.21 / 7.59, pCO2 19 / 67 mm Hg, "
     "pO2 below 43 mm Hg.)",
+    "urinalysis": "US National Library of Medicine, MedlinePlus Medical Encyclopedia: Urinalysis, "
+    "https://medlineplus.gov/ency/article/003579.htm (specific gravity 1.005-1.030, pH 4.5-8; glucose, ketones "
+    "and bilirubin normally absent); Glucose urine test (0-15 mg/dL) and Protein urine test (0-14 mg/dL in a "
+    "random sample), same encyclopedia. Test strips are semi-quantitative and read by brand-specific bands: "
+    "ketones and bilirubin have no numeric limit here.",
     "sleep": "Watson NF et al., Recommended Amount of Sleep for a Healthy Adult: a joint consensus statement of "
     "the AASM and the Sleep Research Society, Sleep 2015;38(6):843-844, https://doi.org/10.5665/sleep.4716 "
     "(7 hours or more); upper limits from Hirshkowitz M et al., National Sleep Foundation's sleep time "
@@ -881,6 +886,63 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         ranges=(_r(None, 29.9),),  # A2 from 30 mg/g (3 mg/mmol)
         critical_low=None, critical_high=None, decimals=1, source="kdigo_acr",
         aliases=("acr", "uacr", "urine albumin creatinine ratio", "microalbumin creatinine ratio"),
+    ),
+    # Urine test strip (semi-quantitative: the value is the band of the pad) and the quantitative urine protein.
+    AnalyteSpec(
+        code="urine_sg", name="Specific gravity (urine)", kind="lab", panel="urine",
+        loinc=("5811-5", "2965-2"), unit="{SG}",
+        # A UCUM annotation stands for unity: "1" and Synthea's "{nominal}" are the same dimensionless number.
+        conversions=(_c("1", 1.0), _c("{nominal}", 1.0)),
+        plausible_low=1.0, plausible_high=1.08,
+        ranges=(_r(1.005, 1.030),),
+        critical_low=None, critical_high=None, decimals=3, source="urinalysis",
+        aliases=("urine specific gravity", "sg"),
+    ),
+    AnalyteSpec(
+        code="urine_ph", name="pH (urine)", kind="lab", panel="urine",
+        loinc=("5803-2", "2756-5"), unit="[pH]",
+        conversions=(_c("pH", 1.0),),
+        plausible_low=4.0, plausible_high=9.5,
+        ranges=(_r(4.5, 8.0),),
+        critical_low=None, critical_high=None, decimals=1, source="urinalysis",
+        aliases=("urine ph",),
+    ),
+    AnalyteSpec(
+        code="urine_glucose", name="Glucose (urine)", kind="lab", panel="urine",
+        loinc=("5792-7",), unit="mg/dL",
+        conversions=(_c("mmol/L", 18.016),),
+        plausible_low=0.0, plausible_high=5000.0,
+        ranges=(_r(None, 15.0),),
+        critical_low=None, critical_high=None, decimals=0, source="urinalysis",
+        aliases=("urine glucose",),
+    ),
+    AnalyteSpec(
+        code="urine_protein", name="Protein (urine)", kind="lab", panel="urine",
+        loinc=("5804-0", "2888-6"), unit="mg/dL",  # test strip, quantitative
+        conversions=(_c("g/L", 100.0), _c("mg/L", 0.1)),
+        plausible_low=0.0, plausible_high=5000.0,
+        ranges=(_r(None, 14.0),),
+        critical_low=None, critical_high=None, decimals=0, source="urinalysis",
+        aliases=("urine protein",),
+    ),
+    AnalyteSpec(
+        # Normal is none detected; a strip's lowest band differs by brand, so no numeric limit is given.
+        code="urine_ketones", name="Ketones (urine)", kind="lab", panel="urine",
+        loinc=("5797-6",), unit="mg/dL",
+        conversions=(),
+        plausible_low=0.0, plausible_high=500.0,
+        ranges=(),
+        critical_low=None, critical_high=None, decimals=0, source="urinalysis",
+        aliases=("urine ketones",),
+    ),
+    AnalyteSpec(
+        code="urine_bilirubin", name="Bilirubin (urine)", kind="lab", panel="urine",
+        loinc=("20505-4",), unit="mg/dL",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(),
+        critical_low=None, critical_high=None, decimals=1, source="urinalysis",
+        aliases=("urine bilirubin",),
     ),
     # --- Allergy: allergen-specific IgE (serum), one analyte per allergen -----------------------------------
     *(

@@ -96,15 +96,16 @@ RULES_ONLY = ("glucose_random", "egfr_reported", "troponin_t_hs", "troponin_i", 
 
 # Catalog analytes that are recorded, flagged against their ranges and shown, and whose critical limits give the
 # generic urgent item, but that no model reads: the rest of the real panels (full blood count indices and
-# differential, the metabolic panel, coagulation, iron studies, urine albumin, NT-proBNP, allergen-specific IgE,
-# arterial blood gases).
+# differential, the metabolic panel, coagulation, iron studies, urine albumin and test strips, NT-proBNP,
+# allergen-specific IgE, arterial blood gases).
 # A model trained on them would need a schema of its own and the data to learn from.
 RECORD_ONLY = (
     "rdw_cv", "rdw_sd", "mpv", "pdw", "neutrophils", "lymphocytes", "monocytes", "eosinophils", "basophils",
     "neutrophils_pct", "lymphocytes_pct", "monocytes_pct", "eosinophils_pct", "basophils_pct",
     "urea", "calcium", "chloride", "co2_total", "magnesium", "phosphate", "lactate",
     "albumin", "total_protein", "globulin", "bilirubin", "alp", "nt_probnp",
-    "inr", "pt", "aptt", "ferritin", "iron", "tibc", "transferrin_saturation", "urine_acr",
+    "inr", "pt", "aptt", "ferritin", "iron", "tibc", "transferrin_saturation", "urine_acr", "urine_sg", "urine_ph",
+    "urine_glucose", "urine_protein", "urine_ketones", "urine_bilirubin",
     "ige_peanut", "ige_walnut", "ige_codfish", "ige_shrimp", "ige_wheat", "ige_egg_white", "ige_soybean",
     "ige_cow_milk", "ige_white_oak", "ige_ragweed", "ige_cat_dander", "ige_dust_mite", "ige_cladosporium",
     "ige_honey_bee", "ige_latex", "ph_arterial", "pco2_arterial", "po2_arterial", "hco3_arterial",

@@ -11,7 +11,8 @@ class Migration(migrations.Migration):
     """The catalog covers real panels: the full blood count's red cell and platelet indices and its white-cell
     differential; urea, calcium, chloride, total CO2, magnesium, phosphate and lactate; albumin, total protein,
     globulin, bilirubin and alkaline phosphatase; INR, PT and aPTT; ferritin, iron, TIBC and transferrin saturation;
-    the urine albumin/creatinine ratio; NT-proBNP; fifteen allergen-specific IgE; arterial pH, pCO2, pO2 and
+    the urine albumin/creatinine ratio and test strip (specific gravity, pH, glucose, protein, ketones, bilirubin);
+    NT-proBNP; fifteen allergen-specific IgE; arterial pH, pCO2, pO2 and
     bicarbonate. New units for existing analytes:
     eGFR written "mL/min", troponin in pg/mL, enzymes in IU/L. Existing analytes keep their ranges and limits.
 
