@@ -35,7 +35,7 @@ class UnitConversion:
 # (mmol/L, g/dL, %, U/L). The code itself stays what is stored, exported and accepted.
 UNIT_DISPLAY: dict[str, str] = {
     "10*12/L": "×10¹²/L", "10*9/L": "×10⁹/L", "umol/L": "µmol/L", "u[IU]/mL": "µIU/mL", "mm[Hg]": "mmHg",
-    "kg/m2": "kg/m²", "/d": "per day", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "a": "years",
+    "kg/m2": "kg/m²", "/d": "per day", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "a": "years", "ug/L": "µg/L",
 }  # fmt: skip
 
 

@@ -872,9 +872,9 @@ def test_the_import_command_prints_a_summary(tmp_path, clinic_a):
     call_command("import_fhir", str(path), "--clinic", "riverside", stdout=out)
 
     text = out.getvalue()
-    assert "observations: 30 created, 0 already stored" in text
+    assert f"observations: {2 * KNOWN_PER_VISIT} created, 0 already stored" in text
     assert "skipped resource types: CarePlan 1, Claim 2, DiagnosticReport 2" in text
-    assert "6299-2 Urea nitrogen [Mass/volume] in Blood (2)" in text
+    assert "9279-1 Respiratory rate (2)" in text
     assert AuditEvent.objects.get(action="fhir.import").actor_username == "manage.py import_fhir"
 
 
