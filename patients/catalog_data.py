@@ -325,7 +325,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         critical_low=None, critical_high=None, decimals=1, source="cbc",
         aliases=("mean cell hemoglobin concentration",),
     ),
-    # Red cell and platelet indices: analyser-specific (these are conventional Sysmex-type intervals).
+    # Red cell and platelet indices: conventional intervals; each analyser has its own.
     AnalyteSpec(
         code="rdw_cv", name="Red cell distribution width (CV)", kind="lab", panel="cbc",
         loinc=("788-0", "30385-9"), unit="%",
@@ -354,7 +354,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         aliases=("mean platelet volume", "platelet mean volume"),
     ),
     AnalyteSpec(
-        # A width in fL of platelets of 7-12 fL: hundreds of fL is not a result (Synthea files 150-520 fL here).
+        # Platelets are 7-12 fL: a distribution width of hundreds of fL is not a result (Synthea files 150-520 fL).
         code="pdw", name="Platelet distribution width", kind="lab", panel="cbc",
         loinc=("32207-3",), unit="fL",
         conversions=(),
@@ -771,7 +771,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         loinc=("33762-6", "71425-3"), unit="ng/L",  # serum/plasma, blood
         conversions=(_c("pg/mL", 1.0),),
         plausible_low=0.0, plausible_high=100000.0,
-        ranges=(_r(None, 124.0),),  # heart failure unlikely below 125 pg/mL
+        ranges=(_r(None, 124.0),),  # heart failure unlikely below 125 pg/mL (reported in whole pg/mL)
         critical_low=None, critical_high=None, decimals=0, source="esc_hf",
         aliases=("nt-probnp", "ntprobnp", "n-terminal pro-bnp"),
     ),
@@ -883,7 +883,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         loinc=("9318-7", "14959-1"), unit="mg/g",  # albumin, "microalbumin": the same test
         conversions=(_c("mg/mmol", MG_MMOL_ACR),),
         plausible_low=0.0, plausible_high=10000.0,
-        ranges=(_r(None, 29.9),),  # A2 from 30 mg/g (3 mg/mmol)
+        ranges=(_r(None, 29.9),),  # A2 from 30 mg/g (3 mg/mmol); reported to 0.1 mg/g
         critical_low=None, critical_high=None, decimals=1, source="kdigo_acr",
         aliases=("acr", "uacr", "urine albumin creatinine ratio", "microalbumin creatinine ratio"),
     ),
@@ -951,7 +951,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
             loinc=(loinc,), unit="kU/L",  # kUA/L, calibrated to the WHO IgE standard: 1 kU/L = 1 kIU/L
             conversions=(_c("k[IU]/L", 1.0, display="kIU/L"),),
             plausible_low=0.0, plausible_high=1000.0,
-            ranges=(_r(None, 0.34),),  # class 0 below 0.35 kU/L
+            ranges=(_r(None, 0.34),),  # class 0 below 0.35 kU/L; reported to 0.01 kU/L
             critical_low=None, critical_high=None, decimals=2, source="wao_ige",
             aliases=(f"{allergen.lower()} ige", immunocap),
         )
