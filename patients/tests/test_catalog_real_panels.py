@@ -6,13 +6,17 @@ import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
 
 from patients.catalog import catalog
 from patients.catalog_data import ANALYTES
 from patients.clinical import InvalidValue, check_plausible, interpret
 from patients.fhir.services import fhir_import
-from patients.models import Analyte, AnalyteLoinc, AnalyteUnit, Observation
+from patients.models import Analyte, AnalyteLoinc, AnalyteUnit, Observation, Sex
 from patients.selectors import PANELS
+from patients.services import ObservationInput, observations_record
+from patients.tests.factories import PatientFactory
 
 SPECS = {spec.code: spec for spec in ANALYTES}
 LOINC = "http://loinc.org"
@@ -210,3 +214,35 @@ def test_synthea_globulin_in_g_dl_labelled_g_l_is_a_problem_and_nothing_is_store
 
     assert "Did you mean g/dL?" in refused.value.messages[1]
     assert not Observation.objects.exists()
+
+
+# --- On the patient page -----------------------------------------------------------------------------------------
+
+
+def test_results_of_the_new_panels_are_shown_under_their_panels_flagged_and_a_critical_one_in_the_banner(
+    client, doctor_a, clinic_a
+):
+    patient = PatientFactory(clinic=clinic_a, sex=Sex.FEMALE)
+    entries = [
+        ObservationInput("urea", 20, "mg/dL"),
+        ObservationInput("inr", 5.5, "{INR}"),
+        ObservationInput("ferritin", 10, "ug/L"),
+        ObservationInput("urine_acr", 45, "mg/g"),
+        ObservationInput("ige_peanut", 0.19, "kU/L"),
+        ObservationInput("ph_arterial", 7.38, "[pH]"),
+    ]
+    observations_record(patient=patient, by=doctor_a, entries=entries, effective_at=timezone.now())
+    client.force_login(doctor_a)
+
+    response = client.get(reverse("patients:detail", args=[patient.pk]))
+
+    panels = {panel["key"]: [(row.value, row.flag) for row in panel["rows"]] for panel in response.context["panels"]}
+    assert panels == {
+        "metabolic": [("7.1 mmol/L", "N")],
+        "coagulation": [("5.5 {INR}", "HH")],
+        "iron": [("10 µg/L", "L")],
+        "urine": [("45.0 mg/g", "H")],
+        "allergy": [("0.19 kU/L", "N")],
+        "blood_gas": [("7.38 [pH]", "N")],
+    }
+    assert "INR 5.5 {INR} (critically high)" in response.content.decode()
