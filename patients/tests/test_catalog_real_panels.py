@@ -238,11 +238,12 @@ def test_results_of_the_new_panels_are_shown_under_their_panels_flagged_and_a_cr
 
     panels = {panel["key"]: [(row.value, row.flag) for row in panel["rows"]] for panel in response.context["panels"]}
     assert panels == {
-        "metabolic": [("7.1 mmol/L", "N")],
+        "metabolic": [("7.139 mmol/L", "N")],  # 20 mg/dL: three digits would read 7.14, the range's limit
         "coagulation": [("5.5 {INR}", "HH")],
         "iron": [("10 µg/L", "L")],
         "urine": [("45.0 mg/g", "H")],
         "allergy": [("0.19 kU/L", "N")],
         "blood_gas": [("7.38 [pH]", "N")],
     }
-    assert "INR 5.5 {INR} (critically high)" in response.content.decode()
+    assert [(row.name, row.flag) for row in response.context["critical"]] == [("INR", "HH")]
+    assert "<strong>INR</strong> 5.5 {INR} (critically high)" in response.content.decode()
