@@ -6,6 +6,7 @@ The catalog changes only through data migrations (`catalog_sync`), so a process-
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -63,12 +64,19 @@ def catalog() -> Catalog:
             aliases=tuple(analyte.aliases),
         )
         ids[analyte.code] = analyte.pk
-    by_loinc = {loinc: spec for spec in specs.values() for loinc in spec.loinc}
-    by_name = {}
-    for spec in specs.values():
+    return catalog_of(specs.values(), ids=ids)
+
+
+def catalog_of(specs: Iterable[AnalyteSpec], *, ids: dict[str, int] | None = None) -> Catalog:
+    """The lookups over these specs: `catalog()` builds them from the database, a script without one (bench/) from
+    `catalog_data.ANALYTES`, and both find an analyte the same way."""
+    by_code = {spec.code: spec for spec in specs}
+    by_loinc = {loinc: spec for spec in by_code.values() for loinc in spec.loinc}
+    by_name: dict[str, AnalyteSpec] = {}
+    for spec in by_code.values():
         for name in (spec.code, spec.name, *spec.aliases):
             by_name.setdefault(name.lower(), spec)
-    return Catalog(by_code=specs, ids=ids, by_loinc=by_loinc, by_name=by_name)
+    return Catalog(by_code=by_code, ids=ids or {}, by_loinc=by_loinc, by_name=by_name)
 
 
 def catalog_clear() -> None:

@@ -35,7 +35,7 @@ class UnitConversion:
 # (mmol/L, g/dL, %, U/L). The code itself stays what is stored, exported and accepted.
 UNIT_DISPLAY: dict[str, str] = {
     "10*12/L": "×10¹²/L", "10*9/L": "×10⁹/L", "umol/L": "µmol/L", "u[IU]/mL": "µIU/mL", "mm[Hg]": "mmHg",
-    "kg/m2": "kg/m²", "/d": "per day", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "a": "years",
+    "kg/m2": "kg/m²", "/d": "per day", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "a": "years", "ug/L": "µg/L",
 }  # fmt: skip
 
 
@@ -57,7 +57,7 @@ class AnalyteSpec:
     code: str  # short stable slug
     name: str
     kind: str  # "lab" | "vital" | "wearable"
-    panel: str  # "cbc" | "metabolic" | "lipid" | "liver" | "cardiac" | "inflammation" | "vitals" | "wearable"
+    panel: str  # a key of patients.selectors.PANELS: "cbc", "metabolic", "lipid", "liver", "cardiac", ... "wearable"
     loinc: tuple[str, ...]  # the first is preferred (used for export)
     unit: str  # canonical UCUM unit
     conversions: tuple[UnitConversion, ...]  # accepted alternative units, not including the canonical one
@@ -161,6 +161,63 @@ SOURCES: dict[str, str] = {
     "anthropometry": "No reference range: body weight and height are interpreted through BMI.",
     "steps": "Tudor-Locke C, Craig CL, Thyfault JP, Spence JC, A step-defined sedentary lifestyle index: "
     "<5000 steps/day, Appl Physiol Nutr Metab 2013;38(2):100-114, https://doi.org/10.1139/apnm-2012-0235.",
+    "chemistry": "Conventional adult serum intervals as tabulated in laboratory medicine references: "
+    + _TIETZ
+    + " US National Library of Medicine, MedlinePlus Medical Encyclopedia: Comprehensive metabolic panel, "
+    "https://medlineplus.gov/ency/article/003468.htm (albumin 3.4-5.4 g/dL, alkaline phosphatase 44-147 IU/L, BUN "
+    "6-20 mg/dL, calcium 8.5-10.2 mg/dL, chloride 96-106 mmol/L, CO2 23-29 mmol/L, total bilirubin up to 1.2 mg/dL, "
+    "total protein 6.0-8.3 g/dL); Total protein, https://medlineplus.gov/ency/article/003483.htm (globulin "
+    "2.0-3.5 g/dL); Magnesium blood test, https://medlineplus.gov/ency/article/003487.htm (1.7-2.2 mg/dL); "
+    "Phosphorus blood test, https://medlineplus.gov/ency/article/003478.htm (2.8-4.5 mg/dL). Intervals differ by "
+    "method and laboratory." + _KOST + " (Kost 1990 mean limits: calcium 6.6 / 12.9 mg/dL, magnesium 1.0 / 4.9 "
+    "mg/dL, phosphorus 1.2 / 8.9 mg/dL, chloride 75 / 126 mmol/L, CO2 content 11 / 40 mmol/L, urea nitrogen high "
+    "104 mg/dL, bilirubin high 15 mg/dL.)",
+    "differential": "Percentages: US National Library of Medicine, MedlinePlus Medical Encyclopedia, Blood "
+    "differential test, https://medlineplus.gov/ency/article/003657.htm (neutrophils 40-60 %, lymphocytes 20-40 %, "
+    "monocytes 2-8 %, eosinophils 1-4 %, basophils 0.5-1 %). Absolute counts: conventional adult intervals, "
+    + _TIETZ
+    + " Critical low neutrophil count 0.5 x10^9/L: severe neutropenia, the threshold of Freifeld AG et al., "
+    "Clinical Practice Guideline for the Use of Antimicrobial Agents in Neutropenic Patients with Cancer: 2010 "
+    "Update by the IDSA, Clin Infect Dis 2011;52(4):e56-e93, https://doi.org/10.1093/cid/cir073.",
+    "lactate": "US National Library of Medicine, MedlinePlus Medical Encyclopedia, Lactic acid test, "
+    "https://medlineplus.gov/ency/article/003507.htm (4.5-19.8 mg/dL, 0.5-2.2 mmol/L). Critical high 4 mmol/L: the "
+    "lactate at which the Surviving Sepsis Campaign Hour-1 bundle starts fluid resuscitation, Levy MM, Evans LE, "
+    "Rhodes A, The Surviving Sepsis Campaign Bundle: 2018 Update, Crit Care Med 2018;46(6):997-1000, "
+    "https://doi.org/10.1097/CCM.0000000000003119.",
+    "coagulation": "US National Library of Medicine, MedlinePlus Medical Encyclopedia: Prothrombin time (PT), "
+    "https://medlineplus.gov/ency/article/003652.htm (11-13.5 s; INR 0.8-1.1 without anticoagulation); Partial "
+    "thromboplastin time (PTT), https://medlineplus.gov/ency/article/003653.htm (25-35 s). Reagent- and "
+    "analyser-specific. Critical limits (INR above 5, aPTT above 100 s): the medians of Pai M, Moffat KA, "
+    "Plumhoff E, Hayward CPM, Critical values in the coagulation laboratory: results of a survey of the North "
+    "American Specialized Coagulation Laboratory Association, Am J Clin Pathol 2011;136(6):836-841, "
+    "https://doi.org/10.1309/AJCP8O8GIPPPNUSH.",
+    "who_ferritin": "World Health Organization, WHO guideline on use of ferritin concentrations to assess iron "
+    "status in individuals and populations, Geneva, 2020, https://www.who.int/publications/i/item/9789240000124 "
+    "(apparently healthy adults: ferritin below 15 ug/L is iron deficiency; above 150 ug/L in women and 200 ug/L "
+    "in men a risk of iron overload).",
+    "iron": "US National Library of Medicine, MedlinePlus Medical Encyclopedia: Serum iron test, "
+    "https://medlineplus.gov/ency/article/003488.htm (iron 60-170 ug/dL, transferrin saturation 20-50 %); Total "
+    "iron binding capacity, https://medlineplus.gov/ency/article/003489.htm (240-450 ug/dL). Iron deficiency is "
+    "judged with ferritin (WHO 2020).",
+    "kdigo_acr": "KDIGO 2024 Clinical Practice Guideline for the Evaluation and Management of Chronic Kidney "
+    "Disease, Kidney Int 2024;105(4S):S117-S314, https://doi.org/10.1016/j.kint.2023.10.018 (albuminuria "
+    "categories: A1 below 30 mg/g (3 mg/mmol), A2 30-300 mg/g, A3 above 300 mg/g).",
+    "esc_hf": "McDonagh TA et al., 2021 ESC Guidelines for the diagnosis and treatment of acute and chronic heart "
+    "failure, Eur Heart J 2021;42(36):3599-3726, https://doi.org/10.1093/eurheartj/ehab368 (non-acute setting: "
+    "NT-proBNP below 125 pg/mL makes heart failure unlikely).",
+    "wao_ige": "Ansotegui IJ et al., IgE allergy diagnostics and other relevant tests in allergy, a World Allergy "
+    "Organization position paper, World Allergy Organ J 2020;13(2):100080, "
+    "https://doi.org/10.1016/j.waojou.2019.100080 (allergen-specific IgE below 0.35 kUA/L is class 0; a value at "
+    "or above it shows sensitisation, which is allergy only with matching clinical history).",
+    "blood_gas": "US National Library of Medicine, MedlinePlus Medical Encyclopedia, Blood gases, "
+    "https://medlineplus.gov/ency/article/003855.htm (at sea level: pH 7.35-7.45, pO2 75-100 mm Hg, pCO2 35-45 "
+    "mm Hg, bicarbonate 22-26 mEq/L)." + _KOST + " (Kost 1990 mean limits: pH 7.21 / 7.59, pCO2 19 / 67 mm Hg, "
+    "pO2 below 43 mm Hg.)",
+    "urinalysis": "US National Library of Medicine, MedlinePlus Medical Encyclopedia: Urinalysis, "
+    "https://medlineplus.gov/ency/article/003579.htm (specific gravity 1.005-1.030, pH 4.5-8; glucose, ketones "
+    "and bilirubin normally absent); Glucose urine test (0-15 mg/dL) and Protein urine test (0-14 mg/dL in a "
+    "random sample), same encyclopedia. Test strips are semi-quantitative and read by brand-specific bands: "
+    "ketones and bilirubin have no numeric limit here.",
     "sleep": "Watson NF et al., Recommended Amount of Sleep for a Healthy Adult: a joint consensus statement of "
     "the AASM and the Sleep Research Society, Sleep 2015;38(6):843-844, https://doi.org/10.5665/sleep.4716 "
     "(7 hours or more); upper limits from Hirshkowitz M et al., National Sleep Foundation's sleep time "
@@ -181,6 +238,18 @@ MG_DL_GLUCOSE = 1 / 18.016  # glucose, 180.16 g/mol
 MG_DL_CHOLESTEROL = 1 / 38.67  # cholesterol, 386.7 g/mol
 MG_DL_TRIGLYCERIDES = 1 / 88.57  # triglycerides, as triolein 885.7 g/mol
 MG_DL_CREATININE = 88.42  # creatinine, 113.12 g/mol
+
+MG_DL_UREA_NITROGEN = 1 / 2.8014  # urea nitrogen (BUN) mg/dL -> urea mmol/L: two nitrogens of 14.007 g/mol per urea
+MG_DL_CALCIUM = 1 / 4.008  # calcium, 40.08 g/mol
+MG_DL_MAGNESIUM = 1 / 2.4305  # magnesium, 24.305 g/mol
+MG_DL_PHOSPHORUS = 1 / 3.0974  # phosphate reported as phosphorus, 30.974 g/mol
+MG_DL_LACTATE = 1 / 9.008  # lactate, 90.08 g/mol
+MG_DL_BILIRUBIN = 17.104  # bilirubin, 584.66 g/mol
+UG_DL_IRON = 1 / 5.5845  # iron, 55.845 g/mol
+MM_HG_PER_KPA = 7.50062  # pressure: 1 kPa = 7.50062 mm Hg
+MG_MMOL_ACR = 1000 / 113.12  # albumin/creatinine mg/mmol -> mg/g: a millimole of creatinine weighs 113.12 mg
+# International units of enzyme activity are the same U/L; UCUM writes them [iU] or [IU].
+IU_L = (UnitConversion("[iU]/L", 1.0, display="IU/L"), UnitConversion("[IU]/L", 1.0, display="IU/L"))
 
 ANALYTES: tuple[AnalyteSpec, ...] = (
     # --- Complete blood count (whole blood, EDTA) -----------------------------------------------------
@@ -256,6 +325,135 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         critical_low=None, critical_high=None, decimals=1, source="cbc",
         aliases=("mean cell hemoglobin concentration",),
     ),
+    # Red cell and platelet indices: conventional intervals; each analyser has its own.
+    AnalyteSpec(
+        code="rdw_cv", name="Red cell distribution width (CV)", kind="lab", panel="cbc",
+        loinc=("788-0", "30385-9"), unit="%",
+        conversions=(),
+        plausible_low=5.0, plausible_high=50.0,
+        ranges=(_r(11.5, 14.5),),
+        critical_low=None, critical_high=None, decimals=1, source="cbc",
+        aliases=("rdw", "rdw-cv", "red cell distribution width"),
+    ),
+    AnalyteSpec(
+        code="rdw_sd", name="Red cell distribution width (SD)", kind="lab", panel="cbc",
+        loinc=("21000-5",), unit="fL",
+        conversions=(),
+        plausible_low=15.0, plausible_high=150.0,
+        ranges=(_r(39.0, 46.0),),
+        critical_low=None, critical_high=None, decimals=1, source="cbc",
+        aliases=("rdw-sd",),
+    ),
+    AnalyteSpec(
+        code="mpv", name="Mean platelet volume", kind="lab", panel="cbc",
+        loinc=("32623-1", "28542-9"), unit="fL",
+        conversions=(),
+        plausible_low=3.0, plausible_high=25.0,
+        ranges=(_r(7.5, 11.5),),
+        critical_low=None, critical_high=None, decimals=1, source="cbc",
+        aliases=("mean platelet volume", "platelet mean volume"),
+    ),
+    AnalyteSpec(
+        # Platelets are 7-12 fL: a distribution width of hundreds of fL is not a result (Synthea files 150-520 fL).
+        code="pdw", name="Platelet distribution width", kind="lab", panel="cbc",
+        loinc=("32207-3",), unit="fL",
+        conversions=(),
+        plausible_low=3.0, plausible_high=40.0,
+        ranges=(_r(9.0, 17.0),),
+        critical_low=None, critical_high=None, decimals=1, source="cbc",
+        aliases=("platelet distribution width",),
+    ),
+    # White cell differential, automated count: absolute counts (what is judged), then percentages of leukocytes.
+    AnalyteSpec(
+        code="neutrophils", name="Neutrophils", kind="lab", panel="cbc",
+        loinc=("751-8", "26499-4"), unit="10*9/L",
+        conversions=(_c("10*3/uL", 1.0, display="10^3/µL"), _c("/nL", 1.0)),
+        plausible_low=0.0, plausible_high=500.0,
+        ranges=(_r(2.0, 7.5),),
+        critical_low=0.5, critical_high=None, decimals=2, source="differential",
+        aliases=("neutrophil count", "absolute neutrophil count", "anc", "neut"),
+    ),
+    AnalyteSpec(
+        code="lymphocytes", name="Lymphocytes", kind="lab", panel="cbc",
+        loinc=("731-0", "26474-7"), unit="10*9/L",
+        conversions=(_c("10*3/uL", 1.0, display="10^3/µL"), _c("/nL", 1.0)),
+        plausible_low=0.0, plausible_high=500.0,
+        ranges=(_r(1.0, 4.0),),
+        critical_low=None, critical_high=None, decimals=2, source="differential",
+        aliases=("lymphocyte count", "absolute lymphocyte count", "lymph"),
+    ),
+    AnalyteSpec(
+        code="monocytes", name="Monocytes", kind="lab", panel="cbc",
+        loinc=("742-7", "26484-6"), unit="10*9/L",
+        conversions=(_c("10*3/uL", 1.0, display="10^3/µL"), _c("/nL", 1.0)),
+        plausible_low=0.0, plausible_high=200.0,
+        ranges=(_r(0.2, 1.0),),
+        critical_low=None, critical_high=None, decimals=2, source="differential",
+        aliases=("monocyte count", "mono"),
+    ),
+    AnalyteSpec(
+        code="eosinophils", name="Eosinophils", kind="lab", panel="cbc",
+        loinc=("711-2", "26449-9"), unit="10*9/L",
+        conversions=(_c("10*3/uL", 1.0, display="10^3/µL"), _c("/nL", 1.0)),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(None, 0.5),),
+        critical_low=None, critical_high=None, decimals=2, source="differential",
+        aliases=("eosinophil count", "eos"),
+    ),
+    AnalyteSpec(
+        code="basophils", name="Basophils", kind="lab", panel="cbc",
+        loinc=("704-7", "26444-0"), unit="10*9/L",
+        conversions=(_c("10*3/uL", 1.0, display="10^3/µL"), _c("/nL", 1.0)),
+        plausible_low=0.0, plausible_high=50.0,
+        ranges=(_r(None, 0.1),),
+        critical_low=None, critical_high=None, decimals=2, source="differential",
+        aliases=("basophil count", "baso"),
+    ),
+    AnalyteSpec(
+        code="neutrophils_pct", name="Neutrophils (% of leukocytes)", kind="lab", panel="cbc",
+        loinc=("770-8", "26511-6"), unit="%",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(40.0, 60.0),),
+        critical_low=None, critical_high=None, decimals=1, source="differential",
+        aliases=("neutrophils %", "neut %"),
+    ),
+    AnalyteSpec(
+        code="lymphocytes_pct", name="Lymphocytes (% of leukocytes)", kind="lab", panel="cbc",
+        loinc=("736-9", "26478-8"), unit="%",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(20.0, 40.0),),
+        critical_low=None, critical_high=None, decimals=1, source="differential",
+        aliases=("lymphocytes %", "lymph %"),
+    ),
+    AnalyteSpec(
+        code="monocytes_pct", name="Monocytes (% of leukocytes)", kind="lab", panel="cbc",
+        loinc=("5905-5", "26485-3"), unit="%",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(2.0, 8.0),),
+        critical_low=None, critical_high=None, decimals=1, source="differential",
+        aliases=("monocytes %", "mono %"),
+    ),
+    AnalyteSpec(
+        code="eosinophils_pct", name="Eosinophils (% of leukocytes)", kind="lab", panel="cbc",
+        loinc=("713-8", "26450-7"), unit="%",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(1.0, 4.0),),
+        critical_low=None, critical_high=None, decimals=1, source="differential",
+        aliases=("eosinophils %", "eos %"),
+    ),
+    AnalyteSpec(
+        code="basophils_pct", name="Basophils (% of leukocytes)", kind="lab", panel="cbc",
+        loinc=("706-2", "30180-4"), unit="%",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(0.5, 1.0),),
+        critical_low=None, critical_high=None, decimals=1, source="differential",
+        aliases=("basophils %", "baso %"),
+    ),
     # --- Metabolic: glucose, HbA1c, kidney, electrolytes, insulin (serum/plasma) --------------------------
     AnalyteSpec(
         code="glucose", name="Glucose (fasting)", kind="lab", panel="metabolic",
@@ -302,7 +500,9 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         # CKD-EPI 2021, CKD-EPI, MDRD, and the non-race-specific MDRD and CKD-EPI codes; the race-specific
         # ("among blacks") codes are left out: KDIGO 2024 recommends race-free equations.
         loinc=("98979-8", "62238-1", "33914-3", "48642-3", "88294-4"), unit="mL/min/{1.73_m2}",
-        conversions=(),
+        # Every one of these codes is normalised to 1.73 m2 by definition, so a laboratory (or Synthea) writing the
+        # unit short as "mL/min" reports the same number; a clearance that is not normalised has other codes.
+        conversions=(_c("mL/min", 1.0),),
         plausible_low=1.0, plausible_high=200.0,
         ranges=(_r(60.0, None),),  # below 60: KDIGO categories G3a-G5
         critical_low=None, critical_high=None, decimals=0, source="kdigo_egfr",
@@ -334,6 +534,75 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
         ranges=(_r(2.6, 24.9),),
         critical_low=None, critical_high=None, decimals=1, source="insulin",
         aliases=("fasting insulin",),
+    ),
+    # Rest of the basic and comprehensive metabolic panels: serum/plasma, then whole blood, then moles. Critical
+    # limits surveyed in mg/dL are those mg/dL values converted exactly, so a value entered in mg/dL is judged as
+    # the survey states it.
+    AnalyteSpec(
+        # Reported as urea nitrogen (BUN, mg/dL) in the US, as urea (mmol/L) elsewhere: one mole of urea carries
+        # two of nitrogen, so BUN mg/dL / 2.8014 = urea mmol/L. Urea by mass (mg/dL of urea) has another factor
+        # and the same unit, so its codes are left out.
+        code="urea", name="Urea (BUN)", kind="lab", panel="metabolic",
+        loinc=("3094-0", "6299-2", "22664-7"), unit="mmol/L",
+        conversions=(_c("mg/dL", MG_DL_UREA_NITROGEN),),
+        plausible_low=0.1, plausible_high=100.0,
+        ranges=(_r(2.14, 7.14),),  # 6-20 mg/dL
+        critical_low=None, critical_high=104 * MG_DL_UREA_NITROGEN, decimals=1, source="chemistry",
+        aliases=("bun", "blood urea nitrogen", "urea nitrogen", "serum urea"),
+    ),
+    AnalyteSpec(
+        code="calcium", name="Calcium (total)", kind="lab", panel="metabolic",
+        loinc=("17861-6", "49765-1", "2000-8"), unit="mmol/L",
+        conversions=(_c("mg/dL", MG_DL_CALCIUM),),
+        plausible_low=0.5, plausible_high=5.0,
+        ranges=(_r(2.12, 2.55),),  # 8.5-10.2 mg/dL
+        critical_low=6.6 * MG_DL_CALCIUM, critical_high=12.9 * MG_DL_CALCIUM, decimals=2, source="chemistry",
+        aliases=("ca", "total calcium", "serum calcium"),
+    ),
+    AnalyteSpec(
+        code="chloride", name="Chloride", kind="lab", panel="metabolic",
+        loinc=("2075-0", "2069-3"), unit="mmol/L",
+        conversions=(_c("meq/L", 1.0),),
+        plausible_low=50.0, plausible_high=160.0,
+        ranges=(_r(96.0, 106.0),),
+        critical_low=75.0, critical_high=126.0, decimals=0, source="chemistry",
+        aliases=("cl",),
+    ),
+    AnalyteSpec(
+        code="co2_total", name="Carbon dioxide, total (bicarbonate)", kind="lab", panel="metabolic",
+        loinc=("2028-9", "20565-8", "2027-1", "1963-8"), unit="mmol/L",  # serum/plasma, blood, venous blood
+        conversions=(_c("meq/L", 1.0),),
+        plausible_low=2.0, plausible_high=60.0,
+        ranges=(_r(23.0, 29.0),),
+        critical_low=11.0, critical_high=40.0, decimals=0, source="chemistry",
+        aliases=("co2", "total co2", "tco2", "bicarbonate", "hco3"),
+    ),
+    AnalyteSpec(
+        code="magnesium", name="Magnesium", kind="lab", panel="metabolic",
+        loinc=("19123-9", "21377-7", "2601-3"), unit="mmol/L",
+        conversions=(_c("mg/dL", MG_DL_MAGNESIUM), _c("meq/L", 0.5)),
+        plausible_low=0.1, plausible_high=5.0,
+        ranges=(_r(0.69, 0.91),),  # 1.7-2.2 mg/dL
+        critical_low=1.0 * MG_DL_MAGNESIUM, critical_high=4.9 * MG_DL_MAGNESIUM, decimals=2, source="chemistry",
+        aliases=("mg", "serum magnesium"),
+    ),
+    AnalyteSpec(
+        code="phosphate", name="Phosphate", kind="lab", panel="metabolic",
+        loinc=("2777-1", "14879-1"), unit="mmol/L",
+        conversions=(_c("mg/dL", MG_DL_PHOSPHORUS),),  # reported as phosphorus
+        plausible_low=0.05, plausible_high=6.0,
+        ranges=(_r(0.90, 1.46),),  # 2.8-4.5 mg/dL
+        critical_low=1.2 * MG_DL_PHOSPHORUS, critical_high=8.9 * MG_DL_PHOSPHORUS, decimals=2, source="chemistry",
+        aliases=("phosphorus", "phos", "inorganic phosphate", "po4"),
+    ),
+    AnalyteSpec(
+        code="lactate", name="Lactate", kind="lab", panel="metabolic",
+        loinc=("32693-4", "2524-7"), unit="mmol/L",
+        conversions=(_c("mg/dL", MG_DL_LACTATE),),
+        plausible_low=0.1, plausible_high=30.0,
+        ranges=(_r(0.5, 2.2),),
+        critical_low=None, critical_high=4.0, decimals=1, source="lactate",
+        aliases=("lactic acid", "lac"),
     ),
     # --- Lipids (serum/plasma); NCEP mg/dL cut-points converted exactly ---------------------------------
     AnalyteSpec(
@@ -377,7 +646,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     AnalyteSpec(
         code="alt", name="Alanine aminotransferase (ALT)", kind="lab", panel="liver",
         loinc=("1742-6", "1743-4"), unit="U/L",
-        conversions=(_c("ukat/L", 60.0, display="µkat/L"),),
+        conversions=(_c("ukat/L", 60.0, display="µkat/L"), *IU_L),
         plausible_low=1.0, plausible_high=10000.0,
         ranges=(_r(None, 25.0, "female"), _r(None, 33.0, "male")),
         critical_low=None, critical_high=None, decimals=0, source="acg_liver",
@@ -386,11 +655,59 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     AnalyteSpec(
         code="ast", name="Aspartate aminotransferase (AST)", kind="lab", panel="liver",
         loinc=("1920-8", "30239-8"), unit="U/L",
-        conversions=(_c("ukat/L", 60.0, display="µkat/L"),),
+        conversions=(_c("ukat/L", 60.0, display="µkat/L"), *IU_L),
         plausible_low=1.0, plausible_high=10000.0,
         ranges=(_r(10.0, 40.0),),
         critical_low=None, critical_high=None, decimals=0, source="tietz",
         aliases=("aspartate aminotransferase", "sgot", "asat"),
+    ),
+    # Proteins, bilirubin and alkaline phosphatase of the comprehensive metabolic panel (serum/plasma).
+    AnalyteSpec(
+        code="albumin", name="Albumin", kind="lab", panel="liver",
+        loinc=("1751-7", "61151-7", "61152-5"), unit="g/L",  # unspecified method, bromocresol green, purple
+        conversions=(_c("g/dL", 10.0),),
+        plausible_low=5.0, plausible_high=70.0,
+        ranges=(_r(34.0, 54.0),),
+        critical_low=None, critical_high=None, decimals=0, source="chemistry",
+        aliases=("alb", "serum albumin"),
+    ),
+    AnalyteSpec(
+        code="total_protein", name="Total protein", kind="lab", panel="liver",
+        loinc=("2885-2",), unit="g/L",
+        conversions=(_c("g/dL", 10.0),),
+        plausible_low=20.0, plausible_high=150.0,
+        ranges=(_r(60.0, 83.0),),
+        critical_low=None, critical_high=None, decimals=0, source="chemistry",
+        aliases=("protein", "tp", "serum protein"),
+    ),
+    AnalyteSpec(
+        # Calculated as total protein less albumin. Synthea files it in "g/L" with values of a few units, which
+        # are g/dL: refused as implausible, with the unit that was probably meant; never silently re-read.
+        code="globulin", name="Globulin", kind="lab", panel="liver",
+        loinc=("10834-0",), unit="g/L",
+        conversions=(_c("g/dL", 10.0),),
+        plausible_low=5.0, plausible_high=120.0,
+        ranges=(_r(20.0, 35.0),),
+        critical_low=None, critical_high=None, decimals=0, source="chemistry",
+        aliases=("glob", "serum globulin"),
+    ),
+    AnalyteSpec(
+        code="bilirubin", name="Bilirubin (total)", kind="lab", panel="liver",
+        loinc=("1975-2", "42719-5", "14631-6"), unit="umol/L",
+        conversions=(_c("mg/dL", MG_DL_BILIRUBIN),),
+        plausible_low=0.0, plausible_high=1000.0,
+        ranges=(_r(None, 21.0),),  # up to 1.2 mg/dL
+        critical_low=None, critical_high=15 * MG_DL_BILIRUBIN, decimals=0, source="chemistry",
+        aliases=("total bilirubin", "tbil", "bili"),
+    ),
+    AnalyteSpec(
+        code="alp", name="Alkaline phosphatase (ALP)", kind="lab", panel="liver",
+        loinc=("6768-6",), unit="U/L",
+        conversions=(_c("ukat/L", 60.0, display="µkat/L"), *IU_L),
+        plausible_low=1.0, plausible_high=10000.0,
+        ranges=(_r(44.0, 147.0),),
+        critical_low=None, critical_high=None, decimals=0, source="chemistry",
+        aliases=("alkaline phosphatase", "alk phos", "alkp"),
     ),
     # --- Inflammation: standard CRP and high-sensitivity CRP are different tests -------------------------
     AnalyteSpec(
@@ -415,7 +732,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     AnalyteSpec(
         code="troponin", name="Troponin I (high-sensitivity)", kind="lab", panel="cardiac",
         loinc=("89579-7",), unit="ng/L",
-        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L"), _c("pg/mL", 1.0)),
         plausible_low=0.0, plausible_high=500000.0,
         ranges=(_r(None, 16.0, "female"), _r(None, 34.0, "male")),  # Abbott ARCHITECT hs-cTnI
         critical_low=None, critical_high=None, decimals=0, source="udmi4",
@@ -424,7 +741,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     AnalyteSpec(
         code="troponin_t_hs", name="Troponin T (high-sensitivity)", kind="lab", panel="cardiac",
         loinc=("67151-1",), unit="ng/L",
-        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L"), _c("pg/mL", 1.0)),
         plausible_low=0.0, plausible_high=500000.0,
         ranges=(_r(None, 14.0),),  # Roche Elecsys hs-cTnT
         critical_low=None, critical_high=None, decimals=0, source="udmi4",
@@ -433,7 +750,7 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     AnalyteSpec(
         code="troponin_i", name="Troponin I (conventional)", kind="lab", panel="cardiac",
         loinc=("10839-9",), unit="ng/L",
-        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L"), _c("pg/mL", 1.0)),
         plausible_low=0.0, plausible_high=500000.0,
         ranges=(_r(None, 40.0),),  # 0.04 ng/mL, Siemens ADVIA Centaur TnI-Ultra
         critical_low=None, critical_high=None, decimals=0, source="udmi4",
@@ -442,11 +759,219 @@ ANALYTES: tuple[AnalyteSpec, ...] = (
     AnalyteSpec(
         code="troponin_t", name="Troponin T (conventional)", kind="lab", panel="cardiac",
         loinc=("6598-7",), unit="ng/L",
-        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L")),
+        conversions=(_c("ng/mL", 1000.0), _c("ug/L", 1000.0, display="µg/L"), _c("pg/mL", 1.0)),
         plausible_low=0.0, plausible_high=500000.0,
         ranges=(_r(None, 10.0),),  # 0.01 ng/mL, Roche Elecsys Troponin T 4th generation
         critical_low=None, critical_high=None, decimals=0, source="udmi4",
         aliases=("ctnt", "troponin t", "tnt"),
+    ),
+    AnalyteSpec(
+        # Not a troponin: the troponin rules read the troponin codes only.
+        code="nt_probnp", name="NT-proBNP", kind="lab", panel="cardiac",
+        loinc=("33762-6", "71425-3"), unit="ng/L",  # serum/plasma, blood
+        conversions=(_c("pg/mL", 1.0),),
+        plausible_low=0.0, plausible_high=100000.0,
+        ranges=(_r(None, 124.0),),  # heart failure unlikely below 125 pg/mL (reported in whole pg/mL)
+        critical_low=None, critical_high=None, decimals=0, source="esc_hf",
+        aliases=("nt-probnp", "ntprobnp", "n-terminal pro-bnp"),
+    ),
+    # --- Coagulation (citrated plasma); reagent-specific --------------------------------------------------
+    AnalyteSpec(
+        code="inr", name="INR", kind="lab", panel="coagulation",
+        loinc=("6301-6", "34714-6", "46418-0"), unit="{INR}",  # plasma, blood, capillary blood (point of care)
+        conversions=(),
+        plausible_low=0.5, plausible_high=25.0,
+        ranges=(_r(0.8, 1.1),),  # without anticoagulation; a patient on warfarin has a target range instead
+        critical_low=None, critical_high=5.0, decimals=1, source="coagulation",
+        aliases=("international normalized ratio", "pt inr", "pt/inr"),
+    ),
+    AnalyteSpec(
+        code="pt", name="Prothrombin time (PT)", kind="lab", panel="coagulation",
+        loinc=("5902-2", "5964-2"), unit="s",
+        conversions=(),
+        plausible_low=5.0, plausible_high=200.0,
+        ranges=(_r(11.0, 13.5),),
+        critical_low=None, critical_high=None, decimals=1, source="coagulation",
+        aliases=("prothrombin time",),
+    ),
+    AnalyteSpec(
+        code="aptt", name="Activated partial thromboplastin time (aPTT)", kind="lab", panel="coagulation",
+        loinc=("3173-2", "14979-9"), unit="s",  # blood, platelet-poor plasma
+        conversions=(),
+        plausible_low=10.0, plausible_high=300.0,
+        ranges=(_r(25.0, 35.0),),
+        critical_low=None, critical_high=100.0, decimals=1, source="coagulation",
+        aliases=("ptt", "partial thromboplastin time", "activated partial thromboplastin time"),
+    ),
+    # --- Iron studies (serum/plasma): iron deficiency is judged with ferritin -----------------------------
+    AnalyteSpec(
+        code="ferritin", name="Ferritin", kind="lab", panel="iron",
+        loinc=("2276-4",), unit="ug/L",
+        conversions=(_c("ng/mL", 1.0),),
+        plausible_low=0.5, plausible_high=100000.0,
+        ranges=(_r(15.0, 150.0, "female"), _r(15.0, 200.0, "male")),
+        critical_low=None, critical_high=None, decimals=0, source="who_ferritin",
+        aliases=("serum ferritin", "ferr"),
+    ),
+    AnalyteSpec(
+        code="iron", name="Iron", kind="lab", panel="iron",
+        loinc=("2498-4", "14798-3"), unit="umol/L",
+        conversions=(_c("ug/dL", UG_DL_IRON, display="µg/dL"),),
+        plausible_low=0.5, plausible_high=150.0,
+        ranges=(_r(10.7, 30.5),),  # 60-170 ug/dL
+        critical_low=None, critical_high=None, decimals=1, source="iron",
+        aliases=("serum iron", "fe"),
+    ),
+    AnalyteSpec(
+        code="tibc", name="Total iron-binding capacity (TIBC)", kind="lab", panel="iron",
+        loinc=("2500-7", "14800-7"), unit="umol/L",
+        conversions=(_c("ug/dL", UG_DL_IRON, display="µg/dL"),),
+        plausible_low=5.0, plausible_high=200.0,
+        ranges=(_r(42.9, 80.6),),  # 240-450 ug/dL
+        critical_low=None, critical_high=None, decimals=1, source="iron",
+        aliases=("total iron binding capacity", "iron binding capacity"),
+    ),
+    AnalyteSpec(
+        code="transferrin_saturation", name="Transferrin saturation", kind="lab", panel="iron",
+        loinc=("2502-3",), unit="%",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(_r(20.0, 50.0),),
+        critical_low=None, critical_high=None, decimals=0, source="iron",
+        aliases=("tsat", "iron saturation", "transferrin sat"),
+    ),
+    # --- Arterial blood gases (analyser-reported at 37 °C) ---------------------------------------------------
+    AnalyteSpec(
+        code="ph_arterial", name="pH (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("2744-1",), unit="[pH]",
+        conversions=(),
+        plausible_low=6.5, plausible_high=8.0,
+        ranges=(_r(7.35, 7.45),),
+        critical_low=7.21, critical_high=7.59, decimals=2, source="blood_gas",
+        aliases=("arterial ph", "abg ph"),
+    ),
+    AnalyteSpec(
+        code="pco2_arterial", name="pCO2 (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("2019-8",), unit="mm[Hg]",
+        conversions=(_c("kPa", MM_HG_PER_KPA),),
+        plausible_low=5.0, plausible_high=200.0,
+        ranges=(_r(35.0, 45.0),),
+        critical_low=19.0, critical_high=67.0, decimals=0, source="blood_gas",
+        aliases=("paco2", "arterial pco2"),
+    ),
+    AnalyteSpec(
+        code="po2_arterial", name="pO2 (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("2703-7",), unit="mm[Hg]",
+        conversions=(_c("kPa", MM_HG_PER_KPA),),
+        plausible_low=5.0, plausible_high=700.0,
+        ranges=(_r(75.0, 100.0),),  # breathing room air at sea level
+        critical_low=43.0, critical_high=None, decimals=0, source="blood_gas",
+        aliases=("pao2", "arterial po2"),
+    ),
+    AnalyteSpec(
+        code="hco3_arterial", name="Bicarbonate (arterial blood)", kind="lab", panel="blood_gas",
+        loinc=("1960-4",), unit="mmol/L",
+        conversions=(_c("meq/L", 1.0),),
+        plausible_low=2.0, plausible_high=60.0,
+        ranges=(_r(22.0, 26.0),),
+        critical_low=None, critical_high=None, decimals=0, source="blood_gas",
+        aliases=("arterial bicarbonate", "abg hco3"),
+    ),
+    # --- Urine --------------------------------------------------------------------------------------------
+    AnalyteSpec(
+        code="urine_acr", name="Albumin/creatinine ratio (urine)", kind="lab", panel="urine",
+        loinc=("9318-7", "14959-1"), unit="mg/g",  # albumin, "microalbumin": the same test
+        conversions=(_c("mg/mmol", MG_MMOL_ACR),),
+        plausible_low=0.0, plausible_high=10000.0,
+        ranges=(_r(None, 29.9),),  # A2 from 30 mg/g (3 mg/mmol); reported to 0.1 mg/g
+        critical_low=None, critical_high=None, decimals=1, source="kdigo_acr",
+        aliases=("acr", "uacr", "urine albumin creatinine ratio", "microalbumin creatinine ratio"),
+    ),
+    # Urine test strip (semi-quantitative: the value is the band of the pad) and the quantitative urine protein.
+    AnalyteSpec(
+        code="urine_sg", name="Specific gravity (urine)", kind="lab", panel="urine",
+        loinc=("5811-5", "2965-2"), unit="{SG}",
+        # A UCUM annotation stands for unity: "1" and Synthea's "{nominal}" are the same dimensionless number.
+        conversions=(_c("1", 1.0), _c("{nominal}", 1.0)),
+        plausible_low=1.0, plausible_high=1.08,
+        ranges=(_r(1.005, 1.030),),
+        critical_low=None, critical_high=None, decimals=3, source="urinalysis",
+        aliases=("urine specific gravity", "sg"),
+    ),
+    AnalyteSpec(
+        code="urine_ph", name="pH (urine)", kind="lab", panel="urine",
+        loinc=("5803-2", "2756-5"), unit="[pH]",
+        conversions=(_c("pH", 1.0),),
+        plausible_low=4.0, plausible_high=9.5,
+        ranges=(_r(4.5, 8.0),),
+        critical_low=None, critical_high=None, decimals=1, source="urinalysis",
+        aliases=("urine ph",),
+    ),
+    AnalyteSpec(
+        code="urine_glucose", name="Glucose (urine)", kind="lab", panel="urine",
+        loinc=("5792-7",), unit="mg/dL",
+        conversions=(_c("mmol/L", 18.016),),
+        plausible_low=0.0, plausible_high=5000.0,
+        ranges=(_r(None, 15.0),),
+        critical_low=None, critical_high=None, decimals=0, source="urinalysis",
+        aliases=("urine glucose",),
+    ),
+    AnalyteSpec(
+        code="urine_protein", name="Protein (urine)", kind="lab", panel="urine",
+        loinc=("5804-0", "2888-6"), unit="mg/dL",  # test strip, quantitative
+        conversions=(_c("g/L", 100.0), _c("mg/L", 0.1)),
+        plausible_low=0.0, plausible_high=5000.0,
+        ranges=(_r(None, 14.0),),
+        critical_low=None, critical_high=None, decimals=0, source="urinalysis",
+        aliases=("urine protein",),
+    ),
+    AnalyteSpec(
+        # Normal is none detected; a strip's lowest band differs by brand, so no numeric limit is given.
+        code="urine_ketones", name="Ketones (urine)", kind="lab", panel="urine",
+        loinc=("5797-6",), unit="mg/dL",
+        conversions=(),
+        plausible_low=0.0, plausible_high=500.0,
+        ranges=(),
+        critical_low=None, critical_high=None, decimals=0, source="urinalysis",
+        aliases=("urine ketones",),
+    ),
+    AnalyteSpec(
+        code="urine_bilirubin", name="Bilirubin (urine)", kind="lab", panel="urine",
+        loinc=("20505-4",), unit="mg/dL",
+        conversions=(),
+        plausible_low=0.0, plausible_high=100.0,
+        ranges=(),
+        critical_low=None, critical_high=None, decimals=1, source="urinalysis",
+        aliases=("urine bilirubin",),
+    ),
+    # --- Allergy: allergen-specific IgE (serum), one analyte per allergen -----------------------------------
+    *(
+        AnalyteSpec(
+            code=f"ige_{slug}", name=f"{allergen} IgE", kind="lab", panel="allergy",
+            loinc=(loinc,), unit="kU/L",  # kUA/L, calibrated to the WHO IgE standard: 1 kU/L = 1 kIU/L
+            conversions=(_c("k[IU]/L", 1.0, display="kIU/L"),),
+            plausible_low=0.0, plausible_high=1000.0,
+            ranges=(_r(None, 0.34),),  # class 0 below 0.35 kU/L; reported to 0.01 kU/L
+            critical_low=None, critical_high=None, decimals=2, source="wao_ige",
+            aliases=(f"{allergen.lower()} ige", immunocap),
+        )
+        for slug, allergen, loinc, immunocap in (
+            ("peanut", "Peanut", "6206-7", "f13"),
+            ("walnut", "Walnut", "6273-7", "f256"),
+            ("codfish", "Codfish", "6082-2", "f3"),
+            ("shrimp", "Shrimp", "6246-3", "f24"),
+            ("wheat", "Wheat", "6276-0", "f4"),
+            ("egg_white", "Egg white", "6106-9", "f1"),
+            ("soybean", "Soybean", "6248-9", "f14"),
+            ("cow_milk", "Cow's milk", "7258-7", "f2"),
+            ("white_oak", "White oak", "6189-5", "t7"),
+            ("ragweed", "Common ragweed", "6085-5", "w1"),
+            ("cat_dander", "Cat dander", "6833-8", "e1"),
+            ("dust_mite", "House dust mite (D. farinae)", "6095-4", "d2"),
+            ("cladosporium", "Cladosporium herbarum", "6075-6", "m2"),
+            ("honey_bee", "Honey bee venom", "6844-5", "i1"),
+            ("latex", "Latex", "6158-0", "k82"),
+        )
     ),
     # --- Vital signs --------------------------------------------------------------------------------------
     AnalyteSpec(

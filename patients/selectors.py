@@ -54,7 +54,9 @@ PATIENT_ORDERINGS = {
 }
 PANELS = [("cbc", "Complete blood count"), ("metabolic", "Metabolic"), ("lipid", "Lipids"),
           ("liver", "Liver"), ("cardiac", "Cardiac"), ("inflammation", "Inflammation"),
-          ("vitals", "Vital signs"), ("wearable", "Wearable (daily)")]  # fmt: skip
+          ("coagulation", "Coagulation"), ("iron", "Iron studies"), ("urine", "Urine"),
+          ("allergy", "Allergy (specific IgE)"), ("blood_gas", "Blood gases"), ("vitals", "Vital signs"),
+          ("wearable", "Wearable (daily)")]  # fmt: skip
 
 
 def patient_list_for(*, user: User) -> QuerySet[Patient]:

@@ -51,9 +51,9 @@ class Feature:
 
 
 # (code, label, kind, canonical UCUM unit) of the model's inputs, in the order of patients/catalog_data.ANALYTES.
-# A copy, so ml/ does not depend on the patients app; a test keeps the two identical, less `RULES_ONLY`. Adding
-# an analyte to the catalog therefore fails that test until it is added here (raising SCHEMA_VERSION) or to
-# `RULES_ONLY`.
+# A copy, so ml/ does not depend on the patients app; a test keeps the two identical, less `RULES_ONLY` and
+# `RECORD_ONLY`. Adding an analyte to the catalog therefore fails that test until it is added here (raising
+# SCHEMA_VERSION) or to one of those two.
 ANALYTES: tuple[tuple[str, str, str, str], ...] = (
     ("hemoglobin", "Hemoglobin", "lab", "g/dL"),
     ("hematocrit", "Hematocrit", "lab", "%"),
@@ -93,6 +93,23 @@ ANALYTES: tuple[tuple[str, str, str, str], ...] = (
 # of every trained model, so it waits for a schema change of its own. The lab-reported eGFR stands in for the
 # derived "egfr" in the rules only.
 RULES_ONLY = ("glucose_random", "egfr_reported", "troponin_t_hs", "troponin_i", "troponin_t")
+
+# Catalog analytes that are recorded, flagged against their ranges and shown, and whose critical limits give the
+# generic urgent item, but that no model reads: the rest of the real panels (full blood count indices and
+# differential, the metabolic panel, coagulation, iron studies, urine albumin and test strips, NT-proBNP,
+# allergen-specific IgE, arterial blood gases).
+# A model trained on them would need a schema of its own and the data to learn from.
+RECORD_ONLY = (
+    "rdw_cv", "rdw_sd", "mpv", "pdw", "neutrophils", "lymphocytes", "monocytes", "eosinophils", "basophils",
+    "neutrophils_pct", "lymphocytes_pct", "monocytes_pct", "eosinophils_pct", "basophils_pct",
+    "urea", "calcium", "chloride", "co2_total", "magnesium", "phosphate", "lactate",
+    "albumin", "total_protein", "globulin", "bilirubin", "alp", "nt_probnp",
+    "inr", "pt", "aptt", "ferritin", "iron", "tibc", "transferrin_saturation", "urine_acr", "urine_sg", "urine_ph",
+    "urine_glucose", "urine_protein", "urine_ketones", "urine_bilirubin",
+    "ige_peanut", "ige_walnut", "ige_codfish", "ige_shrimp", "ige_wheat", "ige_egg_white", "ige_soybean",
+    "ige_cow_milk", "ige_white_oak", "ige_ragweed", "ige_cat_dander", "ige_dust_mite", "ige_cladosporium",
+    "ige_honey_bee", "ige_latex", "ph_arterial", "pco2_arterial", "po2_arterial", "hco3_arterial",
+)  # fmt: skip
 
 # How recent a lab or vital must be to be read at all, in days: a copy of the catalog's recency windows
 # (patients/catalog_data.RECENCY, where each is cited), kept identical by a test; other analytes use `window_days`.

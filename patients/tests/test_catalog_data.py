@@ -9,7 +9,10 @@ from patients.catalog_data import ANALYTES, SOURCES, AnalyteSpec
 
 SPECS = {spec.code: spec for spec in ANALYTES}
 KINDS = {"lab", "vital", "wearable"}
-PANELS = {"cbc", "metabolic", "lipid", "liver", "cardiac", "inflammation", "vitals", "wearable"}
+PANELS = {
+    "cbc", "metabolic", "lipid", "liver", "cardiac", "inflammation", "coagulation", "iron", "urine", "allergy",
+    "blood_gas", "vitals", "wearable",
+}  # fmt: skip
 LOINC = re.compile(r"^\d{1,7}-\d$")
 
 

@@ -33,7 +33,7 @@ LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 FIRST_VISIT = datetime.datetime(2012, 1, 9, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-5)))
-KNOWN_PER_VISIT = 15  # measurements per visit that the catalog stores (the BP panel gives two)
+KNOWN_PER_VISIT = 19  # measurements per visit that the catalog stores (the BP panel gives two)
 OBSERVATIONS_PER_VISIT = 20
 # (LOINC, display, UCUM unit, low, high); None unit: a code the analyte catalog does not hold
 VITALS = [
@@ -59,7 +59,7 @@ LABS = [
     ("2085-9", "High Density Lipoprotein Cholesterol", "mg/dL", 35.0, 70.0),
     ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 5.0, 7.5),
 ]
-UNKNOWN_PER_VISIT = {"9279-1", "72514-3", "6299-2", "49765-1", "2069-3", "20565-8"}
+UNKNOWN_PER_VISIT = {"9279-1", "72514-3"}  # respiratory rate, a pain score
 
 
 def _urn() -> str:
@@ -303,12 +303,7 @@ def test_the_summary_counts_skipped_types_and_lists_unknown_codes(staff_a):
     }
     unknown = {row["code"]: row for row in summary["unknown_codes"]}
     assert set(unknown) == UNKNOWN_PER_VISIT
-    assert unknown["6299-2"] == {
-        "system": LOINC,
-        "code": "6299-2",
-        "display": "Urea nitrogen [Mass/volume] in Blood",
-        "count": 4,
-    }
+    assert unknown["9279-1"] == {"system": LOINC, "code": "9279-1", "display": "Respiratory rate", "count": 4}
 
 
 def test_snomed_conditions_of_core_diseases_are_mapped_and_others_are_skipped_with_a_reason(doctor_a):
@@ -898,9 +893,9 @@ def test_the_import_command_prints_a_summary(tmp_path, clinic_a):
     call_command("import_fhir", str(path), "--clinic", "riverside", stdout=out)
 
     text = out.getvalue()
-    assert "observations: 30 created, 0 already stored" in text
+    assert f"observations: {2 * KNOWN_PER_VISIT} created, 0 already stored" in text
     assert "skipped resource types: CarePlan 1, Claim 2, DiagnosticReport 2" in text
-    assert "6299-2 Urea nitrogen [Mass/volume] in Blood (2)" in text
+    assert "9279-1 Respiratory rate (2)" in text
     assert AuditEvent.objects.get(action="fhir.import").actor_username == "manage.py import_fhir"
 
 

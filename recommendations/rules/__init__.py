@@ -54,7 +54,7 @@ __all__ = [
     "headline",
 ]
 
-RULES_VERSION = "2026.12.1"  # bump when a threshold, band or severity changes
+RULES_VERSION = "2026.12.2"  # bump when a threshold, band or severity changes
 
 HEADLINE_NO_ACTION, HEADLINE_LIFESTYLE, HEADLINE_CONSULT = (
     "no_action_needed",

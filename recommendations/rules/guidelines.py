@@ -115,7 +115,7 @@ SLEEP = (
 )
 
 NOTIFY = "a critical limit for urgent clinician notification"
-TROPONINS = tuple(spec.code for spec in ANALYTES if spec.panel == "cardiac")
+TROPONINS = tuple(spec.code for spec in ANALYTES if spec.code.startswith("troponin"))  # not NT-proBNP
 MICROCYTIC = ("mcv", below(80.0))  # below the adult reference interval of 80-100 fL
 ANAEMIC = below(female=12.0, male=13.0)  # WHO 2024, non-pregnant adults
 

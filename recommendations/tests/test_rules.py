@@ -192,6 +192,32 @@ EDGES = [
     Edge("bmi_overweight", "bmi", 25.0, ">="),
     Edge("bmi_overweight", "bmi", 30.0, "<"),
     Edge("bmi_underweight", "bmi", 18.5, "<"),
+    # Critical limits of the real panels' analytes (the generic urgent item). Kost 1990 means, in mg/dL where the
+    # survey gave them: calcium < 6.6 / > 12.9, magnesium < 1.0 / > 4.9, phosphorus < 1.2 / > 8.9, urea nitrogen
+    # > 104, bilirubin > 15 mg/dL; chloride < 75 / > 126, CO2 < 11 / > 40 mmol/L. IDSA 2010 severe neutropenia
+    # < 0.5 x10^9/L; Surviving Sepsis 2018 lactate > 4 mmol/L; NASCOLA 2011 INR > 5, aPTT > 100 s.
+    Edge("neutrophils_critical_low", "neutrophils", 0.5, "<"),
+    Edge("urea_critical_high", "urea", mg_dl("urea", 104), ">"),
+    Edge("calcium_critical_low", "calcium", mg_dl("calcium", 6.6), "<"),
+    Edge("calcium_critical_high", "calcium", mg_dl("calcium", 12.9), ">"),
+    Edge("chloride_critical_low", "chloride", 75.0, "<"),
+    Edge("chloride_critical_high", "chloride", 126.0, ">"),
+    Edge("co2_total_critical_low", "co2_total", 11.0, "<"),
+    Edge("co2_total_critical_high", "co2_total", 40.0, ">"),
+    Edge("magnesium_critical_low", "magnesium", mg_dl("magnesium", 1.0), "<"),
+    Edge("magnesium_critical_high", "magnesium", mg_dl("magnesium", 4.9), ">"),
+    Edge("phosphate_critical_low", "phosphate", mg_dl("phosphate", 1.2), "<"),
+    Edge("phosphate_critical_high", "phosphate", mg_dl("phosphate", 8.9), ">"),
+    Edge("lactate_critical_high", "lactate", 4.0, ">"),
+    Edge("bilirubin_critical_high", "bilirubin", mg_dl("bilirubin", 15), ">"),
+    Edge("inr_critical_high", "inr", 5.0, ">"),
+    Edge("aptt_critical_high", "aptt", 100.0, ">"),
+    # Kost 1990 arterial blood gases: pH < 7.21 / > 7.59, pCO2 < 19 / > 67 mm Hg, pO2 < 43 mm Hg.
+    Edge("ph_arterial_critical_low", "ph_arterial", 7.21, "<"),
+    Edge("ph_arterial_critical_high", "ph_arterial", 7.59, ">"),
+    Edge("pco2_arterial_critical_low", "pco2_arterial", 19.0, "<"),
+    Edge("pco2_arterial_critical_high", "pco2_arterial", 67.0, ">"),
+    Edge("po2_arterial_critical_low", "po2_arterial", 43.0, "<"),
     # Wearables: < 5000 steps/day, < 7 h sleep.
     Edge("steps_sedentary", "steps", 5000.0, "<"),
     Edge("sleep_short", "sleep_duration", 7.0, "<"),
