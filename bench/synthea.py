@@ -102,14 +102,16 @@ def import_population(files: list[Path]):
 
     clinic = Clinic.objects.filter(slug=CLINIC).first() or clinic_create(name="Synthea bench", slug=CLINIC)
     totals = Counter()
-    unknown, unmapped, refused = Counter(), Counter(), []
+    unknown, unmapped, refused, impossible = Counter(), Counter(), [], Counter()
     started = time.perf_counter()
     seconds = 0.0
     for number, path in enumerate(files, 1):
         data = path.read_bytes()
         began = time.perf_counter()
         try:
-            summary = fhir_import(by=None, clinic=clinic, data=data, name=path.name, username="bench/synthea.py")
+            summary = fhir_import(
+                by=None, clinic=clinic, data=data, name=path.name, skip_bad=True, username="bench/synthea.py"
+            )
         except Exception as exc:  # noqa: BLE001 - a refused file is a finding to report, not a crash
             refused.append(f"{path.name}: {' '.join(getattr(exc, 'messages', [str(exc)]))[:200]}")
             continue
@@ -125,10 +127,17 @@ def import_population(files: list[Path]):
         totals["recognised"] += summary["laboratory"]["recognised"]
         totals["unreadable"] += summary["unreadable_skipped"]
         totals["critical"] += summary["observations"]["critical_count"]
+        totals["impossible"] += summary["problems_skipped"]
+        # "entry 12 (Observation/..): Platelet distribution width 260 fL is outside the plausible range ..."
+        impossible.update(
+            p.split("): ", 1)[-1].split(" is outside")[0].rsplit(" ", 2)[0]
+            for p in summary["problems"]
+            if " is outside" in p
+        )
         unknown.update({(r["code"], r["display"]): r["count"] for r in summary["unknown_codes"]})
         unmapped.update({(r["code"], r["display"]): r["count"] for r in summary["unmapped_conditions"]})
         _progress("import", number, len(files), started)
-    return clinic, totals, seconds, unknown, unmapped, refused
+    return clinic, totals, seconds, unknown, unmapped, refused, impossible
 
 
 def copy_floor(clinic) -> tuple[int, float]:
@@ -219,7 +228,7 @@ def _interval(row: dict) -> str:
 def report(args, files, imported, floor, confirmed, run, scored, total_seconds) -> str:
     from mltraining.ml.labels import CLASS_DISPLAY
 
-    clinic, totals, seconds, unknown, unmapped, refused = imported
+    clinic, totals, seconds, unknown, unmapped, refused, impossible = imported
     floor_rows, floor_seconds = floor
     rate, floor_rate = totals["observations"] / seconds, floor_rows / floor_seconds
     share = totals["recognised"] / max(totals["numeric"], 1)
@@ -234,14 +243,17 @@ def report(args, files, imported, floor, confirmed, run, scored, total_seconds) 
         f"{totals['patients']:,} patients, {totals['observations']:,} observations, {totals['conditions']:,} "
         f"diagnoses ({totals['restatements']:,} restatements at later encounters counted on them, not stored again; "
         f"{totals['mapped']:,} mapped from SNOMED CT), {totals['critical']:,} values in a critical range, "
-        f"{totals['unreadable']:,} unreadable resources skipped, {len(refused)} files refused. "
+        f"{totals['unreadable']:,} unreadable resources skipped, {len(refused)} files refused, "
+        f"{totals['impossible']:,} impossible values refused and listed (`skip_bad`; the first 50 of each file "
+        f"named: {', '.join(f'{name} {count:,}' for name, count in impossible.most_common(4))}). "
         f"{rate:,.0f} observations/s over {seconds:.0f} s of import; the floor, a bare COPY of the same "
         f"{floor_rows:,} rows into the same table (indexes and foreign keys, rolled back): {floor_rate:,.0f} rows/s. "
         f"Ratio {floor_rate / rate:.1f}x (target: within 3x). The import's time also reads, validates and "
         "converts every resource of 4 MB bundles whose observations are a small part; the COPY starts from rows.",
         "",
         f"**Laboratory coverage**: {totals['recognised']:,} of {totals['numeric']:,} numeric laboratory results "
-        f"recognised ({share:.2%}; questionnaire scores filed as laboratory, in {{score}} or {{#}}, aside).",
+        f"recognised by code ({share:.2%}; questionnaire scores filed as laboratory, in {{score}} or {{#}}, aside; a "
+        "recognised result with an impossible value is refused, not stored).",
     ]
     if unknown:
         lines.append("Most frequent unrecognised codes (all categories): " + ", ".join(
