@@ -130,7 +130,7 @@ def file_format(path: Path, name: str) -> Format:
         first = handle.readline(_SNIFF_BYTES).strip()
     try:
         document = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):  # not one resource: the reader refuses it with the reason
         return "json"
     return "ndjson" if isinstance(document, dict) and document.get("resourceType") not in (None, "Bundle") else "json"
 
