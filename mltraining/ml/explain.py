@@ -22,6 +22,9 @@ Methods, chosen by the type of the base estimator:
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +88,20 @@ def explain(model, X: pd.DataFrame) -> Explanation:
     return Explanation(method, output, classes, features, base, contributions, raw)
 
 
+def _shap():
+    """shap, imported on first use (it is slow to import, and only tree models need it) in a thread of its own.
+
+    Importing it keeps some of the frames it ran under alive, and with them, through each frame's caller, the frames
+    that asked for it: imported inside `explain`, it kept the first explained model (and its explainer) in memory for
+    the life of the process. A short-lived thread's stack ends at the thread, so nothing of ours is held.
+    """
+    if "shap" not in sys.modules:
+        thread = threading.Thread(target=importlib.import_module, args=("shap",), name="import-shap")
+        thread.start()
+        thread.join()
+    return importlib.import_module("shap")  # imported by now; raises here if the import failed
+
+
 def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray] | None:
     """(method, output, base values, contributions per transformed column (n, columns, classes)) or None."""
     n_classes = len(estimator.classes_)
@@ -101,8 +118,7 @@ def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarra
         return "linear", "log-odds score per class", np.asarray(intercept, dtype=float), per_column
     boosted = isinstance(estimator, HistGradientBoostingClassifier)
     if boosted or isinstance(estimator, DecisionTreeClassifier | RandomForestClassifier):
-        import shap  # imported here: it is slow to import and only tree models need it
-
+        shap = _shap()
         # Building it reads every tree (25-40 ms for a demo-sized boosted model; one row then takes under 1 ms).
         explainer = _prepared(estimator, lambda: shap.TreeExplainer(estimator, model_output="raw"))
         values = np.asarray(explainer.shap_values(Xt, check_additivity=False))
