@@ -169,10 +169,12 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # Each pytest-xdist process keeps its own keys (its database is its own too).
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clinic") + os.environ.get("PYTEST_XDIST_WORKER", ""),
+            # A Redis that does not answer is a cache miss within a second, not a request held (clinic/cache.py).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
-    # Sessions are read from Redis and written through to the database: no session query per request, and a
-    # Redis restart signs nobody out.
+    # Sessions are read from Redis and written through to the database: no session query per request, a Redis
+    # restart signs nobody out, and while Redis is down sessions are read from the database (clinic/cache.py).
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -207,6 +209,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Defaults that beat copies into the database on start; admins edit them under "Periodic tasks".
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "clinic.tasks.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
+    # Messages written while Redis was down (clinic.outbox) are sent within a minute of its return.
+    "drain-outbox": {"task": "clinic.tasks.outbox_drain", "schedule": crontab(minute="*")},
     # Drift is checked against the model in use before the weekly retraining replaces it.
     "check-model-drift-weekly": {
         "task": "mltraining.tasks.drift_check_all",

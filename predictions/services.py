@@ -31,6 +31,7 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.bulk import copy_insert, statistics_refresh
 from clinic.models import Clinic, User
+from clinic.outbox import outbox_consume, outbox_send
 from mltraining.ml.artifact import ArtifactError, load_model
 from mltraining.ml.features import (
     OBSERVATION_COLUMNS,
@@ -297,24 +298,25 @@ def prediction_request(*, patient_ids: list[int]) -> None:
     """Enqueue predictions for these patients once the current transaction commits (new results came in).
 
     Split as a batch is (`chunk_size`), so a large import is scored in bulk, not one task per patient, and
-    shared by the workers.
+    shared by the workers. Through the outbox: the request is written with the results, so a broker that is down
+    delays it instead of losing it, and a message delivered twice scores once (`predictions_create`).
     """
-    from predictions.tasks import predict_patients
-
     ids = sorted(set(patient_ids))
     size = chunk_size(len(ids))
     for start in range(0, len(ids), size):
-        chunk = ids[start : start + size]
-        transaction.on_commit(lambda chunk=chunk: predict_patients.delay(chunk))
+        outbox_send(task="predictions.tasks.predict_patients", args=[ids[start : start + size]], once=True)
 
 
 @transaction.atomic
-def predictions_create(*, patient_ids: list[int]) -> int:
+def predictions_create(*, patient_ids: list[int], message_id: int | None = None) -> int:
     """Score these patients (after new results), each with their clinic's active model, in bulk.
 
     Patients of a clinic without an active model get failed predictions that keep their inputs, so the guideline
-    rules still give advice (`_attempt`). One audit row per clinic.
+    rules still give advice (`_attempt`). One audit row per clinic. `message_id`: the outbox message that asked
+    for it; delivered again, it writes nothing.
     """
+    if not outbox_consume(message_id=message_id):
+        return 0
     written = 0
     for clinic_id, ids in patient_selectors.patient_ids_by_clinic(patient_ids=patient_ids).items():
         version, predictions = _attempt(ids, clinic_id=clinic_id)
@@ -366,10 +368,8 @@ def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> 
     )  # fmt: skip
     if not ids:
         _batch_finish(batch.pk)
-    from predictions.tasks import score_chunk
-
-    chunk_ids = [chunk.pk for chunk in chunks]
-    transaction.on_commit(lambda: [score_chunk.delay(chunk_id) for chunk_id in chunk_ids])
+    for chunk in chunks:  # through the outbox: with the broker down the batch waits for it, and the request succeeds
+        outbox_send(task="predictions.tasks.score_chunk", args=[chunk.pk])
     return batch
 
 

@@ -17,8 +17,8 @@ RETRY_BACKOFF_SECONDS = 2.0
 
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
-def predict_patients(patient_ids: list[int]) -> int:
-    return services.predictions_create(patient_ids=patient_ids)
+def predict_patients(patient_ids: list[int], message_id: int | None = None) -> int:
+    return services.predictions_create(patient_ids=patient_ids, message_id=message_id)
 
 
 @shared_task(acks_late=True)
