@@ -55,9 +55,10 @@ class AuditOutcome(models.TextChoices):
 class AuditEvent(models.Model):
     """One thing that happened to or with patient data, a login or a configuration change.
 
-    Append-only: rows are written by `clinic.audit.audit_record` only; on PostgreSQL a trigger refuses
-    UPDATE and DELETE. Each row's `hash` covers its content and the previous row's hash, so a changed
-    or removed row breaks the chain (`manage.py audit_verify`).
+    Append-only: rows are written by `clinic.audit.audit_record` only; on PostgreSQL triggers refuse UPDATE,
+    DELETE and TRUNCATE. Each row's `hash` is keyed (HMAC, AUDIT_HMAC_KEY) over its content and the previous
+    row's hash, so a changed or removed row breaks the chain, and a checkpoint of the head kept outside the
+    database reveals a cut one (`manage.py audit_verify`).
     """
 
     time = models.DateTimeField(db_index=True)
@@ -77,6 +78,8 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # How `hash` was computed (clinic.audit.HashVersion): rows from before the key existed keep their plain SHA-256.
+    hash_version = models.PositiveSmallIntegerField(default=2)
 
     class Meta:
         ordering = ["-id"]
