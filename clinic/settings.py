@@ -261,6 +261,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "predictions.tasks.resume_stalled_batches",
         "schedule": crontab(minute="*/10"),
     },
+    # A chunk whose worker died mid-chunk is sent again within minutes (predictions.services.chunks_requeue_lost).
+    "requeue-lost-chunks": {"task": "predictions.tasks.requeue_lost_chunks", "schedule": crontab(minute="*")},
     "resume-queued-training-runs": {
         "task": "mltraining.tasks.resume_queued_runs",
         "schedule": crontab(minute="5-59/10"),

@@ -381,6 +381,7 @@ def batch_chunk_score(*, chunk_id: int) -> int:
     PredictionBatch.objects.filter(chunks=chunk_id, status=BatchStatus.QUEUED).update(
         status=BatchStatus.RUNNING, started_at=timezone.now()
     )
+    PredictionChunk.objects.filter(pk=chunk_id, status=ChunkStatus.PENDING).update(heartbeat_at=timezone.now())
     with transaction.atomic():
         chunk = (
             PredictionChunk.objects.select_for_update(of=("self",))
@@ -502,6 +503,46 @@ def _batch_resume_if_stalled(batch_id: int, cutoff: datetime.datetime) -> bool:
             score_chunk.delay(chunk_id)
     else:  # every chunk finished, but the batch was not closed (a worker died in between)
         _batch_finish(batch_id)
+    return True
+
+
+# A worker killed mid-chunk (the whole group at once, say) holds its chunk's message unacknowledged until the
+# broker's visibility timeout (over 20 minutes) and the stalled-batch sweep (15). A chunk a worker is scoring is
+# locked by it; a lost worker's lock goes with its connection. So every minute a sweep sends again each pending
+# chunk started more than CHUNK_LOST_AFTER ago that no one holds, up to CHUNK_REQUEUES times (after that the
+# stalled-batch sweep decides). Chunks are idempotent: the late redelivery of the first message finds it done.
+CHUNK_LOST_AFTER = datetime.timedelta(minutes=2)
+CHUNK_REQUEUES = 3
+
+
+def chunks_requeue_lost() -> list[int]:
+    """Send again every pending chunk whose worker was lost (see above). Returns their ids."""
+    cutoff = timezone.now() - CHUNK_LOST_AFTER
+    stale = PredictionChunk.objects.filter(
+        status=ChunkStatus.PENDING, heartbeat_at__lt=cutoff, requeues__lt=CHUNK_REQUEUES,
+        batch__status__in=_OPEN,
+    ).order_by("pk")  # fmt: skip
+    return [chunk_id for chunk_id in stale.values_list("pk", flat=True) if _chunk_requeue_if_lost(chunk_id, cutoff)]
+
+
+@transaction.atomic
+def _chunk_requeue_if_lost(chunk_id: int, cutoff: datetime.datetime) -> bool:
+    # skip_locked: a chunk a live worker is scoring (however long it takes) is not ours to send.
+    chunk = (
+        PredictionChunk.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk=chunk_id, status=ChunkStatus.PENDING, heartbeat_at__lt=cutoff)
+        .select_related("batch")
+        .first()
+    )
+    if chunk is None:
+        return False
+    PredictionChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=timezone.now(), requeues=F("requeues") + 1)
+    audit_record(
+        actor=None, action="prediction.batch.chunk_lost", target=chunk.batch,
+        detail={"chunk": chunk.index, "requeues": chunk.requeues + 1, "last_heartbeat": chunk.heartbeat_at.isoformat()},
+    )  # fmt: skip
+    outbox_send(task="predictions.tasks.score_chunk", args=[chunk.pk])
+    logger.warning("Prediction chunk %s lost its worker: sent again", chunk.pk)
     return True
 
 

@@ -66,6 +66,12 @@ def resume_stalled_batches() -> list[int]:
     return services.batches_resume_stalled()
 
 
+@shared_task(acks_late=True)
+def requeue_lost_chunks() -> list[int]:
+    """Every minute: chunks whose worker died mid-chunk are sent again (see services.chunks_requeue_lost)."""
+    return services.chunks_requeue_lost()
+
+
 @worker_init.connect
 def _model_libraries_import(**_kwargs) -> None:
     """The worker's parent imports the model loader's libraries once, before it forks its pool processes, so
