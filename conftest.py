@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 
 from clinic.models import Role
 from clinic.tests.factories import ClinicFactory, UserFactory
@@ -60,6 +61,29 @@ def _require_marked_services(request):
             if CI:
                 pytest.fail(f"CI=true and {reason}")
             pytest.skip(reason)
+
+
+def _audit_truncate_allow(sender, connection, **kwargs):
+    """The test suite empties its PostgreSQL database between transactional tests with TRUNCATE, which the audit
+    table refuses unless the session says otherwise (migration clinic 0006); only the tests' sessions do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET clinic.audit_truncate = 'allowed'")
+
+
+connection_created.connect(_audit_truncate_allow)
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoint_of_the_test(settings, tmp_path_factory):
+    """Each test checkpoints the audit chain of its own database into a file of its own, never into var/."""
+    directory = tmp_path_factory.getbasetemp() / "audit-checkpoints"
+    directory.mkdir(exist_ok=True)
+    path = directory / "checkpoint.json"
+    path.unlink(missing_ok=True)
+    settings.AUDIT_CHECKPOINT_PATH = path
+    yield
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)

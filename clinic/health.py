@@ -51,16 +51,27 @@ def check_workers(timeout: float = 0.5) -> dict[str, Any]:
     return {"status": "ok" if names else "down", "count": len(names), "workers": names}
 
 
+def check_outbox() -> dict[str, Any]:
+    """Messages kept while the broker was down (clinic.outbox): they wait for the broker, they are not lost."""
+    from clinic.outbox import outbox_unsent_count
+
+    try:
+        unsent = outbox_unsent_count()
+    except Exception as exc:  # noqa: BLE001
+        return {"status": "down", "error": exc.__class__.__name__}
+    return {"status": "ok", "unsent": unsent}
+
+
 def health_report() -> tuple[dict[str, Any], int]:
-    """Overall 'down' (HTTP 503) when the web tier cannot serve; 'degraded' when only workers are missing."""
-    checks = {
-        "database": check_database(),
-        "cache": check_cache(),
-        "broker": check_broker(),
-        "workers": check_workers(),
-    }
-    if any(checks[name]["status"] != "ok" for name in ("database", "cache", "broker")):
-        status, http_status = "down", 503
+    """'down' (HTTP 503) without the database: nothing can be served. 'degraded' (HTTP 503) without Redis: pages
+    and writes work (sessions from the database, the cache a miss, tasks kept in the outbox) but background work
+    waits, so a load balancer or an operator must know. 'degraded' (HTTP 200) when only the workers are missing."""
+    checks = {"database": check_database(), "cache": check_cache(), "broker": check_broker()}
+    if checks["database"]["status"] != "ok":
+        return {"status": "down", **checks}, 503
+    checks |= {"workers": check_workers(), "outbox": check_outbox()}
+    if any(checks[name]["status"] != "ok" for name in ("cache", "broker", "outbox")):
+        status, http_status = "degraded", 503
     elif checks["workers"]["status"] != "ok":
         status, http_status = "degraded", 200
     else:

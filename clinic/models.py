@@ -55,9 +55,10 @@ class AuditOutcome(models.TextChoices):
 class AuditEvent(models.Model):
     """One thing that happened to or with patient data, a login or a configuration change.
 
-    Append-only: rows are written by `clinic.audit.audit_record` only; on PostgreSQL a trigger refuses
-    UPDATE and DELETE. Each row's `hash` covers its content and the previous row's hash, so a changed
-    or removed row breaks the chain (`manage.py audit_verify`).
+    Append-only: rows are written by `clinic.audit.audit_record` only; on PostgreSQL triggers refuse UPDATE,
+    DELETE and TRUNCATE. Each row's `hash` is keyed (HMAC, AUDIT_HMAC_KEY) over its content and the previous
+    row's hash, so a changed or removed row breaks the chain, and a checkpoint of the head kept outside the
+    database reveals a cut one (`manage.py audit_verify`).
     """
 
     time = models.DateTimeField(db_index=True)
@@ -77,6 +78,8 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # How `hash` was computed (clinic.audit.HashVersion): rows from before the key existed keep their plain SHA-256.
+    hash_version = models.PositiveSmallIntegerField(default=2)
 
     class Meta:
         ordering = ["-id"]
@@ -84,3 +87,32 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.outcome}"
+
+
+class OutboxMessage(models.Model):
+    """A task to send to the workers, written in the transaction of the change that calls for it.
+
+    The broker (Redis) can be down while the database is up: the change then commits with its message here, and
+    `clinic.outbox` sends it once the broker is back. Written and read by `clinic.outbox` only.
+    """
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    # The task is called with `message_id=<this row's id>`, and consumes the row in the transaction of its work.
+    once = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A sender holds the row until then: the sender after commit and the periodic drain never both send it.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Set by the consumer in the transaction of its work: a message delivered twice does its work once.
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], condition=models.Q(sent_at=None), name="clinic_outbox_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} #{self.pk} ({'sent' if self.sent_at else 'unsent'})"

@@ -1,8 +1,12 @@
+import logging
+
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
-from clinic.audit import audit_first_break, audit_record
-from clinic.models import AuditEvent, AuditOutcome, Clinic, Role, User
+from clinic.audit import CheckpointInvalid, audit_checkpoint, audit_record, audit_verify
+from clinic.models import AuditOutcome, Clinic, Role, User
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -55,16 +59,49 @@ def user_set_password(*, user: User, password: str, by: User | None = None) -> U
 
 
 def audit_verify_and_record() -> dict[str, object]:
-    """Verify the whole chain and record the outcome in it: the nightly check leaves its own trace."""
-    checked = AuditEvent.objects.count()
-    breakage = audit_first_break()
-    result = {"checked": checked, "broken_at": breakage.event_id if breakage else None}
+    """Verify the whole chain against the last checkpoint and record the outcome in it: the nightly check leaves
+    its own trace."""
+    try:
+        verification = audit_verify()
+    except CheckpointInvalid as exc:
+        verification, problems = None, [str(exc)]
+    else:
+        problems = verification.problems
+    breakage = verification.breaks[0] if verification and verification.breaks else None
+    result = {
+        "checked": verification.checked if verification else 0,
+        "broken_at": breakage.event_id if breakage else None,
+        "checkpoint_problems": problems,
+        "id_gaps": len(verification.gaps) if verification else 0,
+    }
     if breakage:
         result["reason"] = breakage.reason
     audit_record(
         actor=None,
         action="audit.verify",
-        outcome=AuditOutcome.FAILURE if breakage else AuditOutcome.SUCCESS,
+        outcome=AuditOutcome.FAILURE if breakage or problems else AuditOutcome.SUCCESS,
         detail=result,
     )
+    return result
+
+
+def audit_checkpoint_and_record() -> dict[str, object]:
+    """Every AUDIT_CHECKPOINT_MINUTES: verify the rows since the last checkpoint and checkpoint the new head. Only a
+    failure is recorded in the trail (and logged): a success every few minutes would drown the trail."""
+    try:
+        verification = audit_checkpoint()
+    except CheckpointInvalid as exc:
+        problems, breaks = [str(exc)], []
+    else:
+        problems, breaks = verification.problems, verification.breaks
+    if not problems and not breaks:
+        return {"checkpointed": True}
+    result = {
+        "checkpointed": False,
+        "checkpoint_problems": problems,
+        "broken_at": breaks[0].event_id if breaks else None,
+        "reason": breaks[0].reason if breaks else "",
+    }
+    logger.error("Audit checkpoint refused, the trail does not check out: %s", result)
+    audit_record(actor=None, action="audit.checkpoint", outcome=AuditOutcome.FAILURE, detail=result)
     return result

@@ -78,6 +78,36 @@ SECRET_KEY = _secret_key()
 if PRODUCTION and len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Refusing to start: SECRET_KEY must be at least 50 characters in production.")
 
+
+def _audit_hmac_key() -> str:
+    """The key of the audit trail's hash chain. Kept out of the database, so whoever owns the audit table cannot
+    re-hash rows they changed; kept as carefully as SECRET_KEY and never changed (rows written with one key are
+    verified with it)."""
+    key = os.environ.get("AUDIT_HMAC_KEY", "")
+    if key:
+        if PRODUCTION and len(key) < 32:
+            raise ImproperlyConfigured("Refusing to start: AUDIT_HMAC_KEY must be 32 characters or more in production.")
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "Refusing to start: AUDIT_HMAC_KEY is not set and DJANGO_ENV=production. Without a key of its own, "
+            "the audit trail could be rewritten by the database's owner without `audit_verify` noticing."
+        )
+    # Development: a random key kept in var/, as the secret key is.
+    path = VAR_DIR / "dev_audit_hmac_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+AUDIT_HMAC_KEY = _audit_hmac_key()
+# Where the audit chain's head is checkpointed (signed with AUDIT_HMAC_KEY), outside the database: by beat every
+# AUDIT_CHECKPOINT_MINUTES and by `audit_verify --checkpoint`. Put it where the database's owner cannot write
+# (another volume, a host the database server cannot reach) and back it up.
+AUDIT_CHECKPOINT_PATH = Path(os.environ.get("AUDIT_CHECKPOINT_PATH") or VAR_DIR / "audit-checkpoint.json")
+AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 15)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("Refusing to start: ALLOWED_HOSTS is empty and DJANGO_ENV=production.")
@@ -169,10 +199,12 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # Each pytest-xdist process keeps its own keys (its database is its own too).
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clinic") + os.environ.get("PYTEST_XDIST_WORKER", ""),
+            # A Redis that does not answer is a cache miss within a second, not a request held (clinic/cache.py).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
-    # Sessions are read from Redis and written through to the database: no session query per request, and a
-    # Redis restart signs nobody out.
+    # Sessions are read from Redis and written through to the database: no session query per request, a Redis
+    # restart signs nobody out, and while Redis is down sessions are read from the database (clinic/cache.py).
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -207,6 +239,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Defaults that beat copies into the database on start; admins edit them under "Periodic tasks".
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "clinic.tasks.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
+    # The audit chain's head, signed, in a file outside the database: a later cut or rewrite cannot go unnoticed.
+    "checkpoint-audit-chain": {
+        "task": "clinic.tasks.audit_checkpoint",
+        "schedule": crontab(minute=f"*/{AUDIT_CHECKPOINT_MINUTES}"),
+    },
+    # Messages written while Redis was down (clinic.outbox) are sent within a minute of its return.
+    "drain-outbox": {"task": "clinic.tasks.outbox_drain", "schedule": crontab(minute="*")},
     # Drift is checked against the model in use before the weekly retraining replaces it.
     "check-model-drift-weekly": {
         "task": "mltraining.tasks.drift_check_all",
@@ -222,6 +261,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "predictions.tasks.resume_stalled_batches",
         "schedule": crontab(minute="*/10"),
     },
+    # A chunk whose worker died mid-chunk is sent again within minutes (predictions.services.chunks_requeue_lost).
+    "requeue-lost-chunks": {"task": "predictions.tasks.requeue_lost_chunks", "schedule": crontab(minute="*")},
     "resume-queued-training-runs": {
         "task": "mltraining.tasks.resume_queued_runs",
         "schedule": crontab(minute="5-59/10"),

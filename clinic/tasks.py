@@ -1,4 +1,9 @@
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -7,3 +12,37 @@ def verify_audit_chain() -> None:
     from clinic.services import audit_verify_and_record
 
     audit_verify_and_record()
+
+
+@shared_task(acks_late=True)
+def audit_checkpoint() -> dict[str, object]:
+    """Every AUDIT_CHECKPOINT_MINUTES: the verified head of the audit chain, signed, to a file outside the database."""
+    from clinic.services import audit_checkpoint_and_record
+
+    return audit_checkpoint_and_record()
+
+
+@shared_task(acks_late=True)
+def outbox_drain() -> int:
+    """Every minute: send the messages the outbox kept while the broker was down."""
+    from clinic.outbox import outbox_drain
+
+    return outbox_drain()
+
+
+@worker_ready.connect
+def _outbox_drain_at_start(**_kwargs) -> None:
+    """A worker that starts after an outage sends what waited, without waiting for beat's next minute.
+
+    Never stops the worker from starting: beat's drain sends the rest.
+    """
+    from django.db import connection
+
+    from clinic.outbox import outbox_drain
+
+    try:
+        outbox_drain()
+    except Exception:
+        logger.exception("Outbox drain at worker start failed; beat's drain will send the messages")
+    finally:
+        connection.close()  # the worker's main process keeps no connection of its own

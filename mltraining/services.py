@@ -30,6 +30,7 @@ from django.utils import timezone
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
+from clinic.outbox import outbox_send
 from mltraining import provenance, selectors
 from mltraining.ml import artifact as ml_artifact
 from mltraining.ml import drift as ml_drift
@@ -126,11 +127,8 @@ def training_run_request(
         detail={"trigger": trigger, "candidates": list(config.candidates), "cv_folds": config.cv_folds},
         username=SYSTEM,
     )
-    if enqueue:
-        from mltraining.tasks import train_model_task
-
-        run_id = run.pk
-        transaction.on_commit(lambda: train_model_task.delay(run_id))
+    if enqueue:  # through the outbox: a broker that is down delays the run instead of failing the request
+        outbox_send(task="mltraining.tasks.train_model_task", args=[run.pk])
     return run
 
 

@@ -103,6 +103,10 @@ class PredictionChunk(models.Model):
     error = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when a worker starts a try, and when the lost-chunk sweep sends the chunk again: a pending chunk whose
+    # heartbeat is old and whose row no worker holds was lost with its worker (`chunks_requeue_lost`).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["batch", "index"]

@@ -31,6 +31,7 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.bulk import copy_insert, statistics_refresh
 from clinic.models import Clinic, User
+from clinic.outbox import outbox_consume, outbox_send
 from mltraining.ml.artifact import ArtifactError, load_model
 from mltraining.ml.features import (
     OBSERVATION_COLUMNS,
@@ -297,24 +298,25 @@ def prediction_request(*, patient_ids: list[int]) -> None:
     """Enqueue predictions for these patients once the current transaction commits (new results came in).
 
     Split as a batch is (`chunk_size`), so a large import is scored in bulk, not one task per patient, and
-    shared by the workers.
+    shared by the workers. Through the outbox: the request is written with the results, so a broker that is down
+    delays it instead of losing it, and a message delivered twice scores once (`predictions_create`).
     """
-    from predictions.tasks import predict_patients
-
     ids = sorted(set(patient_ids))
     size = chunk_size(len(ids))
     for start in range(0, len(ids), size):
-        chunk = ids[start : start + size]
-        transaction.on_commit(lambda chunk=chunk: predict_patients.delay(chunk))
+        outbox_send(task="predictions.tasks.predict_patients", args=[ids[start : start + size]], once=True)
 
 
 @transaction.atomic
-def predictions_create(*, patient_ids: list[int]) -> int:
+def predictions_create(*, patient_ids: list[int], message_id: int | None = None) -> int:
     """Score these patients (after new results), each with their clinic's active model, in bulk.
 
     Patients of a clinic without an active model get failed predictions that keep their inputs, so the guideline
-    rules still give advice (`_attempt`). One audit row per clinic.
+    rules still give advice (`_attempt`). One audit row per clinic. `message_id`: the outbox message that asked
+    for it; delivered again, it writes nothing.
     """
+    if not outbox_consume(message_id=message_id):
+        return 0
     written = 0
     for clinic_id, ids in patient_selectors.patient_ids_by_clinic(patient_ids=patient_ids).items():
         version, predictions = _attempt(ids, clinic_id=clinic_id)
@@ -366,10 +368,8 @@ def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> 
     )  # fmt: skip
     if not ids:
         _batch_finish(batch.pk)
-    from predictions.tasks import score_chunk
-
-    chunk_ids = [chunk.pk for chunk in chunks]
-    transaction.on_commit(lambda: [score_chunk.delay(chunk_id) for chunk_id in chunk_ids])
+    for chunk in chunks:  # through the outbox: with the broker down the batch waits for it, and the request succeeds
+        outbox_send(task="predictions.tasks.score_chunk", args=[chunk.pk])
     return batch
 
 
@@ -381,6 +381,7 @@ def batch_chunk_score(*, chunk_id: int) -> int:
     PredictionBatch.objects.filter(chunks=chunk_id, status=BatchStatus.QUEUED).update(
         status=BatchStatus.RUNNING, started_at=timezone.now()
     )
+    PredictionChunk.objects.filter(pk=chunk_id, status=ChunkStatus.PENDING).update(heartbeat_at=timezone.now())
     with transaction.atomic():
         chunk = (
             PredictionChunk.objects.select_for_update(of=("self",))
@@ -502,6 +503,46 @@ def _batch_resume_if_stalled(batch_id: int, cutoff: datetime.datetime) -> bool:
             score_chunk.delay(chunk_id)
     else:  # every chunk finished, but the batch was not closed (a worker died in between)
         _batch_finish(batch_id)
+    return True
+
+
+# A worker killed mid-chunk (the whole group at once, say) holds its chunk's message unacknowledged until the
+# broker's visibility timeout (over 20 minutes) and the stalled-batch sweep (15). A chunk a worker is scoring is
+# locked by it; a lost worker's lock goes with its connection. So every minute a sweep sends again each pending
+# chunk started more than CHUNK_LOST_AFTER ago that no one holds, up to CHUNK_REQUEUES times (after that the
+# stalled-batch sweep decides). Chunks are idempotent: the late redelivery of the first message finds it done.
+CHUNK_LOST_AFTER = datetime.timedelta(minutes=2)
+CHUNK_REQUEUES = 3
+
+
+def chunks_requeue_lost() -> list[int]:
+    """Send again every pending chunk whose worker was lost (see above). Returns their ids."""
+    cutoff = timezone.now() - CHUNK_LOST_AFTER
+    stale = PredictionChunk.objects.filter(
+        status=ChunkStatus.PENDING, heartbeat_at__lt=cutoff, requeues__lt=CHUNK_REQUEUES,
+        batch__status__in=_OPEN,
+    ).order_by("pk")  # fmt: skip
+    return [chunk_id for chunk_id in stale.values_list("pk", flat=True) if _chunk_requeue_if_lost(chunk_id, cutoff)]
+
+
+@transaction.atomic
+def _chunk_requeue_if_lost(chunk_id: int, cutoff: datetime.datetime) -> bool:
+    # skip_locked: a chunk a live worker is scoring (however long it takes) is not ours to send.
+    chunk = (
+        PredictionChunk.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk=chunk_id, status=ChunkStatus.PENDING, heartbeat_at__lt=cutoff)
+        .select_related("batch")
+        .first()
+    )
+    if chunk is None:
+        return False
+    PredictionChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=timezone.now(), requeues=F("requeues") + 1)
+    audit_record(
+        actor=None, action="prediction.batch.chunk_lost", target=chunk.batch,
+        detail={"chunk": chunk.index, "requeues": chunk.requeues + 1, "last_heartbeat": chunk.heartbeat_at.isoformat()},
+    )  # fmt: skip
+    outbox_send(task="predictions.tasks.score_chunk", args=[chunk.pk])
+    logger.warning("Prediction chunk %s lost its worker: sent again", chunk.pk)
     return True
 
 

@@ -17,8 +17,8 @@ RETRY_BACKOFF_SECONDS = 2.0
 
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
-def predict_patients(patient_ids: list[int]) -> int:
-    return services.predictions_create(patient_ids=patient_ids)
+def predict_patients(patient_ids: list[int], message_id: int | None = None) -> int:
+    return services.predictions_create(patient_ids=patient_ids, message_id=message_id)
 
 
 @shared_task(acks_late=True)
@@ -64,6 +64,12 @@ def score_all_clinics() -> list[int]:
 def resume_stalled_batches() -> list[int]:
     """Every few minutes: batches whose chunk messages were lost are sent again, or finished with the reason."""
     return services.batches_resume_stalled()
+
+
+@shared_task(acks_late=True)
+def requeue_lost_chunks() -> list[int]:
+    """Every minute: chunks whose worker died mid-chunk are sent again (see services.chunks_requeue_lost)."""
+    return services.chunks_requeue_lost()
 
 
 @worker_init.connect

@@ -34,6 +34,11 @@ CASES = [
     Case(19, "Faults", "PostgreSQL connection dropped mid-write: no partial batch, the chunk retries"),
     Case(20, "Faults", "Corrupt or missing model artifact: clear failure, earlier results stay, rollback works"),
     Case(21, "Faults", "A server error shows a generic page with a request id; logs hold no secrets or records"),
+    Case(22, "Faults", "Redis down: pages and the API answer (sessions from the database, the cache a miss), "
+         "/healthz says 503 degraded, a write that succeeded says so and its prediction request waits in the outbox"),
+    Case(23, "Audit", "The audit table's owner cannot rewrite it unnoticed: TRUNCATE refused, hashes keyed outside the "
+         "database, a checkpoint outside it catches a shortened, truncated or re-hashed chain"),
+    Case(24, "Faults", "A whole worker group killed mid-batch: its chunks are sent again within minutes"),
 ]  # fmt: skip
 
 CASE_NUMBERS = {case.number for case in CASES}

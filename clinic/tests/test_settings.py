@@ -13,12 +13,13 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "x7Kq2-this-is-a-test-only-secret-key-that-is-long-enough-0123456789",
     "ALLOWED_HOSTS": "clinic.example.org",
     "DATABASE_URL": "sqlite:///:memory:",
+    "AUDIT_HMAC_KEY": "a-test-only-audit-key-of-forty-characters",
 }
 
 
 def _manage(*args, **env):
     # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests' fixture; a deploy check must not see it.
-    unset = {"DJANGO_ENV", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    unset = {"DJANGO_ENV", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE", "AUDIT_HMAC_KEY"}
     clean = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -51,6 +52,15 @@ def test_production_refuses_to_start_without_a_long_secret_key(secret):
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["", "too-short"])
+@pytest.mark.reliability(23, "Production settings without an audit key of 32+ characters: refused at start")
+def test_production_refuses_to_start_without_an_audit_key(key):
+    result = _manage("check", **{**PRODUCTION_ENV, "AUDIT_HMAC_KEY": key})
+
+    assert result.returncode != 0
+    assert "AUDIT_HMAC_KEY" in result.stderr
 
 
 def test_a_malformed_boolean_is_a_clear_configuration_error():

@@ -242,7 +242,9 @@ def test_executing_a_run_twice_trains_once(small_cohort_a, monkeypatch):
 
 def test_a_request_enqueues_the_task_after_commit(clinic_a, admin_a, django_capture_on_commit_callbacks, monkeypatch):
     delivered = []
-    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", delivered.append)
+    monkeypatch.setattr(
+        "mltraining.tasks.train_model_task.apply_async", lambda args, **options: delivered.append(args[0])
+    )
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run = services.training_run_request(clinic=clinic_a, by=admin_a)

@@ -31,6 +31,7 @@ from django.utils import timezone
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
+from clinic.outbox import outbox_send
 from patients.fhir.bulk import FileResult, fhir_files_import
 from patients.imports import uploads
 from patients.imports.csv_labs import FORMATS, MAX_BYTES, UnreadableFile
@@ -108,7 +109,7 @@ def import_job_create(
                 actor=by, username=username, action="import_job.create", target=job,
                 detail={"kind": kind, "options": clean, "files": [(f["name"], f["size"]) for f in stored]},
             )  # fmt: skip
-            transaction.on_commit(lambda: _dispatch(job.pk))
+            _dispatch(job.pk)
     except BaseException:
         uploads.job_files_delete(stored)
         raise
@@ -116,13 +117,15 @@ def import_job_create(
 
 
 def _dispatch(job_id: int) -> None:
+    """In the transaction that queues the job: run it once that commits. Through the outbox, so a broker that is
+    down delays the job instead of failing the request that queued it (the claim runs a job once)."""
     from clinic.celery import app
-    from patients.tasks import import_job_run
 
     if app.conf.task_always_eager and getattr(settings, "IMPORT_JOBS_IN_THREAD", True):
-        threading.Thread(target=_run_in_thread, args=(job_id,), name=f"import-job-{job_id}", daemon=True).start()
+        thread = threading.Thread(target=_run_in_thread, args=(job_id,), name=f"import-job-{job_id}", daemon=True)
+        transaction.on_commit(thread.start)
     else:
-        import_job_run.delay(job_id)
+        outbox_send(task="patients.tasks.import_job_run", args=[job_id])
 
 
 def _run_in_thread(job_id: int) -> None:
@@ -174,7 +177,7 @@ def import_jobs_resume_stalled() -> list[int]:
             changes |= {"status": ImportJobStatus.QUEUED, "resends": F("resends") + 1}
         with transaction.atomic():
             if ImportJob.objects.filter(waiting | abandoned, pk=job.pk).update(**changes):  # not taken meanwhile
-                transaction.on_commit(lambda job_id=job.pk: _dispatch(job_id))
+                _dispatch(job.pk)
                 sent.append(job.pk)
     return sent
 

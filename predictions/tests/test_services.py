@@ -457,3 +457,77 @@ def test_a_batch_whose_chunks_all_finished_but_was_left_open_is_closed(start, co
     batch.refresh_from_db()
     assert batch.status == BatchStatus.SUCCEEDED
     assert batch.resends == 0
+
+
+# --- chunks whose worker was lost ------------------------------------------------------------------------------
+
+
+def _heartbeat(chunk, *, seconds_ago: float | None) -> None:
+    at = None if seconds_ago is None else timezone.now() - datetime.timedelta(seconds=seconds_ago)
+    PredictionChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=at)
+
+
+@pytest.mark.reliability(24, "Chunks started by workers that all died: sent again by the next minute's sweep, scored")
+def test_a_chunk_started_by_a_worker_that_died_is_sent_again_within_minutes(
+    lost_batch, django_capture_on_commit_callbacks
+):
+    lost, alive, queued, *_ = PredictionChunk.objects.filter(batch=lost_batch).order_by("index")
+    _heartbeat(lost, seconds_ago=services.CHUNK_LOST_AFTER.total_seconds() + 30)  # its worker was killed
+    _heartbeat(alive, seconds_ago=30)  # started half a minute ago: may still be running
+    _heartbeat(queued, seconds_ago=None)  # no worker took it yet: the queue still holds its message
+
+    with django_capture_on_commit_callbacks(execute=True):  # the sweep's message is sent (and run in-process)
+        requeued = tasks.requeue_lost_chunks.delay().get()
+
+    assert requeued == [lost.pk]
+    lost.refresh_from_db()
+    assert (lost.status, lost.requeues) == (ChunkStatus.DONE, 1)
+    assert Prediction.objects.filter(batch=lost_batch, patient_id__in=lost.patient_ids).count() == len(lost.patient_ids)
+    assert AuditEvent.objects.get(action="prediction.batch.chunk_lost").detail["chunk"] == lost.index
+    assert services.chunks_requeue_lost() == []  # nothing else is lost; the alive one is left to its worker
+
+
+def test_a_lost_chunk_is_sent_again_a_bounded_number_of_times(lost_batch):
+    chunk = PredictionChunk.objects.filter(batch=lost_batch).order_by("index").first()
+    for _ in range(services.CHUNK_REQUEUES + 1):
+        _heartbeat(chunk, seconds_ago=services.CHUNK_LOST_AFTER.total_seconds() + 30)
+        services.chunks_requeue_lost()
+
+    chunk.refresh_from_db()
+    assert chunk.requeues == services.CHUNK_REQUEUES  # after that, the stalled-batch sweep decides
+    assert chunk.status == ChunkStatus.PENDING
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.reliability(24, "A chunk a live worker is still scoring past the heartbeat age: not sent again")
+def test_a_chunk_a_live_worker_holds_is_not_sent_again(active_model, cohort, admin_a, monkeypatch):
+    import threading
+
+    from django.db import connections, transaction
+
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    monkeypatch.setattr("clinic.outbox._send_all", lambda messages: 0)  # the chunks' messages are lost
+    batch = services.prediction_batch_start(clinic=active_model.clinic, by=admin_a, trigger="portal")
+    chunk = PredictionChunk.objects.filter(batch=batch).order_by("index").first()
+    _heartbeat(chunk, seconds_ago=services.CHUNK_LOST_AFTER.total_seconds() + 30)
+    holding, done = threading.Event(), threading.Event()
+
+    def slow_worker():
+        try:
+            with transaction.atomic():  # as batch_chunk_score holds its chunk while scoring it
+                PredictionChunk.objects.select_for_update().get(pk=chunk.pk)
+                holding.set()
+                done.wait(30)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=slow_worker)
+    worker.start()
+    try:
+        assert holding.wait(30)
+        assert services.chunks_requeue_lost() == []
+    finally:
+        done.set()
+        worker.join()
+    assert services.chunks_requeue_lost() == [chunk.pk]  # once no worker holds it, it is lost
