@@ -148,7 +148,11 @@ class ImportJobDetailView(APIView):
     @extend_schema(
         operation_id="imports_jobs_retrieve",
         summary="An import job: status, progress and, once finished, its summary",
-        responses={200: ImportJobSerializer, 404: OpenApiResponse(description="No such job in your clinic.")},
+        responses={
+            200: ImportJobSerializer,
+            403: OpenApiResponse(description="The role cannot import."),
+            404: OpenApiResponse(description="No such job in your clinic."),
+        },
         tags=["imports"],
     )
     def get(self, request: Request, pk: int) -> Response:
