@@ -36,3 +36,20 @@ def document_refused_addresses(result, generator, request, public):
             responses.setdefault("400", {"description": "The address contains a NUL character."})
             operation["responses"] = dict(sorted(responses.items()))
     return result
+
+
+UNAUTHENTICATED = "No credentials, or a token that is unknown, expired or revoked (`WWW-Authenticate: Token`)."
+THROTTLED = "Too many requests from this address or account; `Retry-After` says when to try again."
+
+
+def document_authentication_answers(result, generator, request, public):
+    """drf-spectacular postprocessing hook: an operation that needs credentials may answer 401 (the token class
+    comes first, so DRF challenges), and every operation may answer 429 (the API's throttles)."""
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            if any(requirement for requirement in operation.get("security", [{}])):
+                responses.setdefault("401", {"description": UNAUTHENTICATED})
+            responses.setdefault("429", {"description": THROTTLED})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

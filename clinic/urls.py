@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -11,10 +10,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("patients/", include("patients.urls")),
     path("patients/import/", include("patients.imports.urls")),
+    path("api/v1/auth/", include("clinic.auth_api")),
     path("api/v1/", include("patients.api.urls")),
     path("api/v1/imports/", include("patients.imports.api_urls")),
     path("api/v1/fhir/", include("patients.fhir.urls")),

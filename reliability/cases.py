@@ -34,6 +34,16 @@ CASES = [
     Case(19, "Faults", "PostgreSQL connection dropped mid-write: no partial batch, the chunk retries"),
     Case(20, "Faults", "Corrupt or missing model artifact: clear failure, earlier results stay, rollback works"),
     Case(21, "Faults", "A server error shows a generic page with a request id; logs hold no secrets or records"),
+    # Security, second round (issue 30), numbered from 31 so that cases added beside it elsewhere do not collide.
+    Case(31, "Access", "API tokens are stored as digests, die after the idle time and at a maximum age, are revoked "
+         "by logout, portal sign-out and password change; issuing and revoking are audited; no or a dead token: 401"),
+    Case(32, "Access", "Password spraying from one address is refused before any password is hashed, at the login "
+         "and the token endpoint; other addresses sign in; the API throttles anonymous and signed-in callers"),
+    Case(33, "Input", "Over-long credentials at the login and the token endpoint, and the browsable API in a "
+         "browser: a clear answer, never a 500"),
+    Case(34, "Access", "Headers: a Content-Security-Policy without inline scripts, no-store on authenticated "
+         "answers; anonymous /healthz names no host; a client's request id never enters the audit trail as sent"),
+    Case(35, "Faults", "A second batch for a clinic is refused while one runs; a retried chunk counts its attempts"),
 ]  # fmt: skip
 
 CASE_NUMBERS = {case.number for case in CASES}
