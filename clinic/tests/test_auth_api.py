@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 
 from clinic.models import AuditEvent, Role
 from clinic.services import user_set_password
@@ -235,3 +236,45 @@ def test_an_over_long_username_is_a_400_and_touches_no_lockout_row(api, nurse):
     assert response.status_code == 400
     assert "username" in response.json()
     assert not AccessAttempt.objects.exists()
+
+
+# --- DRF throttles -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def low_rates(monkeypatch):
+    """Rates a test can exhaust; production's come from API_THROTTLE_ANON and API_THROTTLE_USER."""
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "5/minute"})
+
+
+@pytest.mark.reliability(32, "Four anonymous token requests a minute from one address, limit three: the fourth 429")
+def test_anonymous_callers_are_throttled_per_address(nurse, low_rates):
+    api = APIClient()
+    answers = [_issue(api, password="wrong", ip="203.0.113.9").status_code for _ in range(4)]
+
+    assert answers == [400, 400, 400, 429]  # requests without credentials to other endpoints stop at 401 anyway
+    assert int(_issue(api, ip="203.0.113.9")["Retry-After"]) > 0
+    assert _issue(api, ip="10.0.0.7").status_code == 200  # another address has its own count
+
+
+@pytest.mark.reliability(32, "Six calls a minute by one account against a limit of five: the sixth 429, others go on")
+def test_signed_in_callers_are_throttled_per_account(db, nurse, staff_a, low_rates):
+    busy, other = APIClient(), APIClient()
+    busy.force_authenticate(nurse)
+    other.force_authenticate(staff_a)
+
+    answers = [busy.get(PATIENTS).status_code for _ in range(6)]
+
+    assert answers == [200] * 5 + [429]
+    assert other.get(PATIENTS).status_code == 200
+
+
+def test_with_the_cache_unreachable_the_api_answers_unthrottled(db, nurse, low_rates, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(SimpleRateThrottle.cache, "get", unreachable)
+    api = APIClient()
+    api.force_authenticate(nurse)
+
+    assert [api.get(PATIENTS).status_code for _ in range(6)] == [200] * 6
