@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, parsers
+from rest_framework import exceptions, negotiation, parsers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -25,6 +25,17 @@ class JSONParser(parsers.JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from None
+
+
+class JSONWhateverTheAccept(negotiation.DefaultContentNegotiation):
+    """The view's first renderer when none matches the Accept header: a browser asking for `text/html` gets the
+    JSON, not a 406. Views with several renderers (FHIR's) still follow the header."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
 
 
 def document_refused_addresses(result, generator, request, public):

@@ -51,8 +51,11 @@ def check_workers(timeout: float = 0.5) -> dict[str, Any]:
     return {"status": "ok" if names else "down", "count": len(names), "workers": names}
 
 
-def health_report() -> tuple[dict[str, Any], int]:
-    """Overall 'down' (HTTP 503) when the web tier cannot serve; 'degraded' when only workers are missing."""
+def health_report(*, detailed: bool) -> tuple[dict[str, Any], int]:
+    """Overall 'down' (HTTP 503) when the web tier cannot serve; 'degraded' when only workers are missing.
+
+    Worker names are host names of the deployment: only a `detailed` report (for admins and monitoring) has them.
+    """
     checks = {
         "database": check_database(),
         "cache": check_cache(),
@@ -65,4 +68,6 @@ def health_report() -> tuple[dict[str, Any], int]:
         status, http_status = "degraded", 200
     else:
         status, http_status = "ok", 200
+    if not detailed:
+        checks["workers"].pop("workers", None)
     return {"status": status, **checks}, http_status

@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "clinic.middleware.RequestContextMiddleware",
+    "clinic.middleware.SecurityHeadersMiddleware",
     "clinic.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -312,6 +313,16 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No inline script without the request's nonce, nothing from another origin (clinic.middleware).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# A client's X-Request-ID is kept out of the audit trail unless a proxy in front sets (overwrites) the header.
+TRUST_X_REQUEST_ID = env_bool("TRUST_X_REQUEST_ID", default=False)
+# Monitoring that sends `X-Healthz-Token: <this>` gets /healthz in full (worker host names); empty: admins only.
+HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN", "")
 # /healthz is probed over plain HTTP by load balancers and compose healthchecks.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
@@ -363,6 +374,10 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
     },
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
+    # JSON only, whatever the Accept header: DRF's browsable API rendered forms and filters that the views (which
+    # scope every queryset to the user) do not offer, and answered a browser with a 500. Swagger UI is at /api/docs/.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "clinic.api.JSONWhateverTheAccept",
     "DEFAULT_PARSER_CLASSES": [
         "clinic.api.JSONParser",
         "rest_framework.parsers.FormParser",

@@ -1,4 +1,5 @@
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -6,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse_lazy
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -43,7 +45,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    report, status = health_report()
+    """Public, for load balancers; the details (worker host names) for admins and for monitoring that sends
+    `X-Healthz-Token: <HEALTHZ_TOKEN>`."""
+    token = request.headers.get("X-Healthz-Token", "")
+    by_monitoring = bool(settings.HEALTHZ_TOKEN) and constant_time_compare(token, settings.HEALTHZ_TOKEN)
+    report, status = health_report(detailed=by_monitoring or request.user.is_staff)
     return JsonResponse(report, status=status)
 
 

@@ -49,7 +49,8 @@ def test_an_api_server_error_is_json_with_the_request_id(failing_urls, doctor_a,
     response = client.get("/api/v1/boom/", HTTP_AUTHORIZATION=f"Token {token}", HTTP_X_REQUEST_ID="trace-42")
 
     assert response.status_code == 500
-    assert response.json() == {"detail": response.json()["detail"], "request_id": "trace-42"}
+    assert response.json() == {"detail": response.json()["detail"], "request_id": response["X-Request-ID"]}
+    assert response["X-Client-Request-ID"] == "trace-42"  # the caller's own id, handed back beside ours
     assert "unexpected" not in response.json()["detail"]
 
 
