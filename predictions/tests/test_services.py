@@ -193,7 +193,8 @@ def test_a_chunk_that_fails_once_is_logged_and_scored_on_its_next_try(start, coh
 
     assert batch.status == BatchStatus.SUCCEEDED
     retried = [chunk.attempts for chunk in PredictionChunk.objects.filter(batch=batch).order_by("index")]
-    assert retried[0] == 2 and set(retried[1:]) <= {1}  # the first chunk failed once, then succeeded
+    assert retried[0] == 2  # the first chunk failed once, then succeeded
+    assert set(retried[1:]) <= {1}
     (record,) = [r for r in caplog.records if "try 1 of 3 failed" in r.getMessage()]
     assert "connection reset by peer" in record.getMessage()
     assert record.exc_info is not None  # the traceback, for whoever reads the worker's log
