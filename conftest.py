@@ -126,10 +126,18 @@ def _analyte_catalog(request):
 
 
 @pytest.fixture(autouse=True)
-def _per_process_caches():
+def _per_process_caches(monkeypatch):
     """Caches a server process keeps for minutes would carry one test's clinic into the next (ids are reused)."""
+    from django.core.cache.backends.locmem import LocMemCache
+    from rest_framework.throttling import SimpleRateThrottle
+
     from patients.dashboard import dashboard_caches_forget
     from recommendations import rankers
+
+    # The API's rate counters start at zero in each test (a whole run's requests come from one address in a minute).
+    throttle_counts = LocMemCache("api-throttles", {})
+    throttle_counts.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "cache", throttle_counts)
 
     dashboard_caches_forget()
     rankers._cache.clear()  # keyed by clinic id and snapshot version, both of which the next test may reuse

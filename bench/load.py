@@ -110,6 +110,10 @@ def _environment() -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",  # plain HTTP on the loopback; a proxy would terminate TLS in production
         VAR_DIR=os.environ.get("VAR_DIR") or str(ROOT / "var" / "bench-load"),
         OMP_NUM_THREADS="1",
+        # One account (one token, one session per client) makes every request: the API's throttles still count
+        # each one in Redis, as in production, but must not cap what is measured.
+        API_THROTTLE_USER="100000000/minute",
+        API_THROTTLE_ANON="100000000/minute",
     )
     # This process seeds with tasks run in-process (no worker is running); only the server uses Redis, under
     # a key prefix of its own so it neither sees stale entries nor touches anyone else's.

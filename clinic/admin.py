@@ -4,7 +4,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from clinic import roles, selectors
+from clinic import roles, selectors, services
 from clinic.admin_filters import DateRangeFilter, PatientIdFilter
 from clinic.audit import audit_record
 from clinic.csvutils import csv_response
@@ -106,6 +106,14 @@ class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # accounts are deactivated, never deleted: the audit trail refers to them
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password form; a new password also revokes the account's API tokens."""
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, unquote(id))
+            services.api_tokens_revoke_all(user=user, by=request.user, reason="password_change")
+        return response
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser:

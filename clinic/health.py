@@ -62,10 +62,13 @@ def check_outbox() -> dict[str, Any]:
     return {"status": "ok", "unsent": unsent}
 
 
-def health_report() -> tuple[dict[str, Any], int]:
+def health_report(*, detailed: bool) -> tuple[dict[str, Any], int]:
     """'down' (HTTP 503) without the database: nothing can be served. 'degraded' (HTTP 503) without Redis: pages
     and writes work (sessions from the database, the cache a miss, tasks kept in the outbox) but background work
-    waits, so a load balancer or an operator must know. 'degraded' (HTTP 200) when only the workers are missing."""
+    waits, so a load balancer or an operator must know. 'degraded' (HTTP 200) when only the workers are missing.
+
+    Worker names are host names of the deployment: only a `detailed` report (for admins and monitoring) has them.
+    """
     checks = {"database": check_database(), "cache": check_cache(), "broker": check_broker()}
     if checks["database"]["status"] != "ok":
         return {"status": "down", **checks}, 503
@@ -76,4 +79,6 @@ def health_report() -> tuple[dict[str, Any], int]:
         status, http_status = "degraded", 200
     else:
         status, http_status = "ok", 200
+    if not detailed:
+        checks["workers"].pop("workers", None)
     return {"status": status, **checks}, http_status

@@ -1,4 +1,6 @@
+import logging
 import re
+import secrets
 import time
 import uuid
 
@@ -6,24 +8,35 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, get_user, logout
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
 from clinic.models import AuditOutcome
 
+logger = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Refresh the activity stamp at most this often, so an active user does not write the session per request.
 _ACTIVITY_RESOLUTION = 60
 
 
 class RequestContextMiddleware:
-    """Give every request an id (or keep a sane one from the proxy) and expose it to the audit trail."""
+    """Give every request an id of our own and expose it to the audit trail.
+
+    A client's `X-Request-ID` is its own choice: written into audit rows it would let a caller tie its requests to
+    someone else's, or blur its own. So the id is ours, unless TRUST_X_REQUEST_ID says a proxy in front sets the
+    header itself; a client's id (if sane) is logged beside ours and sent back as `X-Client-Request-ID`.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        sane = bool(_REQUEST_ID.match(incoming))
+        request.request_id = incoming if sane and settings.TRUST_X_REQUEST_ID else uuid.uuid4().hex
+        client_id = incoming if sane and incoming != request.request_id else ""
+        if client_id:
+            logger.info("request %s carries the client's id %s", request.request_id, client_id)
         token = set_request_context(
             RequestContext(ip_address=request.META.get("REMOTE_ADDR") or None, request_id=request.request_id)
         )
@@ -32,6 +45,29 @@ class RequestContextMiddleware:
         finally:
             reset_request_context(token)
         response["X-Request-ID"] = request.request_id
+        if client_id:
+            response["X-Client-Request-ID"] = client_id
+        return response
+
+
+class SecurityHeadersMiddleware:
+    """A Content-Security-Policy on every answer, and `Cache-Control: no-store` on every answer to a signed-in user.
+
+    Scripts run only from this server or with the request's nonce (`request.csp_nonce`: the plotly charts' inline
+    drawing, see clinic/templatetags/csp.py); styles may be inline (plotly and Bootstrap's components set them).
+    Pages and API answers of a signed-in user hold patient data: no browser, proxy or back button keeps them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.csp_nonce = secrets.token_urlsafe(16)
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY.format(nonce=request.csp_nonce))
+        user = getattr(request, "user", None)  # for the API, the user DRF authenticated (session or token)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
         return response
 
 

@@ -1,4 +1,7 @@
-from django.db.models import QuerySet
+from datetime import datetime
+
+from axes.models import AccessAttempt
+from django.db.models import QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from clinic.models import AuditEvent, Clinic, User
@@ -30,3 +33,10 @@ def audit_event_list_for(*, user: User) -> QuerySet[AuditEvent]:
     if not can_read_audit(user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.filter(clinic_id=user.clinic_id)
+
+
+def login_failures_from(*, ip_address: str, since: datetime) -> int:
+    """Failed sign-ins from one address since a time, over every username tried (django-axes keeps one row per
+    username and address, with the failures since its last success)."""
+    recent = AccessAttempt.objects.filter(ip_address=ip_address, attempt_time__gte=since)
+    return recent.aggregate(total=Sum("failures_since_start"))["total"] or 0

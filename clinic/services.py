@@ -2,6 +2,8 @@ import logging
 
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.utils import timezone
+from knox.models import AuthToken
 
 from clinic.audit import CheckpointInvalid, audit_checkpoint, audit_record, audit_verify
 from clinic.models import AuditOutcome, Clinic, Role, User
@@ -55,7 +57,40 @@ def user_set_password(*, user: User, password: str, by: User | None = None) -> U
     user.set_password(password)
     user.save(update_fields=["password"])
     audit_record(actor=by, action="user.set_password", target=user)
+    api_tokens_revoke_all(user=user, by=by, reason="password_change")
     return user
+
+
+@transaction.atomic
+def api_token_issue(*, user: User) -> tuple[AuthToken, str]:
+    """A new API token for a user who has just given their password: the row (digest and expiry) and the token,
+    which is shown once and stored nowhere. The user's expired tokens are purged here rather than on every request
+    (clinic.authentication)."""
+    user.auth_token_set.filter(expiry__lt=timezone.now()).delete()
+    instance, token = AuthToken.objects.create(user=user)
+    audit_record(
+        actor=user, action="auth.token.issue", target=user,
+        detail={"token": instance.token_key, "expiry": instance.expiry},
+    )  # fmt: skip
+    return instance, token
+
+
+@transaction.atomic
+def api_token_revoke(*, token: AuthToken, by: User) -> None:
+    """Revoke one token (the API's logout with that token)."""
+    token_key = token.token_key
+    token.delete()
+    audit_record(actor=by, action="auth.token.revoke", target=token.user, detail={"token": token_key})
+
+
+@transaction.atomic
+def api_tokens_revoke_all(*, user: User, by: User | None, reason: str) -> int:
+    """Revoke every API token of a user: on a password change (by anyone), a portal sign-out and the API's
+    logout-all. Audited only when there was something to revoke, with how many and why."""
+    count, _ = user.auth_token_set.all().delete()
+    if count:
+        audit_record(actor=by, action="auth.token.revoke_all", target=user, detail={"reason": reason, "count": count})
+    return count
 
 
 def audit_verify_and_record() -> dict[str, object]:

@@ -126,7 +126,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -144,6 +144,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "clinic.middleware.RequestContextMiddleware",
+    "clinic.middleware.SecurityHeadersMiddleware",
     "clinic.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -286,6 +287,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
+    # Both refuse before the password is hashed: first an address with too many recent failures, then a locked
+    # username-and-address pair.
+    "clinic.backends.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "clinic.backends.ClinicModelBackend",
 ]
@@ -309,6 +313,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "clinic.views.locked_out"  # the template for pages, JSON for the API, both 429
+# Password spraying (one guess for each of many usernames) never trips the per-username lockout, and each guess
+# costs an Argon2 hash. An address with this many failures within the cool-off time is refused before any hash
+# (clinic.backends.AddressThrottleBackend). High enough for a clinic whose staff share one address.
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 AXES_VERBOSE = False
 
 # Sessions: logged out after 30 idle minutes (HIPAA automatic logoff); the cookie lives at most 12 hours.
@@ -318,6 +327,19 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# API tokens (django-rest-knox): stored as SHA-512 digests, one new token per `POST /api/v1/auth/token/`. Like a
+# session, a token dies after SESSION_IDLE_TIMEOUT without use (each use pushes its expiry on, written at most once
+# a minute) and lives at most API_TOKEN_MAX_AGE seconds however busy. Revoked by the API's logout endpoints, a
+# portal sign-out and a password change (clinic.services.api_tokens_revoke_all).
+API_TOKEN_MAX_AGE = env_int("API_TOKEN_MAX_AGE", SESSION_COOKIE_AGE)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=SESSION_IDLE_TIMEOUT),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": timedelta(seconds=API_TOKEN_MAX_AGE),
+    "MIN_REFRESH_INTERVAL": 60,
+    "AUTH_HEADER_PREFIX": "Token",
+}
 
 # Security headers; the HTTPS-only ones are on in production.
 X_FRAME_OPTIONS = "DENY"
@@ -332,6 +354,16 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No inline script without the request's nonce, nothing from another origin (clinic.middleware).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# A client's X-Request-ID is kept out of the audit trail unless a proxy in front sets (overwrites) the header.
+TRUST_X_REQUEST_ID = env_bool("TRUST_X_REQUEST_ID", default=False)
+# Monitoring that sends `X-Healthz-Token: <this>` gets /healthz in full (worker host names); empty: admins only.
+HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN", "")
 # /healthz is probed over plain HTTP by load balancers and compose healthchecks.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
@@ -371,11 +403,22 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 REST_FRAMEWORK = {
+    # The token class first: a request without credentials gets 401 and `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "clinic.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
+    # Per address for anonymous callers, per account for signed-in ones; the lockout above guards the passwords.
+    "DEFAULT_THROTTLE_CLASSES": ["clinic.throttling.AnonRateThrottle", "clinic.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "120/minute"),
+        "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
+    },
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
+    # JSON only, whatever the Accept header: DRF's browsable API rendered forms and filters that the views (which
+    # scope every queryset to the user) do not offer, and answered a browser with a 500. Swagger UI is at /api/docs/.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "clinic.api.JSONWhateverTheAccept",
     "DEFAULT_PARSER_CLASSES": [
         "clinic.api.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -403,7 +446,11 @@ SPECTACULAR_SETTINGS = {
         # a condition's verification status and what its imported file said share one enum
         "VerificationStatusEnum": "patients.models.VerificationStatus",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "clinic.api.document_refused_addresses"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinic.api.document_refused_addresses",
+        "clinic.api.document_authentication_answers",
+    ],
 }
 
 LOGGING = {

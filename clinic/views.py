@@ -1,3 +1,5 @@
+from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -5,10 +7,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse_lazy
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from clinic import roles
+from clinic import roles, services
 from clinic.audit import audit_record
 from clinic.forms import ClinicPasswordChangeForm, LoginForm
 from clinic.health import health_report
@@ -42,13 +45,41 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    report, status = health_report()
+    """Public, for load balancers; the details (worker host names) for admins and for monitoring that sends
+    `X-Healthz-Token: <HEALTHZ_TOKEN>`."""
+    token = request.headers.get("X-Healthz-Token", "")
+    by_monitoring = bool(settings.HEALTHZ_TOKEN) and constant_time_compare(token, settings.HEALTHZ_TOKEN)
+    report, status = health_report(detailed=by_monitoring or request.user.is_staff)
     return JsonResponse(report, status=status)
 
 
 class LoginView(auth_views.LoginView):
     form_class = LoginForm
     redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Signing out of the portal ends every way in: the user's API tokens are revoked with the session (a script
+    that must outlive its user's sessions runs under an account of its own)."""
+
+    def post(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            services.api_tokens_revoke_all(user=request.user, by=request.user, reason="logout")
+        return super().post(request, *args, **kwargs)
+
+
+def locked_out(request: HttpRequest, response: HttpResponse | None = None, credentials: dict | None = None):
+    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE), for its own lockout and the address throttle: 429, as
+    JSON for the API and as a page for the portal, with the time to wait."""
+    cooloff = get_cool_off(request)
+    minutes = int(cooloff.total_seconds() // 60)
+    if request.path.startswith("/api/"):
+        message = f"Too many failed sign-ins. Try again in {minutes} minutes, or ask your clinic admin."
+        answer = JsonResponse({"detail": message}, status=429)
+    else:
+        answer = render(request, "registration/locked_out.html", {"cooloff_minutes": minutes}, status=429)
+    answer["Retry-After"] = str(int(cooloff.total_seconds()))
+    return answer
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -58,6 +89,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
         audit_record(actor=self.request.user, action="auth.password_change", target=self.request.user)
+        services.api_tokens_revoke_all(user=self.request.user, by=self.request.user, reason="password_change")
         messages.success(self.request, "Your password was changed.")
         return response
 

@@ -352,6 +352,15 @@ def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> 
     version = active_model_for(clinic=clinic)
     if version is None:
         raise ValidationError("The clinic has no active model yet: train one and activate it first.")
+    # One batch per clinic at a time: two would score every patient twice and race for the same advice. The
+    # clinic's row is locked so that two starts at once cannot both find none running.
+    Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+    running = PredictionBatch.objects.filter(clinic=clinic, status__in=_OPEN).order_by("pk").first()
+    if running is not None:
+        raise ValidationError(
+            f"Batch #{running.pk} for this clinic is still {running.status} ({running.chunks_finished:,} of "
+            f"{running.chunks_total:,} chunks finished): wait for it to finish, then start a new one."
+        )
     ids = patient_selectors.patient_ids_of_clinic(clinic_id=clinic.pk)
     size = chunk_size(len(ids))
     batch = PredictionBatch.objects.create(
@@ -381,7 +390,11 @@ def batch_chunk_score(*, chunk_id: int) -> int:
     PredictionBatch.objects.filter(chunks=chunk_id, status=BatchStatus.QUEUED).update(
         status=BatchStatus.RUNNING, started_at=timezone.now()
     )
-    PredictionChunk.objects.filter(pk=chunk_id, status=ChunkStatus.PENDING).update(heartbeat_at=timezone.now())
+    # Counted as the try begins, outside its transaction: a try that fails rolls back its work, not its count. The
+    # heartbeat tells the sweep a worker holds it.
+    PredictionChunk.objects.filter(pk=chunk_id, status=ChunkStatus.PENDING).update(
+        attempts=F("attempts") + 1, heartbeat_at=timezone.now()
+    )
     with transaction.atomic():
         chunk = (
             PredictionChunk.objects.select_for_update(of=("self",))
@@ -399,7 +412,7 @@ def batch_chunk_score(*, chunk_id: int) -> int:
             predictions=_with_ids(predictions, batch_id=batch.pk), clinic_id=batch.clinic_id
         )
         PredictionChunk.objects.filter(pk=chunk.pk).update(
-            status=ChunkStatus.DONE, attempts=F("attempts") + 1, seconds=time.perf_counter() - started,
+            status=ChunkStatus.DONE, seconds=time.perf_counter() - started,
             finished_at=timezone.now(),
         )  # fmt: skip
         PredictionBatch.objects.filter(pk=batch.pk).update(
@@ -422,7 +435,7 @@ def batch_chunk_fail(*, chunk_id: int, error: str) -> None:
         if chunk.status != ChunkStatus.PENDING:
             return
         PredictionChunk.objects.filter(pk=chunk.pk).update(
-            status=ChunkStatus.FAILED, attempts=F("attempts") + 1, error=error[:2000], finished_at=timezone.now()
+            status=ChunkStatus.FAILED, error=error[:2000], finished_at=timezone.now()
         )
         PredictionBatch.objects.filter(pk=chunk.batch_id).update(
             failed=F("failed") + len(chunk.patient_ids), chunks_finished=F("chunks_finished") + 1, error=error[:2000]
@@ -550,6 +563,10 @@ def prediction_batch_start_scheduled() -> list[int]:
     """The nightly run: a batch for every clinic that has patients and an active model. Returns batch ids."""
     batches = []
     for clinic in Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk"):
-        if active_model_for(clinic=clinic) is not None:
+        if active_model_for(clinic=clinic) is None:
+            continue
+        try:
             batches.append(prediction_batch_start(clinic=clinic, by=None, trigger="scheduled").pk)
+        except ValidationError as exc:  # its previous batch still runs: tonight's would score the same patients
+            logger.warning("No scheduled batch for clinic %s: %s", clinic.slug, " ".join(exc.messages))
     return batches

@@ -39,6 +39,16 @@ CASES = [
     Case(23, "Audit", "The audit table's owner cannot rewrite it unnoticed: TRUNCATE refused, hashes keyed outside the "
          "database, a checkpoint outside it catches a shortened, truncated or re-hashed chain"),
     Case(24, "Faults", "A whole worker group killed mid-batch: its chunks are sent again within minutes"),
+    # Security, second round (issue 30).
+    Case(25, "Access", "API tokens are stored as digests, die after the idle time and at a maximum age, are revoked "
+         "by logout, portal sign-out and password change; issuing and revoking are audited; no or a dead token: 401"),
+    Case(26, "Access", "Password spraying from one address is refused before any password is hashed, at the login "
+         "and the token endpoint; other addresses sign in; the API throttles anonymous and signed-in callers"),
+    Case(27, "Input", "Over-long credentials at the login and the token endpoint, and the browsable API in a "
+         "browser: a clear answer, never a 500"),
+    Case(28, "Access", "Headers: a Content-Security-Policy without inline scripts, no-store on authenticated "
+         "answers; anonymous /healthz names no host; a client's request id never enters the audit trail as sent"),
+    Case(29, "Faults", "A second batch for a clinic is refused while one runs; a retried chunk counts its attempts"),
 ]  # fmt: skip
 
 CASE_NUMBERS = {case.number for case in CASES}

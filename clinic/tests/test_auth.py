@@ -4,10 +4,12 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from clinic.models import AuditEvent, AuditOutcome, Role
 from clinic.tests.factories import UserFactory
@@ -112,12 +114,79 @@ def test_a_lockout_does_not_stop_the_same_user_from_another_address(client, nurs
     assert _login(client, "nurse", PASSWORD, ip="10.0.0.7").status_code == 302
 
 
-@pytest.mark.reliability(4, "Twenty usernames guessed from one address, then a real user signs in from that address")
+@pytest.mark.reliability(4, "Usernames guessed from one address, fewer than its limit: a real user there signs in")
 def test_an_attacker_cycling_usernames_does_not_lock_out_other_users(client, nurse, clinic_a):
-    for n in range(20):
+    for n in range(settings.LOGIN_ADDRESS_FAILURE_LIMIT - 1):
         _login(client, f"guess{n}", "wrong-password-123", ip="203.0.113.9")
 
     assert _login(client, "nurse", PASSWORD, ip="203.0.113.9").status_code == 302
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """How many times a password was hashed or checked against a hash (Argon2's cost, paid per attempt)."""
+    calls = []
+    for name in ("encode", "verify"):
+        real = getattr(Argon2PasswordHasher, name)
+        monkeypatch.setattr(
+            Argon2PasswordHasher, name, lambda self, *args, _real=real: calls.append(1) or _real(self, *args)
+        )
+    return calls
+
+
+@pytest.mark.reliability(26, "50 usernames sprayed at the login from one address: refused (429) before any hash")
+def test_spraying_usernames_from_one_address_is_stopped_before_the_password_hash(client, nurse, hashes):
+    limit = settings.LOGIN_ADDRESS_FAILURE_LIMIT
+    answers = [_login(client, f"guess{n}", "Spring2026!", ip="203.0.113.9").status_code for n in range(50)]
+
+    assert answers[:limit] == [200] * limit  # "wrong username or password"
+    assert set(answers[limit:]) == {429}
+    assert len(hashes) == limit  # the refused attempts cost no hash
+    assert _login(client, "nurse", PASSWORD, ip="203.0.113.9").status_code == 429  # the address, for everyone
+
+
+@pytest.mark.reliability(26, "After a spray from one address, a real user signs in from another address")
+def test_spraying_from_one_address_does_not_lock_out_users_elsewhere(client, nurse):
+    for n in range(settings.LOGIN_ADDRESS_FAILURE_LIMIT + 5):
+        _login(client, f"guess{n}", "Spring2026!", ip="203.0.113.9")
+
+    assert _login(client, "nurse", PASSWORD, ip="10.0.0.7").status_code == 302
+
+
+@pytest.mark.reliability(26, "50 usernames sprayed at the token endpoint from one address: 429 before any hash")
+def test_spraying_the_token_endpoint_is_stopped_before_the_password_hash(nurse, hashes):
+    api, limit = APIClient(), settings.LOGIN_ADDRESS_FAILURE_LIMIT
+    token = reverse("auth-api:token")
+    answers = [
+        api.post(token, {"username": f"guess{n}", "password": "Spring2026!"}, REMOTE_ADDR="203.0.113.9").status_code
+        for n in range(50)
+    ]
+
+    assert answers[:limit] == [400] * limit
+    assert set(answers[limit:]) == {429}
+    assert len(hashes) == limit
+    legitimate = api.post(token, {"username": "nurse", "password": PASSWORD}, REMOTE_ADDR="10.0.0.7")
+    assert legitimate.status_code == 200
+
+
+@pytest.mark.reliability(26, "Failures older than the cool-off time: the address signs in again")
+def test_the_address_throttle_ends_after_the_cool_off(client, nurse):
+    for n in range(settings.LOGIN_ADDRESS_FAILURE_LIMIT):
+        _login(client, f"guess{n}", "Spring2026!", ip="203.0.113.9")
+    assert _login(client, "nurse", PASSWORD, ip="203.0.113.9").status_code == 429
+
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
+
+    assert _login(client, "nurse", PASSWORD, ip="203.0.113.9").status_code == 302
+
+
+@pytest.mark.reliability(27, "A 300-character username at the portal login: the form says so, nothing recorded")
+def test_an_over_long_username_at_the_login_is_a_form_error(client, nurse):
+    response = _login(client, "u" * 300, "whatever-password")
+
+    assert response.status_code == 200
+    assert "at most 150 characters" in response.content.decode()
+    assert not AccessAttempt.objects.exists()
 
 
 @pytest.mark.parametrize("password", ["short-pw1", "password12345", "123456789012345"])

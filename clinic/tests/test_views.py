@@ -178,18 +178,25 @@ def test_every_page_carries_the_decision_support_notice(client, doctor_a):
     assert "decision support for clinicians, not a diagnosis" in client.get(reverse("home")).content.decode()
 
 
-def test_responses_carry_a_request_id_and_keep_a_sane_incoming_one(client, db):
+def test_responses_carry_a_request_id_of_our_own_and_hand_back_a_sane_incoming_one(client, db):
     generated = client.get(reverse("login"))
-    kept = client.get(reverse("login"), HTTP_X_REQUEST_ID="lb-1234")
-    replaced = client.get(reverse("login"), HTTP_X_REQUEST_ID="<script>alert(1)</script>")
+    theirs = client.get(reverse("login"), HTTP_X_REQUEST_ID="lb-1234")
+    refused = client.get(reverse("login"), HTTP_X_REQUEST_ID="<script>alert(1)</script>")
 
     assert len(generated["X-Request-ID"]) == 32
-    assert kept["X-Request-ID"] == "lb-1234"
-    assert replaced["X-Request-ID"] != "<script>alert(1)</script>"
+    assert (len(theirs["X-Request-ID"]), theirs["X-Client-Request-ID"]) == (32, "lb-1234")
+    assert refused["X-Request-ID"] != "<script>alert(1)</script>"
+    assert "X-Client-Request-ID" not in refused
+
+
+def test_behind_a_trusted_proxy_its_request_id_is_kept(client, db, settings):
+    settings.TRUST_X_REQUEST_ID = True
+
+    assert client.get(reverse("login"), HTTP_X_REQUEST_ID="lb-1234")["X-Request-ID"] == "lb-1234"
 
 
 def test_the_api_docs_need_a_login(client, staff_a):
-    assert client.get(reverse("api-schema")).status_code == 403
+    assert client.get(reverse("api-schema")).status_code == 401
 
     client.force_login(staff_a)
 

@@ -8,7 +8,6 @@ from patients.api import views
 app_name = "patients-api"
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="token"),
     path("patients/", views.PatientListView.as_view(), name="patient-list"),
     path("patients/<int:pk>/", views.PatientDetailView.as_view(), name="patient-detail"),
     path("patients/<int:patient_pk>/observations/", views.ObservationListView.as_view(), name="observation-list"),

@@ -14,18 +14,14 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     extend_schema,
-    extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from clinic import roles
 from patients import selectors, services
@@ -310,26 +306,3 @@ class AnalyteDetailView(ApiView):
         if spec is None:
             raise NotFound("No analyte with this code.")
         return Response(AnalyteSerializer(spec).data)
-
-
-# --- authentication --------------------------------------------------------------------------------------------
-
-
-@extend_schema_view(
-    post=extend_schema(
-        tags=["auth"],
-        summary="Obtain an API token",
-        description="Username and password in, `token` out; send it as `Authorization: Token <token>`. "
-        "Failed attempts count towards the login lockout.",
-        auth=[],
-        responses={
-            200: inline_serializer("IssuedToken", {"token": serializers.CharField()}),
-            400: OpenApiResponse(description="Wrong username or password, a locked-out account, or a field missing."),
-        },
-    )
-)
-class TokenView(ObtainAuthToken):
-    """DRF's token view, only documented here, parsing bodies as every other endpoint does (ObtainAuthToken
-    names DRF's own parsers, which answer a deeply nested JSON body with a 500)."""
-
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES

@@ -842,7 +842,7 @@ def test_import_through_the_api_per_role(client, users_by_role, role, status):
 def test_an_anonymous_client_cannot_import(client, db):
     response = client.post(reverse("fhir:import"), b"{}", content_type="application/fhir+json")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize("role", ["admin", "doctor", "staff", "patient"])
@@ -879,7 +879,7 @@ def test_a_doctor_of_another_clinic_gets_404_on_export(client, doctor_b, recorde
 def test_an_anonymous_client_cannot_export(client, recorded_patient):
     response = client.get(reverse("fhir:patient-export", args=[recorded_patient.pk]))
 
-    assert response.status_code == 403
+    assert response.status_code == 401
 
 
 # --- commands -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import uuid
 from urllib.parse import urlparse
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from clinic.testing import tasks_on_real_workers
 from patients.imports import uploads
@@ -70,7 +70,7 @@ class _Upload(threading.Thread):
 def test_two_50_mb_imports_at_once_leave_the_web_tier_answering_other_requests(live_server, staff_a, settings,
                                                                                 tmp_path):  # fmt: skip
     settings.VAR_DIR = tmp_path
-    token = Token.objects.create(user=staff_a).key
+    token = AuthToken.objects.create(user=staff_a)[1]
     url = urlparse(live_server.url)
     address = (url.hostname, url.port)
     data = _export_of(UPLOAD_BYTES)

@@ -64,7 +64,7 @@ def url(name, patient):
 def test_anonymous_callers_are_refused(api, patient, method, name):
     response = getattr(api, method)(url(name, patient))
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert not AuditEvent.objects.filter(action__startswith="prediction").exists()
 
 

@@ -174,7 +174,7 @@ def test_a_chunk_that_keeps_failing_is_reported_and_the_others_complete(start, c
     assert (batch.done, batch.failed) == (70, 50)
     failed = PredictionChunk.objects.get(batch=batch, status=ChunkStatus.FAILED)
     assert "disk on fire" in failed.error
-    assert failed.attempts == 1  # the final try; the ones before it rolled back whole
+    assert failed.attempts == tasks.CHUNK_ATTEMPTS  # each try counted, though its work rolled back
 
 
 def test_a_chunk_that_fails_once_is_logged_and_scored_on_its_next_try(start, cohort, admin_a, monkeypatch, caplog):
@@ -192,6 +192,9 @@ def test_a_chunk_that_fails_once_is_logged_and_scored_on_its_next_try(start, coh
     batch = start(by=admin_a)
 
     assert batch.status == BatchStatus.SUCCEEDED
+    retried = [chunk.attempts for chunk in PredictionChunk.objects.filter(batch=batch).order_by("index")]
+    assert retried[0] == 2  # the first chunk failed once, then succeeded
+    assert set(retried[1:]) <= {1}
     (record,) = [r for r in caplog.records if "try 1 of 3 failed" in r.getMessage()]
     assert "connection reset by peer" in record.getMessage()
     assert record.exc_info is not None  # the traceback, for whoever reads the worker's log
@@ -252,6 +255,7 @@ def test_a_chunk_runs_the_same_number_of_queries_for_10_or_100_patients(active_m
         # statistics refresh (PostgreSQL) comes once, from the chunk that closes it (here the 100s' second); every
         # other query, the reads above all, must not depend on the number of patients.
         counts.append(sum(not q["sql"].startswith(("INSERT", "ANALYZE")) for q in queries.captured_queries))
+        PredictionBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SUCCEEDED)  # one open batch per clinic
     assert counts[0] == counts[1]
 
 
@@ -531,3 +535,57 @@ def test_a_chunk_a_live_worker_holds_is_not_sent_again(active_model, cohort, adm
         done.set()
         worker.join()
     assert services.chunks_requeue_lost() == [chunk.pk]  # once no worker holds it, it is lost
+
+
+# --- one batch per clinic at a time -------------------------------------------------------------------------------
+
+
+@pytest.mark.reliability(29, "Started a second batch for a clinic while its first was queued: refused, nothing written")
+def test_a_second_batch_for_a_clinic_is_refused_while_one_is_open(lost_batch, admin_a):
+    with pytest.raises(ValidationError, match=f"Batch #{lost_batch.pk} for this clinic is still queued"):
+        services.prediction_batch_start(clinic=lost_batch.clinic, by=admin_a, trigger="portal")
+
+    assert list(PredictionBatch.objects.all()) == [lost_batch]
+
+
+def test_another_clinic_starts_its_batch_while_one_runs_elsewhere(lost_batch, clinic_b, trained_artifact, admin_b):
+    make_model_version(clinic_b, trained_artifact)
+
+    batch = services.prediction_batch_start(clinic=clinic_b, by=admin_b, trigger="portal")
+
+    assert batch.clinic == clinic_b
+
+
+def test_a_new_batch_starts_once_the_previous_one_finished(lost_batch, admin_a):
+    _quiet_for(lost_batch, minutes=20)
+    services.batches_resume_stalled()  # its chunks sent again and scored: the batch finishes
+    lost_batch.refresh_from_db()
+    assert lost_batch.status == BatchStatus.SUCCEEDED
+
+    assert services.prediction_batch_start(clinic=lost_batch.clinic, by=admin_a, trigger="portal").pk != lost_batch.pk
+
+
+def test_the_nightly_run_skips_a_clinic_whose_batch_still_runs(lost_batch, caplog):
+    assert services.prediction_batch_start_scheduled() == []
+    assert "still queued" in caplog.text
+
+
+@pytest.mark.reliability(29, "A chunk whose first try failed and second succeeded: attempts says 2")
+def test_a_retried_chunk_counts_each_try(start, cohort, admin_a, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+    real_score, tries = services._score, []
+
+    def fails_first_time(patient_ids, **kwargs):
+        tries.append(patient_ids[0])
+        if tries.count(patient_ids[0]) == 1 and patient_ids[0] == cohort[0].pk:
+            raise RuntimeError("connection reset by peer")
+        return real_score(patient_ids, **kwargs)
+
+    monkeypatch.setattr(services, "_score", fails_first_time)
+    monkeypatch.setattr(tasks, "RETRY_BACKOFF_SECONDS", 0.0)
+
+    batch = start(by=admin_a)
+
+    attempts = {chunk.patient_ids[0]: chunk.attempts for chunk in PredictionChunk.objects.filter(batch=batch)}
+    assert attempts.pop(cohort[0].pk) == 2
+    assert set(attempts.values()) == {1}

@@ -28,7 +28,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 from django.urls.resolvers import RoutePattern
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from clinic.audit import audit_record
 from clinic.models import AuditEvent, AuditOutcome, Clinic, Role, User
@@ -339,7 +339,9 @@ OPEN = {
     "login": "sign-in",
     "logout": "sign-out",
     "password_change": "the user's own password",
-    "patients-api:token": "an API token for the credentials given",
+    "auth-api:token": "an API token for the credentials given",
+    "auth-api:logout": "revokes the request's own API token",
+    "auth-api:logout-all": "revokes the user's own API tokens",
     "patients-api:analyte-list": "the analyte catalog, shared by every clinic",
     "patients-api:analyte-detail": "one entry of the shared analyte catalog, by code",
     "api-schema": "the OpenAPI schema",
@@ -368,7 +370,7 @@ ADMIN_OBJECTS: dict[str, Callable[[World], Any]] = {
 # superusers; the others need Django model permissions, which clinic admins do not have: superusers only.
 ADMIN_CATALOGS = {"patients.analyte", "recommendations.adviceitem"}
 ADMIN_SUPERUSER_ONLY = {
-    "auth.group", "authtoken.tokenproxy", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog",
+    "auth.group", "knox.authtoken", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog",
     "django_celery_beat.periodictask", "django_celery_beat.clockedschedule", "django_celery_beat.crontabschedule",
     "django_celery_beat.solarschedule", "django_celery_beat.intervalschedule",
 }  # fmt: skip
@@ -413,7 +415,7 @@ def url_of(route: Route, w: World) -> str:
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 
-_WATCHED_APPS = ["clinic", "patients", "predictions", "recommendations", "mltraining", "auth", "authtoken"]
+_WATCHED_APPS = ["clinic", "patients", "predictions", "recommendations", "mltraining", "auth", "knox"]
 _UNWATCHED = {AuditEvent, Permission}  # the trail grows with each refusal; permissions never change at run time
 
 
@@ -652,7 +654,7 @@ def test_ids_of_another_clinic_in_a_body_or_query_are_not_followed(world):
 @pytest.mark.reliability(1, "A token-authenticated API call by clinic B's doctor for clinic A's patient")
 def test_a_token_authenticated_denial_is_audited_too(world):
     doctor_b = world.user("doctor_b")
-    client = Client(headers={"Authorization": f"Token {Token.objects.create(user=doctor_b).key}"})
+    client = Client(headers={"Authorization": f"Token {AuthToken.objects.create(user=doctor_b)[1]}"})
 
     response = client.get(reverse("patients-api:patient-detail", args=[world.patient.pk]))
 
@@ -1112,7 +1114,7 @@ def test_with_the_csrf_token_a_session_write_goes_through(world):
 
 @pytest.mark.reliability(6, "Called the API with a token and no session: works without a CSRF token, as expected")
 def test_a_token_authenticated_api_write_needs_no_csrf_token(world):
-    token = Token.objects.create(user=world.user(STAFF)).key
+    token = AuthToken.objects.create(user=world.user(STAFF))[1]
     client = Client(enforce_csrf_checks=True, headers={"Authorization": f"Token {token}"})
 
     response = api_send(client, "PATCH", reverse("patients-api:patient-detail", args=[world.patient.pk]),

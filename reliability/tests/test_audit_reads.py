@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from clinic.models import AuditEvent
 from patients import services as patient_services
@@ -288,7 +288,7 @@ def world(clinic_a, doctor_a, admin_a, patient_user_a, active_model) -> World:
         client = Client()
         client.force_login(user)
         clients.append(client)
-    token = Token.objects.create(user=doctor_a).key
+    token = AuthToken.objects.create(user=doctor_a)[1]
     return World(patient, *clients, token, prediction, recommendation, clinic_a.slug)
 
 

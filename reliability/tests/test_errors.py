@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from clinic.testing import wait_for, worker_start, worker_stop
 from patients.tests.factories import PatientFactory
@@ -44,12 +44,13 @@ def test_a_server_error_shows_a_generic_page_with_the_request_id(failing_urls, d
 @pytest.mark.reliability(21, "An API call that raises: JSON body with the request id and no details")
 def test_an_api_server_error_is_json_with_the_request_id(failing_urls, doctor_a, patient):
     client = Client(raise_request_exception=False)
-    token = Token.objects.create(user=doctor_a).key
+    token = AuthToken.objects.create(user=doctor_a)[1]
 
     response = client.get("/api/v1/boom/", HTTP_AUTHORIZATION=f"Token {token}", HTTP_X_REQUEST_ID="trace-42")
 
     assert response.status_code == 500
-    assert response.json() == {"detail": response.json()["detail"], "request_id": "trace-42"}
+    assert response.json() == {"detail": response.json()["detail"], "request_id": response["X-Request-ID"]}
+    assert response["X-Client-Request-ID"] == "trace-42"  # the caller's own id, handed back beside ours
     assert "unexpected" not in response.json()["detail"]
 
 
@@ -58,7 +59,7 @@ def test_an_api_server_error_is_json_with_the_request_id(failing_urls, doctor_a,
 def test_logs_hold_no_password_token_or_patient_record(failing_urls, doctor_a, patient, caplog):
     doctor_a.set_password(PASSWORD)
     doctor_a.save()
-    token = Token.objects.create(user=doctor_a).key
+    token = AuthToken.objects.create(user=doctor_a)[1]
     caplog.set_level(logging.DEBUG)
     client = Client(raise_request_exception=False)
 
