@@ -196,7 +196,7 @@ DERIVED = ("egfr", "total_hdl_ratio", "non_hdl_cholesterol", "homa_ir", "mentzer
 # without a target condition, so the missing panel lowers nothing and raises nothing (absence is not evidence),
 # and the guideline rules still judge whatever lipids there are.
 REQUIRED_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("a blood count (haemoglobin)", ("hemoglobin",)),
+    ("haemoglobin (a blood count)", ("hemoglobin",)),
     ("HbA1c or fasting glucose", ("hba1c", "glucose")),
     ("creatinine", ("creatinine",)),
 )

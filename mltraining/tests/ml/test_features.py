@@ -156,7 +156,7 @@ def test_missing_inputs_names_each_required_group_a_row_has_no_value_of():
     assert features.missing_inputs(X) == [
         [],
         ["creatinine"],
-        ["a blood count (haemoglobin)", "HbA1c or fasting glucose", "creatinine"],
+        ["haemoglobin (a blood count)", "HbA1c or fasting glucose", "creatinine"],
     ]
 
 
