@@ -154,8 +154,10 @@ def test_a_plot_is_served_to_the_clinics_admin_only(client, admin_a, admin_b, fi
 def test_start_training_now_queues_a_run_for_the_admins_clinic(
     client, admin_a, clinic_a, django_capture_on_commit_callbacks, monkeypatch
 ):
-    delivered = []
-    monkeypatch.setattr("mltraining.tasks.train_model_task.delay", delivered.append)
+    delivered = []  # what the outbox hands the broker once the run is committed
+    monkeypatch.setattr(
+        "clinic.outbox._send", lambda message, connection: delivered.append((message.task, message.args))
+    )
     _login(client, admin_a)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -167,7 +169,7 @@ def test_start_training_now_queues_a_run_for_the_admins_clinic(
     assert run.clinic == clinic_a
     assert run.requested_by == admin_a
     assert run.trigger == "manual"
-    assert delivered == [run.pk]
+    assert delivered == [("mltraining.tasks.train_model_task", [run.pk])]
 
 
 def test_start_training_twice_says_a_run_is_in_progress(client, admin_a, clinic_a, monkeypatch):
