@@ -112,6 +112,15 @@ def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
     audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})
 
 
+def own_patient_name(*, user: User) -> str | None:
+    """The name of the patient a patient account belongs to, as the portal greets it: the record's name, not the
+    account's (an account can be set up by someone else, under another name). None for any other account."""
+    if not roles.is_patient(user):
+        return None
+    record = patient_list_for(user=user).only("given_name", "family_name").first()
+    return record.full_name if record else None
+
+
 # --- identity: MRN uniqueness and likely duplicates ----------------------------------------------------------
 
 
