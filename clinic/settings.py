@@ -442,6 +442,8 @@ SPECTACULAR_SETTINGS = {
     # One name for a choice set used by several fields.
     "ENUM_NAME_OVERRIDES": {
         "OverrideReasonEnum": "recommendations.models.OverrideReason",
+        # what a reviewer may choose now: the stored reasons less the legacy ones
+        "OfferedOverrideReasonEnum": "recommendations.models.OFFERED_OVERRIDE_REASONS",
         "CriticalInterpretationEnum": "patients.clinical.CRITICAL_CHOICES",
         # a condition's verification status and what its imported file said share one enum
         "VerificationStatusEnum": "patients.models.VerificationStatus",

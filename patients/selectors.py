@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Upper
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -110,6 +110,15 @@ def patient_read(*, user: User, pk: int) -> Patient:
 def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
     """A form page shows the patient's record (the edit form: every demographic field): audited as a view."""
     audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})
+
+
+def own_patient_name(*, user: User) -> str | None:
+    """The name of the patient a patient account belongs to, as the portal greets it: the record's name, not the
+    account's (an account can be set up by someone else, under another name). None for any other account."""
+    if not roles.is_patient(user):
+        return None
+    record = patient_list_for(user=user).only("given_name", "family_name").first()
+    return record.full_name if record else None
 
 
 # --- identity: MRN uniqueness and likely duplicates ----------------------------------------------------------
@@ -250,6 +259,23 @@ def patient_search(
             )
         )
     return patients.order_by(*PATIENT_ORDERINGS.get(ordering, PATIENT_ORDERINGS["name"]))
+
+
+def with_latest_flagged(patients: QuerySet[Patient], *, critical: bool = False) -> QuerySet[Patient]:
+    """Each patient of the list with `latest_flagged`: their latest values that are abnormal (or, for the critical
+    filter, critical), critical ones first, analytes in catalogue order. One query for the whole page, not one a
+    row, and the same rule as the filters: a value counts only while it is the analyte's latest."""
+    newer = Observation.objects.filter(
+        patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
+    )
+    flagged = (
+        Observation.objects.filter(interpretation__in=CRITICAL if critical else ABNORMAL)
+        .exclude(Exists(newer))
+        .select_related("analyte")
+        .annotate(severity=Case(When(interpretation__in=CRITICAL, then=Value(0)), default=Value(1)))
+        .order_by("severity", "analyte__sort_order", "analyte_id", "-id")
+    )
+    return patients.prefetch_related(Prefetch("observations", queryset=flagged, to_attr="latest_flagged"))
 
 
 def critical_patient_counts(*, user: User) -> dict[str, int]:

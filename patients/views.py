@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
@@ -95,9 +95,10 @@ def _submit(form: Form, write: Callable[[dict[str, Any]], Any]) -> Any | None:
 def patient_list(request: HttpRequest) -> HttpResponse:
     filters = PatientFilterForm(request.GET or None)
     arguments = filters.search_arguments()
-    page = Paginator(selectors.patient_search(user=request.user, **arguments), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    patients = selectors.with_latest_flagged(
+        selectors.patient_search(user=request.user, **arguments), critical=arguments["critical"]
     )
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     selectors.patient_list_read(
         user=request.user, filters={**arguments, "page": page.number}, count=page.paginator.count
     )
@@ -115,14 +116,48 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         "rows_html": _patient_rows(rows),
         "columns": columns,
         "descending": ordering.startswith("-"),
+        "flagged_heading": "Critical values" if arguments["critical"] else "Abnormal values",
         "can_enter_results": roles.can_enter_results(request.user),
     }
     return render(request, "patients/list.html", context)
 
 
 PATIENT_ROW = (
-    '<tr><td><a href="{}">{}, {}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>'
+    '<tr><td><a href="{}">{}, {}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+    "<td>{}</td></tr>"
 )
+FLAGGED_SHOWN = 3  # values named in a row; the rest are counted ("and 2 more") and read on the patient's page
+FLAGGED_CLASSES = {
+    "LL": "text-danger fw-semibold", "HH": "text-danger fw-semibold",
+    "L": "text-warning-emphasis", "H": "text-warning-emphasis",
+}  # fmt: skip
+
+
+def _flagged_values(patient: Patient) -> SafeString:
+    """The list's cell of a patient's latest abnormal values, "Potassium 6.8 mmol/L critically high": flags as words,
+    critical ones first and in red, each value at its analyte's precision and never rounded onto a limit."""
+    values, seen = [], set()
+    for observation in patient.latest_flagged:  # two results at the same latest time: keep the last entered
+        if observation.analyte_id not in seen:
+            seen.add(observation.analyte_id)
+            values.append(observation)
+    shown = format_html_join(
+        "; ",
+        '<span class="{}">{}</span>',
+        ((FLAGGED_CLASSES[o.interpretation], _flagged_text(patient, o)) for o in values[:FLAGGED_SHOWN]),
+    )
+    more = len(values) - FLAGGED_SHOWN
+    return format_html("{} and {} more", shown, more) if more > 0 else shown
+
+
+def _flagged_text(patient: Patient, observation: Observation) -> str:
+    analyte = observation.analyte
+    rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
+    limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
+    decimals = off_limit_decimals(observation.value, analyte.decimals, limits)
+    unit = unit_label(analyte.code, analyte.unit)
+    flag = Interpretation(observation.interpretation).label.lower()
+    return f"{analyte.name} {observation.value:.{decimals}f} {unit} {flag}"
 
 
 def _patient_rows(rows: list[tuple[Patient, int]]) -> SafeString:
@@ -142,6 +177,7 @@ def _patient_rows(rows: list[tuple[Patient, int]]) -> SafeString:
                 timezone.localtime(patient.created_at).date().isoformat(),
                 age,
                 patient.get_sex_display(),
+                _flagged_values(patient),
             )
             for patient, age in rows
         ),

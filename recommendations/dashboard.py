@@ -24,6 +24,7 @@ from clinic.audit import audit_record
 from clinic.charts import Chart, axes
 from clinic.models import User
 from recommendations.models import (
+    LEGACY_OVERRIDE_REASONS,
     FeedbackEvent,
     FeedbackOutcome,
     ItemStatus,
@@ -290,6 +291,7 @@ def _reasons_chart(items: list[Rate]) -> Chart:
         (
             [code, label, reasons[code], round(reasons[code] / total, 4) if total else 0.0]
             for code, label in OverrideReason.choices
+            if code not in LEGACY_OVERRIDE_REASONS or reasons[code]  # a legacy reason only where it was recorded
         ),
         key=lambda row: -row[2],
     )

@@ -4,9 +4,9 @@ Three demo doctors review the pending advice of some patients through the same s
 the portal (feedback and audit rows included). Their habits are hidden rules that depend on the patient,
 which is what the feedback ranker is meant to pick up:
 
-- lifestyle advice is approved for patients under 65 and mostly declined ("patient declined") above;
-- the model's own follow-up items are approved when its probability is at least 0.7, else "not clinically
-  relevant";
+- lifestyle advice is approved for patients under 65 and mostly rejected above as "not indicated for this patient";
+- the model's own follow-up items are approved when its probability is at least 0.7, else "not indicated for this
+  patient";
 - follow-up tests for patients with a low risk level are often "already addressed";
 - everything else is approved nine times in ten.
 """
@@ -44,7 +44,7 @@ def _decision(item: RecommendationItem, rng: np.random.Generator) -> str:
     age = inputs.get("age") or 50
     draw = rng.random()
     if item.advice.category == Category.LIFESTYLE:
-        return OverrideReason.PATIENT_DECLINED if age >= 65 and draw < 0.8 else ""
+        return OverrideReason.NOT_RELEVANT if age >= 65 and draw < 0.8 else ""
     if not item.rule and not item.is_headline:
         return "" if (item.probability or 0) >= 0.7 else OverrideReason.NOT_RELEVANT
     if item.advice.category == Category.FOLLOW_UP_TEST and item.recommendation.rationale.get("risk_level") == "low":

@@ -61,12 +61,22 @@ class ItemStatus(models.TextChoices):
 
 
 class OverrideReason(models.TextChoices):
-    # Coded reasons for overriding a card, as CDS Hooks feedback carries them (overrideReasons[].code).
-    NOT_RELEVANT = "not_relevant", "Not clinically relevant"
+    # Coded reasons for overriding a card, as CDS Hooks feedback carries them (overrideReasons[].code). They fit a
+    # review before release: the patient has seen nothing yet, so "patient declined" is no longer offered; it stays a
+    # choice only so that the decisions recorded with it still read (see OFFERED_OVERRIDE_REASONS).
+    NOT_RELEVANT = "not_relevant", "Not indicated for this patient"
     ALREADY_ADDRESSED = "already_addressed", "Already addressed"
-    PATIENT_DECLINED = "patient_declined", "Patient declined"
+    DUPLICATE = "duplicate", "Duplicate of another item"
     DISAGREE_EVIDENCE = "disagree_evidence", "Disagree with the evidence"
     OTHER = "other", "Other"
+    PATIENT_DECLINED = "patient_declined", "Patient declined (no longer offered)"
+
+
+LEGACY_OVERRIDE_REASONS = {OverrideReason.PATIENT_DECLINED}
+# What a reviewer may choose, on the review page and through the API; stored legacy values still display.
+OFFERED_OVERRIDE_REASONS = [
+    (code, label) for code, label in OverrideReason.choices if code not in LEGACY_OVERRIDE_REASONS
+]
 
 
 class FeedbackAction(models.TextChoices):

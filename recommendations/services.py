@@ -20,6 +20,7 @@ from clinic.audit import audit_record
 from clinic.models import User
 from recommendations.generation import recommendations_generate
 from recommendations.models import (
+    LEGACY_OVERRIDE_REASONS,
     FeedbackAction,
     FeedbackEvent,
     FeedbackOutcome,
@@ -108,6 +109,8 @@ def item_reject(*, item: RecommendationItem, by: User, reason: str, comment: str
     """Reject the item with a coded reason (required) and a comment (required when the reason is "other")."""
     _ensure_can_review(by, item)
     comment = _text(comment, "comment")
+    if reason in LEGACY_OVERRIDE_REASONS:
+        raise ValidationError({"reason": "No longer offered: the patient has not seen this advice yet."})
     if reason not in OverrideReason.values:
         raise ValidationError({"reason": "Choose why this advice does not apply."})
     if reason == OverrideReason.OTHER and not comment:

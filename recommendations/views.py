@@ -25,7 +25,7 @@ from clinic.models import User
 from patients.models import Patient
 from predictions.selectors import risk_summary
 from recommendations import dashboard, selectors, services
-from recommendations.models import Category, Headline, ItemStatus, OverrideReason, Recommendation, Severity
+from recommendations.models import OFFERED_OVERRIDE_REASONS, Category, Headline, ItemStatus, Recommendation, Severity
 
 PAGE_SIZE = 25
 SEVERITY_BADGES = {0: "text-bg-light", 1: "text-bg-info", 2: "text-bg-warning", 3: "text-bg-danger",
@@ -124,7 +124,7 @@ def recommendation_review(request: HttpRequest, pk: int) -> HttpResponse:
         "predicted": _model_summary(recommendation),
         "training_data": _training_data(recommendation),
         "rows": _item_rows(recommendation.items.all()),
-        "reasons": OverrideReason.choices,
+        "reasons": OFFERED_OVERRIDE_REASONS,
         "badge": SEVERITY_BADGES.get(recommendation.severity, ""),
         "headline_alert": HEADLINE_ALERTS.get(recommendation.headline, "alert-secondary"),
         "next": request.GET.get("next", ""),

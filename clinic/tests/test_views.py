@@ -60,6 +60,44 @@ def test_a_patient_sees_their_own_space_and_no_clinical_tools(client, patient_us
     assert "Open administration" not in html
 
 
+def signed_in_as(html):
+    return re.search(r'data-testid="signed-in-as">([^<]*) ·', html).group(1)
+
+
+@pytest.mark.parametrize("page", ["home", "recommendations:mine"])
+def test_a_patient_account_is_greeted_and_named_by_its_own_patients_name(client, clinic_a, patient_user_a, page):
+    patient_user_a.first_name, patient_user_a.last_name = "Pat", "Jones"  # set up by a relative, under their name
+    patient_user_a.save()
+    PatientFactory(clinic=clinic_a, given_name="Noah", family_name="Müller", user=patient_user_a)
+    client.force_login(patient_user_a)
+
+    html = client.get(reverse(page)).content.decode()
+
+    assert signed_in_as(html) == "Noah Müller"
+    assert "Pat Jones" not in html
+    if page == "home":
+        assert "Welcome, Noah Müller</h1>" in html
+
+
+def test_a_patient_account_without_a_record_yet_is_greeted_by_its_account_name(client, patient_user_a):
+    patient_user_a.first_name, patient_user_a.last_name = "Pat", "Jones"
+    patient_user_a.save()
+    client.force_login(patient_user_a)
+
+    assert "Welcome, Pat Jones</h1>" in client.get(reverse("home")).content.decode()
+
+
+def test_staff_are_greeted_by_their_own_name_not_a_patients(client, clinic_a, doctor_a):
+    doctor_a.first_name, doctor_a.last_name = "Grace", "Okafor"
+    doctor_a.save()
+    PatientFactory(clinic=clinic_a, given_name="Noah", family_name="Müller")
+    client.force_login(doctor_a)
+
+    html = client.get(reverse("home")).content.decode()
+
+    assert (signed_in_as(html), "Welcome, Grace Okafor</h1>" in html) == ("Grace Okafor", True)
+
+
 def test_a_doctor_sees_the_review_card(client, doctor_a):
     client.force_login(doctor_a)
 

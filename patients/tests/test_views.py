@@ -320,7 +320,7 @@ def test_the_list_rows_link_each_patient_escape_what_was_typed_and_date_in_the_c
     assert XSS not in html
     assert table_rows(html) == [[
         f'<a href="/patients/{patient.pk}/">&lt;script&gt;alert(1)&lt;/script&gt;, Ann &amp; Bo</a>',
-        "<code>M&lt;1&gt;</code>", "1950-01-02", "2026-03-02", str(age), "Male",
+        "<code>M&lt;1&gt;</code>", "1950-01-02", "2026-03-02", str(age), "Male", "",
     ]]  # fmt: skip
     assert table_rows(empty) == [["No patients match."]]
 
@@ -359,21 +359,73 @@ def test_each_list_page_view_writes_one_audit_row_with_its_filters(client, docto
     assert event.detail["filters"]["sex"] == "male"
 
 
+def _patients_with_flagged_values(n, clinic, by):
+    for patient in PatientFactory.create_batch(n, clinic=clinic, sex=Sex.FEMALE):
+        record(patient, by, potassium=7.0, glucose=8.0)
+
+
 def test_the_list_runs_the_same_queries_for_3_or_30_patients(client, doctor_a, clinic_a, django_assert_num_queries):
     client.force_login(doctor_a)
-    PatientFactory.create_batch(3, clinic=clinic_a, sex=Sex.FEMALE)
+    _patients_with_flagged_values(3, clinic_a, doctor_a)
     filters = {"sex": "female", "ordering": "-name"}
     client.get(page_url("list"))  # warm up: the session records the first activity
 
-    # the session (unless read from Redis), the user with their clinic, count, audit row, page
-    queries = 3 + session_read_queries() + audit_write_queries()
+    # the session (unless read from Redis), the user with their clinic, count, audit row, page, its flagged values
+    queries = 4 + session_read_queries() + audit_write_queries()
     with django_assert_num_queries(queries):
         few = client.get(page_url("list"), filters)
-    PatientFactory.create_batch(27, clinic=clinic_a, sex=Sex.FEMALE)
+    _patients_with_flagged_values(27, clinic_a, doctor_a)
     with django_assert_num_queries(queries):
         many = client.get(page_url("list"), filters)
 
     assert (len(few.context["rows"]), len(many.context["rows"])) == (3, 25)
+    assert many.content.decode().count("Potassium 7.0 mmol/L critically high") == 25
+
+
+def flagged_cells(html):
+    return {re.sub(r"<[^>]+>", "", row[0]): row[-1] for row in table_rows(html)}
+
+
+def test_the_list_names_each_patients_latest_abnormal_values_with_flags_as_words_critical_first(
+    client, doctor_a, registry
+):
+    record(registry["young"], doctor_a, glucose=8.0, potassium=7.0)
+    record(registry["young"], doctor_a, when=WHEN - datetime.timedelta(days=9), ldl=6.0)  # still its latest LDL
+    client.force_login(doctor_a)
+
+    html = client.get(page_url("list")).content.decode()
+
+    cells = flagged_cells(html)
+    assert cells["Young, Yara"] == (
+        '<span class="text-danger fw-semibold">Potassium 7.0 mmol/L critically high</span>; '
+        '<span class="text-warning-emphasis">Glucose (fasting) 8.0 mmol/L high</span>; '
+        '<span class="text-warning-emphasis">LDL cholesterol 6.00 mmol/L high</span>'
+    )
+    assert cells["Middle, Mia"] == ""  # its high glucose is no longer the latest
+    assert "Glucose (fasting) 8.0 mmol/L high" in cells["Old, Otto"]
+    assert "Abnormal values</th>" in html
+
+
+def test_the_list_names_three_values_and_counts_the_rest(client, doctor_a, registry):
+    record(registry["old"], doctor_a, potassium=7.0, hemoglobin=5.0, wbc=30.0, ldl=6.0)
+    client.force_login(doctor_a)
+
+    cell = flagged_cells(client.get(page_url("list")).content.decode())["Old, Otto"]
+
+    assert cell.count("<span") == 3
+    assert cell.endswith(" and 2 more")
+
+
+def test_the_critical_filter_says_which_values_are_critical(client, doctor_a, registry):
+    record(registry["young"], doctor_a, glucose=8.0, potassium=(2.0, "mmol/L"))
+    client.force_login(doctor_a)
+
+    html = client.get(page_url("list"), {"critical": "on"}).content.decode()
+
+    assert flagged_cells(html) == {
+        "Young, Yara": '<span class="text-danger fw-semibold">Potassium 2.0 mmol/L critically low</span>'
+    }
+    assert "Critical values</th>" in html
 
 
 # --- detail --------------------------------------------------------------------------------------------------

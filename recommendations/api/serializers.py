@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from recommendations.models import OverrideReason, Recommendation, RecommendationItem
+from recommendations.models import OFFERED_OVERRIDE_REASONS, OverrideReason, Recommendation, RecommendationItem
 
 
 class ItemSerializer(serializers.ModelSerializer):
@@ -55,7 +55,7 @@ class ReviewSerializer(serializers.Serializer):
     """A decision on one item. Only these fields are read; anything else in the body is refused (400)."""
 
     action = serializers.ChoiceField(choices=["approve", "reject", "edit", "annotate"])
-    reason = serializers.ChoiceField(choices=OverrideReason.choices, required=False, help_text="Required to reject.")
+    reason = serializers.ChoiceField(choices=OFFERED_OVERRIDE_REASONS, required=False, help_text="Required to reject.")
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)
     patient_text = serializers.CharField(required=False, allow_blank=True, max_length=4000)
     note = serializers.CharField(required=False, allow_blank=True, max_length=4000)

@@ -111,6 +111,18 @@ def test_rejecting_through_the_api_needs_a_reason(api, doctor_a, rec):
     assert item.status == ItemStatus.PENDING
 
 
+def test_the_api_refuses_patient_declined_at_a_review_before_release(api, doctor_a, rec):
+    api.force_authenticate(doctor_a)
+    item = rec.items.get(position=1)
+
+    response = api.post(_review_url(item), {"action": "reject", "reason": "patient_declined"}, format="json")
+
+    assert response.status_code == 400
+    assert "reason" in response.json()
+    item.refresh_from_db()
+    assert item.status == ItemStatus.PENDING
+
+
 @pytest.mark.parametrize("field", ["status", "reviewed_by", "clinic", "severity", "pinned"])
 def test_read_only_fields_in_a_review_are_refused(api, doctor_a, rec, field):
     api.force_authenticate(doctor_a)

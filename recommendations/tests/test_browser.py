@@ -39,13 +39,13 @@ def test_a_doctor_reviews_advice_and_the_patient_then_reads_what_was_approved(br
     assert "Approved" in page.locator("[data-testid=item][data-advice=diabetes_range_confirm]").inner_text()
 
     other = page.locator("[data-testid=item][data-advice=bmi_obesity_lifestyle]")
-    other.locator("select[name=reason]").select_option("patient_declined")
-    other.locator("input[name=comment]").fill("Declined today; revisit in 3 months.")
+    other.locator("select[name=reason]").select_option("already_addressed")
+    other.locator("input[name=comment]").fill("Discussed at the last visit; on a programme since May.")
     browser_follow(page, other.locator("[data-testid=reject-form] button"))
     screenshot(page, "review-decided")
 
     assert rec.items.get(advice__code="diabetes_range_confirm").status == ItemStatus.APPROVED
-    assert rec.items.get(advice__code="bmi_obesity_lifestyle").override_reason == "patient_declined"
+    assert rec.items.get(advice__code="bmi_obesity_lifestyle").override_reason == "already_addressed"
     assert FeedbackEvent.objects.count() == 2
 
     browser_follow(page, "text=Sign out")

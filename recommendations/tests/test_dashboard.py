@@ -17,7 +17,7 @@ from patients.tests.factories import PatientFactory
 from recommendations import services
 from recommendations.dashboard import weighted_median, wilson_interval
 from recommendations.generation import recommendations_generate
-from recommendations.models import ItemStatus, Recommendation, RecommendationItem
+from recommendations.models import FeedbackEvent, ItemStatus, Recommendation, RecommendationItem
 from recommendations.tests.factories import prediction_for
 
 ITEM = "diabetes_range_confirm"
@@ -67,12 +67,12 @@ def _csv(client, key):
 
 @pytest.fixture
 def history(clinic_a, doctor_a):
-    """One item decided on four patients: three approvals and one rejection ("patient declined"); the advice
+    """One item decided on four patients: three approvals and one rejection ("duplicate"); the advice
     was generated 2, 4, 6 and 30 hours before the decision. The other items stay pending."""
     recommendations = _recommendations(clinic_a, 4, hours_ago=[2, 4, 6, 30])
     for recommendation in recommendations[:3]:
         services.item_approve(item=_item(recommendation), by=doctor_a)
-    services.item_reject(item=_item(recommendations[3]), by=doctor_a, reason="patient_declined", comment="Later.")
+    services.item_reject(item=_item(recommendations[3]), by=doctor_a, reason="duplicate", comment="Listed twice.")
     return recommendations
 
 
@@ -111,11 +111,23 @@ def test_the_rejected_item_shows_its_share_and_most_common_reason(client, doctor
     reasons = {row["reason_code"]: row for row in _csv(client, "override-reasons")}
 
     assert (row["code"], row["rejections"], row["decisions"], row["share_rejected"]) == (ITEM, "1", "4", "0.25")
-    assert row["most_common_reason"] == "Patient declined"
-    assert (reasons["patient_declined"]["rejections"], reasons["patient_declined"]["share"]) == ("1", "1.0")
+    assert row["most_common_reason"] == "Duplicate of another item"
+    assert (reasons["duplicate"]["rejections"], reasons["duplicate"]["share"]) == ("1", "1.0")
     assert reasons["other"]["rejections"] == "0"
+    assert "patient_declined" not in reasons  # a legacy reason nobody recorded here is not charted
     assert [item.label for item in page.context["board"].most_rejected_rows] == [row["item"]]
-    assert "Patient declined" in page.content.decode()
+    assert "Duplicate of another item" in page.content.decode()
+
+
+def test_a_rejection_recorded_as_patient_declined_before_it_was_withdrawn_still_reads(client, doctor_a, history):
+    FeedbackEvent.objects.filter(override_reason="duplicate").update(override_reason="patient_declined")
+    client.force_login(doctor_a)
+
+    [row] = _csv(client, "most-rejected")
+    reasons = {row["reason_code"]: row for row in _csv(client, "override-reasons")}
+
+    assert row["most_common_reason"] == "Patient declined (no longer offered)"
+    assert reasons["patient_declined"]["rejections"] == "1"
 
 
 def test_review_time_is_hours_from_generation_to_decision_with_the_median_in_the_caption(client, doctor_a, history):

@@ -66,6 +66,17 @@ def test_rejecting_needs_a_coded_reason(recommendation, doctor_a):
     assert not FeedbackEvent.objects.exists()
 
 
+def test_patient_declined_is_refused_at_a_review_before_the_patient_has_seen_anything(recommendation, doctor_a):
+    item = _item(recommendation)
+
+    with pytest.raises(ValidationError, match="No longer offered"):
+        services.item_reject(item=item, by=doctor_a, reason="patient_declined", comment="Said no.")
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.PENDING
+    assert not FeedbackEvent.objects.exists()
+
+
 def test_a_rejection_is_stored_as_an_override_with_its_reason_and_comment(recommendation, doctor_a):
     item = _item(recommendation)
 
@@ -110,7 +121,7 @@ def test_a_patient_sees_nothing_before_approval_and_only_approved_items_after(re
     assert selectors.my_advice_read(user=patient_user_a)[1] == []
 
     services.item_approve(item=first, by=doctor_a, patient_text="Please book a visit to talk about your sugar.")
-    services.item_reject(item=second, by=doctor_a, reason="patient_declined")
+    services.item_reject(item=second, by=doctor_a, reason="duplicate")
 
     _patient, advice = selectors.my_advice_read(user=patient_user_a)
     assert [item.pk for item in advice] == [first.pk]

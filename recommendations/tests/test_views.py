@@ -14,6 +14,7 @@ from django.utils.html import escape
 from clinic.testing import audit_write_queries, session_read_queries
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
+from recommendations import services
 from recommendations.generation import recommendations_generate
 from recommendations.models import FeedbackEvent, ItemStatus, Recommendation, RecommendationItem
 from recommendations.tests.factories import prediction_for
@@ -195,6 +196,32 @@ def test_a_doctor_approves_and_rejects_through_the_review_page(client, doctor_a,
     headline.refresh_from_db()
     assert (first.status, first.patient_text) == (ItemStatus.APPROVED, "Edited for you.")
     assert (headline.status, headline.override_reason) == (ItemStatus.REJECTED, "other")
+
+
+def test_the_review_page_offers_the_reasons_that_fit_a_review_before_release(client, doctor_a, rec):
+    client.force_login(doctor_a)
+
+    html = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+
+    select = html[html.index('name="reason"') : html.index("</select>")]
+    assert re.findall(r'<option value="(\w+)">([^<]+)</option>', select) == [
+        ("not_relevant", "Not indicated for this patient"),
+        ("already_addressed", "Already addressed"),
+        ("duplicate", "Duplicate of another item"),
+        ("disagree_evidence", "Disagree with the evidence"),
+        ("other", "Other"),
+    ]
+
+
+def test_an_item_rejected_as_patient_declined_before_the_change_still_shows_its_reason(client, doctor_a, rec):
+    item = rec.items.get(position=1)
+    services.item_reject(item=item, by=doctor_a, reason="other", comment="Before the change.")
+    RecommendationItem.objects.filter(pk=item.pk).update(override_reason="patient_declined")  # as stored back then
+    client.force_login(doctor_a)
+
+    html = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+
+    assert "reason: Patient declined (no longer offered)" in html
 
 
 def test_the_review_page_says_what_the_model_was_trained_on(client, doctor_a, rec):
