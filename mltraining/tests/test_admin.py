@@ -245,12 +245,15 @@ def test_the_version_changelist_query_count_does_not_grow_with_rows(client, admi
     assert _queries(client, url) == few == 6 + session_read_queries()  # the session, unless read from Redis
 
 
-def _action(client, name, version):
-    return client.post(
-        reverse("admin:mltraining_modelversion_changelist"),
-        {"action": name, "_selected_action": [version.pk]},
-        follow=True,
+def _action(client, name, version, reason="The held-out figures are better."):
+    """The changelist action, then its confirmation page with a reason (when the action got that far)."""
+    picked = client.post(
+        reverse("admin:mltraining_modelversion_changelist"), {"action": name, "_selected_action": [version.pk]}
     )
+    confirm = reverse(f"admin:mltraining_modelversion_{name}", args=[version.pk])
+    if picked.status_code == 302 and picked["Location"] == confirm:
+        return client.post(confirm, {"reason": reason}, follow=True)
+    return client.get(picked["Location"]) if picked.status_code == 302 else picked
 
 
 def test_an_admin_activates_a_version_with_the_admin_action(client, admin_a, active_v1, candidate_v2):
@@ -280,10 +283,11 @@ def test_the_change_page_buttons_activate_and_roll_back(client, admin_a, active_
     _login(client, admin_a)
     page = client.get(reverse("admin:mltraining_modelversion_change", args=[candidate_v2.pk])).content.decode()
     assert "Activate this version" in page
+    assert reverse("admin:mltraining_modelversion_compare", args=[candidate_v2.pk]) in page
     assert reverse("mltraining:model_card", args=[candidate_v2.pk]) in page
 
-    client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
-    client.post(reverse("admin:mltraining_modelversion_rollback", args=[active_v1.pk]))
+    client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]), {"reason": "newer"})
+    client.post(reverse("admin:mltraining_modelversion_rollback", args=[active_v1.pk]), {"reason": "v2 misfires"})
 
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
 
@@ -306,10 +310,12 @@ def test_activating_a_tampered_artifact_is_refused_with_a_clear_message(
 def test_another_clinics_admin_cannot_activate_a_version(client, admin_b, active_v1, candidate_v2):
     _login(client, admin_b)
 
-    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    url = reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk])
+    button = client.post(url, {"reason": "mine now"})
     _action(client, "activate", candidate_v2)
 
     assert button.status_code == 404
+    assert client.get(url).status_code == 404
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
     assert not AuditEvent.objects.filter(action="model_version.activate").exists()
 
@@ -327,7 +333,7 @@ def test_activating_a_synthetic_version_in_a_real_clinic_is_refused_with_the_rea
         response = _action(client, "activate", synthetic)
     else:
         url = reverse("admin:mltraining_modelversion_activate", args=[synthetic.pk])
-        response = client.post(url, follow=True)
+        response = client.post(url, {"reason": "try it"}, follow=True)
 
     page = response.content.decode()
     assert "cannot be activated: it was trained on synthetic demo data and Riverside Clinic is not a demo" in page
@@ -353,7 +359,7 @@ def test_the_version_pages_say_what_each_version_was_trained_on(client, admin_a,
 def test_doctors_and_staff_cannot_activate_a_version(client, request, role_fixture, active_v1, candidate_v2):
     _login(client, request.getfixturevalue(role_fixture))
 
-    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]), {"reason": "x"})
     action = client.post(
         reverse("admin:mltraining_modelversion_changelist"),
         {"action": "activate", "_selected_action": [candidate_v2.pk]},
