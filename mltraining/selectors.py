@@ -281,11 +281,11 @@ def model_versions_comparable(*, version: ModelVersion) -> QuerySet[ModelVersion
     )
 
 
-def _paired(rows_a: list[dict], rows_b: list[dict], key) -> list[tuple[Any, dict | None, dict | None]]:
-    """Rows of two versions side by side by `key`, in A's order then what only B has."""
+def _paired(rows_a: list[dict], rows_b: list[dict], key) -> list[tuple[Any, tuple[dict | None, dict | None]]]:
+    """Rows of two versions side by side by `key`, in A's order then what only B has: (key, (row A, row B))."""
     by_b = {key(row): row for row in rows_b}
-    pairs = [(key(row), row, by_b.pop(key(row), None)) for row in rows_a]
-    return pairs + [(name, None, row) for name, row in by_b.items()]
+    pairs = [(key(row), (row, by_b.pop(key(row), None))) for row in rows_a]
+    return pairs + [(name, (None, row)) for name, row in by_b.items()]
 
 
 def _input_rows(a: ModelVersion, b: ModelVersion) -> list[dict[str, Any]]:
