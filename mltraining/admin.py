@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -185,9 +186,9 @@ class ModelVersionAdmin(RegistryAdmin):
     list_per_page = 50
     actions = ["activate", "rollback"]
     fields = [
-        "clinic", "version", "status", "training_run_link", "card_link", "activated_at", "activated_by", "created_at",
-        "training_data", "rows", "classes", "data_hash", "artifact_path", "sha256", "sklearn_version",
-        "library_versions_pretty", "risk_thresholds",
+        "clinic", "version", "status", "training_run_link", "card_link", "activated_at", "activated_by",
+        "activation_reason", "created_at", "training_data", "rows", "classes", "data_hash", "artifact_path", "sha256",
+        "sklearn_version", "library_versions_pretty", "risk_thresholds",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -212,6 +213,11 @@ class ModelVersionAdmin(RegistryAdmin):
                 self.admin_site.admin_view(self.rollback_view),
                 name=f"{app}_{model}_rollback",
             ),
+            path(
+                "<path:object_id>/compare/",
+                self.admin_site.admin_view(self.compare_view),
+                name=f"{app}_{model}_compare",
+            ),
             *super().get_urls(),
         ]
 
@@ -221,46 +227,91 @@ class ModelVersionAdmin(RegistryAdmin):
             context["can_activate"] = obj.status in (ModelStatus.CANDIDATE, ModelStatus.ARCHIVED)
             context["can_rollback"] = obj.status == ModelStatus.ARCHIVED
             context["card_url"] = reverse("mltraining:model_card", args=[obj.pk])
+            context["compare_url"] = reverse("admin:mltraining_modelversion_compare", args=[obj.pk])
             context.update(selectors.model_version_report(version=obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _switch(self, request, version: ModelVersion, service, done: str) -> bool:
-        try:
-            version = service(version=version, by=request.user)
-        except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, _error_text(exc), messages.ERROR)
-            return False
-        self.message_user(request, f"{version} of {version.clinic} {done}; the previous active version is archived.")
-        return True
+    # What each switch is called on its confirmation page, and what it says when done.
+    SWITCHES = {
+        "activate": ("Activate", "is active now", services.model_version_activate),
+        "rollback": ("Roll back to", "is active again", services.model_version_rollback),
+    }
 
-    def _switch_selected(self, request, queryset, service, done: str) -> None:
-        versions = list(queryset.select_related("clinic")[:2])
+    def _switch_selected(self, request, queryset, name: str):
+        """The changelist action only picks the version: the switch itself asks for confirmation and a reason."""
+        versions = list(queryset.values_list("pk", flat=True)[:2])
         if len(versions) != 1:
             self.message_user(request, "Select exactly one version.", messages.ERROR)
-            return
-        self._switch(request, versions[0], service, done)
+            return None
+        return redirect(f"admin:mltraining_modelversion_{name}", versions[0])
 
     @admin.action(description="Activate the selected version", permissions=["manage"])
     def activate(self, request, queryset):
-        self._switch_selected(request, queryset, services.model_version_activate, "is active now")
+        return self._switch_selected(request, queryset, "activate")
 
     @admin.action(description="Roll back to the selected version", permissions=["manage"])
     def rollback(self, request, queryset):
-        self._switch_selected(request, queryset, services.model_version_rollback, "is active again")
+        return self._switch_selected(request, queryset, "rollback")
 
-    def _switch_view(self, request, object_id, service, done: str):
-        refused = self._post_only(request)
-        if refused:
-            return refused
+    def _switch_view(self, request, object_id, name: str):
+        """GET: what will change, and a reason to give. POST with a reason: switch, audited with that reason."""
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
         version = self.get_object(request, object_id)
-        self._switch(request, version, service, done)
-        return redirect("admin:mltraining_modelversion_change", version.pk)
+        if not self.has_manage_permission(request):
+            raise PermissionDenied
+        verb, done, service = self.SWITCHES[name]
+        error, reason = "", ""
+        if request.method == "POST":
+            reason = request.POST.get("reason", "")
+            try:
+                version = service(version=version, by=request.user, reason=reason)
+            except (ValidationError, PermissionDenied) as exc:
+                error = _error_text(exc)
+            else:
+                self.message_user(
+                    request, f"{version} of {version.clinic} {done}; the previous active version is archived."
+                )
+                return redirect("admin:mltraining_modelversion_change", version.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{verb} {version}?",
+            "version": version,
+            "active": selectors.model_version_active_of(clinic_id=version.clinic_id),
+            "verb": verb,
+            "error": error,
+            "reason": reason,
+        }
+        return TemplateResponse(request, "admin/mltraining/modelversion/confirm_switch.html", context)
 
     def activate_view(self, request, object_id):
-        return self._switch_view(request, object_id, services.model_version_activate, "is active now")
+        return self._switch_view(request, object_id, "activate")
 
     def rollback_view(self, request, object_id):
-        return self._switch_view(request, object_id, services.model_version_rollback, "is active again")
+        return self._switch_view(request, object_id, "rollback")
+
+    def compare_view(self, request, object_id):
+        """Two versions of one clinic side by side; a version of another clinic is not there to compare (404)."""
+        version = self.get_object(request, object_id)
+        others = selectors.model_versions_comparable(version=version)
+        other = None
+        if request.GET.get("with"):
+            other = get_object_or_404(
+                self.get_queryset(request).filter(clinic_id=version.clinic_id).exclude(pk=version.pk),
+                pk=request.GET["with"] if request.GET["with"].isdigit() else 0,
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Compare {version}" + (f" with {other}" if other else ""),
+            "version": version,
+            "others": others,
+            "other": other,
+        }
+        if other is not None:
+            context.update(selectors.model_versions_compare(a=version, b=other))
+        return TemplateResponse(request, "admin/mltraining/modelversion/compare.html", context)
 
     @admin.display(description="Chosen model")
     def chosen(self, version):

@@ -134,6 +134,9 @@ class ModelVersion(models.Model):
         related_name="+",
         help_text="Empty when the promotion gate activated it.",
     )
+    activation_reason = models.TextField(
+        blank=True, help_text="Why an admin last activated or rolled back to it; empty when the promotion gate did."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

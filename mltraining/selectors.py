@@ -89,6 +89,11 @@ def version_detail_deferred(path: str) -> list[str]:
     return [f"{path}__{name}" for name in VERSION_DETAIL_FIELDS]
 
 
+def model_version_active_of(*, clinic_id: int) -> ModelVersion | None:
+    """The clinic's active version whether or not it may score: what a switch would archive."""
+    return ModelVersion.objects.filter(clinic_id=clinic_id, status=ModelStatus.ACTIVE).first()
+
+
 def active_model_brief(*, clinic_id: int) -> ModelVersion | None:
     """The clinic's active version without its large JSON: the home page names its number and date."""
     active = _scoring(ModelVersion.objects.filter(clinic_id=clinic_id))
@@ -264,6 +269,67 @@ def provenance_rows(trained_on: dict[str, Any]) -> dict[str, list[tuple[str, int
 def model_version_report(*, version: ModelVersion) -> dict[str, Any]:
     """The metric tables of a version's admin page (the raw JSON is too long to read)."""
     return {"metric_rows": metric_rows(version.metrics), "subgroup_rows": subgroup_rows(version.metrics)}
+
+
+def model_versions_comparable(*, version: ModelVersion) -> QuerySet[ModelVersion]:
+    """The other versions of the same clinic, newest first: the only ones a version is compared with."""
+    return (
+        ModelVersion.objects.filter(clinic_id=version.clinic_id)
+        .exclude(pk=version.pk)
+        .only("pk", "version", "status", "clinic_id")
+        .order_by("-version")
+    )
+
+
+def _paired(rows_a: list[dict], rows_b: list[dict], key) -> list[tuple[Any, tuple[dict | None, dict | None]]]:
+    """Rows of two versions side by side by `key`, in A's order then what only B has: (key, (row A, row B))."""
+    by_b = {key(row): row for row in rows_b}
+    pairs = [(key(row), (row, by_b.pop(key(row), None))) for row in rows_a]
+    return pairs + [(name, (None, row)) for name, row in by_b.items()]
+
+
+def _input_rows(a: ModelVersion, b: ModelVersion) -> list[dict[str, Any]]:
+    """Each input either version reads, and whether each reads it: a scored patient's row depends on these."""
+    features_a = {f["name"]: f for f in (a.feature_schema or {}).get("features") or []}
+    features_b = {f["name"]: f for f in (b.feature_schema or {}).get("features") or []}
+    labels = _feature_labels()
+    return [
+        {
+            "name": name,
+            "label": labels.get(name, (name, ""))[0],
+            "in_a": name in features_a,
+            "in_b": name in features_b,
+        }
+        for name in list(features_a) + [name for name in features_b if name not in features_a]
+    ]
+
+
+def _calibration(version: ModelVersion) -> dict[str, Any]:
+    test = (version.metrics or {}).get("test") or {}
+    ci = (version.metrics or {}).get("ci") or {}
+    return {
+        "method": (version.training_run.configuration or {}).get("calibration") or "",
+        "brier": _number(test.get("brier")),
+        "brier_ci": ci.get("brier") or [None, None],
+        "log_loss": _number(test.get("log_loss")),
+        "plot": "calibration" in (version.training_run.plots or {}),
+    }
+
+
+def model_versions_compare(*, a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
+    """Two versions of one clinic side by side: held-out metrics with intervals, per-condition ROC-AUC,
+    calibration, subgroups and inputs. An admin reads this before activating one or rolling back to the other."""
+    return {
+        "a": a,
+        "b": b,
+        "metrics": _paired(metric_rows(a.metrics), metric_rows(b.metrics), key=lambda row: row["label"]),
+        "conditions": _paired(condition_rows(a.metrics), condition_rows(b.metrics), key=lambda row: row["label"]),
+        "subgroups": _paired(
+            subgroup_rows(a.metrics), subgroup_rows(b.metrics), key=lambda row: f"{row['dimension']}: {row['group']}"
+        ),
+        "calibration": (_calibration(a), _calibration(b)),
+        "inputs": _input_rows(a, b),
+    }
 
 
 def training_run_report(*, run: TrainingRun) -> dict[str, Any]:

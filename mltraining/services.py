@@ -12,6 +12,7 @@ import datetime
 import logging
 import math
 import shutil
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -127,9 +128,35 @@ def training_run_request(
         detail={"trigger": trigger, "candidates": list(config.candidates), "cv_folds": config.cv_folds},
         username=SYSTEM,
     )
-    if enqueue:  # through the outbox: a broker that is down delays the run instead of failing the request
-        outbox_send(task="mltraining.tasks.train_model_task", args=[run.pk])
+    if enqueue:
+        _dispatch(run.pk)
     return run
+
+
+def _dispatch(run_id: int) -> None:
+    """Run the training once this transaction commits, never inside the request that asked for it.
+
+    Without a broker (`make run`, Celery eager) the task would train in the request (about 44 s on the demo);
+    the run goes to a thread of the web process instead, as import jobs do, and its page follows the progress.
+    Otherwise through the outbox: a broker that is down delays the run instead of failing the request.
+    Tests set `TRAINING_RUNS_IN_THREAD = False` to run it on commit.
+    """
+    from clinic.celery import app
+
+    if app.conf.task_always_eager and getattr(settings, "TRAINING_RUNS_IN_THREAD", True):
+        thread = threading.Thread(target=_run_in_thread, args=(run_id,), name=f"training-run-{run_id}", daemon=True)
+        transaction.on_commit(thread.start)
+    else:
+        outbox_send(task="mltraining.tasks.train_model_task", args=[run_id])
+
+
+def _run_in_thread(run_id: int) -> None:
+    try:
+        training_run_execute(run_id=run_id)
+    except Exception:  # the run's row holds the error; the thread only must not die silently
+        logger.exception("Training run %s failed in its thread", run_id)
+    finally:
+        connection.close()  # the thread's own connection
 
 
 def _training_runs_expire(*, clinic_id: int) -> None:
@@ -662,14 +689,15 @@ def _training_run_fail(run: TrainingRun, recorder: _RunRecorder, exc: BaseExcept
 # --- Activation and rollback ----------------------------------------------------------------------------
 
 
-def _activate(version: ModelVersion, active: ModelVersion | None, *, by: User | None) -> None:
+def _activate(version: ModelVersion, active: ModelVersion | None, *, by: User | None, reason: str = "") -> None:
     """Archive the active version first, then activate: the partial unique index never sees two."""
     now = timezone.now()
     if active is not None and active.pk != version.pk:
         active.status = ModelStatus.ARCHIVED
         active.save(update_fields=["status"])
     version.status, version.activated_at, version.activated_by = ModelStatus.ACTIVE, now, by
-    version.save(update_fields=["status", "activated_at", "activated_by"])
+    version.activation_reason = reason
+    version.save(update_fields=["status", "activated_at", "activated_by", "activation_reason"])
 
 
 def model_version_verify(*, version: ModelVersion) -> None:
@@ -706,8 +734,15 @@ def activation_refusal(*, trained_on: dict[str, Any], clinic: Clinic) -> str:
     )
 
 
-def _model_version_switch(*, version: ModelVersion, by: User, action: str, allowed: tuple[str, ...]) -> ModelVersion:
+def _model_version_switch(
+    *, version: ModelVersion, by: User, reason: str, action: str, allowed: tuple[str, ...]
+) -> ModelVersion:
+    """Switch the clinic's live model. A person's switch carries their reason: it is what the next admin (or an
+    auditor) reads in the version history to know why the clinic's patients are scored by this version."""
     _ensure_can_manage(by, version.clinic_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Give a reason for switching the clinic's model; nothing was changed.", code="reason")
     if version.status not in allowed:
         raise ValidationError(
             f"{version} is {version.get_status_display().lower()}; only a {' or '.join(allowed)} "
@@ -721,27 +756,31 @@ def _model_version_switch(*, version: ModelVersion, by: User, action: str, allow
         target, active = _versions_lock(version=version)
         if target.status not in allowed:  # changed while the artifact was checked
             raise ValidationError(f"{target} changed status meanwhile; reload the page.")
-        _activate(target, active, by=by)
+        _activate(target, active, by=by, reason=reason)
         audit_record(
             actor=by,
             action=action,
             target=target,
-            detail={"version": target.version, "previous_active": active.version if active else None},
+            detail={"version": target.version, "previous_active": active.version if active else None, "reason": reason},
         )
     return target
 
 
-def model_version_activate(*, version: ModelVersion, by: User) -> ModelVersion:
+def model_version_activate(*, version: ModelVersion, by: User, reason: str) -> ModelVersion:
     """Make a candidate (or an archived version) the clinic's active model; the active one is archived."""
     return _model_version_switch(
-        version=version, by=by, action="model_version.activate", allowed=(ModelStatus.CANDIDATE, ModelStatus.ARCHIVED)
+        version=version,
+        by=by,
+        reason=reason,
+        action="model_version.activate",
+        allowed=(ModelStatus.CANDIDATE, ModelStatus.ARCHIVED),
     )
 
 
-def model_version_rollback(*, version: ModelVersion, by: User) -> ModelVersion:
+def model_version_rollback(*, version: ModelVersion, by: User, reason: str) -> ModelVersion:
     """Re-activate an archived, formerly active version in one step; the current one is archived."""
     return _model_version_switch(
-        version=version, by=by, action="model_version.rollback", allowed=(ModelStatus.ARCHIVED,)
+        version=version, by=by, reason=reason, action="model_version.rollback", allowed=(ModelStatus.ARCHIVED,)
     )
 
 

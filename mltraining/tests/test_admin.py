@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -5,7 +7,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent
 from clinic.testing import session_read_queries
-from mltraining import selectors
+from mltraining import selectors, services
 from mltraining.models import DriftBand, DriftReport, ModelStatus, TrainingRun, TrainingStatus
 from mltraining.tests.factories import SYNTHETIC_PROVENANCE, ModelVersionFactory, TrainingRunFactory
 
@@ -213,6 +215,35 @@ def test_a_superuser_starts_training_for_the_clinic_they_pick(client, superuser,
     assert TrainingRun.objects.get().clinic == clinic_b
 
 
+@pytest.mark.django_db(transaction=True)
+def test_start_training_now_answers_before_the_run_trains_when_celery_runs_in_process(
+    client, admin_a, clinic_a, settings, monkeypatch
+):
+    settings.TRAINING_RUNS_IN_THREAD = True  # what `make run` does: Celery eager, no worker
+    started, release, ran_on = threading.Event(), threading.Event(), []
+
+    def held_training(*, run_id):  # stands in for the ~44 s run; it ends only when the test lets it
+        ran_on.append((run_id, threading.current_thread()))
+        started.set()
+        release.wait(30)
+
+    monkeypatch.setattr(services, "training_run_execute", held_training)
+    _login(client, admin_a)
+
+    response = client.post(reverse("admin:mltraining_trainingrun_start"))
+
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:mltraining_trainingrun_change", args=[run.pk])
+    assert started.wait(30), "the run was never started"
+    assert not release.is_set()  # the response came back while the run was still training
+    release.set()
+    assert ran_on[0][0] == run.pk
+    assert ran_on[0][1] is not threading.current_thread()
+    page = client.get(response["Location"]).content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in page  # the run's page follows its progress
+
+
 def _queries(client, url) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
@@ -245,12 +276,15 @@ def test_the_version_changelist_query_count_does_not_grow_with_rows(client, admi
     assert _queries(client, url) == few == 6 + session_read_queries()  # the session, unless read from Redis
 
 
-def _action(client, name, version):
-    return client.post(
-        reverse("admin:mltraining_modelversion_changelist"),
-        {"action": name, "_selected_action": [version.pk]},
-        follow=True,
+def _action(client, name, version, reason="The held-out figures are better."):
+    """The changelist action, then its confirmation page with a reason (when the action got that far)."""
+    picked = client.post(
+        reverse("admin:mltraining_modelversion_changelist"), {"action": name, "_selected_action": [version.pk]}
     )
+    confirm = reverse(f"admin:mltraining_modelversion_{name}", args=[version.pk])
+    if picked.status_code == 302 and picked["Location"] == confirm:
+        return client.post(confirm, {"reason": reason}, follow=True)
+    return client.get(picked["Location"]) if picked.status_code == 302 else picked
 
 
 def test_an_admin_activates_a_version_with_the_admin_action(client, admin_a, active_v1, candidate_v2):
@@ -280,12 +314,116 @@ def test_the_change_page_buttons_activate_and_roll_back(client, admin_a, active_
     _login(client, admin_a)
     page = client.get(reverse("admin:mltraining_modelversion_change", args=[candidate_v2.pk])).content.decode()
     assert "Activate this version" in page
+    assert reverse("admin:mltraining_modelversion_compare", args=[candidate_v2.pk]) in page
     assert reverse("mltraining:model_card", args=[candidate_v2.pk]) in page
 
-    client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
-    client.post(reverse("admin:mltraining_modelversion_rollback", args=[active_v1.pk]))
+    client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]), {"reason": "newer"})
+    client.post(reverse("admin:mltraining_modelversion_rollback", args=[active_v1.pk]), {"reason": "v2 misfires"})
 
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+
+
+def test_the_confirmation_page_says_what_changes_and_switches_nothing(client, admin_a, active_v1, candidate_v2):
+    _login(client, admin_a)
+    url = reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk])
+
+    page = client.get(url).content.decode()
+
+    assert "Model v2 (candidate)</strong>" in page
+    assert "becomes active" in page
+    assert "Model v1 (active)</strong>" in page
+    assert "is archived" in page
+    assert 'name="reason"' in page
+    assert reverse("admin:mltraining_modelversion_compare", args=[candidate_v2.pk]) + f"?with={active_v1.pk}" in page
+    assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
+    assert not AuditEvent.objects.filter(action__startswith="model_version.").exists()
+
+
+@pytest.mark.parametrize("name", ["activate", "rollback"])
+def test_a_switch_without_a_reason_shows_the_page_again_with_the_error(client, admin_a, active_v1, candidate_v2, name):
+    if name == "rollback":
+        services.model_version_activate(version=candidate_v2, by=admin_a, reason="newer")
+    before = selectors.model_version_active_of(clinic_id=active_v1.clinic_id)
+    target = candidate_v2 if name == "activate" else active_v1
+    _login(client, admin_a)
+
+    response = client.post(reverse(f"admin:mltraining_modelversion_{name}", args=[target.pk]), {"reason": "  "})
+
+    assert response.status_code == 200
+    assert "Give a reason for switching the clinic&#x27;s model; nothing was changed." in response.content.decode()
+    assert selectors.model_version_active_of(clinic_id=active_v1.clinic_id) == before
+    assert not AuditEvent.objects.filter(action=f"model_version.{name}").exists()
+
+
+def test_a_rollback_with_a_reason_is_audited_and_shown_in_the_version_history(client, admin_a, active_v1, candidate_v2):
+    _login(client, admin_a)
+    _action(client, "activate", candidate_v2)
+
+    response = _action(client, "rollback", active_v1, reason="v2 flags too many healthy patients")
+
+    assert "is active again" in response.content.decode()
+    event = AuditEvent.objects.get(action="model_version.rollback")
+    assert (event.actor, event.detail["reason"]) == (admin_a, "v2 flags too many healthy patients")
+    card = client.get(reverse("mltraining:model_card", args=[candidate_v2.pk])).content.decode()
+    history = card[card.index('data-testid="version-history"') :]
+    assert "v2 flags too many healthy patients" in history
+    assert "The held-out figures are better." in history  # v2's own activation reason
+
+
+# --- comparing versions ------------------------------------------------------------------------------------
+
+
+def test_two_versions_of_a_clinic_are_compared_side_by_side(client, admin_a, active_v1, candidate_v2):
+    active_v1.metrics = {
+        "test": {"roc_auc_ovr_macro": 0.81, "brier": 0.21, "class_roc_auc": {"ckd": {"auc": 0.77, "positives": 30}}},
+        "ci": {"roc_auc_ovr_macro": [0.78, 0.84]},
+        "subgroups": {"sex": {"female": {"n": 40.0, "roc_auc_ovr_macro": 0.79}}},
+    }
+    active_v1.feature_schema = {"features": [{"name": "age"}, {"name": "hba1c"}]}
+    active_v1.save()
+    candidate_v2.metrics = {
+        "test": {"roc_auc_ovr_macro": 0.86, "brier": 0.18},
+        "ci": {"roc_auc_ovr_macro": [0.83, 0.89]},
+    }
+    candidate_v2.feature_schema = {"features": [{"name": "age"}]}
+    candidate_v2.save()
+    _login(client, admin_a)
+
+    url = reverse("admin:mltraining_modelversion_compare", args=[candidate_v2.pk])
+    page = client.get(url, {"with": active_v1.pk}).content.decode()
+
+    metrics = page[page.index('data-testid="compare-metrics"') :]
+    assert "0.860 (0.830 – 0.890)" in metrics
+    assert "0.810 (0.780 – 0.840)" in metrics
+    calibration = page[page.index('data-testid="compare-calibration"') :]
+    assert "0.180" in calibration
+    assert "0.210" in calibration
+    subgroups = page[page.index('data-testid="compare-subgroups"') :]
+    assert "0.790 (n=40)" in subgroups
+    inputs = page[page.index('data-testid="compare-inputs"') :]
+    assert "<td>used</td><td>used</td>" in inputs  # age, in both
+    assert "<td>not used</td><td>used</td>" in inputs  # HbA1c, only in v1
+
+
+def test_a_version_of_another_clinic_cannot_be_compared(
+    client, admin_a, admin_b, active_v1, trained_artifact, clinic_b
+):
+    theirs = ModelVersionFactory.create_with_artifact(trained_artifact, clinic=clinic_b, version=1)
+    url = reverse("admin:mltraining_modelversion_compare", args=[active_v1.pk])
+
+    assert _login(client, admin_a).get(url, {"with": theirs.pk}).status_code == 404
+    assert client.get(url, {"with": "nope"}).status_code == 404
+    assert _login(client, admin_b).get(url).status_code == 404
+
+
+@pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a"])
+def test_the_compare_page_is_for_admins_only(client, request, role_fixture, active_v1, candidate_v2):
+    _login(client, request.getfixturevalue(role_fixture))
+
+    response = client.get(reverse("admin:mltraining_modelversion_compare", args=[active_v1.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
 
 
 def test_activating_a_tampered_artifact_is_refused_with_a_clear_message(
@@ -306,10 +444,12 @@ def test_activating_a_tampered_artifact_is_refused_with_a_clear_message(
 def test_another_clinics_admin_cannot_activate_a_version(client, admin_b, active_v1, candidate_v2):
     _login(client, admin_b)
 
-    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    url = reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk])
+    button = client.post(url, {"reason": "mine now"})
     _action(client, "activate", candidate_v2)
 
     assert button.status_code == 404
+    assert client.get(url).status_code == 404
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
     assert not AuditEvent.objects.filter(action="model_version.activate").exists()
 
@@ -327,7 +467,7 @@ def test_activating_a_synthetic_version_in_a_real_clinic_is_refused_with_the_rea
         response = _action(client, "activate", synthetic)
     else:
         url = reverse("admin:mltraining_modelversion_activate", args=[synthetic.pk])
-        response = client.post(url, follow=True)
+        response = client.post(url, {"reason": "try it"}, follow=True)
 
     page = response.content.decode()
     assert "cannot be activated: it was trained on synthetic demo data and Riverside Clinic is not a demo" in page
@@ -353,7 +493,7 @@ def test_the_version_pages_say_what_each_version_was_trained_on(client, admin_a,
 def test_doctors_and_staff_cannot_activate_a_version(client, request, role_fixture, active_v1, candidate_v2):
     _login(client, request.getfixturevalue(role_fixture))
 
-    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]))
+    button = client.post(reverse("admin:mltraining_modelversion_activate", args=[candidate_v2.pk]), {"reason": "x"})
     action = client.post(
         reverse("admin:mltraining_modelversion_changelist"),
         {"action": "activate", "_selected_action": [candidate_v2.pk]},

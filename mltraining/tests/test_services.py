@@ -453,7 +453,7 @@ def candidate_v2(clinic_a, active_v1, trained_artifact):
 
 
 def test_an_admin_activates_a_candidate_and_the_active_one_is_archived(admin_a, active_v1, candidate_v2):
-    services.model_version_activate(version=candidate_v2, by=admin_a)
+    services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")
 
     active_v1.refresh_from_db()
     candidate_v2.refresh_from_db()
@@ -461,14 +461,39 @@ def test_an_admin_activates_a_candidate_and_the_active_one_is_archived(admin_a, 
     assert candidate_v2.activated_by == admin_a
     assert active_v1.status == ModelStatus.ARCHIVED
     event = AuditEvent.objects.get(action="model_version.activate")
-    assert event.detail == {"version": 2, "previous_active": 1}
+    assert event.detail == {"version": 2, "previous_active": 1, "reason": "better"}
+    assert candidate_v2.activation_reason == "better"
+
+
+@pytest.mark.parametrize("reason", ["", "   \n"])
+def test_a_switch_without_a_reason_is_refused_and_changes_nothing(admin_a, active_v1, candidate_v2, reason):
+    with pytest.raises(ValidationError, match="Give a reason"):
+        services.model_version_activate(version=candidate_v2, by=admin_a, reason=reason)
+
+    active_v1.refresh_from_db()
+    candidate_v2.refresh_from_db()
+    assert (active_v1.status, candidate_v2.status) == (ModelStatus.ACTIVE, ModelStatus.CANDIDATE)
+    assert not AuditEvent.objects.filter(action__startswith="model_version.").exists()
+
+
+def test_a_rollback_records_its_reason_in_the_audit_row_and_on_the_version(admin_a, active_v1, candidate_v2):
+    services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")
+    active_v1.refresh_from_db()
+
+    services.model_version_rollback(version=active_v1, by=admin_a, reason="  v2 flags too many healthy patients ")
+
+    active_v1.refresh_from_db()
+    assert active_v1.activation_reason == "v2 flags too many healthy patients"
+    event = AuditEvent.objects.get(action="model_version.rollback")
+    assert event.detail["reason"] == "v2 flags too many healthy patients"
+    assert event.actor == admin_a
 
 
 def test_a_rollback_reactivates_the_archived_version(admin_a, active_v1, candidate_v2):
-    services.model_version_activate(version=candidate_v2, by=admin_a)
+    services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")
     active_v1.refresh_from_db()
 
-    services.model_version_rollback(version=active_v1, by=admin_a)
+    services.model_version_rollback(version=active_v1, by=admin_a, reason="worse")
 
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
     assert AuditEvent.objects.filter(action="model_version.rollback", object_id=str(active_v1.pk)).exists()
@@ -476,7 +501,7 @@ def test_a_rollback_reactivates_the_archived_version(admin_a, active_v1, candida
 
 def test_a_rollback_needs_an_archived_version(admin_a, candidate_v2):
     with pytest.raises(ValidationError, match="candidate"):
-        services.model_version_rollback(version=candidate_v2, by=admin_a)
+        services.model_version_rollback(version=candidate_v2, by=admin_a, reason="worse")
 
 
 def test_activating_a_tampered_artifact_is_refused(admin_a, active_v1, candidate_v2, model_dir):
@@ -484,7 +509,7 @@ def test_activating_a_tampered_artifact_is_refused(admin_a, active_v1, candidate
     path.write_bytes(path.read_bytes() + b"tampered")
 
     with pytest.raises(ValidationError, match="failed verification"):
-        services.model_version_activate(version=candidate_v2, by=admin_a)
+        services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")
 
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
 
@@ -493,13 +518,13 @@ def test_activating_a_missing_artifact_is_refused(admin_a, candidate_v2, model_d
     (model_dir / candidate_v2.artifact_path).unlink()
 
     with pytest.raises(ValidationError, match="missing"):
-        services.model_version_activate(version=candidate_v2, by=admin_a)
+        services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")
 
 
 @pytest.mark.parametrize("role_fixture", ["doctor_a", "staff_a", "admin_b"])
 def test_only_an_admin_of_the_clinic_may_activate(request, candidate_v2, role_fixture):
     with pytest.raises(PermissionDenied):
-        services.model_version_activate(version=candidate_v2, by=request.getfixturevalue(role_fixture))
+        services.model_version_activate(version=candidate_v2, by=request.getfixturevalue(role_fixture), reason="better")
 
 
 # --- a model trained on synthetic data is active only in a demo clinic ------------------------------------------
@@ -525,7 +550,7 @@ def test_an_admin_cannot_activate_a_synthetic_version_in_a_real_clinic_and_nothi
     admin_a, active_v1, synthetic_v2
 ):
     with pytest.raises(ValidationError, match="trained on synthetic demo data and Riverside Clinic is not a demo"):
-        services.model_version_activate(version=synthetic_v2, by=admin_a)
+        services.model_version_activate(version=synthetic_v2, by=admin_a, reason="better")
 
     _unchanged(active_v1, synthetic_v2, ModelStatus.CANDIDATE)
 
@@ -535,13 +560,13 @@ def test_a_rollback_to_a_synthetic_version_in_a_real_clinic_is_refused(admin_a, 
     synthetic_v2.refresh_from_db()
 
     with pytest.raises(ValidationError, match="never scores real patients"):
-        services.model_version_rollback(version=synthetic_v2, by=admin_a)
+        services.model_version_rollback(version=synthetic_v2, by=admin_a, reason="worse")
 
     _unchanged(active_v1, synthetic_v2, ModelStatus.ARCHIVED)
 
 
 def test_an_admin_activates_a_synthetic_version_in_a_demo_clinic(demo_clinic_a, admin_a, active_v1, synthetic_v2):
-    services.model_version_activate(version=synthetic_v2, by=admin_a)
+    services.model_version_activate(version=synthetic_v2, by=admin_a, reason="better")
 
     assert selectors.active_model_for(clinic=demo_clinic_a) == synthetic_v2
 

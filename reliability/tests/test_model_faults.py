@@ -60,7 +60,7 @@ def test_a_damaged_artifact_fails_clearly_keeps_earlier_results_and_an_admin_rol
     assert Prediction.objects.filter(pk=earlier.pk, status=PredictionStatus.SUCCEEDED).exists()
 
     client.force_login(admin_a)
-    client.post(reverse("admin:mltraining_modelversion_rollback", args=[v1.pk]))
+    client.post(reverse("admin:mltraining_modelversion_rollback", args=[v1.pk]), {"reason": "v2 artifact damaged"})
     v1.refresh_from_db()
     assert v1.status == ModelStatus.ACTIVE
 
