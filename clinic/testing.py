@@ -1,6 +1,7 @@
 """Helpers shared by the test suites of every app."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -109,3 +110,46 @@ def wait_for(predicate, seconds: float = 60) -> bool:
             return True
         time.sleep(0.25)
     return False
+
+
+class RedisServer:
+    """A redis-server of a test's own on a free port. `persistent`: an append-only file as the compose file keeps
+    (what it held survives a restart); otherwise nothing is kept, and what it holds dies with it."""
+
+    def __init__(self, directory: Path, *, persistent: bool):
+        self.directory, self.persistent = directory, persistent
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        keep = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        self.process = subprocess.Popen(  # noqa: S603  (a fixed command line)
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),  # noqa: S607
+             *keep, "--save", "", "--logfile", "redis.log"],
+        )  # fmt: skip
+        if not wait_for(self.answers, seconds=20):
+            raise RuntimeError((self.directory / "redis.log").read_text())
+
+    def stop(self) -> None:
+        self.process.terminate()  # SIGTERM: Redis shuts down as it would under `docker compose restart`
+        self.process.wait(timeout=20)
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no shutdown of its own
+        self.process.wait(timeout=20)
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_connect_timeout=1)

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
 from clinic.outbox import outbox_send
@@ -36,7 +35,13 @@ from patients.fhir.bulk import FileResult, fhir_files_import
 from patients.imports import uploads
 from patients.imports.csv_labs import FORMATS, MAX_BYTES, UnreadableFile
 from patients.imports.csv_parts import csv_parts, rows_shift
-from patients.imports.services import MAX_REPORTED_CRITICAL, MAX_REPORTED_PROBLEMS, ImportReport, labs_import
+from patients.imports.services import (
+    MAX_REPORTED_CRITICAL,
+    MAX_REPORTED_PROBLEMS,
+    ImportReport,
+    _ensure_can_import,
+    labs_import,
+)
 from patients.models import ImportJob, ImportJobKind, ImportJobStatus
 
 logger = logging.getLogger(__name__)
@@ -46,16 +51,6 @@ MAX_RESENDS = 3  # a job whose worker is lost this often (say, killed for memory
 MAX_FILES = 5000  # a Synthea population is one bundle per patient
 COMMAND = "manage.py import_fhir"
 CSV_SUFFIXES = (".csv", ".txt")
-
-
-def _ensure_can_import(by: User | None, clinic: Clinic) -> None:
-    """`by` None is a command, run by an operator for a clinic they name."""
-    if by is None:
-        return
-    if not roles.can_enter_results(by):
-        raise PermissionDenied("Your role cannot import results.")
-    if not (by.is_superuser or by.clinic_id == clinic.pk):
-        raise PermissionDenied("You can import only into your own clinic.")
 
 
 def import_job_kind(names: list[str]) -> str:

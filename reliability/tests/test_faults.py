@@ -5,18 +5,15 @@ import datetime
 import json
 import os
 import shutil
-import socket
-import subprocess
 import time
 
 import pytest
-import redis
 from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import AuditEvent
 from clinic.tasks import verify_audit_chain
-from clinic.testing import tasks_on_real_workers, wait_for, worker_start, worker_stop
+from clinic.testing import RedisServer, tasks_on_real_workers, wait_for, worker_start, worker_stop
 from patients.demo import demo_cohort_load
 from patients.models import Observation
 from patients.services import ObservationInput, observations_record
@@ -55,43 +52,11 @@ def _sentinel_runs(queue: str) -> bool:
 # --- 17: Redis restarted mid-batch ---------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A redis-server of the test's own, persisted like the compose file's: append-only file, no snapshots."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603  (a fixed command line)
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", "redis.log"],
-        )  # fmt: skip
-        assert wait_for(self.answers, seconds=20), (self.directory / "redis.log").read_text()
-
-    def stop(self) -> None:
-        self.process.terminate()  # SIGTERM: Redis shuts down as it would under `docker compose restart`
-        self.process.wait(timeout=20)
-
-    def answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_connect_timeout=1)
-
-
 @pytest.fixture
 def redis_server(tmp_path):
     if shutil.which("redis-server") is None:
         (pytest.fail if CI else pytest.skip)("the redis-server binary is needed to restart a Redis of the test's own")
-    server = RedisServer(tmp_path)
+    server = RedisServer(tmp_path, persistent=True)  # persisted like the compose file's
     server.start()
     yield server
     if server.process.poll() is None:

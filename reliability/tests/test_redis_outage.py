@@ -9,18 +9,15 @@ import datetime
 import json
 import os
 import shutil
-import socket
-import subprocess
 
 import pytest
-import redis
 from django.core.cache import caches
 from django.urls import reverse
 
 from clinic import outbox
 from clinic.cache import RedisCache
 from clinic.models import OutboxMessage
-from clinic.testing import tasks_on_real_workers, wait_for
+from clinic.testing import RedisServer, tasks_on_real_workers
 from patients.models import Observation
 from patients.tests.factories import PatientFactory
 
@@ -30,50 +27,18 @@ CI = os.environ.get("CI", "").lower() == "true"
 ROUNDS = 6  # rounds of traffic in each phase: Redis up, down, up again
 
 
-class PrivateRedis:
-    """`redis-server --save '' --appendonly no` on a free port: what it holds dies with it."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603  (a fixed command line)
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--save", "", "--appendonly", "no", "--logfile", "redis.log"],
-        )  # fmt: skip
-        assert wait_for(self.answers, seconds=20), (self.directory / "redis.log").read_text()
-
-    def kill(self) -> None:
-        self.process.kill()  # SIGKILL: no shutdown of its own
-        self.process.wait(timeout=20)
-
-    def answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_connect_timeout=1)
-
-
 @pytest.fixture
 def private_redis(tmp_path):
     if shutil.which("redis-server") is None:
         (pytest.fail if CI else pytest.skip)("the redis-server binary is needed to kill a Redis of the test's own")
-    server = PrivateRedis(tmp_path)
+    server = RedisServer(tmp_path, persistent=False)  # what it holds dies with it
     server.start()
     yield server
     if server.process.poll() is None:
         server.kill()
 
 
-def _take_prediction_requests(server: PrivateRedis, queue: str) -> list[int]:
+def _take_prediction_requests(server: RedisServer, queue: str) -> list[int]:
     """Pop every message off the queue, as a worker would, and return the patient ids of the prediction requests."""
     patients = []
     client = server.client()
