@@ -17,6 +17,11 @@ def can_enter_results(user: User) -> bool:
     return _has_role(user, Role.ADMIN, Role.DOCTOR, Role.STAFF)
 
 
+def can_handle_patient_requests(user: User) -> bool:
+    """Read the questions and appointment requests patients send from the portal, take them on and answer."""
+    return _has_role(user, Role.ADMIN, Role.DOCTOR, Role.STAFF)
+
+
 def can_review_advice(user: User) -> bool:
     """Approve, reject or annotate recommendations; confirm diagnoses."""
     return _has_role(user, Role.DOCTOR)

@@ -16,6 +16,7 @@ from clinic.audit import audit_record
 from clinic.forms import ClinicPasswordChangeForm, LoginForm
 from clinic.health import health_report
 from mltraining import selectors as mltraining_selectors
+from patients import contact as patient_contact
 from patients import selectors as patient_selectors
 from recommendations import selectors as recommendation_selectors
 
@@ -37,6 +38,8 @@ def home(request: HttpRequest) -> HttpResponse:
         context["imported_diagnoses"] = patient_selectors.imported_conditions_awaiting_for(user=user).count()
     if context["can_view_patients"]:
         context["critical"] = patient_selectors.critical_patient_counts(user=user)
+    if roles.can_handle_patient_requests(user):
+        context["patient_requests"] = patient_contact.waiting_count(user=user)
     if context["can_manage_clinic"] and user.clinic_id:
         context["active_model"] = mltraining_selectors.active_model_brief(clinic_id=user.clinic_id)
     return render(request, "clinic/home.html", context)

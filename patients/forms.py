@@ -12,7 +12,17 @@ from django.utils import timezone
 
 from patients.catalog_data import AnalyteSpec, unit_label
 from patients.clinical import accepted_units
-from patients.models import AMEND_REASON_MAX, Allergy, Condition, Medication, Patient, Sex
+from patients.models import (
+    AMEND_REASON_MAX,
+    CONTACT_MESSAGE_MAX,
+    CONTACT_TIMES_MAX,
+    Allergy,
+    Condition,
+    ContactKind,
+    Medication,
+    Patient,
+    Sex,
+)
 from patients.selectors import AGE_BANDS, PATIENT_ORDERINGS, LikelyDuplicate
 from patients.services import ObservationInput
 
@@ -246,3 +256,32 @@ class PanelForm(forms.Form):
             for spec in self.specs
             if (value := self.cleaned_data.get(spec.code)) is not None
         ]
+
+
+class ContactRequestForm(forms.Form):
+    """A patient's question or appointment request (`patients.contact` checks it again and writes it)."""
+
+    kind = forms.ChoiceField(
+        label="What do you need?", choices=ContactKind.choices, widget=forms.RadioSelect, initial=ContactKind.QUESTION
+    )
+    message = forms.CharField(
+        label="Your message", max_length=CONTACT_MESSAGE_MAX, widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=f"Up to {CONTACT_MESSAGE_MAX} characters. The clinic's reply appears under “My requests”.",
+    )  # fmt: skip
+    preferred_times = forms.CharField(
+        label="Times that suit you (for an appointment)", max_length=CONTACT_TIMES_MAX, required=False,
+        help_text="For example: weekday mornings, not Fridays.",
+    )  # fmt: skip
+    about = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Send to the clinic")
+
+
+class ContactReplyForm(forms.Form):
+    reply = forms.CharField(
+        label="Reply to the patient", max_length=CONTACT_MESSAGE_MAX, required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The patient reads it on their requests page. Needed to mark the request done.",
+    )  # fmt: skip

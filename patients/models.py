@@ -486,3 +486,49 @@ class ImportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED)
+
+
+CONTACT_MESSAGE_MAX = 2000  # characters of a patient's question or request, and of the clinic's reply
+CONTACT_TIMES_MAX = 200  # characters of the times that suit a patient for an appointment
+
+
+class ContactKind(models.TextChoices):
+    QUESTION = "question", "A question"
+    APPOINTMENT = "appointment", "An appointment"
+
+
+class ContactStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+
+
+class ContactRequest(models.Model):
+    """A patient's question to their clinic or request for an appointment, from the portal: it waits in the
+    staff's worklist until someone takes it on and answers; the patient reads the answer on their own page."""
+
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="contact_requests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="contact_requests")
+    kind = models.CharField(max_length=12, choices=ContactKind.choices)
+    message = models.TextField(max_length=CONTACT_MESSAGE_MAX)
+    preferred_times = models.CharField(
+        max_length=CONTACT_TIMES_MAX, blank=True, help_text="When an appointment suits the patient, in their words."
+    )
+    advice_item = models.ForeignKey(
+        "recommendations.RecommendationItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The approved advice the request is about, if the patient asked from it.",
+    )  # fmt: skip
+    status = models.CharField(max_length=12, choices=ContactStatus.choices, default=ContactStatus.OPEN)
+    reply = models.TextField(max_length=CONTACT_MESSAGE_MAX, blank=True, help_text="Shown to the patient.")
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["clinic", "status", "created_at"], name="contact_request_worklist")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from patient {self.patient_id} ({self.get_status_display()})"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import views
+from patients import contact_views, views
 
 app_name = "patients"
 
@@ -16,4 +16,8 @@ urlpatterns = [
     path("<int:pk>/conditions/new/", views.condition_add, name="condition_add"),
     path("<int:pk>/medications/new/", views.medication_add, name="medication_add"),
     path("<int:pk>/allergies/new/", views.allergy_add, name="allergy_add"),
+    path("contact/", contact_views.contact_mine, name="contact_mine"),
+    path("contact/new/", contact_views.contact_new, name="contact_new"),
+    path("requests/", contact_views.request_worklist, name="requests"),
+    path("requests/<int:pk>/", contact_views.request_detail, name="request_detail"),
 ]

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from clinic import charts, roles
 from clinic.forms import parse_id
 from clinic.models import User
+from patients.contact import APPOINTMENT_CATEGORIES
 from patients.models import Patient
 from predictions.selectors import risk_summary
 from recommendations import dashboard, selectors, services
@@ -201,7 +202,8 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
 @login_required
 def my_advice(request: HttpRequest) -> HttpResponse:
     patient, advice = selectors.my_advice_read(user=request.user)
-    return render(request, "recommendations/my_advice.html", {"patient": patient, "advice": advice})
+    context = {"patient": patient, "advice": advice, "appointment_categories": APPOINTMENT_CATEGORIES}
+    return render(request, "recommendations/my_advice.html", context)
 
 
 def advice_card(*, user: User, patient: Patient) -> dict[str, Any] | None:

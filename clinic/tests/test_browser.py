@@ -14,6 +14,7 @@ EXPECTED_NAV = {
         "Home",
         "Patients",
         "Import results",
+        "Patient requests",
         "Population",
         "Reviews",
         "Models",
@@ -21,9 +22,18 @@ EXPECTED_NAV = {
         "Administration",
         "API",
     ],
-    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "Population", "Reviews", "API"],
-    Role.STAFF: ["Home", "Patients", "Import results", "API"],
-    Role.PATIENT: ["Home", "My advice"],
+    Role.DOCTOR: [
+        "Home",
+        "Patients",
+        "Import results",
+        "Review advice",
+        "Patient requests",
+        "Population",
+        "Reviews",
+        "API",
+    ],
+    Role.STAFF: ["Home", "Patients", "Import results", "Patient requests", "API"],
+    Role.PATIENT: ["Home", "My advice", "Contact the clinic"],
 }
 
 

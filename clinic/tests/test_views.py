@@ -19,6 +19,7 @@ NAV_BY_ROLE = {
         "Home",
         "Patients",
         "Import results",
+        "Patient requests",
         "Population",
         "Reviews",
         "Models",
@@ -26,9 +27,18 @@ NAV_BY_ROLE = {
         "Administration",
         "API",
     ],
-    Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "Population", "Reviews", "API"],
-    Role.STAFF: ["Home", "Patients", "Import results", "API"],
-    Role.PATIENT: ["Home", "My advice"],
+    Role.DOCTOR: [
+        "Home",
+        "Patients",
+        "Import results",
+        "Review advice",
+        "Patient requests",
+        "Population",
+        "Reviews",
+        "API",
+    ],
+    Role.STAFF: ["Home", "Patients", "Import results", "Patient requests", "API"],
+    Role.PATIENT: ["Home", "My advice", "Contact the clinic"],
 }
 
 
