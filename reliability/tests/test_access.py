@@ -38,11 +38,13 @@ from labfeed.models import HL7Message, LabConnection, UnmatchedResult
 from labfeed.services import hl7_message_receive
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun
 from mltraining.tests.factories import ModelVersionFactory
+from patients.contact import contact_request_create
 from patients.forms import PatientForm
 from patients.imports import uploads
 from patients.imports.services import labs_import
 from patients.models import (
     Condition,
+    ContactRequest,
     ImportJob,
     Medication,
     Observation,
@@ -139,6 +141,7 @@ class World:
     unmatched: UnmatchedResult  # a lab's results held for a patient its message did not identify
     upload_token: str
     import_job: ImportJob
+    contact_request: ContactRequest  # a question the patient account sent about its own record
     upload_entry: dict[str, Any] = field(repr=False)
 
     def user(self, key: str) -> User:
@@ -163,6 +166,8 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
     lab = LabConnection.objects.create(clinic=clinic_a, name="Lab", sending_facility="LAB", assigning_authority="A")
     hl7_message_receive(raw="MSH|^~\\&|LIS|LAB|||20260301||ORU^R01|M1|P|2.5.1\rPID|1||A-999^^^A\r"
                             "OBR|1|||P|||202603010830\rOBX|1|NM|2823-3^K^LN||4.2|mmol/L|||||F")  # fmt: skip
+    own_record = PatientFactory(clinic=clinic_a, mrn="A-200", user=users_by_role[PATIENT])
+    question = contact_request_create(patient=own_record, by=users_by_role[PATIENT], kind="question", message="When?")
     run = version.training_run
     run.plots = {"roc": "roc.png"}
     run.save(update_fields=["plots"])
@@ -171,7 +176,7 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
         other_clinic=clinic_b,
         users={**users_by_role, "doctor_b": doctor_b, "admin_b": admin_b},
         patient=patient,
-        own_record=PatientFactory(clinic=clinic_a, mrn="A-200", user=users_by_role[PATIENT]),
+        own_record=own_record,
         other_patient=PatientFactory(clinic=clinic_b, mrn="B-100"),
         condition=ConditionFactory(patient=patient, recorded_by=doctor_a),
         observation=observations_record(
@@ -200,6 +205,7 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
         unmatched=UnmatchedResult.objects.get(clinic=clinic_a),
         upload_token=uploads.upload_save(CSV),
         import_job=ImportJob.objects.create(clinic=clinic_a, created_by=staff_a, kind="fhir", status="succeeded"),
+        contact_request=question,
         upload_entry={
             "filename": "results.csv",
             "format": "auto",
@@ -290,6 +296,8 @@ OBJECT_URLS: dict[str, Target] = {
     "recommendations:item_reject": Target(_item, DOCTORS, {"POST": {"reason": "not_relevant", "comment": "No."}}),
     "recommendations:item_edit": Target(_item, DOCTORS, {"POST": {"patient_text": "Walk daily."}}),
     "recommendations:item_annotate": Target(_item, DOCTORS, {"POST": {"note": "Seen."}}),
+    "patients:request_detail": Target(lambda w: {"pk": w.contact_request.pk}, CLINICAL,
+                                      {"GET": None, "POST": {"action": "start", "reply": "We will call you."}}),
     "labfeed:unmatched_detail": Target(lambda w: {"pk": w.unmatched.pk}, CLINICAL, {"GET": None,
                                                                                     "POST": {"mrn": "A-100"}}),
     # the API
@@ -323,6 +331,11 @@ ROLE_PAGES: dict[str, Target] = {
     "recommendations:mine": Target(_no_arguments, PATIENTS, GET),
     "recommendations:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "labfeed:unmatched": Target(_no_arguments, CLINICAL, GET),
+    "patients:requests": Target(_no_arguments, CLINICAL, GET),
+    "patients:contact_mine": Target(_no_arguments, PATIENTS, GET),
+    "patients:contact_new": Target(
+        _no_arguments, PATIENTS, {"GET": None, "POST": {"kind": "question", "message": "Is it urgent?"}}
+    ),
     # Its GET is a list scoped to the user (a patient's account: its own record): see the scoped-list tests.
     "patients-api:patient-list": Target(_no_arguments, CLINICAL, {"POST": NEW_PATIENT}),
     "imports-api:labs": Target(_no_arguments, CLINICAL, POST),

@@ -23,7 +23,8 @@ from knox.models import AuthToken
 
 from clinic.models import AuditEvent
 from patients import services as patient_services
-from patients.models import ImportJob, Observation, Patient
+from patients.contact import contact_request_create
+from patients.models import ContactRequest, ImportJob, Observation, Patient
 from patients.services import ObservationInput
 from patients.tests.factories import PatientFactory
 from predictions import services as prediction_services
@@ -127,6 +128,27 @@ def _(w):
 @read("portal_my_advice")
 def _(w):
     _get(w.patient_client, reverse("recommendations:mine"))
+
+
+@read("portal_contact_form_about_advice")
+def _(w):
+    item = w.recommendation.items.get(status="approved")
+    _get(w.patient_client, reverse("patients:contact_new") + f"?kind=appointment&about={item.pk}")
+
+
+@read("portal_my_requests")
+def _(w):
+    _get(w.patient_client, reverse("patients:contact_mine"))
+
+
+@read("portal_patient_requests")
+def _(w):
+    _get(w.doctor, reverse("patients:requests"))
+
+
+@read("portal_patient_request")
+def _(w):
+    _get(w.doctor, reverse("patients:request_detail", args=[ContactRequest.objects.get(patient=w.patient).pk]))
 
 
 @read("portal_imported_diagnoses")
@@ -283,6 +305,7 @@ def world(clinic_a, doctor_a, admin_a, patient_user_a, active_model) -> World:
     prediction = prediction_for(patient, version=active_model, ldl=5.2)
     recommendation = recommendations_generate(predictions=[prediction], clinic_id=clinic_a.pk)[0]
     item_approve(item=recommendation.items.order_by("position").first(), by=doctor_a)
+    contact_request_create(patient=patient, by=patient_user_a, kind="question", message="When do I repeat it?")
     clients = []
     for user in (doctor_a, admin_a, patient_user_a):
         client = Client()

@@ -167,6 +167,7 @@ PORTAL_PAGES = {
     "patients:list": ("doctor", ["q", "sex", "age_band", "condition", "abnormal", "ordering", "page"], JUNK),
     "recommendations:queue": ("doctor", ["q", "severity", "headline", "category", "ordering", "page"], JUNK),
     "recommendations:mine": ("patient", ["ordering", "page"], JUNK),
+    "patients:requests": ("staff", ["kind", "status", "page"], JUNK),
     "predictions:batch_list": ("admin", ["page", "ordering"], JUNK),
     "patients:dashboard": ("doctor", ["download"], ["sql", "unicode-junk", "very-long"]),
     "recommendations:dashboard": ("doctor", ["download"], ["sql", "unicode-junk", "very-long"]),
