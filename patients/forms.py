@@ -266,7 +266,7 @@ class ContactRequestForm(forms.Form):
     )
     message = forms.CharField(
         label="Your message", max_length=CONTACT_MESSAGE_MAX, widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=f"Up to {CONTACT_MESSAGE_MAX} characters. The clinic's reply appears under “My requests”.",
+        help_text=f"Up to {CONTACT_MESSAGE_MAX} characters. The clinic's reply appears under “Contact the clinic”.",
     )  # fmt: skip
     preferred_times = forms.CharField(
         label="Times that suit you (for an appointment)", max_length=CONTACT_TIMES_MAX, required=False,

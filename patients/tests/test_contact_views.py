@@ -209,6 +209,6 @@ def test_the_home_page_counts_the_requests_waiting_for_staff(client, own_record,
 
     home = client.get(reverse("home")).content.decode()
 
-    assert "2 requests from patients waiting" in home
+    assert '2</span> <a href="/patients/requests/">requests from patients waiting</a>' in home
     client.force_login(doctor_b)
     assert "No request from patients is waiting" in client.get(reverse("home")).content.decode()
