@@ -172,7 +172,7 @@ def contact_request_create(
     message = _text(message, "message", CONTACT_MESSAGE_MAX)
     if not message:
         raise ValidationError({"message": "Write your question or what the appointment is about."})
-    times = _text(preferred_times, "preferred_times", CONTACT_TIMES_MAX) if kind == ContactKind.APPOINTMENT else ""
+    times = _text(preferred_times, "preferred_times", CONTACT_TIMES_MAX)
     if advice_item is not None and (
         advice_item.recommendation.patient_id != patient.pk or advice_item.status != ItemStatus.APPROVED
     ):

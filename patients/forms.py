@@ -269,7 +269,7 @@ class ContactRequestForm(forms.Form):
         help_text=f"Up to {CONTACT_MESSAGE_MAX} characters. The clinic's reply appears under “Contact the clinic”.",
     )  # fmt: skip
     preferred_times = forms.CharField(
-        label="Times that suit you (for an appointment)", max_length=CONTACT_TIMES_MAX, required=False,
+        label="Times that suit you (for an appointment or a call back)", max_length=CONTACT_TIMES_MAX, required=False,
         help_text="For example: weekday mornings, not Fridays.",
     )  # fmt: skip
     about = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -212,3 +214,29 @@ def test_the_home_page_counts_the_requests_waiting_for_staff(client, own_record,
     assert '2</span> <a href="/patients/requests/">requests from patients waiting</a>' in home
     client.force_login(doctor_b)
     assert "No request from patients is waiting" in client.get(reverse("home")).content.decode()
+
+
+def _queries(client, url) -> int:
+    client.get(url)  # the first request after signing in also loads what the session caches
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_worklist_and_the_patients_requests_cost_the_same_queries_for_one_row_or_many(
+    client, own_record, patient_user_a, staff_a, advice
+):
+    item = advice["diabetes_range_confirm"]
+    first = ask(own_record, patient_user_a, kind=ContactKind.APPOINTMENT, advice_item=item)
+    contact.contact_request_handle(request=first, by=staff_a, action="done", reply="Booked.")
+    client.force_login(staff_a)
+    worklist_one = _queries(client, reverse("patients:requests"))
+    client.force_login(patient_user_a)
+    mine_one = _queries(client, reverse("patients:contact_mine"))
+
+    for _ in range(contact.OPEN_PER_DAY):
+        ask(own_record, patient_user_a, kind=ContactKind.APPOINTMENT, advice_item=item)
+
+    assert _queries(client, reverse("patients:contact_mine")) == mine_one
+    client.force_login(staff_a)
+    assert _queries(client, reverse("patients:requests")) == worklist_one
