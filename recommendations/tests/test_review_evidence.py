@@ -241,3 +241,19 @@ def test_the_review_page_reads_the_evidence_in_a_bounded_number_of_queries(
             assert client.get(reverse("recommendations:review", args=[rec.pk])).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.hazard("H1", "A rule's diabetes finding and the model's likely prediabetes reach the doctor as one item")
+def test_the_models_likely_condition_on_a_topic_a_rule_covers_adds_no_second_item(client, doctor_a, clinic_a):
+    patient = PatientFactory(clinic=clinic_a, sex="male", birth_date=datetime.date(1965, 1, 1))
+    record(patient, "hba1c", 7.0, 2)
+    rec = generate(patient, hba1c=7.0, probabilities={"healthy": 0.1, "prediabetes": 0.6, "diabetes": 0.3})
+    client.force_login(doctor_a)
+
+    html = client.get(reverse("recommendations:review", args=[rec.pk])).content.decode()
+
+    assert 'data-advice="diabetes_range_confirm"' in html
+    assert 'data-advice="model_prediabetes_lifestyle"' not in html
+    assert 'data-advice="model_diabetes_follow_up"' not in html
+    why = text(item_html(html, "diabetes_range_confirm").split("<strong>Why:</strong>")[1].split("</p>")[0])
+    assert why.endswith("The model also gives 60% for the pattern of prediabetes.")
