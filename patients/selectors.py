@@ -336,6 +336,12 @@ def observation_series(*, patient: Patient) -> dict[str, list[tuple[datetime.dat
     return dict(series)
 
 
+def observation_history(*, patient: Patient, codes: list[str]) -> list[Observation]:
+    """Every current value of these analytes of the patient, oldest first, with who entered it: one query."""
+    rows = Observation.objects.filter(patient=patient, analyte__code__in=codes)
+    return list(rows.select_related("analyte", "entered_by", "acknowledged_by").order_by("effective_at", "id"))
+
+
 def reference_range_for(*, patient: Patient, analyte_code: str, on: datetime.date | None = None) -> Range | None:
     """The reference range that flags this patient's values of one analyte (None when none applies)."""
     spec = catalog().by_code[analyte_code]

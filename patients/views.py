@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -29,9 +26,8 @@ from clinic.charts import Chart, download
 from clinic.models import User
 from patients import dashboard, selectors, services
 from patients.catalog import catalog
-from patients.catalog_data import RECENCY, recency_days, unit_label
-from patients.charts import Point, trend_svg
-from patients.clinical import Range, age_on, critical_text, off_limit_decimals
+from patients.catalog_data import unit_label
+from patients.clinical import age_on, critical_text, off_limit_decimals
 from patients.forms import (
     AllergyForm,
     ConditionForm,
@@ -51,6 +47,7 @@ from patients.models import (
     ObservationStatus,
     Patient,
 )
+from patients.results import result_row, trend_chart
 from patients.selectors import ABNORMAL, CRITICAL
 from predictions.views import risk_card
 from recommendations.models import ItemStatus
@@ -58,10 +55,6 @@ from recommendations.views import advice_card
 
 PAGE_SIZE = 25
 COMPUTING_RETRY_SECONDS = 5  # the dashboard reloads itself this often while a worker computes its figures
-BADGES = {
-    "LL": "text-bg-danger", "HH": "text-bg-danger", "L": "text-bg-warning", "H": "text-bg-warning",
-    "N": "text-bg-success", "": "text-bg-secondary",
-}  # fmt: skip
 SORTABLE = [("Name", "name"), ("MRN", "mrn"), ("Date of birth", "birth_date"), ("Registered", "created")]
 
 
@@ -184,72 +177,6 @@ def _patient_rows(rows: list[tuple[Patient, int]]) -> SafeString:
     )
 
 
-@dataclass(frozen=True)
-class ResultRow:
-    name: str
-    value: str
-    entered: str  # the value as entered, when that was another unit
-    flag: str
-    flag_label: str
-    badge: str
-    reference: str
-    effective_at: datetime.datetime
-    chart: SafeString | None
-    acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02: “patient called”"
-    pk: int = 0  # the observation's, for its "Correct" link
-    out_of_date: str = ""  # "older than 365 days: ADA 2025 ...", for a result too old to be judged as current
-
-
-def _range_text(rng: Range | None, unit: str) -> str:
-    if rng is None or (rng.low is None and rng.high is None):
-        return "no adult range"
-    if rng.low is None:
-        return f"≤ {rng.high:g} {unit}"
-    if rng.high is None:
-        return f"≥ {rng.low:g} {unit}"
-    return f"{rng.low:g}–{rng.high:g} {unit}"
-
-
-def _converted_decimals(value: float, decimals: int) -> int:
-    """A value converted from another unit keeps three significant digits: 126 mg/dL reads 6.99 mmol/L, not 7.0."""
-    if value == 0:
-        return decimals
-    return max(decimals, 2 - math.floor(math.log10(abs(value))))
-
-
-def _result_row(patient: Patient, observation: Observation, chart: SafeString | None) -> ResultRow:
-    analyte, flag = observation.analyte, observation.interpretation
-    converted = observation.entered_unit != analyte.unit
-    decimals = _converted_decimals(observation.value, analyte.decimals) if converted else analyte.decimals
-    rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
-    limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
-    decimals = off_limit_decimals(observation.value, decimals, limits)
-    entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
-    unit = unit_label(analyte.code, analyte.unit)
-    return ResultRow(
-        name=analyte.name,
-        value=f"{observation.value:.{decimals}f} {unit}",
-        entered=entered if converted else "",
-        flag=flag,
-        flag_label=Interpretation(flag).label if flag else "no adult range",
-        badge=BADGES[flag],
-        reference=_range_text(rng, unit),
-        effective_at=observation.effective_at,
-        chart=chart,
-        acknowledged=_acknowledged(observation),
-        pk=observation.pk,
-        out_of_date=_out_of_date(analyte.code, observation.effective_at),
-    )
-
-
-def _out_of_date(code: str, effective_at: datetime.datetime) -> str:
-    days = recency_days(code)
-    if timezone.now() - effective_at <= datetime.timedelta(days=days):
-        return ""
-    why = RECENCY.get(code, (0, "older than the model's two-year window"))[1]
-    return f"Out of date: older than {days} days ({why}); not judged as current. Repeat the test."
-
-
 def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str, Any]]:
     """The corrected and withdrawn results, each with its old value (shown struck through), why, who and when."""
     rows = []
@@ -257,8 +184,8 @@ def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str
         by = observation.amended_by
         rows.append({
             "name": observation.analyte.name,
-            "old": _result_row(patient, observation, None).value,
-            "new": _result_row(patient, observation.replaced_by, None).value if observation.replaced_by else "",
+            "old": result_row(patient, observation, None).value,
+            "new": result_row(patient, observation.replaced_by, None).value if observation.replaced_by else "",
             "status": observation.get_status_display(),
             "reason": observation.amend_reason,
             "by": (by.get_full_name() or by.username) if by else "the lab's feed",
@@ -266,29 +193,6 @@ def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str
             "effective_at": observation.effective_at,
         })  # fmt: skip
     return rows
-
-
-def _acknowledged(observation: Observation) -> str:
-    if observation.acknowledged_at is None:
-        return ""
-    by = observation.acknowledged_by
-    when = date_format(timezone.localtime(observation.acknowledged_at), "j M Y H:i")
-    text = f"{by.get_full_name() or by.username}, {when}" if by else when
-    return f"{text}: “{observation.acknowledgement_note}”" if observation.acknowledgement_note else text
-
-
-def _chart(patient: Patient, code: str, series: list[tuple[datetime.datetime, float, str]]) -> SafeString | None:
-    if len(series) < 2:
-        return None
-    spec = catalog().by_code[code]
-    return trend_svg(
-        title=spec.name,
-        unit=unit_label(code, spec.unit),
-        points=[Point(timezone.localtime(at), value, flag) for at, value, flag in series],
-        band=selectors.reference_range_for(patient=patient, analyte_code=code),
-        decimals=spec.decimals,
-        description=f"{spec.name} of {patient.full_name} over time",
-    )
 
 
 def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[str, Any] | None) -> dict[str, Any]:
@@ -329,7 +233,9 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     series = selectors.observation_series(patient=patient)
     panels = []
     for key, label, observations in by_panel:
-        rows = [_result_row(patient, o, _chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations]
+        rows = [
+            result_row(patient, o, trend_chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations
+        ]
         panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
     critical = [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]
     critical_names = [row.name for row in critical]
@@ -360,7 +266,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
         "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
         "amended": _amended_rows(patient, amended),
-        "preliminary": [_result_row(patient, o, None) for o in preliminary],
+        "preliminary": [result_row(patient, o, None) for o in preliminary],
     }
     return render(request, "patients/detail.html", context)
 
@@ -470,12 +376,12 @@ def observation_amend(request: HttpRequest, pk: int, observation_pk: int) -> Htt
         except ValidationError as error:
             attach_errors(form, error)
         else:
-            shown = _result_row(patient, observation, None).value
-            done = f"corrected to {_result_row(patient, correction, None).value}" if correction else "withdrawn"
+            shown = result_row(patient, observation, None).value
+            done = f"corrected to {result_row(patient, correction, None).value}" if correction else "withdrawn"
             messages.success(request, f"{spec.name} {shown} {done}. The risk and advice are being computed again.")
             return redirect(f"{reverse('patients:detail', args=[patient.pk])}#results")
     taken = date_format(timezone.localtime(observation.effective_at), "Y-m-d H:i")
-    title = f"Correct {spec.name} {_result_row(patient, observation, None).value} taken {taken}"
+    title = f"Correct {spec.name} {result_row(patient, observation, None).value} taken {taken}"
     if observation.status != ObservationStatus.FINAL:  # corrected or withdrawn meanwhile, by someone else perhaps
         by = observation.amended_by
         messages.warning(

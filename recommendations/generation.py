@@ -8,7 +8,8 @@ to 1,000 in a batch), in the same transaction, with a constant number of queries
    overlaid with the patient's record: each analyte's latest value with its date, however old (a value too old
    to judge asks for a repeat), and the creatinine and eGFR course (acute kidney injury, CKD persistence);
 2. a target condition the model finds likely (probability >= MODEL_ITEM_PROBABILITY) that no rule already
-   covers adds the model's follow-up item, so the model's finding reaches the doctor too;
+   covers adds the model's follow-up item, so the model's finding reaches the doctor too; one on a topic an item
+   already covers (prediabetes beside a diabetes finding) is named in that item instead;
 3. the headline comes from the most severe finding and the calibrated risk level;
 4. items are ordered by severity tier; within a tier by the model's probability of the related condition
    plus the clinic's feedback lift; critical items are pinned first in rule order and never re-ranked;
@@ -23,7 +24,7 @@ import hashlib
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection
@@ -96,16 +97,29 @@ def _proposed(findings: list[rules.Finding], probabilities: dict[str, float]) ->
                  probabilities.get(f.condition) if f.condition else None)
         for f in findings
     ]  # fmt: skip
-    covered = {f.condition for f in findings} | {f.advice for f in findings}
+    # One item per topic, as the rules merge their findings: the model's likely condition on a topic an item
+    # already covers (a rule's diabetes finding, the model's likely prediabetes) is named in that item, never a
+    # second one beside it ("confirm diabetes" and "prediabetes: lifestyle").
+    topics = {rules.TOPIC.get(i.condition, i.condition): n for n, i in enumerate(items) if i.condition}
+    advices = {i.advice for i in items}
     for condition, (advice, severity) in MODEL_ADVICE.items():
         probability = probabilities.get(condition, 0.0)
-        if probability >= MODEL_ITEM_PROBABILITY and condition not in covered and advice not in covered:
-            covered.add(advice)
-            rationale = (
-                f"The model gives {probability:.0%} for the pattern of {condition.replace('_', ' ')} "
-                f"(threshold for this item {MODEL_ITEM_PROBABILITY:.0%}); no guideline rule covers it."
-            )
-            items.append(Proposed(advice, severity, "", rationale, "", condition, probability))
+        topic = rules.TOPIC.get(condition, condition)
+        if probability < MODEL_ITEM_PROBABILITY or advice in advices:
+            continue
+        pattern = f"{probability:.0%} for the pattern of {condition.replace('_', ' ')}"
+        if topic in topics:
+            merged = items[topics[topic]]
+            if merged.condition != condition:
+                items[topics[topic]] = replace(merged, rationale=f"{merged.rationale} The model also gives {pattern}.")
+            continue
+        rationale = (
+            f"The model gives {pattern} (threshold for this item {MODEL_ITEM_PROBABILITY:.0%}); no guideline rule "
+            "covers it."
+        )
+        topics[topic] = len(items)
+        advices.add(advice)
+        items.append(Proposed(advice, severity, "", rationale, "", condition, probability))
     return items
 
 

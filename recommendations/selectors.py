@@ -17,7 +17,10 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
 from mltraining.selectors import version_detail_deferred
+from patients import selectors as patient_selectors
 from patients.models import Patient
+from recommendations import evidence
+from recommendations.generation import facts_of
 from recommendations.models import (
     Category,
     Headline,
@@ -135,6 +138,17 @@ def recommendation_get_for_review(*, user: User, pk: int) -> Recommendation:
     recommendation = get_object_or_404(queryset.prefetch_related(_items()), pk=pk)
     audit_record(actor=user, action="recommendation.view", target=recommendation, patient_id=recommendation.patient_id)
     return recommendation
+
+
+def review_evidence_for(*, recommendation: Recommendation) -> dict[int, evidence.ItemEvidence]:
+    """The evidence behind each item (`evidence`) of a recommendation the caller read for review (scoped and
+    audited): the facts the rules judged when the advice was generated, and the values shown, in three queries."""
+    prediction, patient_id = recommendation.prediction, recommendation.patient_id
+    record = patient_selectors.clinical_records(patient_ids=[patient_id], as_of=prediction.created_at).get(patient_id)
+    facts = facts_of(prediction.inputs, record, prediction.created_at)
+    codes = evidence.analytes_needed(recommendation, facts)
+    observations = patient_selectors.observation_history(patient=recommendation.patient, codes=codes) if codes else []
+    return evidence.item_evidence(recommendation=recommendation, facts=facts, observations=observations)
 
 
 def item_get_for_review(*, user: User, pk: int) -> RecommendationItem:

@@ -120,11 +120,13 @@ def _queue_cells(row: dict[str, Any]) -> tuple[Any, ...]:
 @login_required
 def recommendation_review(request: HttpRequest, pk: int) -> HttpResponse:
     recommendation = selectors.recommendation_get_for_review(user=request.user, pk=pk)
+    evidence = selectors.review_evidence_for(recommendation=recommendation)
+    rows = [{**row, "evidence": evidence[row["item"].pk]} for row in _item_rows(recommendation.items.all())]
     context = {
         "rec": recommendation,
         "predicted": _model_summary(recommendation),
         "training_data": _training_data(recommendation),
-        "rows": _item_rows(recommendation.items.all()),
+        "rows": rows,
         "reasons": OFFERED_OVERRIDE_REASONS,
         "badge": SEVERITY_BADGES.get(recommendation.severity, ""),
         "headline_alert": HEADLINE_ALERTS.get(recommendation.headline, "alert-secondary"),

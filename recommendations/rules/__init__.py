@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recommendations.rules.engine import ADULT_AGE, RECENT, Facts, Finding, Rule, Severity, recent_days
+from recommendations.rules.engine import ADULT_AGE, RECENT, Facts, Finding, Rule, Severity, analytes_of, recent_days
 from recommendations.rules.facts import facts_from
 from recommendations.rules.guidelines import ALL_RULES, SUPERSEDES
 
@@ -49,6 +49,8 @@ __all__ = [
     "Finding",
     "Rule",
     "Severity",
+    "analytes_behind",
+    "analytes_of",
     "evaluate",
     "facts_from",
     "headline",
@@ -66,6 +68,13 @@ RISK_LEVELS = ("low", "moderate", "high", "")
 # Conditions one item speaks for: findings about the same one merge into a single item (`_merged`).
 TOPIC = {"prediabetes": "diabetes"}
 STALE_ADVICE = "result_out_of_date_repeat"
+STALE_SUFFIX = "_out_of_date"
+BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}
+
+
+def merge_key(condition: str, advice: str) -> str:
+    """Findings with the same key become one item: same condition (or topic), else same advice item."""
+    return TOPIC.get(condition, condition) or f"advice:{advice}"
 
 
 def evaluate(facts: Facts, rules: Sequence[Rule] = RULES) -> list[Finding]:
@@ -100,7 +109,7 @@ def _repeat(facts: Facts, analyte: str, finding: Finding) -> Finding:
         f"Out of date: {finding.rationale[:-1]} - but that result is older than {days} days ({why}), so it is not "
         "judged as current. Repeat the test."
     )
-    return dataclasses.replace(finding, rule=f"{analyte}_out_of_date", advice=STALE_ADVICE,
+    return dataclasses.replace(finding, rule=f"{analyte}{STALE_SUFFIX}", advice=STALE_ADVICE,
                                severity=Severity.MODERATE, rationale=text, condition="")  # fmt: skip
 
 
@@ -109,8 +118,7 @@ def _designated(found: list[tuple[int, Finding]]) -> list[Finding]:
     one supersedes, most severe first, then in rule order."""
     groups: dict[str, list[tuple[int, Finding]]] = {}
     for order, finding in found:
-        key = TOPIC.get(finding.condition, finding.condition) or f"advice:{finding.advice}"
-        groups.setdefault(key, []).append((order, finding))
+        groups.setdefault(merge_key(finding.condition, finding.advice), []).append((order, finding))
     kept = [_merged(group) for group in groups.values()]
     advices = {finding.advice for _, finding in kept}
     replaced = {lower for advice in advices for lower in SUPERSEDES.get(advice, ())}
@@ -125,6 +133,23 @@ def _merged(group: list[tuple[int, Finding]]) -> tuple[int, Finding]:
     if not others:
         return order, top
     return order, dataclasses.replace(top, rationale=f"{top.rationale} Also: {' '.join(others)}")
+
+
+def analytes_behind(rule_code: str, facts: Facts | None = None) -> tuple[str, ...]:
+    """The catalog analytes behind the item of this rule: those its rule reads, then those of the other rules that
+    fire on `facts` and were merged into the item (`_designated`), so the item lists exactly the values it names.
+    A "repeat the test" item: the analyte out of date. Empty for the model's items and unknown codes."""
+    if rule_code.endswith(STALE_SUFFIX) and rule_code.removesuffix(STALE_SUFFIX) not in BY_CODE:
+        return analytes_of(rule_code.removesuffix(STALE_SUFFIX))
+    rule = BY_CODE.get(rule_code)
+    if rule is None:
+        return ()
+    merged = []
+    if facts is not None:
+        key = merge_key(rule.condition, rule.advice)
+        merged = [other for other in RULES if other is not rule and merge_key(other.condition, other.advice) == key
+                  and other.check(facts) is not None]  # fmt: skip
+    return tuple(dict.fromkeys(code for each in (rule, *merged) for code in each.reads))
 
 
 def _limits(cut, sexes: np.ndarray) -> np.ndarray:

@@ -104,6 +104,9 @@ class Rule:
     # `evaluate_many` skip, with one array comparison, the patients a rule cannot fire for; `check` decides.
     fires: Cut | None = None
     stops: Cut | None = None
+    # The catalog analytes the rule reads, derived features traced to theirs (`analytes_of`): the values the review
+    # page shows behind the rule's item.
+    reads: tuple[str, ...] = ()
 
 
 # --- Boundaries ---------------------------------------------------------------------------------------------------
@@ -189,6 +192,20 @@ class Measure:
 
 
 SPECS: dict[str, AnalyteSpec] = {spec.code: spec for spec in ANALYTES}
+# The catalog analytes each derived feature is computed from (`facts.facts_from`): eGFR from the creatinine, or the
+# laboratory's own eGFR.
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "egfr": ("creatinine", "egfr_reported"),
+    "non_hdl_cholesterol": ("total_cholesterol", "hdl"),
+    "mentzer_index": ("mcv", "rbc"),
+}
+
+
+def analytes_of(*features: str) -> tuple[str, ...]:
+    """The catalog analytes behind these features, in order, each once."""
+    return tuple(dict.fromkeys(code for feature in features for code in DERIVED_FROM.get(feature, (feature,))))
+
+
 MEASURES: dict[str, Measure] = {
     **{spec.code: Measure(spec.name, spec.unit, spec.decimals, spec.conversions) for spec in ANALYTES},
     # Derived features, in the units mltraining.ml.features computes them in.
@@ -309,7 +326,8 @@ def rule(
             analyte=analyte, value=value, threshold=fires.limit(sex), unit=measure.unit, condition=condition,
         )  # fmt: skip
 
-    return Rule(code, title, analyte, citation, condition, check, severity, advice, fires, stops or None)
+    reads = analytes_of(analyte, *(name for name, _cut in also))
+    return Rule(code, title, analyte, citation, condition, check, severity, advice, fires, stops or None, reads)
 
 
 def persisted(facts: Facts, analyte: str, cut: Cut, days: int) -> tuple[datetime.datetime, float] | None:

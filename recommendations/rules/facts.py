@@ -13,13 +13,13 @@ import math
 from collections.abc import Mapping
 
 from mltraining.ml.features import ckd_epi_2021
-from recommendations.rules.engine import ADULT_AGE, Facts, Series
+from recommendations.rules.engine import ADULT_AGE, DERIVED_FROM, Facts, Series
 
 Latest = Mapping[str, tuple[float, datetime.datetime]]  # analyte -> (canonical value, effective time)
 
 EGFR_WITHOUT_SEX = "sex not recorded: the lower of the CKD-EPI 2021 values for a woman and a man"
 EGFR_REPORTED = "reported by the laboratory"
-_DERIVED_FROM = {"non_hdl_cholesterol": ("total_cholesterol", "hdl"), "mentzer_index": ("mcv", "rbc")}
+_DERIVED_FROM = {name: DERIVED_FROM[name] for name in ("non_hdl_cholesterol", "mentzer_index")}  # eGFR: `_kidney`
 
 
 def facts_from(

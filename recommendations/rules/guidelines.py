@@ -14,6 +14,7 @@ from recommendations.rules.engine import (
     Rule,
     Severity,
     above,
+    analytes_of,
     at_least,
     below,
     critical,
@@ -355,7 +356,7 @@ def _aki(facts: Facts) -> Finding | None:
 
 
 AKI = Rule("creatinine_aki", "Acute kidney injury (KDIGO 2012)", "creatinine", KDIGO_AKI, "", _aki,
-           Severity.CRITICAL, "aki_urgent")  # fmt: skip
+           Severity.CRITICAL, "aki_urgent", reads=("creatinine",))  # fmt: skip
 
 
 # --- Sex not recorded ----------------------------------------------------------------------------------------------
@@ -388,7 +389,7 @@ def _sex_not_recorded(facts: Facts) -> Finding | None:
 
 
 SEX_NOT_RECORDED = Rule("sex_not_recorded", "Sex not recorded", "", "", "", _sex_not_recorded, Severity.INFO,
-                        "record_sex")  # fmt: skip
+                        "record_sex", reads=analytes_of(*sorted(SEX_DEPENDENT)))  # fmt: skip
 
 
 # --- Every critical limit of the catalog is a critical item ---------------------------------------------------------
