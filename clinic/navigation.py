@@ -21,6 +21,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Patients", "patients:list", roles.can_view_patients),
     NavItem("Import results", "imports:upload", roles.can_enter_results),
     NavItem("Review advice", "recommendations:queue", roles.can_review_advice),
+    NavItem("My results", "patients:mine", roles.is_patient),
     NavItem("My advice", "recommendations:mine", roles.is_patient),
     NavItem("Population", "patients:dashboard", roles.can_view_dashboards),
     NavItem("Reviews", "recommendations:dashboard", roles.can_view_dashboards),

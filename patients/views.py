@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -27,11 +26,11 @@ from django.views.decorators.http import require_POST
 from clinic import roles
 from clinic.charts import Chart, download
 from clinic.models import User
-from patients import dashboard, selectors, services
+from patients import dashboard, portal, selectors, services
 from patients.catalog import catalog
 from patients.catalog_data import RECENCY, recency_days, unit_label
 from patients.charts import Point, trend_svg
-from patients.clinical import Range, age_on, critical_text, off_limit_decimals
+from patients.clinical import Range, age_on, critical_text, off_limit_decimals, shown_value
 from patients.forms import (
     AllergyForm,
     ConditionForm,
@@ -210,25 +209,17 @@ def _range_text(rng: Range | None, unit: str) -> str:
     return f"{rng.low:g}–{rng.high:g} {unit}"
 
 
-def _converted_decimals(value: float, decimals: int) -> int:
-    """A value converted from another unit keeps three significant digits: 126 mg/dL reads 6.99 mmol/L, not 7.0."""
-    if value == 0:
-        return decimals
-    return max(decimals, 2 - math.floor(math.log10(abs(value))))
-
-
 def _result_row(patient: Patient, observation: Observation, chart: SafeString | None) -> ResultRow:
     analyte, flag = observation.analyte, observation.interpretation
     converted = observation.entered_unit != analyte.unit
-    decimals = _converted_decimals(observation.value, analyte.decimals) if converted else analyte.decimals
     rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
     limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
-    decimals = off_limit_decimals(observation.value, decimals, limits)
+    value = shown_value(observation.value, decimals=analyte.decimals, converted=converted, limits=limits)
     entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
     unit = unit_label(analyte.code, analyte.unit)
     return ResultRow(
         name=analyte.name,
-        value=f"{observation.value:.{decimals}f} {unit}",
+        value=f"{value} {unit}",
         entered=entered if converted else "",
         flag=flag,
         flag_label=Interpretation(flag).label if flag else "no adult range",
@@ -321,6 +312,8 @@ def _radar(user: User, patient: Patient, latest: list[Observation]) -> Chart | N
 @login_required
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_read(user=request.user, pk=pk)
+    if roles.is_patient(request.user):  # a patient's own record: their results in plain words
+        return portal.results_page(request, patient)
     by_panel = selectors.latest_by_panel(patient=patient)
     latest = [observation for _key, _label, observations in by_panel for observation in observations]
     radar = _radar(request.user, patient, latest)

@@ -28,7 +28,7 @@ NAV_BY_ROLE = {
     ],
     Role.DOCTOR: ["Home", "Patients", "Import results", "Review advice", "Population", "Reviews", "API"],
     Role.STAFF: ["Home", "Patients", "Import results", "API"],
-    Role.PATIENT: ["Home", "My advice"],
+    Role.PATIENT: ["Home", "My results", "My advice"],
 }
 
 
