@@ -16,13 +16,18 @@ from clinic import roles
 from patients import selectors
 from patients.catalog_data import recency_days, unit_label
 from patients.clinical import Range, age_on, shown_value
-from patients.models import Observation, Patient
+from patients.models import Observation, Patient, VerificationStatus
 from patients.plain_language import FLAG_WORDS, PANEL_NAMES, meaning, plain
 from patients.selectors import CRITICAL
 from recommendations import selectors as advice_selectors
 
 TRACKER_UNITS = {"steps": "steps a day", "resting_heart_rate": "beats a minute", "sleep_duration": "hours a night"}
 TRACKER_DECIMALS = {"steps": 0, "resting_heart_rate": 0}
+CONDITION_WORDS = {
+    VerificationStatus.CONFIRMED: "confirmed by your doctor",
+    VerificationStatus.PROVISIONAL: "not yet confirmed",
+    VerificationStatus.REFUTED: "ruled out",
+}
 TONES = {"LL": "danger", "HH": "danger", "L": "warning", "H": "warning", "N": "success", "": "secondary"}
 
 
@@ -106,6 +111,11 @@ def results_page(request: HttpRequest, patient: Patient) -> HttpResponse:
         "urgent": [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL],
         "advice": advice_selectors.approved_advice_for(user=request.user, patient=patient),
         "tracker": _tracker_averages(patient),
+        "conditions": [
+            (condition.display, CONDITION_WORDS[condition.verification_status])
+            for condition in selectors.condition_list_for(user=request.user, patient=patient)
+            if condition.verification_status != VerificationStatus.ENTERED_IN_ERROR
+        ],
     }
     return render(request, "patients/my_results.html", context)
 

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -232,3 +234,27 @@ def test_the_report_loads_its_print_button_script_from_a_file(client, patient_us
     assert 'src="/static/js/print.js"' in html
     assert "onclick" not in html
     assert "css/print.css" in html
+
+
+@pytest.mark.parametrize("name", ["mine", "my_report"])
+def test_the_patients_pages_read_as_many_queries_for_thirty_results_as_for_two(
+    client, staff_a, patient_user_a, own_record, django_assert_max_num_queries, name
+):
+    client.force_login(patient_user_a)
+    record(own_record, staff_a, hemoglobin=(13.0, "g/dL"), ldl=(3.0, "mmol/L"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse(f"patients:{name}"))
+    many = {"wbc": (6, "10*9/L"), "platelets": (250, "10*9/L"), "mcv": (90, "fL"), "mch": (30, "pg"),
+            "sodium": (140, "mmol/L"), "potassium": (4.2, "mmol/L"), "creatinine": (80, "umol/L"),
+            "alt": (20, "U/L"), "ast": (22, "U/L"), "albumin": (40, "g/L"), "crp": (2, "mg/L"),
+            "ferritin": (80, "ug/L"), "iron": (15, "umol/L"), "hdl": (1.5, "mmol/L"), "triglycerides": (1, "mmol/L"),
+            "total_cholesterol": (4.5, "mmol/L"), "hba1c": (5.2, "%"), "glucose": (5, "mmol/L"), "bmi": (23, "kg/m2"),
+            "heart_rate": (70, "/min"), "systolic_bp": (118, "mm[Hg]"), "diastolic_bp": (75, "mm[Hg]"),
+            "calcium": (2.3, "mmol/L"), "chloride": (100, "mmol/L"), "magnesium": (0.8, "mmol/L"),
+            "phosphate": (1.1, "mmol/L"), "urea": (5, "mmol/L"), "inr": (1, "{INR}")}  # fmt: skip
+    record(own_record, staff_a, **many)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse(f"patients:{name}"))
+
+    assert sum(len(panel["rows"]) for panel in response.context["panels"]) == 30
