@@ -95,6 +95,9 @@ def test_a_patient_reads_results_advice_and_the_report_on_a_390px_phone_without_
     screenshot(page, "patient-results-390")
 
     page.click("button.navbar-toggler")
+    page.locator("#main-nav.collapse.show").wait_for()  # opened, its animation over
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "patient-navigation-390")
     browser_follow(page, "nav >> text=My advice")
     no_sideways_scrolling(page)
     assert ADVICE in page.get_by_test_id("approved-advice").inner_text()
