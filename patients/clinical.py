@@ -160,6 +160,20 @@ def off_limit_decimals(value: float, decimals: int, limits: list[float | None]) 
     return decimals
 
 
+def converted_decimals(value: float, decimals: int) -> int:
+    """A value converted from another unit keeps three significant digits: 126 mg/dL reads 6.99 mmol/L, not 7.0."""
+    if value == 0:
+        return decimals
+    return max(decimals, 2 - math.floor(math.log10(abs(value))))
+
+
+def shown_value(value: float, *, decimals: int, converted: bool, limits: list[float | None]) -> str:
+    """A stored value as every page shows it: at its analyte's precision (three significant digits when it was
+    converted from the unit it was entered in), never rounded onto a limit it is not on."""
+    decimals = converted_decimals(value, decimals) if converted else decimals
+    return f"{value:.{off_limit_decimals(value, decimals, limits)}f}"
+
+
 CRITICAL_LABELS = {"LL": "critically low", "HH": "critically high"}
 CRITICAL_CHOICES = list(CRITICAL_LABELS.items())  # the API's CriticalInterpretationEnum
 

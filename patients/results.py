@@ -4,7 +4,6 @@ range, its date, and a server-drawn trend. The patient page and the advice revie
 from __future__ import annotations
 
 import datetime
-import math
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -15,7 +14,7 @@ from patients import selectors
 from patients.catalog import catalog
 from patients.catalog_data import RECENCY, recency_days, unit_label
 from patients.charts import Point, trend_svg
-from patients.clinical import Range, off_limit_decimals
+from patients.clinical import Range, shown_value
 from patients.models import Interpretation, Observation, Patient
 
 BADGES = {
@@ -50,25 +49,17 @@ def range_text(rng: Range | None, unit: str) -> str:
     return f"{rng.low:g}–{rng.high:g} {unit}"
 
 
-def _converted_decimals(value: float, decimals: int) -> int:
-    """A value converted from another unit keeps three significant digits: 126 mg/dL reads 6.99 mmol/L, not 7.0."""
-    if value == 0:
-        return decimals
-    return max(decimals, 2 - math.floor(math.log10(abs(value))))
-
-
 def result_row(patient: Patient, observation: Observation, chart: SafeString | None) -> ResultRow:
     analyte, flag = observation.analyte, observation.interpretation
     converted = observation.entered_unit != analyte.unit
-    decimals = _converted_decimals(observation.value, analyte.decimals) if converted else analyte.decimals
     rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
     limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
-    decimals = off_limit_decimals(observation.value, decimals, limits)
+    value = shown_value(observation.value, decimals=analyte.decimals, converted=converted, limits=limits)
     entered = f"{observation.entered_value:g} {unit_label(analyte.code, observation.entered_unit)}"
     unit = unit_label(analyte.code, analyte.unit)
     return ResultRow(
         name=analyte.name,
-        value=f"{observation.value:.{decimals}f} {unit}",
+        value=f"{value} {unit}",
         entered=entered if converted else "",
         flag=flag,
         flag_label=Interpretation(flag).label if flag else "no adult range",

@@ -107,6 +107,33 @@ def patient_read(*, user: User, pk: int) -> Patient:
     return patient
 
 
+def own_patient_get(*, user: User) -> Patient:
+    """The record of a patient's own account, with its clinic (which the portal names); 404 for any other account,
+    and for a patient account no record is linked to yet. Unaudited: the caller audits what it reads."""
+    if not roles.is_patient(user):
+        raise Http404
+    return get_object_or_404(patient_list_for(user=user).select_related("clinic"))
+
+
+def own_patient_read(*, user: User) -> Patient:
+    """`own_patient_get`, audited as a view of the record."""
+    patient = own_patient_get(user=user)
+    audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk)
+    return patient
+
+
+def patient_report_read(*, user: User, patient: Patient, advice_items: list[int]) -> None:
+    """The printable report (`patient` already scoped to the user): one row naming the patient and the approved
+    advice items it printed."""
+    audit_record(
+        actor=user,
+        action="patient.report",
+        target=patient,
+        patient_id=patient.pk,
+        detail={"advice_items": advice_items},
+    )
+
+
 def patient_form_read(*, user: User, patient: Patient, form: str) -> None:
     """A form page shows the patient's record (the edit form: every demographic field): audited as a view."""
     audit_record(actor=user, action="patient.view", target=patient, patient_id=patient.pk, detail={"form": form})

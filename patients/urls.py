@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import contact_views, views
+from patients import contact_views, portal, views
 
 app_name = "patients"
 
@@ -8,8 +8,11 @@ urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
     path("dashboard/", views.population_dashboard, name="dashboard"),
+    path("mine/", portal.my_results, name="mine"),
+    path("mine/report/", portal.my_report, name="my_report"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
+    path("<int:pk>/report/", portal.patient_report, name="report"),
     path("<int:pk>/results/new/", views.panel_entry, name="panel"),
     path("<int:pk>/results/<int:observation_pk>/amend/", views.observation_amend, name="observation_amend"),
     path("<int:pk>/critical/acknowledge/", views.critical_acknowledge, name="critical_acknowledge"),

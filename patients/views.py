@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from clinic import roles
 from clinic.charts import Chart, download
 from clinic.models import User
-from patients import dashboard, selectors, services
+from patients import dashboard, portal, selectors, services
 from patients.catalog import catalog
 from patients.catalog_data import unit_label
 from patients.clinical import age_on, critical_text, off_limit_decimals
@@ -225,6 +225,8 @@ def _radar(user: User, patient: Patient, latest: list[Observation]) -> Chart | N
 @login_required
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_read(user=request.user, pk=pk)
+    if roles.is_patient(request.user):  # a patient's own record: their results in plain words
+        return portal.results_page(request, patient)
     by_panel = selectors.latest_by_panel(patient=patient)
     latest = [observation for _key, _label, observations in by_panel for observation in observations]
     radar = _radar(request.user, patient, latest)

@@ -38,7 +38,7 @@ NAV_BY_ROLE = {
         "API",
     ],
     Role.STAFF: ["Home", "Patients", "Import results", "Patient requests", "API"],
-    Role.PATIENT: ["Home", "My advice", "Contact the clinic"],
+    Role.PATIENT: ["Home", "My results", "My advice", "Contact the clinic"],
 }
 
 

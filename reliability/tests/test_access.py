@@ -281,6 +281,7 @@ OBJECT_URLS: dict[str, Target] = {
                                          {"GET": None, "POST": {"action": "withdraw", "reason": "Entered twice."}}),
     "patients:medication_add": Target(_patient, CLINICAL, {"GET": None, "POST": {"name": "Metformin"}}),
     "patients:allergy_add": Target(_patient, CLINICAL, {"GET": None, "POST": {"substance": "Penicillin"}}),
+    "patients:report": Target(_patient, CLINICAL, GET),
     "imports:preview": Target(_token, UPLOADER, GET, session_owner=STAFF),
     "imports:confirm": Target(_token, UPLOADER, POST, session_owner=STAFF),
     "imports:result": Target(_token, UPLOADER, GET, session_owner=STAFF),
@@ -329,6 +330,8 @@ ROLE_PAGES: dict[str, Target] = {
     "recommendations:queue": Target(_no_arguments, DOCTORS, GET),
     "recommendations:bulk_approve": Target(_no_arguments, DOCTORS, POST),
     "recommendations:mine": Target(_no_arguments, PATIENTS, GET),
+    "patients:mine": Target(_no_arguments, PATIENTS, GET),
+    "patients:my_report": Target(_no_arguments, PATIENTS, GET),
     "recommendations:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "labfeed:unmatched": Target(_no_arguments, CLINICAL, GET),
     "patients:requests": Target(_no_arguments, CLINICAL, GET),
@@ -619,7 +622,8 @@ def test_a_patient_reads_their_own_record_and_no_one_elses(world):
 
     assert listed == [own]
     assert client.get(reverse("recommendations:mine")).status_code == 200
-    for name in ("patients:detail", "patients-api:patient-detail", "fhir:patient-export"):
+    assert client.get(reverse("patients:mine")).status_code == 200
+    for name in ("patients:detail", "patients:report", "patients-api:patient-detail", "fhir:patient-export"):
         assert client.get(reverse(name, args=[own])).status_code == 200, name
         assert client.get(reverse(name, args=[other])).status_code == 404, name
     for name in ("patients-api:observation-list", "patients-api:condition-list"):

@@ -176,6 +176,21 @@ def _(w):
     _get(w.patient_client, reverse("patients:detail", args=[w.patient.pk]))
 
 
+@read("portal_my_results")
+def _(w):
+    _get(w.patient_client, reverse("patients:mine"))
+
+
+@read("portal_my_report")
+def _(w):
+    _get(w.patient_client, reverse("patients:my_report"))
+
+
+@read("portal_patient_report")
+def _(w):
+    _get(w.doctor, reverse("patients:report", args=[w.patient.pk]))
+
+
 @read("portal_population_dashboard")
 def _(w):
     _get(w.doctor, reverse("patients:dashboard"))
