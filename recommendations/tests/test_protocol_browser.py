@@ -9,6 +9,7 @@ from clinic.models import AuditEvent, Role
 from clinic.tests.factories import UserFactory
 from conftest import browser_follow, browser_login, screenshot
 from patients.tests.factories import PatientFactory
+from recommendations import protocols
 from recommendations.generation import recommendations_generate
 from recommendations.models import FeedbackEvent
 from recommendations.tests.factories import prediction_for
@@ -65,3 +66,30 @@ def test_a_doctor_signs_a_protocol_the_queue_shrinks_and_the_patient_reads_whose
 
     assert not FeedbackEvent.objects.exists()
     assert AuditEvent.objects.filter(action="recommendation.release_under_protocol").count() == 2
+
+
+def test_a_doctor_revokes_a_protocol_with_a_reason_and_new_routine_advice_then_waits(browser_page, clinic_a):
+    doctor = UserFactory(clinic=clinic_a, role=Role.DOCTOR, username="dr", password=PASSWORD, first_name="Wei",
+                         last_name="Chen")  # fmt: skip
+    today = timezone.localdate()
+    protocol = protocols.protocol_sign(by=doctor, title="Routine BP advice", advice_codes=["bp_stage1_lifestyle"],
+                                       starts_on=today, ends_on=today + datetime.timedelta(days=90))  # fmt: skip
+    page = browser_page
+
+    browser_login(page, "dr", PASSWORD)
+    page.goto("/advice/protocols/")
+    current = page.get_by_test_id("protocols-current")
+    current.get_by_label("Reason to revoke").fill("Our BP pathway changed; each case is reviewed again.")
+    browser_follow(page, current.get_by_role("button", name="Revoke"))
+
+    assert "Revoked: Routine BP advice. It releases nothing more." in page.locator(".alert").first.inner_text()
+    revoked = page.get_by_test_id("protocols-revoked").inner_text()
+    assert "Our BP pathway changed; each case is reviewed again." in revoked
+    assert page.get_by_test_id("protocols-current").get_by_test_id("protocol").count() == 0
+    screenshot(page, "protocols-revoked")
+
+    patient = PatientFactory(clinic=clinic_a, sex="female")
+    recommendations_generate(predictions=[prediction_for(patient, systolic_bp=134.0)], clinic_id=clinic_a.pk)
+    browser_follow(page, "nav >> text=Review advice")
+    assert page.get_by_test_id("queue-row").count() == 1
+    assert not protocol.released_items.exists()
