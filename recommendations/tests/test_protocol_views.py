@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -128,3 +130,23 @@ def test_the_patient_page_names_the_protocol_and_its_signer(client, clinic_a, do
     response = client.get(reverse("recommendations:mine"))
 
     assert "From your clinic's care protocol, approved by Dr Wei Chen" in response.content.decode()
+
+
+def test_the_protocols_page_runs_the_same_queries_for_1_or_5_protocols(client, doctor_a):
+    def sign(n):
+        today = timezone.localdate()
+        for i in range(n):
+            codes = ["sleep_more", "activity_increase"]
+            protocols.protocol_sign(by=doctor_a, title=f"Protocol {i}", advice_codes=codes, starts_on=today,
+                                    ends_on=today + datetime.timedelta(days=30))  # fmt: skip
+
+    client.force_login(doctor_a)
+    client.get(reverse("recommendations:protocols"))  # warm up: the session's first read
+    counts = []
+    for n in (1, 4):  # 1, then 5
+        sign(n)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("recommendations:protocols")).status_code == 200
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1]
