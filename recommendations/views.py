@@ -270,7 +270,7 @@ def protocol_sign(request: HttpRequest) -> HttpResponse:
             form.show(exc)
         else:
             released = protocol.released_now
-            now = f" Released {released} waiting item{pluralize(released)} under it." if released else ""
+            now = f" Released {released:,} waiting item{pluralize(released)} under it." if released else ""
             messages.success(request, f"Signed: {protocol.title}.{now}")
             return redirect("recommendations:protocols")
     return render(request, "recommendations/protocol_form.html", {"form": form})
@@ -295,7 +295,7 @@ def protocol_apply(request: HttpRequest, pk: int) -> HttpResponse:
     protocol = protocols.protocol_get_for(user=request.user, pk=pk)
     try:
         released = protocols.protocol_apply_waiting(protocol=protocol, by=request.user)
-        messages.success(request, f"{protocol.title}: released {released} waiting item{pluralize(released)}.")
+        messages.success(request, f"{protocol.title}: released {released:,} waiting item{pluralize(released)}.")
     except ValidationError as exc:
         messages.error(request, f"{protocol.title}: {_errors(exc)}")
     return redirect("recommendations:protocols")
