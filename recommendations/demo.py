@@ -9,18 +9,30 @@ which is what the feedback ranker is meant to pick up:
   patient";
 - follow-up tests for patients with a low risk level are often "already addressed";
 - everything else is approved nine times in ten.
+
+Then the demo doctor signs a standing protocol (`demo_protocol_sign`): lifestyle advice for adults aged 18 to 64,
+the habit above made explicit, released without per-patient review, the waiting queue included.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 
 import numpy as np
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from clinic.models import Clinic, Role, User
-from recommendations import services
-from recommendations.models import Category, FeedbackEvent, ItemStatus, OverrideReason, RecommendationItem
+from recommendations import protocols, selectors, services
+from recommendations.models import (
+    Category,
+    FeedbackEvent,
+    ItemStatus,
+    OverrideReason,
+    RecommendationItem,
+    StandingProtocol,
+)
 
 DEMO_REVIEWERS = [("dr_chen", "Wei", "Chen"), ("dr_patel", "Anika", "Patel")]
 
@@ -83,3 +95,29 @@ def demo_reviews_seed(
         if progress is not None:
             progress(index + 1, len(chosen))
     return decisions
+
+
+DEMO_PROTOCOL_ADVICE = [
+    "bp_stage1_lifestyle", "bmi_overweight_lifestyle", "bmi_obesity_lifestyle", "prediabetes_lifestyle",
+    "hdl_low_lifestyle", "triglycerides_lifestyle", "activity_increase", "sleep_more",
+]  # fmt: skip
+
+
+def demo_protocol_sign(*, clinic: Clinic) -> tuple[StandingProtocol | None, dict[str, int], dict[str, int]]:
+    """The demo doctor (the `doctor` account, else the clinic's first doctor) signs the demo protocol for a year and
+    applies it to the waiting queue. Returns it (None if the clinic has one already) with the queue's counts before
+    and after: patients waiting, and of them those whose advice is high or critical."""
+    doctor = (
+        User.objects.filter(clinic=clinic, role=Role.DOCTOR, username="doctor").first()
+        or User.objects.filter(clinic=clinic, role=Role.DOCTOR).order_by("pk").first()
+    )
+    if doctor is None or StandingProtocol.objects.filter(clinic=clinic).exists():
+        return None, {}, {}
+    before = selectors.review_queue_counts(user=doctor)
+    today = timezone.localdate()
+    protocol = protocols.protocol_sign(
+        by=doctor, title="Lifestyle advice for adults under 65", advice_codes=DEMO_PROTOCOL_ADVICE,
+        starts_on=today, ends_on=today + datetime.timedelta(days=protocols.MAX_DAYS), min_age=18, max_age=64,
+        release_waiting=True,
+    )  # fmt: skip
+    return protocol, before, selectors.review_queue_counts(user=doctor)

@@ -15,7 +15,9 @@ to 1,000 in a batch), in the same transaction, with a constant number of queries
    plus the clinic's feedback lift; critical items are pinned first in rule order and never re-ranked;
 5. the same advice as the patient's latest recommendation (same headline, items and severities) is not
    generated again: a nightly batch does not bury the doctors' queue under copies of unchanged advice.
-   Changed advice supersedes the patient's items still pending review.
+   Changed advice supersedes the patient's items still pending review;
+6. the clinic's active standing protocols release the new items they cover (`protocols.protocols_release`):
+   a patient gets routine low-severity advice without waiting, and the queue keeps what needs a doctor.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from django.db.models import OuterRef, Subquery
 from clinic.bulk import bulk_insert, copy_insert
 from patients import selectors as patient_selectors
 from patients.selectors import ClinicalRecord
-from recommendations import ranking, rules
+from recommendations import protocols, ranking, rules
 from recommendations.models import (
     AdviceItem,
     ItemStatus,
@@ -191,6 +193,7 @@ def recommendations_generate(*, predictions: Sequence[Any], clinic_id: int) -> l
         rows.append(_headline_item(rec, catalog[headline], len(items)))
         rows.extend(_ranked_items(rec, items, item_lifts, catalog))
     bulk_insert(RecommendationItem, _ITEM_COLUMNS, rows)
+    protocols.protocols_release(clinic_id=clinic_id, recommendation_ids=[rec.pk for rec in recommendations])
     return recommendations
 
 

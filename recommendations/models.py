@@ -8,10 +8,14 @@
   with a coded reason, or annotated. A patient sees an item only once a doctor approved it.
 - Every decision is an append-only `FeedbackEvent`, in the shape of CDS Hooks feedback, and the feedback
   of the clinic's doctors adjusts the ranking of future items (`RankerSnapshot`).
+- A `StandingProtocol` is a doctor's signed standing order: the low-severity advice items it names are released
+  to the clinic's patients in its scope without per-patient review (`recommendations.protocols`); such an item
+  records the protocol it was released under, and no FeedbackEvent (the ranker learns from doctors only).
 """
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 from django.conf import settings
@@ -144,6 +148,75 @@ class Recommendation(models.Model):
         return f"{self.get_headline_display()} for patient {self.patient_id} ({self.created_at:%Y-%m-%d})"
 
 
+class ProtocolSex(models.TextChoices):
+    ANY = "", "All patients"
+    FEMALE = "female", "Female patients"
+    MALE = "male", "Male patients"
+
+
+class StandingProtocol(models.Model):
+    """A doctor's signed standing order for one clinic: the advice items it names, each only ever of information or
+    low severity, are released to the patients in its scope without per-patient review, from `starts_on` to
+    `ends_on` (inclusive, at most a year) unless revoked. Ended or revoked, it releases nothing more; what it
+    released stays released and attributed to it. Written only by `recommendations.protocols`."""
+
+    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=200)
+    advice = models.ManyToManyField(AdviceItem, related_name="+", help_text="The advice items it releases.")
+    min_age = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Youngest age in scope (years).")
+    max_age = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Oldest age in scope (years).")
+    sex = models.CharField(max_length=8, choices=ProtocolSex.choices, blank=True, default=ProtocolSex.ANY)
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="The last day it releases advice.")
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField()
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")), name="protocol_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_age__isnull=True)
+                | models.Q(max_age__isnull=True)
+                | models.Q(min_age__lte=models.F("max_age")),
+                name="protocol_age_band_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True) | ~models.Q(revoke_reason=""),
+                name="protocol_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (signed by {self.signed_by_id}, {self.starts_on} to {self.ends_on})"
+
+    def status_on(self, day: datetime.date) -> str:
+        """ "revoked", "scheduled" (not started), "active" or "ended" on `day`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if day < self.starts_on:
+            return "scheduled"
+        return "active" if day <= self.ends_on else "ended"
+
+    @property
+    def scope_display(self) -> str:
+        who = ProtocolSex(self.sex).label if self.sex else "All patients"
+        if self.min_age is not None and self.max_age is not None:
+            return f"{who} aged {self.min_age} to {self.max_age}"
+        if self.min_age is not None:
+            return f"{who} aged {self.min_age} or older"
+        if self.max_age is not None:
+            return f"{who} aged {self.max_age} or younger"
+        return f"{who} of the clinic" if not self.sex else who
+
+
 class RecommendationItem(models.Model):
     # advice_once_per_recommendation leads with the recommendation and serves its lookups.
     recommendation = models.ForeignKey(Recommendation, on_delete=models.CASCADE, related_name="items", db_index=False)
@@ -168,9 +241,17 @@ class RecommendationItem(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    protocol = models.ForeignKey(
+        StandingProtocol, on_delete=models.PROTECT, null=True, blank=True, related_name="released_items",
+        db_index=False, help_text="Approved without per-patient review, released under this standing protocol.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["recommendation", "position"]
+        # Few items are released under a protocol: a partial index counts them without a write on every other row.
+        indexes = [
+            models.Index(fields=["protocol"], name="item_released_under", condition=models.Q(protocol__isnull=False))
+        ]
         constraints = [
             models.UniqueConstraint(fields=["recommendation", "advice"], name="advice_once_per_recommendation"),
             models.CheckConstraint(

@@ -186,11 +186,12 @@ def latest_recommendation_read(*, user: User, patient: Patient) -> Recommendatio
 def approved_advice_for(*, user: User, patient: Patient) -> list[RecommendationItem]:
     """What the patient may read: the approved items of their newest recommendation that has any approved.
 
-    Never anything pending, rejected or superseded before approval; the doctor's notes are not part of it.
+    Never anything pending, rejected or superseded before approval; the doctor's notes are not part of it. An item
+    released under a standing protocol comes with the protocol and its signer, whom the patient reads it from.
     """
     items = (
         RecommendationItem.objects.filter(recommendation__patient=patient, status=ItemStatus.APPROVED)
-        .select_related("advice", "recommendation", "reviewed_by")
+        .select_related("advice", "recommendation", "reviewed_by", "protocol__signed_by")
         .order_by("-recommendation__created_at", "-recommendation_id", "position")
     )
     newest = [item for item in items[:50]]

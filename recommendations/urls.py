@@ -14,4 +14,8 @@ urlpatterns = [
     ),
     path("mine/", views.my_advice, name="mine"),
     path("dashboard/", views.review_dashboard, name="dashboard"),
+    path("protocols/", views.protocol_list, name="protocols"),
+    path("protocols/new/", views.protocol_sign, name="protocol_sign"),
+    path("protocols/<int:pk>/revoke/", views.protocol_revoke, name="protocol_revoke"),
+    path("protocols/<int:pk>/apply/", views.protocol_apply, name="protocol_apply"),
 ]

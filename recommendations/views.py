@@ -1,5 +1,6 @@
 """Advice in the portal: the doctors' review queue and review page, the advice card of the patient page,
-and the patient's own approved advice. Thin: scope through selectors, decide through one service call."""
+the patient's own approved advice, and the clinic's standing protocols. Thin: scope through selectors, decide
+through one service call."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -25,7 +27,8 @@ from clinic.models import User
 from patients.contact import APPOINTMENT_CATEGORIES
 from patients.models import Patient
 from predictions.selectors import risk_summary
-from recommendations import dashboard, selectors, services
+from recommendations import dashboard, protocols, selectors, services
+from recommendations.forms import ProtocolForm
 from recommendations.models import OFFERED_OVERRIDE_REASONS, Category, Headline, ItemStatus, Recommendation, Severity
 
 PAGE_SIZE = 25
@@ -234,3 +237,69 @@ def review_dashboard(request: HttpRequest) -> HttpResponse:
     context = {"board": board, "can_review": roles.can_review_advice(request.user)}
     csv = charts.download(request, board.charts, "review-dashboard")
     return csv or render(request, "recommendations/dashboard.html", context)
+
+
+# --- standing protocols -------------------------------------------------------------------------------------------
+
+PROTOCOL_BADGES = {"active": "text-bg-success", "scheduled": "text-bg-info", "ended": "text-bg-secondary",
+                   "revoked": "text-bg-danger"}  # fmt: skip
+
+
+def _ensure_doctor(user: User) -> None:
+    if not roles.can_review_advice(user):
+        raise PermissionDenied("Only doctors sign standing protocols.")
+
+
+@login_required
+def protocol_list(request: HttpRequest) -> HttpResponse:
+    """The clinic's standing protocols: in force (active or scheduled), then ended, then revoked."""
+    _ensure_doctor(request.user)
+    today = timezone.localdate()
+    groups: dict[str, list[dict[str, Any]]] = {"current": [], "ended": [], "revoked": []}
+    for protocol in protocols.protocol_list_for(user=request.user):
+        status = protocol.status_on(today)
+        group = "current" if status in ("active", "scheduled") else status
+        groups[group].append({"protocol": protocol, "status": status, "badge": PROTOCOL_BADGES[status]})
+    return render(request, "recommendations/protocol_list.html", {"groups": groups})
+
+
+@login_required
+def protocol_sign(request: HttpRequest) -> HttpResponse:
+    _ensure_doctor(request.user)
+    form = ProtocolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            protocol = protocols.protocol_sign(by=request.user, **form.sign_arguments())
+        except ValidationError as exc:
+            form.show(exc)
+        else:
+            released = protocol.released_now
+            now = f" Released {released:,} waiting item{pluralize(released)} under it." if released else ""
+            messages.success(request, f"Signed: {protocol.title}.{now}")
+            return redirect("recommendations:protocols")
+    return render(request, "recommendations/protocol_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def protocol_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    protocol = protocols.protocol_get_for(user=request.user, pk=pk)
+    try:
+        protocols.protocol_revoke(protocol=protocol, by=request.user, reason=request.POST.get("reason", ""))
+        messages.success(request, f"Revoked: {protocol.title}. It releases nothing more.")
+    except ValidationError as exc:
+        messages.error(request, f"{protocol.title}: {_errors(exc)}")
+    return redirect("recommendations:protocols")
+
+
+@login_required
+@require_POST
+def protocol_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Release what an active protocol covers among the advice waiting now."""
+    protocol = protocols.protocol_get_for(user=request.user, pk=pk)
+    try:
+        released = protocols.protocol_apply_waiting(protocol=protocol, by=request.user)
+        messages.success(request, f"{protocol.title}: released {released:,} waiting item{pluralize(released)}.")
+    except ValidationError as exc:
+        messages.error(request, f"{protocol.title}: {_errors(exc)}")
+    return redirect("recommendations:protocols")

@@ -75,10 +75,18 @@ HAZARDS = [
     Hazard(
         "H5",
         "Advice reaches a patient before a doctor approved it",
-        causes=("a pending or rejected item shown in the patient portal or the API", "a non-doctor approving"),
+        causes=(
+            "a pending or rejected item shown in the patient portal or the API",
+            "a non-doctor approving",
+            "a standing protocol releasing more than its doctor signed: moderate or worse, beside a critical item, "
+            "outside its scope or dates, after its revocation",
+        ),
         controls=(
             "`recommendations.selectors.approved_advice_for` gives a patient only approved items",
             "`recommendations.services` lets only a doctor of the patient's clinic decide an item",
+            "`recommendations.protocols` lets only doctors sign protocols, of advice never above low severity, and "
+            "releases an item only if its own severity is low, its recommendation carries no critical item, and the "
+            "patient and the day are in the protocol's scope",
         ),
     ),
     Hazard(

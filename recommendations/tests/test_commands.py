@@ -10,7 +10,7 @@ from patients.models import Observation
 from patients.selectors import critical_patient_counts
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
-from recommendations.models import FeedbackEvent, RankerSnapshot, RecommendationItem
+from recommendations.models import FeedbackEvent, RankerSnapshot, RecommendationItem, StandingProtocol
 from recommendations.tests.factories import prediction_for
 
 
@@ -76,6 +76,23 @@ def test_seed_demo_reviews_then_enters_critical_results_left_to_acknowledge_and_
         advice__code="potassium_critical_urgent", status="pending",
     )  # fmt: skip
     assert urgent.exists()  # advice from the rules alone: this clinic has no model yet
+
+
+def test_seed_demo_reviews_has_the_demo_doctor_sign_a_protocol_that_takes_routine_advice_off_the_queue(
+    clinic_a, doctor_a, pending_advice
+):
+    patients = [PatientFactory(clinic=clinic_a, sex="female") for _ in range(3)]
+    predictions = [prediction_for(p, systolic_bp=132.0, bmi=27.0, age=50) for p in patients]
+    routine = recommendations_generate(predictions=predictions, clinic_id=clinic_a.pk)
+
+    out = run("seed_demo_reviews", "--clinic", clinic_a.slug, "--patients", "4")
+
+    protocol = StandingProtocol.objects.get(clinic=clinic_a)
+    assert (protocol.signed_by, protocol.min_age, protocol.max_age) == (doctor_a, 18, 64)
+    assert "the review queue went from 11 patients (0 high or critical) to 8 (0)" in out  # 15, less 4 reviewed
+    assert {rec.items.filter(status="pending").count() for rec in routine} == {0}
+    assert "signed" not in run("seed_demo_reviews", "--clinic", clinic_a.slug)
+    assert StandingProtocol.objects.filter(clinic=clinic_a).count() == 1
 
 
 @pytest.mark.django_db

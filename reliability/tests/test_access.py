@@ -55,9 +55,17 @@ from patients.models import (
 from patients.services import ObservationInput, observations_record
 from patients.tests.factories import ConditionFactory, PatientFactory
 from predictions.models import Prediction, PredictionBatch
+from recommendations import protocols
 from recommendations import services as recommendation_services
 from recommendations.generation import recommendations_generate
-from recommendations.models import FeedbackEvent, ItemStatus, RankerSnapshot, Recommendation, RecommendationItem
+from recommendations.models import (
+    FeedbackEvent,
+    ItemStatus,
+    RankerSnapshot,
+    Recommendation,
+    RecommendationItem,
+    StandingProtocol,
+)
 from recommendations.tests.factories import prediction_for
 
 ADMIN, DOCTOR, STAFF, PATIENT = Role.ADMIN, Role.DOCTOR, Role.STAFF, Role.PATIENT
@@ -134,6 +142,7 @@ class World:
     run: TrainingRun
     drift: DriftReport
     ranker: RankerSnapshot
+    protocol: StandingProtocol  # active, signed by clinic A's doctor
     audit_event: AuditEvent
     trusted_source: TrustedSource
     lab_connection: LabConnection
@@ -196,6 +205,13 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
             clinic=clinic_a, model_version=version, window_days=30, n_recent=0, overall_band="stable"
         ),
         ranker=RankerSnapshot.objects.create(clinic=clinic_a, version=1, events=0, patients=0, data=b""),
+        protocol=protocols.protocol_sign(
+            by=doctor_a,
+            title="Routine BP advice",
+            advice_codes=["bp_stage1_lifestyle"],
+            starts_on=timezone.localdate(),
+            ends_on=timezone.localdate() + datetime.timedelta(days=30),
+        ),
         audit_event=audit_record(actor=doctor_a, action="patient.view", target=patient, patient_id=patient.pk),
         trusted_source=TrustedSource.objects.create(
             clinic=clinic_a, source="fhir", reason="The EHR's export", trusted_by=users_by_role[ADMIN]
@@ -256,6 +272,12 @@ def _token(w: World) -> dict[str, Any]:
     return {"token": w.upload_token}
 
 
+def _protocol_form(w: World) -> dict[str, Any]:
+    today = timezone.localdate()
+    return {"title": "Routine BP advice", "advice": "bp_stage1_lifestyle", "sex": "", "starts_on": today.isoformat(),
+            "ends_on": (today + datetime.timedelta(days=30)).isoformat()}  # fmt: skip
+
+
 def _patient_form(w: World) -> dict[str, Any]:
     values = model_to_dict(w.patient, fields=PatientForm._meta.fields)
     return {key: value for key, value in values.items() if value is not None} | {"family_name": "Changed"}
@@ -299,6 +321,9 @@ OBJECT_URLS: dict[str, Target] = {
     "recommendations:item_annotate": Target(_item, DOCTORS, {"POST": {"note": "Seen."}}),
     "patients:request_detail": Target(lambda w: {"pk": w.contact_request.pk}, CLINICAL,
                                       {"GET": None, "POST": {"action": "start", "reply": "We will call you."}}),
+    "recommendations:protocol_revoke": Target(lambda w: {"pk": w.protocol.pk}, DOCTORS,
+                                              {"POST": {"reason": "Guideline changed."}}),
+    "recommendations:protocol_apply": Target(lambda w: {"pk": w.protocol.pk}, DOCTORS, POST),
     "labfeed:unmatched_detail": Target(lambda w: {"pk": w.unmatched.pk}, CLINICAL, {"GET": None,
                                                                                     "POST": {"mrn": "A-100"}}),
     # the API
@@ -333,6 +358,8 @@ ROLE_PAGES: dict[str, Target] = {
     "patients:mine": Target(_no_arguments, PATIENTS, GET),
     "patients:my_report": Target(_no_arguments, PATIENTS, GET),
     "recommendations:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
+    "recommendations:protocols": Target(_no_arguments, DOCTORS, GET),
+    "recommendations:protocol_sign": Target(_no_arguments, DOCTORS, {"GET": None, "POST": _protocol_form}),
     "labfeed:unmatched": Target(_no_arguments, CLINICAL, GET),
     "patients:requests": Target(_no_arguments, CLINICAL, GET),
     "patients:contact_mine": Target(_no_arguments, PATIENTS, GET),
