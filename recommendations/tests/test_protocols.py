@@ -132,15 +132,16 @@ def test_only_the_named_items_are_released_and_the_rest_waits_for_a_doctor(clini
     assert [r.pk for r in selectors.review_queue_for(user=doctor_a)] == [rec.pk]
 
 
-def test_a_named_item_is_not_released_beside_a_moderate_finding_headline_and_all(clinic_a, doctor_a):
+def test_nothing_is_released_beside_a_moderate_finding_still_waiting_for_a_doctor(clinic_a, doctor_a):
     _sign(doctor_a)
 
     rec = _generate(clinic_a, alt=90.0)  # ALT work-up: moderate, not named; the headline is moderate too
 
     statuses = _statuses(rec)
-    assert (statuses["bp_stage1_lifestyle"], statuses["alt_elevated_work_up"]) == ("approved", "pending")
-    assert statuses["lifestyle_changes"] == "pending"
-    assert rec.pending == 2
+    assert statuses["bp_stage1_lifestyle"] == statuses["alt_elevated_work_up"] == ItemStatus.PENDING
+    assert set(statuses.values()) == {ItemStatus.PENDING}
+    assert rec.pending == len(statuses)
+    assert not AuditEvent.objects.filter(action=protocols.RELEASE_ACTION).exists()
 
 
 @pytest.mark.hazard("H1", "No item of a recommendation carrying a critical finding is released under a protocol")
@@ -229,11 +230,15 @@ def test_applying_a_new_protocol_to_the_waiting_queue_shrinks_it_at_once(clinic_
 
     released = protocols.protocol_apply_waiting(protocol=protocol, by=doctor_a)
 
-    assert released == 3 * 3 + 2  # three whole recommendations, and the BP and BMI items beside the ALT work-up
+    assert released == 3 * 3  # three whole recommendations; nothing beside the ALT work-up a doctor has not seen
     assert [r.pk for r in selectors.review_queue_for(user=doctor_a)] == [serious.pk]
-    assert {r.pk: r.pending for r in Recommendation.objects.all()} == {**{r.pk: 0 for r in routine}, serious.pk: 2}
+    waiting = serious.items.count()
+    assert {r.pk: r.pending for r in Recommendation.objects.all()} == {
+        **{r.pk: 0 for r in routine},
+        serious.pk: waiting,
+    }
     releases = AuditEvent.objects.filter(action=protocols.RELEASE_ACTION)
-    assert sorted(releases.values_list("patient_id", flat=True)) == sorted(r.patient_id for r in [*routine, serious])
+    assert sorted(releases.values_list("patient_id", flat=True)) == sorted(r.patient_id for r in routine)
     assert set(releases.values_list("actor", flat=True)) == {doctor_a.pk}
     assert AuditEvent.objects.get(action="protocol.apply").detail["released"] == released
     assert not FeedbackEvent.objects.exists()
