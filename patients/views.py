@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 from collections.abc import Callable
@@ -198,6 +199,7 @@ class ResultRow:
     acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02: “patient called”"
     pk: int = 0  # the observation's, for its "Correct" link
     out_of_date: str = ""  # "older than 365 days: ADA 2025 ...", for a result too old to be judged as current
+    later: str = ""  # of a critical value no longer the latest: "4.5 mmol/L (normal), 2 Mar 2026 09:30"
 
 
 def _range_text(rng: Range | None, unit: str) -> str:
@@ -266,6 +268,23 @@ def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str
             "effective_at": observation.effective_at,
         })  # fmt: skip
     return rows
+
+
+def _critical_banner(patient: Patient, latest: list[Observation], latest_critical: list[ResultRow]) -> list[ResultRow]:
+    """Every critical value no doctor has acknowledged, whatever its time and the most severe first (one taken
+    before a normal value of the same test, imported after it, must not hide behind it), each saying which result
+    came later; then the latest critical values already acknowledged."""
+    latest_of = {o.analyte_id: o for o in latest}
+    rows = []
+    for observation in selectors.critical_unacknowledged(patient=patient):
+        newer = latest_of.get(observation.analyte_id)
+        later = ""
+        if newer is not None and newer.pk != observation.pk:
+            shown, when = _result_row(patient, newer, None), timezone.localtime(newer.effective_at)
+            later = f"{shown.value} ({shown.flag_label.lower()}), {date_format(when, 'j M Y H:i')}"
+        rows.append(dataclasses.replace(_result_row(patient, observation, None), later=later))
+    waiting = {row.pk for row in rows}
+    return rows + [row for row in latest_critical if row.pk not in waiting]
 
 
 def _acknowledged(observation: Observation) -> str:
@@ -337,6 +356,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     preliminary, amended = selectors.observations_not_final(patient=patient)
+    banner = _critical_banner(patient, latest, critical) if risk is not None else []  # clinical roles only
     context = {
         "patient": patient,
         "age": age_on(patient.birth_date, timezone.localdate()),
@@ -353,8 +373,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "flagged": [  # labs and vitals, as the flow counts them (a wearable's daily values are not tests)
             row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
         ],
-        "critical": critical,
-        "critical_waiting": sum(not row.acknowledged for row in critical),
+        "critical": banner,
+        "critical_waiting": sum(not row.acknowledged for row in banner),
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
         "can_confirm_diagnosis": roles.can_confirm_diagnosis(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
