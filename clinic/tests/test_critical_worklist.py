@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import UserFactory
+from clinic.tests.test_views import home_line
 from patients.escalation import critical_escalations_run
 from patients.models import Observation
 from patients.services import ObservationInput, critical_results_acknowledge, observations_record
@@ -169,3 +170,20 @@ def test_a_doctor_of_another_clinic_is_never_on_this_worklist(client, clinic_a, 
     UserFactory(clinic=doctor_b.clinic, role=Role.STAFF, username="staff_b")
     client.force_login(doctor_b)
     assert worklist_rows(client) == []
+
+
+def test_an_earlier_critical_result_not_acknowledged_is_counted_though_the_latest_is_normal(client, staff_a, clinic_a):
+    patient = PatientFactory(clinic=clinic_a)
+    critical_potassium(patient, staff_a, minutes_ago=5)
+    observations_record(
+        patient=patient, by=staff_a, entries=[ObservationInput("potassium", 4.4, "mmol/L")], effective_at=timezone.now()
+    )
+    client.force_login(staff_a)
+
+    text, links = home_line(client, "home-critical")
+
+    assert text == (
+        "No patient has a latest result in a critical range; 1 with an earlier critical result not yet acknowledged "
+        "by a doctor, on the worklist above."
+    )
+    assert links == []
