@@ -321,6 +321,7 @@ ROLE_PAGES: dict[str, Target] = {
     "recommendations:queue": Target(_no_arguments, DOCTORS, GET),
     "recommendations:bulk_approve": Target(_no_arguments, DOCTORS, POST),
     "recommendations:mine": Target(_no_arguments, PATIENTS, GET),
+    "duty": Target(_no_arguments, DOCTORS, POST),  # the doctor's own on-duty switch
     "recommendations:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "labfeed:unmatched": Target(_no_arguments, CLINICAL, GET),
     # Its GET is a list scoped to the user (a patient's account: its own record): see the scoped-list tests.
