@@ -69,3 +69,27 @@ def test_a_waiting_critical_result_is_on_the_worklist_until_the_doctor_opens_and
     assert page.get_by_test_id("worklist-row").count() == 0
     assert "No critical result is waiting for a doctor." in page.get_by_test_id("critical-worklist").inner_text()
     screenshot(page, "home-critical-worklist-empty")
+
+
+def test_a_clinic_admin_sets_when_and_to_whom_critical_results_escalate(browser_page, clinic_a):
+    UserFactory(clinic=clinic_a, role=Role.ADMIN, username="boss", password=PASSWORD)
+    page = browser_page
+    # Django's admin pages name no icon, so the browser asks for /favicon.ico, which the portal does not serve.
+    page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    browser_login(page, "boss", PASSWORD)
+
+    page.goto(f"/admin/clinic/clinic/{clinic_a.pk}/change/")
+    page.fill("input[name=escalation_minutes]", "15")
+    page.fill("input[name=escalation_contact_minutes]", "10")
+    page.fill("input[name=escalation_contact_email]", "lead@riverside.example")
+    screenshot(page, "admin-clinic-escalation")
+    browser_follow(page, "input[name=_save]")
+
+    clinic_a.refresh_from_db()
+    assert (clinic_a.escalation_minutes, clinic_a.escalation_contact_minutes) == (15, 10)
+    assert clinic_a.escalation_contact_email == "lead@riverside.example"
+    page.goto("/")
+    assert (
+        "Not acknowledged 15 minutes after it reached the clinic"
+        in page.get_by_test_id("critical-worklist").inner_text()
+    )
