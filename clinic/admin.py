@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
@@ -8,7 +9,7 @@ from clinic import roles, selectors, services
 from clinic.admin_filters import DateRangeFilter, PatientIdFilter
 from clinic.audit import audit_record
 from clinic.csvutils import csv_response
-from clinic.models import AuditEvent, Clinic, User
+from clinic.models import AuditEvent, Clinic, Role, User
 
 
 class NotFoundOutsideScopeMixin:
@@ -106,12 +107,23 @@ class ClinicAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
         )
 
 
+class AccountChangeForm(UserChangeForm):
+    def clean(self):
+        data = super().clean()
+        if data.get("on_duty") and data.get("role") != Role.DOCTOR:
+            self.add_error("on_duty", "Only a doctor goes on duty.")
+        elif data.get("on_duty") and not data.get("email"):
+            self.add_error("on_duty", "A doctor on duty is e-mailed about critical results: add an e-mail address.")
+        return data
+
+
 @admin.register(User)
 class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
     """Clinic admins manage the accounts of their own clinic; only superusers see every clinic."""
 
     list_display = ["username", "first_name", "last_name", "role", "clinic", "is_active", "on_duty", "last_login"]
     list_filter = ["role", "is_active", "on_duty"]
+    form = AccountChangeForm
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
         (_("Personal info"), {"fields": ["first_name", "last_name", "email"]}),

@@ -159,10 +159,29 @@ def test_a_clinic_admin_sets_the_escalation_of_their_own_clinic_only(client, adm
     assert "Ensure this value is greater than or equal to 1." in refused.content.decode()
 
 
-def test_the_doctors_on_duty_switch_is_in_the_admins_account_page(client, admin_a, doctor_a):
+def test_a_clinic_admin_puts_a_doctor_with_an_e_mail_address_on_duty_and_only_a_doctor(
+    client, admin_a, doctor_a, staff_a
+):
     client.force_login(admin_a)
-    html = client.get(reverse("admin:clinic_user_change", args=[doctor_a.pk])).content.decode()
-    assert 'name="on_duty"' in html
+
+    def change(user, **fields):
+        data = {"username": user.username, "role": user.role, "is_active": "on", "on_duty": "on", **fields}
+        return client.post(reverse("admin:clinic_user_change", args=[user.pk]), data)
+
+    without_address = change(doctor_a, email="")
+    not_a_doctor = change(staff_a, email="nurse@riverside.example")
+    saved = change(doctor_a, email="dr@riverside.example")
+
+    assert "A doctor on duty is e-mailed about critical results: add an e-mail address." in (
+        without_address.content.decode()
+    )
+    assert "Only a doctor goes on duty." in not_a_doctor.content.decode()
+    assert saved.status_code == 302
+    doctor_a.refresh_from_db()
+    staff_a.refresh_from_db()
+    assert (doctor_a.on_duty, staff_a.on_duty) == (True, False)
+    event = AuditEvent.objects.get(action="user.update")
+    assert "on_duty" in event.detail["changed"]
 
 
 def test_a_doctor_of_another_clinic_is_never_on_this_worklist(client, clinic_a, doctor_b, staff_a):
