@@ -151,7 +151,10 @@ def _message(escalation: CriticalEscalation, recipients: list[str], now: datetim
             "escalation contact."
         )
         lines += [why, ""]
-    lines.append("This e-mail names no patient and gives no value: e-mail is not a secure channel. Sign in to see.")
+    lines.append(
+        "This e-mail names no patient and gives no value: e-mail is not a secure channel. Sign in to the portal for "
+        "the details."
+    )
     return EmailMessage(subject=f"Critical result waiting: {clinic.name}", body="\n".join(lines), to=recipients)
 
 
