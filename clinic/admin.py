@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
@@ -8,7 +9,7 @@ from clinic import roles, selectors, services
 from clinic.admin_filters import DateRangeFilter, PatientIdFilter
 from clinic.audit import audit_record
 from clinic.csvutils import csv_response
-from clinic.models import AuditEvent, Clinic, User
+from clinic.models import AuditEvent, Clinic, Role, User
 
 
 class NotFoundOutsideScopeMixin:
@@ -61,23 +62,72 @@ class ClinicAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_demo", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_demo"]}),
+        (
+            _("Critical results left unacknowledged"),
+            {"fields": ["escalation_minutes", "escalation_contact_minutes", "escalation_contact_email"]},
+        ),
+    ]
     # Set by `seed_demo` only: ticking it would let a model trained on synthetic data score this clinic's patients.
     readonly_fields = ["is_demo"]
 
     def get_queryset(self, request):
         return selectors.clinic_list_for(user=request.user)
 
+    def get_readonly_fields(self, request, obj=None):
+        """A clinic admin sets their clinic's escalation of critical results; its name and slug stay a superuser's."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, "name", "slug"]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return super().get_prepopulated_fields(request, obj) if request.user.is_superuser else {}
+
+    def has_module_permission(self, request):
+        return roles.can_manage_clinic(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return roles.can_manage_clinic(request.user)
+
+    has_change_permission = has_view_permission
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # patients, accounts and the audit trail refer to it
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action="clinic.update" if change else "clinic.create",
+            target=obj,
+            detail={"changed": {field: str(form.cleaned_data.get(field)) for field in form.changed_data}},
+        )
+
+
+class AccountChangeForm(UserChangeForm):
+    def clean(self):
+        data = super().clean()
+        if data.get("on_duty") and data.get("role") != Role.DOCTOR:
+            self.add_error("on_duty", "Only a doctor goes on duty.")
+        elif data.get("on_duty") and not data.get("email"):
+            self.add_error("on_duty", "A doctor on duty is e-mailed about critical results: add an e-mail address.")
+        return data
+
 
 @admin.register(User)
 class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
     """Clinic admins manage the accounts of their own clinic; only superusers see every clinic."""
 
-    list_display = ["username", "first_name", "last_name", "role", "clinic", "is_active", "last_login"]
-    list_filter = ["role", "is_active"]
+    list_display = ["username", "first_name", "last_name", "role", "clinic", "is_active", "on_duty", "last_login"]
+    list_filter = ["role", "is_active", "on_duty"]
+    form = AccountChangeForm
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
         (_("Personal info"), {"fields": ["first_name", "last_name", "email"]}),
-        (_("Clinic"), {"fields": ["clinic", "role", "is_active"]}),
+        (_("Clinic"), {"fields": ["clinic", "role", "is_active", "on_duty"]}),
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["username", "role", "password1", "password2"]})]

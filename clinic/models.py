@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+ESCALATION_MINUTES_MAX = 24 * 60  # a day: longer is no longer an escalation of a critical result
 
 
 class Clinic(models.Model):
@@ -11,6 +14,28 @@ class Clinic(models.Model):
         default=False,
         help_text="Set by `manage.py seed_demo` for its clinic only: a model trained on synthetic demo data may be "
         "active here and nowhere else.",
+    )
+    # A critical result no doctor has acknowledged is e-mailed to the on-duty doctors after `escalation_minutes`
+    # (counted from when it reached the clinic), then to the escalation contact `escalation_contact_minutes` later.
+    escalation_minutes = models.PositiveIntegerField(
+        "minutes before the on-duty doctors are e-mailed",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(ESCALATION_MINUTES_MAX)],
+        help_text="A result in a critical range that no doctor has acknowledged this many minutes after it reached "
+        "the clinic is e-mailed to the doctors on duty (to the escalation contact at once if none is).",
+    )
+    escalation_contact_minutes = models.PositiveIntegerField(
+        "further minutes before the escalation contact is e-mailed",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(ESCALATION_MINUTES_MAX)],
+        help_text="Still unacknowledged this many minutes after the doctors were due to be told: the escalation "
+        "contact is e-mailed.",
+    )
+    escalation_contact_email = models.EmailField(
+        "escalation contact e-mail",
+        blank=True,
+        help_text="Who answers for critical results nobody has taken on (a senior doctor, the practice manager). "
+        "Leave empty and a result nobody takes on is only shown, never e-mailed beyond the doctors on duty.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -33,6 +58,12 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
+    on_duty = models.BooleanField(
+        "on duty",
+        default=False,
+        help_text="A doctor on duty is e-mailed about critical results left unacknowledged (patients.escalation). "
+        "Doctors switch it on the home page.",
+    )
 
     class Meta:
         constraints = [

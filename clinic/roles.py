@@ -32,6 +32,11 @@ def can_acknowledge_critical_results(user: User) -> bool:
     return _has_role(user, Role.DOCTOR)
 
 
+def can_be_on_duty(user: User) -> bool:
+    """Go on or off duty: a doctor on duty is e-mailed about critical results left unacknowledged."""
+    return _has_role(user, Role.DOCTOR) and user.clinic_id is not None
+
+
 def can_view_dashboards(user: User) -> bool:
     """The population and review dashboards (aggregates of the clinic, no identifiers)."""
     return _has_role(user, Role.ADMIN, Role.DOCTOR)

@@ -1,10 +1,12 @@
 import logging
 
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
+from clinic import roles
 from clinic.audit import CheckpointInvalid, audit_checkpoint, audit_record, audit_verify
 from clinic.models import AuditOutcome, Clinic, Role, User
 
@@ -48,6 +50,25 @@ def user_create(
     user.full_clean()
     user.save()
     audit_record(actor=by, action="user.create", target=user, detail={"role": role})
+    return user
+
+
+@transaction.atomic
+def user_duty_set(*, user: User, by: User, on_duty: bool) -> User:
+    """A doctor goes on or off duty (their own switch; an admin's is the account's page in the admin). On duty,
+    they are e-mailed about the clinic's critical results left unacknowledged, so an account without an e-mail
+    address is refused rather than counted on."""
+    if by.pk != user.pk or not roles.can_be_on_duty(user):
+        raise PermissionDenied("Only a doctor goes on or off duty, for themselves.")
+    if on_duty and not user.email:
+        raise ValidationError(
+            "Your account has no e-mail address, so you could not be told of a critical result: ask your clinic "
+            "admin to add one. You are not on duty."
+        )
+    if user.on_duty != on_duty:
+        user.on_duty = on_duty
+        user.save(update_fields=["on_duty"])
+        audit_record(actor=by, action="user.duty", target=user, detail={"on_duty": on_duty})
     return user
 
 

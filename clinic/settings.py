@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Messages written while Redis was down (clinic.outbox) are sent within a minute of its return.
     "drain-outbox": {"task": "clinic.tasks.outbox_drain", "schedule": crontab(minute="*")},
+    # Critical results nobody acknowledged are e-mailed to the on-duty doctors, then the clinic's escalation contact.
+    "escalate-critical-results": {"task": "patients.tasks.escalate_critical_results", "schedule": crontab(minute="*")},
     # Drift is checked against the model in use before the weekly retraining replaces it.
     "check-model-drift-weekly": {
         "task": "mltraining.tasks.drift_check_all",
@@ -280,6 +282,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=30),
     },
 }
+
+# E-mail (patients.escalation: critical results left unacknowledged). Without EMAIL_HOST, as in the embedded
+# default, messages are printed to the console instead of sent.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if env_bool("EMAIL_USE_TLS", default=False) else 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)  # seconds: a server that hangs fails the attempt, retried next minute
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "clinic@localhost")
+# The portal's address as its users reach it: the links in e-mails point there.
+PORTAL_URL = os.environ.get("PORTAL_URL", "http://localhost:8000").rstrip("/")
 
 # Authentication
 AUTH_USER_MODEL = "clinic.User"

@@ -8,6 +8,7 @@ handler500 = views.server_error
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("duty/", views.duty_set, name="duty"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),

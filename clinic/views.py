@@ -3,13 +3,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse_lazy
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from clinic import roles, services
 from clinic.audit import audit_record
@@ -30,6 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_review_advice": roles.can_review_advice(user),
         "can_manage_clinic": roles.can_manage_clinic(user),
         "is_patient": roles.is_patient(user),
+        "can_be_on_duty": roles.can_be_on_duty(user),
     }
     # What is waiting, counted without names, so each role sees at once where to start.
     if context["can_review_advice"]:
@@ -38,11 +40,25 @@ def home(request: HttpRequest) -> HttpResponse:
         context["imported_diagnoses"] = patient_selectors.imported_conditions_awaiting_for(user=user).count()
     if context["can_view_patients"]:
         context["critical"] = patient_selectors.critical_patient_counts(user=user)
+        context["worklist"], context["worklist_total"] = patient_selectors.critical_worklist_read(user=user)
     if roles.can_handle_patient_requests(user):
         context["patient_requests"] = patient_contact.waiting_count(user=user)
     if context["can_manage_clinic"] and user.clinic_id:
         context["active_model"] = mltraining_selectors.active_model_brief(clinic_id=user.clinic_id)
     return render(request, "clinic/home.html", context)
+
+
+@require_POST
+@login_required
+def duty_set(request: HttpRequest) -> HttpResponse:
+    on_duty = request.POST.get("on_duty") == "on"
+    try:
+        services.user_duty_set(user=request.user, by=request.user, on_duty=on_duty)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "You are on duty." if on_duty else "You are off duty.")
+    return redirect("home")
 
 
 @require_GET

@@ -183,3 +183,14 @@ def critical_text(spec: AnalyteSpec, value: float, interpretation: str) -> str:
     analyte's precision, never rounded onto the critical limit it is past."""
     decimals = off_limit_decimals(value, spec.decimals, [spec.critical_low, spec.critical_high])
     return f"{spec.name} {value:.{decimals}f} {unit_label(spec.code, spec.unit)} ({CRITICAL_LABELS[interpretation]})"
+
+
+def critical_excess(spec: AnalyteSpec, value: float, interpretation: str) -> float:
+    """How far a critical value is past its critical limit, as a fraction of the limit (potassium 7.0 past 6.2:
+    0.13; sodium 118 below 120: 0.017): what "most severe first" sorts on, across analytes of different units.
+    A deliberately simple, unit-free order, not a clinical grading; 0 for a value not past a limit."""
+    limit = spec.critical_high if interpretation == "HH" else spec.critical_low if interpretation == "LL" else None
+    if limit is None:
+        return 0.0
+    past = value - limit if interpretation == "HH" else limit - value
+    return max(past, 0.0) / abs(limit) if limit else max(past, 0.0)

@@ -532,3 +532,38 @@ class ContactRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from patient {self.patient_id} ({self.get_status_display()})"
+
+
+class EscalationLevel(models.TextChoices):
+    DOCTORS = "doctors", "On-duty doctors"
+    CONTACT = "contact", "Escalation contact"
+
+
+class CriticalEscalation(models.Model):
+    """One e-mail about a critical result no doctor has acknowledged: to the clinic's on-duty doctors, or to its
+    escalation contact. At most one row per result and level, so no level is ever e-mailed twice; a row not yet
+    sent (`sent_at` empty) keeps its last `error` and is tried again on the next run. Written by
+    `patients.escalation` only."""
+
+    observation = models.ForeignKey(Observation, on_delete=models.PROTECT, related_name="escalations")
+    level = models.CharField(max_length=8, choices=EscalationLevel.choices)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why this level, when not the usual order.")
+    recipients = models.JSONField(default=list, blank=True, help_text="The addresses of the last attempt.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A sender holds the row until then: two runs at once never both send it.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the last attempt failed; empty once sent.")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["observation", "level"], name="critical_escalation_once_per_level"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], condition=models.Q(sent_at=None), name="critical_escalation_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} for observation {self.observation_id}"

@@ -37,6 +37,7 @@ class ResultRow:
     acknowledged: str = ""  # of a critical value: "Dr Grace Okafor, 29 Nov 2026 10:02: “patient called”"
     pk: int = 0  # the observation's, for its "Correct" link
     out_of_date: str = ""  # "older than 365 days: ADA 2025 ...", for a result too old to be judged as current
+    later: str = ""  # of a critical value no longer the latest: "4.5 mmol/L (normal), 2 Mar 2026 09:30"
 
 
 def range_text(rng: Range | None, unit: str) -> str:

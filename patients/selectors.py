@@ -21,17 +21,19 @@ from django.db.models.functions import Upper
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.formats import date_format
 from psycopg.sql import SQL, Literal
 
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
 from patients.catalog import catalog
-from patients.clinical import CRITICAL_LABELS, Range, age_on, reference_range
+from patients.clinical import CRITICAL_LABELS, Range, age_on, critical_excess, critical_text, reference_range
 from patients.models import (
     IMPORTED_CONDITION_SOURCES,
     Condition,
     ConditionSource,
+    EscalationLevel,
     Observation,
     ObservationStatus,
     Patient,
@@ -306,12 +308,94 @@ def with_latest_flagged(patients: QuerySet[Patient], *, critical: bool = False) 
 
 
 def critical_patient_counts(*, user: User) -> dict[str, int]:
-    """The home page's counts: the user's patients with a latest result in a critical range (LL or HH), and of them
-    those with such a result no doctor has acknowledged yet. Numbers without names; the list they link to audits
-    its read."""
-    critical = patient_search(user=user, critical=True).order_by()
-    waiting = Count("pk", filter=Q(_latest_flagged(CRITICAL, acknowledged_at__isnull=True)))
-    return critical.aggregate(patients=Count("pk"), unacknowledged=waiting)
+    """The home page's counts: the user's patients with a latest result in a critical range (LL or HH), and those
+    with a result in a critical range no doctor has acknowledged yet, whatever its time (an older critical value
+    is not taken on because a newer one is normal). Numbers without names; the list they link to audits its read."""
+    latest = Q(_latest_flagged(CRITICAL))
+    waiting = Q(Exists(_unacknowledged_critical().filter(patient_id=OuterRef("pk"))))
+    return (
+        patient_list_for(user=user)
+        .filter(latest | waiting)
+        .order_by()
+        .aggregate(patients=Count("pk", filter=latest), unacknowledged=Count("pk", filter=waiting))
+    )
+
+
+def _unacknowledged_critical() -> QuerySet[Observation]:
+    return Observation.objects.filter(interpretation__in=CRITICAL, acknowledged_at__isnull=True)
+
+
+def critical_unacknowledged(*, patient: Patient) -> list[Observation]:
+    """The patient's final results in a critical range no doctor has acknowledged, whatever their time, the most
+    severe first (furthest past its critical limit, `clinical.critical_excess`), then the most recent."""
+    waiting = _unacknowledged_critical().filter(patient=patient).select_related("analyte").order_by("-effective_at")
+    spec_of = catalog().by_id
+    return sorted(waiting, key=lambda o: -critical_excess(spec_of[o.analyte_id], o.value, o.interpretation))
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    patient: Patient
+    result: str  # "Potassium 7.0 mmol/L (critically high)"
+    arrived_at: datetime.datetime
+    minutes_waiting: int
+    escalation: list[str]  # "on-duty doctors e-mailed 10:32", "e-mail to the escalation contact failed, ..."
+    failed: bool
+
+
+WORKLIST_ROWS = 50  # the oldest; a clinic with more has a bigger problem than a long page, and the count says so
+
+
+def critical_worklist_read(*, user: User, now: datetime.datetime | None = None) -> tuple[list[WorklistRow], int]:
+    """The home page's worklist: the user's clinic's critical results no doctor has acknowledged, longest waiting
+    first, each with how its escalation stands; and how many there are in all. Audited as one read naming the
+    patients shown."""
+    now = now or timezone.now()
+    waiting = _unacknowledged_critical().filter(patient__in=patient_list_for(user=user))
+    total = waiting.count()
+    if not total:
+        return [], 0
+    observations = list(
+        waiting.select_related("patient__clinic")
+        .prefetch_related("escalations")
+        .order_by("created_at", "pk")[:WORKLIST_ROWS]
+    )
+    spec_of = catalog().by_id
+    rows = [
+        WorklistRow(
+            patient=o.patient,
+            result=critical_text(spec_of[o.analyte_id], o.value, o.interpretation),
+            arrived_at=o.created_at,
+            minutes_waiting=int((now - o.created_at).total_seconds() // 60),
+            escalation=_escalation_state(o, now),
+            failed=any(e.error and e.sent_at is None for e in o.escalations.all()),
+        )
+        for o in observations
+    ]
+    audit_record(
+        actor=user,
+        action="patient.critical_worklist",
+        detail={"count": total, "patient_ids": sorted({row.patient.pk for row in rows})},
+    )
+    return rows, total
+
+
+def _escalation_state(observation: Observation, now: datetime.datetime) -> list[str]:
+    def at(moment: datetime.datetime) -> str:
+        return date_format(timezone.localtime(moment), "j M H:i")
+
+    state = []
+    for escalation in observation.escalations.all():
+        who = "on-duty doctors" if escalation.level == EscalationLevel.DOCTORS else "escalation contact"
+        if escalation.sent_at:
+            why = f" ({escalation.reason})" if escalation.reason else ""
+            state.append(f"{who} e-mailed {at(escalation.sent_at)}{why}")
+        elif escalation.error:
+            state.append(f"e-mail to the {who} failed, tried again every minute: {escalation.error}")
+    if not state:
+        due = observation.created_at + datetime.timedelta(minutes=observation.patient.clinic.escalation_minutes)
+        state.append(f"not escalated yet: e-mailed at {at(due)} if still waiting" if due > now else "being e-mailed")
+    return state
 
 
 def patient_list_read(*, user: User, filters: dict[str, Any], count: int) -> None:

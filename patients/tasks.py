@@ -34,3 +34,11 @@ def resume_stalled_import_jobs() -> list[int]:
     from patients.imports import jobs
 
     return jobs.import_jobs_resume_stalled()
+
+
+@shared_task(acks_late=True)
+def escalate_critical_results() -> int:
+    """Every minute: critical results left unacknowledged are e-mailed to the on-duty doctors, then the contact."""
+    from patients.escalation import critical_escalations_run
+
+    return len(critical_escalations_run())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -47,7 +48,7 @@ from patients.models import (
     ObservationStatus,
     Patient,
 )
-from patients.results import result_row, trend_chart
+from patients.results import ResultRow, result_row, trend_chart
 from patients.selectors import ABNORMAL, CRITICAL
 from predictions.views import risk_card
 from recommendations.models import ItemStatus
@@ -195,6 +196,23 @@ def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str
     return rows
 
 
+def _critical_banner(patient: Patient, latest: list[Observation], latest_critical: list[ResultRow]) -> list[ResultRow]:
+    """Every critical value no doctor has acknowledged, whatever its time and the most severe first (one taken
+    before a normal value of the same test, imported after it, must not hide behind it), each saying which result
+    came later; then the latest critical values already acknowledged."""
+    latest_of = {o.analyte_id: o for o in latest}
+    rows = []
+    for observation in selectors.critical_unacknowledged(patient=patient):
+        newer = latest_of.get(observation.analyte_id)
+        later = ""
+        if newer is not None and newer.pk != observation.pk:
+            shown, when = result_row(patient, newer, None), timezone.localtime(newer.effective_at)
+            later = f"{shown.value} ({shown.flag_label.lower()}), {date_format(when, 'j M Y H:i')}"
+        rows.append(dataclasses.replace(result_row(patient, observation, None), later=later))
+    waiting = {row.pk for row in rows}
+    return rows + [row for row in latest_critical if row.pk not in waiting]
+
+
 def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[str, Any] | None) -> dict[str, Any]:
     """From results to review in four steps, from what the page already read (no query of its own)."""
     measured = [o for o in latest if o.analyte.kind != AnalyteKind.WEARABLE]
@@ -245,6 +263,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     preliminary, amended = selectors.observations_not_final(patient=patient)
+    banner = _critical_banner(patient, latest, critical) if risk is not None else []  # clinical roles only
     context = {
         "patient": patient,
         "age": age_on(patient.birth_date, timezone.localdate()),
@@ -261,8 +280,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "flagged": [  # labs and vitals, as the flow counts them (a wearable's daily values are not tests)
             row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
         ],
-        "critical": critical,
-        "critical_waiting": sum(not row.acknowledged for row in critical),
+        "critical": banner,
+        "critical_waiting": sum(not row.acknowledged for row in banner),
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
         "can_confirm_diagnosis": roles.can_confirm_diagnosis(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,

@@ -173,16 +173,20 @@ def test_clinical_staff_see_how_many_patients_have_a_critical_latest_result_and_
     _potassium(acknowledged, by, 2.0, day=1)
     critical_results_acknowledge(patient=acknowledged, by=users_by_role[Role.DOCTOR])
     _potassium(recovered, by, 2.0, day=1)
-    _potassium(recovered, by, 4.0, day=2)  # back in range since
+    _potassium(recovered, by, 4.0, day=2)  # back in range since, but nobody took the critical value on
     _potassium(normal, by, 4.5, day=1)
     _potassium(PatientFactory(clinic=clinic_b), doctor_b, 7.0, day=1)  # another clinic's
     client.force_login(users_by_role[role])
 
     text, links = home_line(client, "home-critical")
 
-    assert text == "2 patients with a latest result in a critical range, 1 not yet acknowledged by a doctor. Show them"
+    assert text == (
+        "2 patients with a latest result in a critical range, 2 with a critical result not yet acknowledged by a "
+        "doctor. Show them"
+    )
     assert {patient for patient, _age in client.get(links[0]).context["rows"]} == {waiting, acknowledged}
     critical_results_acknowledge(patient=waiting, by=users_by_role[Role.DOCTOR])
+    critical_results_acknowledge(patient=recovered, by=users_by_role[Role.DOCTOR])
     assert home_line(client, "home-critical")[0] == (
         "2 patients with a latest result in a critical range, all acknowledged. Show them"
     )

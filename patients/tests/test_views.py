@@ -17,7 +17,13 @@ from patients.clinical import Range, reference_range
 from patients.dashboard import dashboard_caches_forget
 from patients.models import Allergy, Condition, Medication, Observation, Patient, Sex, VerificationStatus
 from patients.selectors import patient_search
-from patients.services import ObservationInput, condition_record, medication_add, observations_record
+from patients.services import (
+    ObservationInput,
+    condition_record,
+    critical_results_acknowledge,
+    medication_add,
+    observations_record,
+)
 from patients.tests.factories import PatientFactory
 
 WHEN = datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC)
@@ -55,6 +61,7 @@ def _canonical(code):
         "wbc": "10*9/L",
         "bmi": "kg/m2",
         "potassium": "mmol/L",
+        "sodium": "mmol/L",
     }[code]
 
 
@@ -625,9 +632,10 @@ def test_the_detail_runs_the_same_queries_for_3_or_30_results(client, doctor_a, 
     # the session (unless read from Redis), the user with their clinic, patient, audit row, latest, series (the
     # wearable means too), conditions, medications, allergies, the last 10 predictions with their model version
     # (predictions.views.risk_card), the latest recommendation (recommendations.views.advice_card; its items only
-    # when there is one; the flow view reuses both), the corrected and withdrawn results; and, every few minutes
-    # per process, the clinic's medians for the radar (clinical roles)
-    queries = 10 + session_read_queries() + audit_write_queries()
+    # when there is one; the flow view reuses both), the corrected and withdrawn results, the critical values not
+    # yet acknowledged whatever their time (the banner); and, every few minutes per process, the clinic's medians
+    # for the radar (clinical roles)
+    queries = 11 + session_read_queries() + audit_write_queries()
     with django_assert_num_queries(queries):
         client.get(page_url("detail", few))
     dashboard_caches_forget()
@@ -778,11 +786,45 @@ def test_staff_see_the_critical_banner_but_only_a_doctor_acknowledges(client, st
     assert not Observation.objects.filter(acknowledged_at__isnull=False).exists()
 
 
-def test_no_critical_call_out_once_the_latest_value_is_back_in_range_nor_for_a_patients_own_account(
-    client, staff_a, patient_a, own_record, patient_user_a
+@pytest.mark.hazard(
+    "H1", "A critical potassium imported with an earlier time than a normal one still heads the page until acknowledged"
+)
+def test_a_critical_value_older_than_a_normal_one_of_the_same_test_is_called_out_until_a_doctor_acknowledges_it(
+    client, staff_a, doctor_a, patient_a
+):
+    record(patient_a, staff_a, when=WHEN + datetime.timedelta(days=1), potassium=4.5)
+    record(patient_a, staff_a, when=WHEN, potassium=7.0)  # imported afterwards, taken a day before
+    client.force_login(doctor_a)
+
+    banner = critical_banner(client, patient_a)
+
+    assert "<strong>Potassium</strong> 7.0 mmol/L (critically high), 1 Mar 2026 09:30" in banner
+    assert "<strong>not yet acknowledged</strong> · a later result: 4.5 mmol/L (normal), 2 Mar 2026 09:30" in banner
+    assert "critical-acknowledge" in banner  # the doctor's button
+    client.post(reverse("patients:critical_acknowledge", args=[patient_a.pk]))
+    assert critical_banner(client, patient_a) == ""  # taken on, and the latest potassium is normal
+
+
+def test_the_banner_lists_the_most_severe_waiting_value_first_then_the_latest_acknowledged_ones(
+    client, staff_a, doctor_a, patient_a
+):
+    record(patient_a, staff_a, when=WHEN, hemoglobin=6.0)  # critically low (limit 7 g/dL)
+    critical_results_acknowledge(patient=patient_a, by=doctor_a)
+    record(patient_a, staff_a, when=WHEN + datetime.timedelta(hours=1), sodium=(119, "mmol/L"))  # just past 120
+    record(patient_a, staff_a, when=WHEN - datetime.timedelta(hours=1), potassium=7.5)  # far past 6.2, older
+    client.force_login(staff_a)
+
+    items = re.findall(r"<li><strong>(\w+)</strong>.*?</li>", critical_banner(client, patient_a))
+
+    assert items == ["Potassium", "Sodium", "Hemoglobin"]
+
+
+def test_no_critical_call_out_once_acknowledged_and_back_in_range_nor_for_a_patients_own_account(
+    client, staff_a, doctor_a, patient_a, own_record, patient_user_a
 ):
     client.force_login(staff_a)
     client.get(panel_post(client, patient_a, "metabolic", potassium=("7.0", "mmol/L"))["Location"])
+    critical_results_acknowledge(patient=patient_a, by=doctor_a)
     response = panel_post(client, patient_a, "metabolic", when="2026-03-02T09:30", potassium=("4.5", "mmol/L"))
 
     page = client.get(response["Location"])

@@ -357,6 +357,7 @@ ROLE_PAGES: dict[str, Target] = {
     "recommendations:mine": Target(_no_arguments, PATIENTS, GET),
     "patients:mine": Target(_no_arguments, PATIENTS, GET),
     "patients:my_report": Target(_no_arguments, PATIENTS, GET),
+    "duty": Target(_no_arguments, DOCTORS, POST),  # the doctor's own on-duty switch
     "recommendations:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "recommendations:protocols": Target(_no_arguments, DOCTORS, GET),
     "recommendations:protocol_sign": Target(_no_arguments, DOCTORS, {"GET": None, "POST": _protocol_form}),
