@@ -1,6 +1,7 @@
 """A chart's HTML: the figure plotly.js draws, in the house style, with nothing unescaped."""
 
 import json
+import re
 
 import plotly.graph_objects as go
 
@@ -8,16 +9,10 @@ from clinic.charts import PALETTE, Chart
 
 
 def _drawn(html: str) -> tuple[list, dict]:
-    """The data and layout passed to Plotly.newPlot in the chart's script."""
-    decoder = json.JSONDecoder()
-    rest = html[html.index("Plotly.newPlot(") + len("Plotly.newPlot(") :]
-    values, i = [], 0
-    while len(values) < 3:
-        while rest[i] in " \n\t,":
-            i += 1
-        value, i = decoder.raw_decode(rest, i)
-        values.append(value)
-    return values[1], values[2]
+    """The data and layout static/js/charts.js hands to Plotly.newPlot: the chart's JSON data element."""
+    figure = json.loads(re.search(r'<script type="application/json" data-plotly-figure="[^"]+">(.*?)</script>', html,
+                                  re.DOTALL).group(1))  # fmt: skip
+    return figure["data"], figure["layout"]
 
 
 def test_the_drawn_layout_keeps_the_charts_own_settings_under_the_house_style():
