@@ -70,9 +70,13 @@ class Chart:
 
     @property
     def html(self) -> SafeString:
-        """The chart's box and its figure as JSON data beside it, which static/js/charts.js hands to plotly.js."""
+        """The chart's box and its figure as JSON data beside it, which static/js/charts.js hands to plotly.js.
+
+        The house template (7 KB) is left out: the page carries it once (`plotly_template_json`), not once a chart.
+        """
         figure = self.plotly_figure()
-        data = to_json_plotly({"data": figure.get("data", []), "layout": figure["layout"], "config": _CONFIG})
+        layout = {key: value for key, value in figure["layout"].items() if key != "template"}
+        data = to_json_plotly({"data": figure.get("data", []), "layout": layout, "config": _CONFIG})
         div_id = f"chart-{self.key}"
         return format_html(
             '<div style="height:{}px; width:100%;"><div id="{}" class="plotly-graph-div" style="height:100%; '
@@ -102,6 +106,12 @@ class SvgChart:
 @functools.cache
 def _template() -> dict[str, Any]:
     return pio.templates["plotly_white"].to_plotly_json()
+
+
+def plotly_template_json() -> SafeString:
+    """The house template as a JSON data element, once per page: static/js/charts.js gives it to every chart."""
+    data = to_json_plotly(_template()).translate(_JSON_SCRIPT_ESCAPES)
+    return format_html('<script type="application/json" id="plotly-template">{}</script>', mark_safe(data))  # noqa: S308
 
 
 def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
