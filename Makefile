@@ -95,6 +95,7 @@ bench: $(BENCH_STAMP)
 		$(PY) bench/hl7_feed.py --messages $(BENCH_HL7_MESSAGES) --runs $(BENCH_RUNS)
 	$(PY) bench/real_tables.py
 	$(PY) manage.py evaluate_ranking --simulate --write-results
+	$(PY) bench/page_weight.py
 	@echo "Written: bench/RESULTS.md"
 
 clean:

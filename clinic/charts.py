@@ -1,8 +1,10 @@
 """Charts for the dashboards: plotly figures rendered as HTML fragments, each with the data behind it as CSV.
 
 plotly's JavaScript comes from the installed wheel (`plotly/package_data/plotly.min.js`, served as the static
-file `plotly/plotly.min.js`, see STATICFILES_DIRS); nothing is fetched from a CDN. Pages that show charts
-include `includes/plotly.html` in their head block: each chart's inline script draws as soon as it is parsed.
+file `plotly/plotly.min.js`, see STATICFILES_DIRS); nothing is fetched from a CDN. Pages that show plotly charts
+include `includes/plotly.html` (both scripts deferred: the 4.8 MB bundle never holds up the page's first paint);
+each chart is its figure as JSON data, drawn by static/js/charts.js once the page is parsed. No inline script runs.
+A page that shows only server-drawn charts (`SvgChart`: the patient page) loads no plotly at all.
 Every chart has a title and axis titles in words a clinician uses, and its aggregated data can be downloaded
 as CSV with `?download=<key>` on the same page. Aggregates are computed on the server: a chart's data never
 holds names, MRNs or other identifiers.
@@ -18,8 +20,10 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
+from plotly.io.json import to_json_plotly
 
 from clinic.csvutils import csv_response
 from mltraining.ml.labels import HEALTHY, LABELS
@@ -31,6 +35,8 @@ CLASS_COLORS = {
     HEALTHY: "#6c757d",
     **{key: color for (key, _, _), color in zip(LABELS, [*PALETTE[:6], PALETTE[7]], strict=True)},
 }
+# As django.utils.html.json_script: no text in a figure can close its <script> element or open another.
+_JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
@@ -64,14 +70,48 @@ class Chart:
 
     @property
     def html(self) -> SafeString:
-        div = pio.to_html(self.plotly_figure(), full_html=False, include_plotlyjs=False, div_id=f"chart-{self.key}",
-                          config=_CONFIG, validate=False)  # fmt: skip
-        return mark_safe(div)  # noqa: S308  (plotly's own markup; every text in it is escaped by plotly)
+        """The chart's box and its figure as JSON data beside it, which static/js/charts.js hands to plotly.js.
+
+        The house template (7 KB) is left out: the page carries it once (`plotly_template_json`), not once a chart.
+        """
+        figure = self.plotly_figure()
+        layout = {key: value for key, value in figure["layout"].items() if key != "template"}
+        data = to_json_plotly({"data": figure.get("data", []), "layout": layout, "config": _CONFIG})
+        div_id = f"chart-{self.key}"
+        return format_html(
+            '<div style="height:{}px; width:100%;"><div id="{}" class="plotly-graph-div" style="height:100%; '
+            'width:100%;"></div></div><script type="application/json" data-plotly-figure="{}">{}</script>',
+            self.height, div_id, div_id, mark_safe(data.translate(_JSON_SCRIPT_ESCAPES)),  # noqa: S308 (escaped)
+        )  # fmt: skip
+
+
+@dataclass
+class SvgChart:
+    """A chart drawn on the server as inline SVG, shown and downloaded as a `Chart` is: a page that shows only
+    these loads no chart library (the patient page's radar, see patients/charts.py)."""
+
+    key: str
+    title: str
+    svg: SafeString
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    caption: str = ""
+    table: Sequence[Sequence[str]] = ()  # the numbers as the chart shows them, one row a point: its text alternative
+
+    @property
+    def html(self) -> SafeString:
+        return self.svg
 
 
 @functools.cache
 def _template() -> dict[str, Any]:
     return pio.templates["plotly_white"].to_plotly_json()
+
+
+def plotly_template_json() -> SafeString:
+    """The house template as a JSON data element, once per page: static/js/charts.js gives it to every chart."""
+    data = to_json_plotly(_template()).translate(_JSON_SCRIPT_ESCAPES)
+    return format_html('<script type="application/json" id="plotly-template">{}</script>', mark_safe(data))  # noqa: S308
 
 
 def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +142,7 @@ def no_data(figure: go.Figure, message: str, *, hide_axes: bool = False) -> go.F
     return figure
 
 
-def download(request: HttpRequest, charts: Sequence[Chart], prefix: str) -> HttpResponse | None:
+def download(request: HttpRequest, charts: Sequence[Chart | SvgChart], prefix: str) -> HttpResponse | None:
     """The CSV of the chart named by ?download=<key>, or None when the page itself is asked for."""
     key = request.GET.get("download")
     if not key:

@@ -53,8 +53,9 @@ class RequestContextMiddleware:
 class SecurityHeadersMiddleware:
     """A Content-Security-Policy on every answer, and `Cache-Control: no-store` on every answer to a signed-in user.
 
-    Scripts run only from this server or with the request's nonce (`request.csp_nonce`: the plotly charts' inline
-    drawing, see clinic/templatetags/csp.py); styles may be inline (plotly and Bootstrap's components set them).
+    Scripts run only from this server or with the request's nonce (`request.csp_nonce`; no page has an inline
+    script now: plotly charts are JSON data drawn by static/js/charts.js); styles may be inline (plotly and
+    Bootstrap's components set them).
     Pages and API answers of a signed-in user hold patient data: no browser, proxy or back button keeps them.
     """
 

@@ -30,12 +30,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from clinic.audit import audit_record
-from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, Chart, axes, no_data
+from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, Chart, SvgChart, axes, no_data
 from clinic.models import User
 from mltraining.ml.features import FEATURES, NUMERIC
 from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY, LABELS, class_of_code
 from patients.catalog import catalog
 from patients.catalog_data import unit_display
+from patients.charts import Spoke, radar_svg
 from patients.models import AnalyteKind, Condition, Observation, Patient, VerificationStatus
 from patients.selectors import ABNORMAL, reference_range_for
 from predictions import selectors as prediction_selectors
@@ -627,8 +628,11 @@ class _Spoke:
     def position(self, value: float | None) -> float | None:
         return None if value is None else (value - self.low) / (self.high - self.low)
 
+    def value_text(self, value: float | None) -> str:
+        return "—" if value is None else f"{value:.{self.decimals}f} {self.unit}"
+
     def text(self, value: float) -> str:
-        return f"{self.label}: {value:.{self.decimals}f} {self.unit} (range {self.low:g}–{self.high:g})"
+        return f"{self.label}: {self.value_text(value)} (range {self.low:g}–{self.high:g})"
 
 
 def _spokes(patient: Patient, latest: Sequence[Observation], medians: dict[str, float]) -> list[_Spoke]:
@@ -644,54 +648,36 @@ def _spokes(patient: Patient, latest: Sequence[Observation], medians: dict[str, 
     return spokes
 
 
-def _ring(values: list[float | None]) -> list[float | None]:
-    """Radar values clipped to the drawn range, the first repeated at the end to close the ring."""
-    clipped = [None if v is None else min(max(v, RADAR_RANGE[0]), RADAR_RANGE[1]) for v in values]
-    return clipped + clipped[:1]
+def _description(spokes: Sequence[_Spoke]) -> str:
+    """The radar in words, for those who do not see it: which results lie outside their range, and which way."""
+    below = [s.label for s in spokes if s.observation.value < s.low]
+    above = [s.label for s in spokes if s.observation.value > s.high]
+    said = [f"{', '.join(names)} {where} the reference range" for names, where in ((below, "below"), (above, "above"))
+            if names]  # fmt: skip
+    outside = "; ".join(said) if said else "every one within its reference range"
+    return f"{len(spokes)} latest results on this patient's own reference ranges: {outside}. The table lists them."
 
 
 def patient_radar_chart(
     *, patient: Patient, latest: Sequence[Observation], medians: dict[str, float] | None
-) -> Chart | None:
+) -> SvgChart | None:
     """The patient's latest key values on their reference ranges (0 = low limit, 1 = high limit) against the
-    clinic's medians on the same scale (None: being computed); None with fewer than three such values."""
+    clinic's medians on the same scale (None: being computed); None with fewer than three such values.
+
+    Drawn on the server (patients.charts.radar_svg): the patient page, the most visited, loads no plotly."""
     spokes = _spokes(patient, latest, medians or {})
     if len(spokes) < 3:
         return None
-    theta = [s.label for s in spokes] + [spokes[0].label]
-    values = [s.observation.value for s in spokes]
-    patient_text = [s.text(s.observation.value) for s in spokes]
-    median_text = ["no clinic median" if s.median is None else s.text(s.median) for s in spokes]
-    colors = ["#dc3545" if s.observation.interpretation in ABNORMAL else "#0d6efd" for s in spokes]
-    # Plain data, not go.Figure: on the patient page, building it through plotly's objects cost ~40 ms a view.
-    figure = {
-        "data": [
-            {"type": "scatterpolar", "r": [0] * len(theta), "theta": theta, "mode": "lines",
-             "line": {"color": "#198754", "width": 1}, "hoverinfo": "skip", "showlegend": False},
-            {"type": "scatterpolar", "r": [1] * len(theta), "theta": theta, "mode": "lines", "fill": "tonext",
-             "name": "Reference range", "fillcolor": "rgba(25, 135, 84, 0.15)",
-             "line": {"color": "#198754", "width": 1}, "hoverinfo": "skip"},
-            *([] if medians is None else [
-                {"type": "scatterpolar", "r": _ring([s.position(s.median) for s in spokes]), "theta": theta,
-                 "mode": "lines+markers", "name": "Clinic median", "line": {"color": "#6c757d", "dash": "dash"},
-                 "marker": {"size": 5}, "text": median_text + median_text[:1],
-                 "hovertemplate": "Clinic median · %{text}<extra></extra>"},
-            ]),
-            {"type": "scatterpolar", "r": _ring([s.position(v) for s, v in zip(spokes, values, strict=True)]),
-             "theta": theta, "mode": "lines+markers", "name": "This patient", "line": {"color": "#0d6efd", "width": 2},
-             "marker": {"size": 8, "color": colors + colors[:1]}, "text": patient_text + patient_text[:1],
-             "hovertemplate": "%{text}<extra></extra>"},
+    title = "Latest results against the reference range"
+    svg = radar_svg(
+        title=title, description=_description(spokes), radial_range=RADAR_RANGE, with_medians=medians is not None,
+        spokes=[
+            Spoke(label=s.label, position=s.position(s.observation.value), text=s.text(s.observation.value),
+                  flagged=s.observation.interpretation in ABNORMAL, median_position=s.position(s.median),
+                  median_text="" if s.median is None else s.text(s.median))
+            for s in spokes
         ],
-        "layout": {
-            # The radial ticks sit between the first two spokes, where they cover no lab's name.
-            "polar": {"radialaxis": {"range": list(RADAR_RANGE), "tickvals": [0, 1],
-                                     "ticktext": ["low limit", "high limit"],
-                                     "tickfont": {"size": 10, "color": "#198754"}, "angle": 90 - 180 / len(spokes),
-                                     "tickangle": 0},
-                      "angularaxis": {"direction": "clockwise", "rotation": 90, "tickfont": {"size": 12}}},
-            "legend": {"orientation": "h", "y": -0.08, "x": 0.5, "xanchor": "center"},
-        },
-    }  # fmt: skip
+    )  # fmt: skip
     rows = [
         (s.label, round(s.observation.value, s.decimals + 1), s.unit, s.low, s.high,
          round(s.position(s.observation.value), 3), s.observation.interpretation,
@@ -699,18 +685,22 @@ def patient_radar_chart(
          None if s.median is None else round(s.position(s.median), 3))
         for s in spokes
     ]  # fmt: skip
-    return Chart(
+    return SvgChart(
         key="radar",
-        title="Latest results against the reference range",
-        figure=figure,
+        title=title,
+        svg=svg,
         columns=["lab", "value", "unit", "range_low", "range_high", "position", "flag", "taken", "clinic_median",
                  "clinic_median_position"],
         rows=rows,
+        table=[
+            (s.label, s.value_text(s.observation.value), f"{s.low:g}–{s.high:g} {s.unit}",
+             s.observation.interpretation or "—", f"{s.observation.effective_at:%Y-%m-%d}", s.value_text(s.median))
+            for s in spokes
+        ],
         caption="Each spoke is one lab on this patient's own reference range: the shaded ring is in range (inner "
         "edge the low limit, outer edge the high limit; with only an upper limit the centre side is zero). Red "
         "dots are flagged results. Dashed: the clinic's median of each patient's latest value (recomputed every few "
         "minutes). Values beyond the "
         "chart are drawn at its edge; the CSV has them all."
         + (" The clinic medians are being computed: they are drawn on a later view." if medians is None else ""),
-        height=460,
     )  # fmt: skip

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from clinic import roles
-from clinic.charts import Chart, download
+from clinic.charts import SvgChart, download
 from clinic.models import User
 from patients import dashboard, portal, selectors, services
 from patients.catalog import catalog
@@ -233,7 +233,7 @@ def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[s
     }
 
 
-def _radar(user: User, patient: Patient, latest: list[Observation]) -> Chart | None:
+def _radar(user: User, patient: Patient, latest: list[Observation]) -> SvgChart | None:
     if not roles.can_view_patients(user):
         return None
     medians = dashboard.clinic_medians(clinic_id=patient.clinic_id, codes=list(dashboard.RADAR_LABS))

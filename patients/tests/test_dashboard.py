@@ -52,8 +52,8 @@ def csv_of(response):
 
 def figures_of(html):
     """The plotly data and layout of every chart on a page, as JSON."""
-    calls = re.findall(r'Plotly\.newPlot\(\s*"chart-[\w-]+",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{"displaylogo"', html, re.S)
-    return [(json.loads(data), json.loads(layout)) for data, layout in calls]
+    figures = re.findall(r'<script type="application/json" data-plotly-figure="[\w-]+">(.*?)</script>', html, re.S)
+    return [(figure["data"], figure["layout"]) for figure in map(json.loads, figures)]
 
 
 # --- access --------------------------------------------------------------------------------------------------
@@ -110,7 +110,6 @@ def test_every_chart_is_drawn_with_a_title_named_axes_and_a_caption(client, doct
     board = response.context["board"]
     assert [chart.key for chart in board.charts] == CHART_KEYS
     assert html.count('data-testid="chart"') == len(CHART_KEYS)
-    assert "plotly/plotly.min.js" in html
     for chart in board.charts:
         layout = chart.plotly_figure()["layout"]
         assert chart.title in html
@@ -381,7 +380,7 @@ def test_a_patient_page_does_not_wait_for_the_clinic_medians_a_worker_computes_f
     radar = response.context["radar"]
     assert response.status_code == 200
     assert [row[8] for row in radar.rows] == [None] * len(radar.rows)  # no clinic median yet, the patient's own all
-    assert "Clinic median" not in [trace.get("name") for trace in radar.figure["data"]]
+    assert "Clinic median" not in radar.svg
     assert "being computed" in radar.caption
     assert sent == [("medians", cohort[0].clinic_id, list(dashboard.RADAR_LABS))]
 
@@ -389,7 +388,7 @@ def test_a_patient_page_does_not_wait_for_the_clinic_medians_a_worker_computes_f
     radar = client.get(detail_url(cohort[0])).context["radar"]
 
     assert all(row[8] is not None for row in radar.rows)
-    assert "Clinic median" in [trace.get("name") for trace in radar.figure["data"]]
+    assert "Clinic median" in radar.svg
 
 
 def test_figures_past_their_age_are_computed_in_the_request_when_no_worker_can_be_reached(
@@ -552,7 +551,6 @@ def test_a_doctor_sees_the_radar_and_the_flow_from_results_to_review(client, doc
     flow = response.context["flow"]
     assert response.context["radar"].key == "radar"
     assert 'data-testid="radar"' in html
-    assert "plotly/plotly.min.js" in html
     assert flow["prediction"]["prediction"].pk == recommendation.prediction_id
     assert (flow["approved"], flow["rejected"], flow["pending"]) == (1, 1, recommendation.items.count() - 2)
     assert flow["abnormal"] == len(response.context["flagged"])
@@ -583,3 +581,58 @@ def test_a_patient_sees_neither_the_radar_nor_the_flow_on_their_own_record(clien
     assert (response.context["radar"], response.context["flow"]) == (None, None)
     assert 'data-testid="flow"' not in response.content.decode()
     assert "plotly" not in response.content.decode()
+
+
+# --- the patient page is light: no plotly, no render-blocking script, the radar drawn on the server ----------
+
+SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+
+
+def test_the_patient_page_loads_no_plotly_and_no_render_blocking_script(client, doctor_a, cohort):
+    client.force_login(doctor_a)
+
+    html = client.get(detail_url(cohort[0])).content.decode()
+
+    assert 'data-testid="radar"' in html
+    assert "plotly" not in html.lower()  # neither the 4.8 MB bundle nor a chart that needs it
+    external = [attrs for attrs in SCRIPT_TAG.findall(html) if "src=" in attrs]
+    assert external  # Bootstrap's bundle, at least
+    # Every script the page fetches waits for the document: none holds up its first paint.
+    assert all(re.search(r"\bdefer\b|type=\"module\"", attrs) for attrs in external)
+
+
+def test_the_radar_is_drawn_on_the_server_with_a_text_alternative_and_the_charts_numbers(
+    client, doctor_a, staff_a, clinic_a
+):
+    patient = PatientFactory(clinic=clinic_a, sex=Sex.FEMALE)
+    observations_record(patient=patient, by=staff_a, effective_at=WHEN, entries=[
+        ObservationInput("hemoglobin", 12.0, "g/dL"), ObservationInput("glucose", 7.1, "mmol/L"),
+        ObservationInput("ldl", 1.68, "mmol/L"), ObservationInput("crp", 80.0, "mg/L")])  # fmt: skip
+    client.force_login(doctor_a)
+
+    response = client.get(detail_url(patient))
+
+    html = response.content.decode()
+    radar = response.context["radar"]
+    svg = re.search(r'<svg[^>]*class="radar-chart".*?</svg>', html, re.DOTALL).group(0)
+    assert 'role="img"' in svg
+    assert "<title" in svg
+    assert "<desc" in svg
+    drawn = {
+        label: (float(position), text)
+        for label, position, text in re.findall(
+            r'<circle[^>]*data-lab="([^"]+)"[^>]*data-position="([-\d.]+)"[^>]*><title>([^<]+)</title>', svg
+        )
+    }
+    # The same points as the CSV (clipped to the drawn range as before), with their values and ranges on hover.
+    assert {lab: position for lab, (position, _) in drawn.items()} == {
+        row[0]: min(max(row[5], dashboard.RADAR_RANGE[0]), dashboard.RADAR_RANGE[1]) for row in radar.rows
+    }
+    assert drawn["Glucose"][1] == "Glucose: 7.1 mmol/L (range 3.9–5.5)"
+    assert drawn["CRP"][0] == dashboard.RADAR_RANGE[1]  # far beyond: drawn at the edge
+    # The text alternative: every value as a table a screen reader reads out, the flagged ones said in words.
+    table = re.search(r'<table[^>]*data-testid="radar-table".*?</table>', html, re.DOTALL).group(0)
+    for label in ("Hemoglobin", "Glucose", "LDL", "CRP"):
+        assert f'<th scope="row">{label}</th>' in table
+    assert "<td>7.1 mmol/L</td>" in table.replace(' class="text-nowrap"', "")  # as the point's title says it
+    assert "above the reference range" in svg  # the description names what is out of range

@@ -48,10 +48,20 @@ def test_a_doctor_sees_the_radar_and_the_flow_on_a_patient_page(browser_page, cl
     page = browser_page
     browser_login(page, "doc", PASSWORD)
 
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url))
     page.goto(f"/patients/{patient.pk}/")
 
-    assert charts_drawn(page) == (1, 1)
-    assert page.locator("[data-testid=radar] .polarlayer path").count() > 0
+    page.wait_for_load_state("networkidle")
+    radar = page.locator("[data-testid=radar] svg.radar-chart")
+    assert radar.get_attribute("role") == "img"
+    assert radar.locator("circle[data-lab]").count() >= 3
+    assert radar.bounding_box()["width"] > 300  # drawn, not squeezed
+    assert [url for url in fetched if "plotly" in url] == []  # the radar needs no chart library
+    page.get_by_text("The values as a table").click()
+    table = page.get_by_test_id("radar-table")
+    assert table.is_visible()
+    assert table.locator("tbody tr").count() == radar.locator("circle[data-lab]").count()
     assert "waiting for a doctor" in page.get_by_test_id("flow-review").inner_text()
     assert page.get_by_test_id("flow-prediction").inner_text().count("risk") == 1
     screenshot(page, "patient-radar-flow")
