@@ -578,7 +578,7 @@ def test_a_patient_sees_neither_the_radar_nor_the_flow_on_their_own_record(clien
     response = client.get(detail_url(patient))
 
     assert response.status_code == 200
-    assert (response.context["radar"], response.context["flow"]) == (None, None)
+    assert (response.context.get("radar"), response.context.get("flow")) == (None, None)
     assert 'data-testid="flow"' not in response.content.decode()
     assert "plotly" not in response.content.decode()
 
