@@ -213,8 +213,11 @@ def _critical_banner(patient: Patient, latest: list[Observation], latest_critica
     return rows + [row for row in latest_critical if row.pk not in waiting]
 
 
-def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[str, Any] | None) -> dict[str, Any]:
-    """From results to review in four steps, from what the page already read (no query of its own)."""
+def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[str, Any] | None,
+          critical_waiting: int = 0) -> dict[str, Any]:  # fmt: skip
+    """From results to review in four steps, from what the page already read (no query of its own). Step 1 also
+    counts the critical values no doctor has acknowledged, older ones hidden behind a later normal value included:
+    "all in range" must never stand above a critical result still waiting."""
     measured = [o for o in latest if o.analyte.kind != AnalyteKind.WEARABLE]
     shown = risk["shown"] if risk else None
     rec = advice.get("rec") if advice else None
@@ -223,6 +226,7 @@ def _flow(latest: list[Observation], risk: dict[str, Any] | None, advice: dict[s
         "results_at": max((o.effective_at for o in measured), default=None),
         "results": len(measured),
         "abnormal": sum(o.interpretation in ABNORMAL for o in measured),
+        "critical_waiting": critical_waiting,
         "prediction": shown,
         "failed": risk["latest_failed"] if risk else None,  # why step 2 has no prediction to show
         "insufficient": risk["insufficient"] if risk else None,
@@ -264,6 +268,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
     preliminary, amended = selectors.observations_not_final(patient=patient)
     banner = _critical_banner(patient, latest, critical) if risk is not None else []  # clinical roles only
+    critical_waiting = sum(not row.acknowledged for row in banner)
     context = {
         "patient": patient,
         "age": age_on(patient.birth_date, timezone.localdate()),
@@ -281,11 +286,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             row for panel in panels if panel["key"] != "wearable" for row in panel["rows"] if row.flag in ABNORMAL
         ],
         "critical": banner,
-        "critical_waiting": sum(not row.acknowledged for row in banner),
+        "critical_waiting": critical_waiting,
         "can_acknowledge": roles.can_acknowledge_critical_results(request.user),
         "can_confirm_diagnosis": roles.can_confirm_diagnosis(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
-        "flow": _flow(latest, risk, advice) if risk is not None else None,  # clinical roles only
+        "flow": _flow(latest, risk, advice, critical_waiting) if risk is not None else None,  # clinical roles only
         "amended": _amended_rows(patient, amended),
         "preliminary": [result_row(patient, o, None) for o in preliminary],
     }

@@ -801,8 +801,12 @@ def test_a_critical_value_older_than_a_normal_one_of_the_same_test_is_called_out
     assert "<strong>Potassium</strong> 7.0 mmol/L (critically high), 1 Mar 2026 09:30" in banner
     assert "<strong>not yet acknowledged</strong> · a later result: 4.5 mmol/L (normal), 2 Mar 2026 09:30" in banner
     assert "critical-acknowledge" in banner  # the doctor's button
+    page = client.get(reverse("patients:detail", args=[patient_a.pk]))
+    assert (page.context["flow"]["abnormal"], page.context["flow"]["critical_waiting"]) == (0, 1)
+    assert "1 critical value not yet acknowledged" in page.content.decode()  # step 1 is never only "all in range"
     client.post(reverse("patients:critical_acknowledge", args=[patient_a.pk]))
     assert critical_banner(client, patient_a) == ""  # taken on, and the latest potassium is normal
+    assert client.get(reverse("patients:detail", args=[patient_a.pk])).context["flow"]["critical_waiting"] == 0
 
 
 def test_the_banner_lists_the_most_severe_waiting_value_first_then_the_latest_acknowledged_ones(
