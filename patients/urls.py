@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
     path("dashboard/", views.population_dashboard, name="dashboard"),
+    path("dashboard/status/", views.population_dashboard_status, name="dashboard_status"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
     path("<int:pk>/results/new/", views.panel_entry, name="panel"),
