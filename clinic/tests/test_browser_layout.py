@@ -59,3 +59,32 @@ def test_an_admins_navigation_bar_stays_on_one_row_at_1366_px(browser_page, clin
     assert page.locator("nav.navbar").bounding_box()["height"] < 80
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # and nothing pushed off the side
     screenshot(page, "admin-navbar-1366")
+
+
+def test_the_first_tab_reaches_a_visible_skip_link_that_moves_to_the_main_content(browser_page, clinic_a):
+    UserFactory(clinic=clinic_a, role=Role.PATIENT, username="pat", password=PASSWORD)
+    page = browser_page
+    browser_login(page, "pat", PASSWORD)
+
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to main content")
+    assert skip.evaluate("e => e === document.activeElement")
+    assert skip.is_visible()
+    screenshot(page, "skip-link-focused")
+    page.keyboard.press("Enter")
+
+    assert page.evaluate("document.activeElement.id") == "content"
+
+
+def test_a_page_above_the_role_shows_the_403_page_in_the_sites_layout(browser_page, clinic_a):
+    UserFactory(clinic=clinic_a, role=Role.PATIENT, username="pat", password=PASSWORD)
+    page = browser_page
+    browser_login(page, "pat", PASSWORD)
+
+    response = page.goto(reverse("patients:list"))
+
+    assert response.status == 403
+    assert page.get_by_test_id("forbidden").is_visible()
+    assert page.get_by_test_id("main-nav").is_visible()
+    page.problems.clear()  # the browser logs the 403 itself as a failed resource
+    screenshot(page, "forbidden-403")
