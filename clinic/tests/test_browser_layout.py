@@ -37,6 +37,7 @@ def test_the_population_page_says_when_its_figures_are_ready_without_reloading_i
     live.get_by_role("link", name="Show the figures").wait_for(timeout=15_000)
     assert "The figures are ready." in live.inner_text()
     assert page.evaluate("window.sameDocument") is True  # announced in place, never reloaded
+    assert not page.get_by_test_id("computing").is_visible()  # no longer says they are being computed
     screenshot(page, "population-ready-announced")
     browser_follow(page, live.get_by_role("link", name="Show the figures"))
     assert page.get_by_test_id("summary").is_visible()

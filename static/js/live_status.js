@@ -20,6 +20,7 @@
     link.href = window.location.href;
     link.textContent = region.dataset.doneLabel || "Show the results";
     region.replaceChildren(text + " ", link);
+    document.querySelectorAll("[data-live-hide-when-done]").forEach(function (element) { element.hidden = true; });
   }
 
   function poll() {
