@@ -8,7 +8,10 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"navigation": []}
-    return {"navigation": navigation_for(user), "signed_in_name": SimpleLazyObject(lambda: _signed_in_name(user))}
+    return {
+        "navigation": navigation_for(user, request.path),
+        "signed_in_name": SimpleLazyObject(lambda: _signed_in_name(user)),
+    }
 
 
 def _signed_in_name(user) -> str:

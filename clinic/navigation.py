@@ -34,5 +34,12 @@ NAVIGATION: list[NavItem] = [
 ]
 
 
-def navigation_for(user: User) -> list[dict[str, str]]:
-    return [{"label": item.label, "url": reverse(item.url_name)} for item in NAVIGATION if item.allowed(user)]
+def navigation_for(user: User, path: str = "") -> list[dict[str, str | bool]]:
+    """The user's entries; the one whose address is the longest start of `path` is `current` (home only on itself),
+    so a patient's page marks "Patients" as where the user is."""
+    items = [{"label": item.label, "url": reverse(item.url_name), "current": False} for item in NAVIGATION
+             if item.allowed(user)]  # fmt: skip
+    within = [item for item in items if path == item["url"] or (item["url"] != "/" and path.startswith(item["url"]))]
+    if within:
+        max(within, key=lambda item: len(item["url"]))["current"] = True
+    return items

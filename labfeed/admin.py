@@ -3,6 +3,7 @@ carry patient data). Superusers see every clinic's, and the messages of senders 
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.utils.text import capfirst
 
 from clinic import roles
 from clinic import selectors as clinic_selectors
@@ -24,6 +25,13 @@ class LabCodeMapInline(ClinicAdminOnly, admin.TabularInline):
     model = LabCodeMap
     extra = 1
     fields = ["local_code", "local_text", "analyte"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        """A tabular inline's inputs sit under a column heading, not a <label>: each is named for screen readers."""
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None:
+            formfield.widget.attrs.setdefault("aria-label", capfirst(db_field.verbose_name))
+        return formfield
 
     def has_add_permission(self, request, obj=None):
         return roles.can_manage_clinic(request.user)

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -100,6 +100,11 @@ class TrainingRunAdmin(RegistryAdmin):
                 self.admin_site.admin_view(self.plot_view),
                 name=f"{app}_{model}_plot",
             ),
+            path(
+                "<path:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name=f"{app}_{model}_progress",
+            ),
             *super().get_urls(),
         ]
 
@@ -141,6 +146,15 @@ class TrainingRunAdmin(RegistryAdmin):
         if not file.is_relative_to(root) or not file.is_file():
             raise Http404("The plot file is missing.")
         return FileResponse(Path(file).open("rb"), content_type="image/png")
+
+    def progress_view(self, request, object_id):
+        """What the run's page polls while it trains (status and share done only: no patient data, no audit row)."""
+        run = self.get_object(request, object_id)
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404("No such run.")
+        return JsonResponse(
+            {"finished": not run.in_progress, "status_display": run.get_status_display(), "progress": run.progress}
+        )
 
     @admin.display(description="Macro ROC-AUC")
     def roc_auc(self, run):
@@ -316,6 +330,15 @@ class ModelVersionAdmin(RegistryAdmin):
     @admin.display(description="Chosen model")
     def chosen(self, version):
         return getattr(version, "chosen", None) or version.training_run.chosen
+
+    def progress_view(self, request, object_id):
+        """What the run's page polls while it trains (status and share done only: no patient data, no audit row)."""
+        run = self.get_object(request, object_id)
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404("No such run.")
+        return JsonResponse(
+            {"finished": not run.in_progress, "status_display": run.get_status_display(), "progress": run.progress}
+        )
 
     @admin.display(description="Macro ROC-AUC")
     def roc_auc(self, version):

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class MltrainingConfig(AppConfig):
     name = "mltraining"
+    verbose_name = "Model training"

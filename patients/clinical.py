@@ -68,13 +68,8 @@ def check_plausible(spec: AnalyteSpec, value: float, unit: str) -> float:
     canonical = to_canonical(spec, value, unit)
     if spec.plausible_low <= canonical <= spec.plausible_high:
         return canonical
-    low, high = spec.plausible_low, spec.plausible_high
-    if unit != spec.unit:
-        low, high = from_canonical(spec, low, unit), from_canonical(spec, high, unit)
-    message = (
-        f"{spec.name} {_fmt(value)} {unit} is outside the plausible range "
-        f"{_fmt(round(low, 3))}-{_fmt(round(high, 3))} {unit}."
-    )
+    low, high = _plausible_in(spec, value, unit)
+    message = f"{spec.name} {_fmt(value)} {unit} is outside the plausible range {low}-{high} {unit}."
     meant = [
         other
         for other in accepted_units(spec)
@@ -83,6 +78,21 @@ def check_plausible(spec: AnalyteSpec, value: float, unit: str) -> float:
     if meant:
         message += f" Did you mean {meant[0]}?"
     raise InvalidValue(message)
+
+
+def _plausible_in(spec: AnalyteSpec, value: float, unit: str) -> tuple[str, str]:
+    """The plausible limits in the unit the user entered, at the precision of a result in that unit rather than the
+    conversion's: glucose 9-1081 mg/dL, not 9.008-1080.96 mg/dL (the catalog's 0.5-60 mmol/L converted)."""
+    low, high = spec.plausible_low, spec.plausible_high
+    if unit == spec.unit:
+        return _fmt(low), _fmt(high)
+    conversion = next(c for c in spec.conversions if c.unit == unit)
+    decimals = max(0, spec.decimals + round(math.log10(conversion.factor)))
+    low, high = from_canonical(spec, low, unit), from_canonical(spec, high, unit)
+    shown = round(low, decimals), round(high, decimals)
+    if shown[0] <= value <= shown[1]:  # rounding would put the refused value inside: quote the limits as they are
+        shown = round(low, 3), round(high, 3)
+    return _fmt(shown[0]), _fmt(shown[1])
 
 
 def reference_range(spec: AnalyteSpec, sex: str, age: int) -> Range | None:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboard/", views.population_dashboard, name="dashboard"),
     path("mine/", portal.my_results, name="mine"),
     path("mine/report/", portal.my_report, name="my_report"),
+    path("dashboard/status/", views.population_dashboard_status, name="dashboard_status"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
     path("<int:pk>/report/", portal.patient_report, name="report"),

@@ -13,14 +13,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.forms import Form
 from django.forms.models import model_to_dict
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from clinic import roles
 from clinic.charts import SvgChart, download
@@ -55,7 +55,7 @@ from recommendations.models import ItemStatus
 from recommendations.views import advice_card
 
 PAGE_SIZE = 25
-COMPUTING_RETRY_SECONDS = 5  # the dashboard reloads itself this often while a worker computes its figures
+COMPUTING_RETRY_SECONDS = 5  # the dashboard asks this often whether a worker has computed its figures
 SORTABLE = [("Name", "name"), ("MRN", "mrn"), ("Date of birth", "birth_date"), ("Registered", "created")]
 
 
@@ -316,6 +316,17 @@ def population_dashboard(request: HttpRequest) -> HttpResponse:
     elif (csv := download(request, board.charts, prefix="population")) is not None:
         return csv
     return render(request, "patients/dashboard.html", context)
+
+
+@capability_required(roles.can_view_dashboards)
+@require_GET
+def population_dashboard_status(request: HttpRequest) -> JsonResponse:
+    """What the dashboard page polls while its figures are computed: whether they are there (no figures in it)."""
+    waiting = dashboard.population_dashboard_waiting(user=request.user)
+    if waiting is None:
+        return JsonResponse({"finished": True, "message": "The figures are ready."})
+    message = "No task worker has brought the figures yet." if waiting.late else "The figures are being computed."
+    return JsonResponse({"finished": False, "message": message})
 
 
 def _wearable_rows(averages: dict[str, float | None]) -> list[dict[str, str]]:

@@ -123,14 +123,25 @@ def test_the_run_page_shows_candidates_metrics_warnings_plots_and_log(client, ad
     assert 'http-equiv="refresh"' not in page
 
 
-def test_a_running_run_page_refreshes_itself(client, admin_a, clinic_a):
+def test_a_running_run_page_follows_its_progress_in_a_live_region_without_reloading(client, admin_a, clinic_a):
     run = TrainingRun.objects.create(clinic=clinic_a, status=TrainingStatus.RUNNING, progress=0.4, log="working")
     _login(client, admin_a)
 
     page = client.get(reverse("admin:mltraining_trainingrun_change", args=[run.pk])).content.decode()
+    progress = client.get(reverse("admin:mltraining_trainingrun_progress", args=[run.pk]))
 
-    assert '<meta http-equiv="refresh" content="5">' in page
+    assert 'http-equiv="refresh"' not in page  # a timed reload fails WCAG 2.2.1
+    assert 'aria-live="polite"' in page
+    assert f'data-live-status="{reverse("admin:mltraining_trainingrun_progress", args=[run.pk])}"' in page
     assert "40 % done" in page
+    assert progress.json() == {"finished": False, "status_display": "Running", "progress": 0.4}
+
+
+def test_another_clinics_run_progress_does_not_exist_for_an_admin(client, admin_b, clinic_a):
+    run = TrainingRun.objects.create(clinic=clinic_a, status=TrainingStatus.RUNNING, progress=0.4)
+    _login(client, admin_b)
+
+    assert client.get(reverse("admin:mltraining_trainingrun_progress", args=[run.pk])).status_code == 404
 
 
 def test_a_failed_run_page_shows_its_error(client, admin_a, clinic_a):
@@ -241,7 +252,7 @@ def test_start_training_now_answers_before_the_run_trains_when_celery_runs_in_pr
     assert ran_on[0][0] == run.pk
     assert ran_on[0][1] is not threading.current_thread()
     page = client.get(response["Location"]).content.decode()
-    assert '<meta http-equiv="refresh" content="5">' in page  # the run's page follows its progress
+    assert "data-live-status=" in page  # the run's page follows its progress
 
 
 def _queries(client, url) -> int:

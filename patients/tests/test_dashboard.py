@@ -316,7 +316,8 @@ def test_figures_never_computed_are_sent_to_a_worker_and_the_dashboard_says_so_u
     assert first.context["board"] is None
     assert 'data-testid="computing"' in html
     assert "being computed" in html
-    assert '<meta http-equiv="refresh" content="5">' in html  # the page comes back by itself
+    assert 'http-equiv="refresh"' not in html  # no timed reload (WCAG 2.2.1): a live region polls instead
+    assert f'data-live-status="{reverse("patients:dashboard_status")}"' in html
     assert 'data-testid="summary"' not in html
     assert again.status_code == 200
     assert sent == [("population", clinic_a.pk, [])]  # one computation, however many views meanwhile
@@ -356,7 +357,7 @@ def test_a_dashboard_no_worker_brings_within_a_minute_says_since_when_it_waits_a
     assert 'data-testid="computing"' not in html
     assert f"at {timezone.localtime(asked.context['waiting'].asked_at):%H:%M} (2 minutes ago)" in html
     assert "/healthz" in html  # where an administrator sees whether workers answer
-    assert '<meta http-equiv="refresh" content="5">' in html  # it still comes back by itself
+    assert 'data-live-status="' in html  # it still follows the figures by itself
     assert len(sent) == 1  # the same ask, not sent again
     assert late.context["waiting"].asked_at == asked.context["waiting"].asked_at  # since the first ask
 
@@ -366,6 +367,30 @@ def test_a_dashboard_no_worker_brings_within_a_minute_says_since_when_it_waits_a
     assert ready.context["board"].summary["patients"] == 20
     assert "waiting" not in ready.context
     assert 'data-testid="worker-late"' not in ready.content.decode()
+
+
+def test_the_status_the_computing_page_polls_says_when_the_figures_are_ready(client, doctor_a, clinic_a, monkeypatch):
+    demo_cohort_load(clinic=clinic_a, n_patients=20, seed=1)
+    client.force_login(doctor_a)
+    sent = []
+    monkeypatch.setattr(tasks, "dashboard_figure_refresh", SimpleNamespace(delay=lambda *args: sent.append(args)))
+    client.get(URL)
+    audited = AuditEvent.objects.count()
+
+    computing = client.get(reverse("patients:dashboard_status")).json()
+    dashboard.figure_refresh(*sent[0])
+    ready = client.get(reverse("patients:dashboard_status")).json()
+
+    assert computing == {"finished": False, "message": "The figures are being computed."}
+    assert ready == {"finished": True, "message": "The figures are ready."}
+    assert AuditEvent.objects.count() == audited  # no figures and no patient in it: nothing to audit
+
+
+@pytest.mark.parametrize("role", [Role.STAFF, Role.PATIENT])
+def test_roles_without_dashboards_are_refused_their_status(client, users_by_role, role):
+    client.force_login(users_by_role[role])
+
+    assert client.get(reverse("patients:dashboard_status")).status_code == 403
 
 
 def test_a_patient_page_does_not_wait_for_the_clinic_medians_a_worker_computes_for_the_first_time(

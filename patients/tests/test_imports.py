@@ -113,6 +113,15 @@ def test_a_long_row_without_a_value_or_with_a_censored_one_is_a_problem():
     assert "decimal separator" in reasons[2]
 
 
+@pytest.mark.hazard("H2", "A CSV glucose of 2000 mg/dL is refused quoting the limits in mg/dL as a lab writes them")
+def test_an_implausible_value_is_refused_with_the_limits_in_the_unit_the_file_gave_as_a_lab_writes_them():
+    plan = read("mrn,analyte,value,unit,time\nA,glucose,2000,mg/dL,2025-03-01\nA,creatinine,50,mg/dL,2025-03-01\n")
+
+    reasons = [problem.reason for problem in plan.problems]
+    assert reasons[0] == "Glucose (fasting) 2000 mg/dL is outside the plausible range 9-1081 mg/dL."
+    assert reasons[1].startswith("Creatinine 50 mg/dL is outside the plausible range 0.11-28.27 mg/dL.")
+
+
 # --- The acceptance scenario -------------------------------------------------------------------------
 
 

@@ -345,6 +345,7 @@ ROLE_PAGES: dict[str, Target] = {
     "patients:list": Target(_no_arguments, CLINICAL, GET),
     "patients:create": Target(_no_arguments, CLINICAL, GET),
     "patients:dashboard": Target(_no_arguments, DASHBOARD_ROLES, GET),
+    "patients:dashboard_status": Target(_no_arguments, DASHBOARD_ROLES, GET),
     "imports:upload": Target(_no_arguments, CLINICAL, GET),
     "imports:diagnoses": Target(_no_arguments, DOCTORS, {"GET": None, "POST": None}),
     "imports:job_list": Target(_no_arguments, CLINICAL, GET),
@@ -380,6 +381,7 @@ ROLE_PAGES: dict[str, Target] = {
 OPEN = {
     "home": "the start page, built from the user's own role",
     "healthz": "service health, no data",
+    "favicon": "a redirect to the site's icon",
     "login": "sign-in",
     "logout": "sign-out",
     "password_change": "the user's own password",
