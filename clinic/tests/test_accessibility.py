@@ -9,9 +9,11 @@ role has been checked in the run. Adding a page is one line of `PAGES`.
 from __future__ import annotations
 
 import datetime
+import json
 import re
+import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -31,12 +33,19 @@ ROLES = [VISITOR, Role.ADMIN, Role.DOCTOR, Role.STAFF, Role.PATIENT, SUPERUSER]
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 FAILING_IMPACTS = ("critical", "serious")
 REPORT = Path(__file__).resolve().parents[2] / "docs" / "ACCESSIBILITY.md"
+# Each role's findings, kept per run: `make test` spreads the roles over two processes, and whichever finishes last
+# writes the report from all of them.
+FINDINGS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "accessibility"
 
 # One line per page: who opens it, its URL name, and the seeded objects (`Seed` attributes) its address takes.
 PAGES: list[tuple[str, str, tuple[str, ...]]] = [
     (VISITOR, "login", ()),
     (Role.PATIENT, "home", ()),
     (Role.PATIENT, "recommendations:mine", ()),
+    (Role.PATIENT, "patients:mine", ()),
+    (Role.PATIENT, "patients:my_report", ()),
+    (Role.PATIENT, "patients:contact_new", ()),
+    (Role.PATIENT, "patients:contact_mine", ()),
     (Role.PATIENT, "password_change", ()),
     (Role.STAFF, "home", ()),
     (Role.STAFF, "patients:list", ()),
@@ -47,6 +56,9 @@ PAGES: list[tuple[str, str, tuple[str, ...]]] = [
     (Role.STAFF, "patients:observation_amend", ("patient", "observation")),
     (Role.STAFF, "patients:medication_add", ("patient",)),
     (Role.STAFF, "patients:allergy_add", ("patient",)),
+    (Role.STAFF, "patients:report", ("patient",)),
+    (Role.STAFF, "patients:requests", ()),
+    (Role.STAFF, "patients:request_detail", ("contact_request",)),
     (Role.STAFF, "imports:upload", ()),
     (Role.STAFF, "imports:job_list", ()),
     (Role.STAFF, "imports:job_new", ()),
@@ -61,6 +73,8 @@ PAGES: list[tuple[str, str, tuple[str, ...]]] = [
     (Role.DOCTOR, "recommendations:queue", ()),
     (Role.DOCTOR, "recommendations:review", ("recommendation",)),
     (Role.DOCTOR, "recommendations:dashboard", ()),
+    (Role.DOCTOR, "recommendations:protocols", ()),
+    (Role.DOCTOR, "recommendations:protocol_sign", ()),
     (Role.DOCTOR, "patients:dashboard", ()),
     (Role.DOCTOR, "imports:diagnoses", ()),
     (Role.ADMIN, "home", ()),
@@ -89,6 +103,7 @@ class Seed:
     running_batch: int
     import_job: int
     unmatched: int
+    contact_request: int
 
 
 def seed_clinic(clinic, trained_artifact, settings) -> Seed:
@@ -96,7 +111,7 @@ def seed_clinic(clinic, trained_artifact, settings) -> Seed:
     from labfeed.services import hl7_message_receive
     from labfeed.tests.factories import AUTHORITY, FACILITY, oru, potassium
     from patients.demo import demo_cohort_load, demo_critical_results_enter
-    from patients.models import ImportJob, ImportJobKind, ImportJobStatus
+    from patients.models import ContactKind, ContactRequest, ImportJob, ImportJobKind, ImportJobStatus, Patient
     from predictions.models import BatchStatus, BatchTrigger, PredictionBatch
     from recommendations.models import Recommendation
 
@@ -120,6 +135,9 @@ def seed_clinic(clinic, trained_artifact, settings) -> Seed:
     LabConnection.objects.create(clinic=clinic, name="Central Lab", sending_facility=FACILITY,
                                  assigning_authority=AUTHORITY)  # fmt: skip
     hl7_message_receive(raw=oru(potassium("4.4"), mrn="NOSUCH1", born="19900101", control_id="A11Y1"))
+    own = Patient.objects.get(user=account)
+    request = ContactRequest.objects.create(clinic=clinic, patient=own, kind=ContactKind.APPOINTMENT,
+                                            message="Can I come in next week?", preferred_times="Mornings")  # fmt: skip
     return Seed(
         patient=critical.patient_id,
         observation=critical.pk,
@@ -129,6 +147,7 @@ def seed_clinic(clinic, trained_artifact, settings) -> Seed:
         running_batch=running.pk,
         import_job=job.pk,
         unmatched=UnmatchedResult.objects.get().pk,
+        contact_request=request.pk,
     )
 
 
@@ -203,7 +222,7 @@ def _sign_in(page, role: str, clinic) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_of_the_role_has_no_critical_or_serious_accessibility_violation(
-    browser_page, clinic_a, trained_artifact, settings, role
+    browser_page, clinic_a, trained_artifact, settings, role, request
 ):
     seed = seed_clinic(clinic_a, trained_artifact, settings)
     page, axe = browser_page, Axe()
@@ -226,6 +245,7 @@ def test_every_page_of_the_role_has_no_critical_or_serious_accessibility_violati
             _open(page, url)
             checked.append(_check(page, axe, role, name))
     RESULTS[role] = checked
+    _keep(role, checked, _run_id(request.config))
 
     failing = [
         f"{c.page}: {rule} ({impact}, {nodes} nodes): {text}, e.g. {c.examples[rule]}"
@@ -237,13 +257,43 @@ def test_every_page_of_the_role_has_no_critical_or_serious_accessibility_violati
     assert not refused, refused
 
 
+def _run_id(config) -> str:
+    """The same for every process of one pytest run (pytest-xdist's run id; one of its own without xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return workerinput["testrunuid"]
+    if not hasattr(config, "_accessibility_run"):
+        config._accessibility_run = uuid.uuid4().hex
+    return config._accessibility_run
+
+
+def _keep(role: str, checked: list[Checked], run: str) -> None:
+    FINDINGS.mkdir(parents=True, exist_ok=True)
+    (FINDINGS / f"{role}.json").write_text(json.dumps({"run": run, "checked": [asdict(c) for c in checked]}))
+
+
+def _kept(run: str) -> dict[str, list[Checked]]:
+    """Every role's findings of this run, or fewer when a role has not been checked in it."""
+    found = {}
+    for role in ROLES:
+        path = FINDINGS / f"{role}.json"
+        data = json.loads(path.read_text()) if path.exists() else {}
+        if data.get("run") == run:
+            found[role] = [
+                Checked(c["role"], c["page"], [tuple(v) for v in c["violations"]], c["examples"])
+                for c in data["checked"]
+            ]
+    return found
+
+
 @pytest.fixture(autouse=True, scope="module")
-def _write_report():
+def _write_report(request):
     """docs/ACCESSIBILITY.md, rewritten only after a run in which every role's pages were checked."""
     RESULTS.clear()
     yield
-    if set(RESULTS) == set(ROLES):
-        REPORT.write_text(accessibility_report(RESULTS))
+    results = _kept(_run_id(request.config))
+    if set(results) == set(ROLES):
+        REPORT.write_text(accessibility_report(results))
 
 
 def accessibility_report(results: dict[str, list[Checked]]) -> str:
