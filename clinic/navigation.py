@@ -22,7 +22,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Import results", "imports:upload", roles.can_enter_results),
     NavItem("Review advice", "recommendations:queue", roles.can_review_advice),
     NavItem("My results", "patients:mine", roles.is_patient),
-    NavItem("Patient requests", "patients:requests", roles.can_handle_patient_requests),
+    NavItem("Requests", "patients:requests", roles.can_handle_patient_requests),
     NavItem("My advice", "recommendations:mine", roles.is_patient),
     NavItem("Contact the clinic", "patients:contact_mine", roles.is_patient),
     NavItem("Population", "patients:dashboard", roles.can_view_dashboards),

@@ -14,7 +14,7 @@ EXPECTED_NAV = {
         "Home",
         "Patients",
         "Import results",
-        "Patient requests",
+        "Requests",
         "Population",
         "Reviews",
         "Models",
@@ -27,12 +27,12 @@ EXPECTED_NAV = {
         "Patients",
         "Import results",
         "Review advice",
-        "Patient requests",
+        "Requests",
         "Population",
         "Reviews",
         "API",
     ],
-    Role.STAFF: ["Home", "Patients", "Import results", "Patient requests", "API"],
+    Role.STAFF: ["Home", "Patients", "Import results", "Requests", "API"],
     Role.PATIENT: ["Home", "My advice", "Contact the clinic"],
 }
 

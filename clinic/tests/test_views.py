@@ -19,7 +19,7 @@ NAV_BY_ROLE = {
         "Home",
         "Patients",
         "Import results",
-        "Patient requests",
+        "Requests",
         "Population",
         "Reviews",
         "Models",
@@ -32,12 +32,12 @@ NAV_BY_ROLE = {
         "Patients",
         "Import results",
         "Review advice",
-        "Patient requests",
+        "Requests",
         "Population",
         "Reviews",
         "API",
     ],
-    Role.STAFF: ["Home", "Patients", "Import results", "Patient requests", "API"],
+    Role.STAFF: ["Home", "Patients", "Import results", "Requests", "API"],
     Role.PATIENT: ["Home", "My results", "My advice", "Contact the clinic"],
 }
 

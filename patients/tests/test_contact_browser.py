@@ -50,7 +50,7 @@ def test_a_patient_requests_an_appointment_from_advice_and_reads_the_clinics_rep
     browser_login(page, "desk", PASSWORD)
     assert "1 request from patients waiting" in page.get_by_test_id("home-patient-requests").inner_text()
     screenshot(page, "contact-staff-home")
-    browser_follow(page, "nav >> text=Patient requests")
+    browser_follow(page, "nav >> text=Requests")
     row = page.get_by_test_id("request-row")
     assert row.count() == 1
     assert "Ida Berg" in row.inner_text()
