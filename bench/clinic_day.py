@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVED_P95_MS = 200
+CPU_ROLES = ("server", "database", "clients", "other")
 TARGET_CLINICIANS = 1000
 ENTRY_MRN = "LOADBENCH-"  # the patients result entry writes to, made for the benchmark in the demo clinic
 ENTRY_PATIENTS = 20
@@ -67,6 +68,7 @@ class Step:
     errors: int
     busy: float | None  # share of the machine's CPU time busy during the measured window (all processes)
     kind_p95: dict[str, float]
+    cpu: dict[str, float]  # CPU ms per request in the window: "server", "database", "clients", "other"
 
     @property
     def served(self) -> bool:
@@ -110,6 +112,42 @@ def kinds(patient_ids: list[int], entry_ids: list[int], review_ids: list[int]) -
     }  # fmt: skip
 
 
+def _process_cpu(pid: int) -> float:
+    """User and system CPU seconds of a process so far, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _database_backends() -> list[int]:
+    """The PostgreSQL backends serving the benchmark's database, this process's own left out."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def _cpu_by_role(server: int, clients: int) -> dict[str, float]:
+    """CPU seconds so far of the server's workers, the database's backends and the clients (locust)."""
+    return {
+        "server": sum(_process_cpu(pid) for pid in _children(server)),
+        "database": sum(_process_cpu(pid) for pid in _database_backends()),
+        "clients": _process_cpu(clients),
+    }
+
+
 def _cpu_times() -> tuple[int, int] | None:
     """Busy and total jiffies of the whole machine, from /proc/stat (None elsewhere)."""
     try:
@@ -120,7 +158,7 @@ def _cpu_times() -> tuple[int, int] | None:
     return sum(fields) - idle, sum(fields)
 
 
-def _step(locust: str, port: int, config: dict, users: int, think: tuple[float, float], ramp: float,
+def _step(locust: str, port: int, server: int, config: dict, users: int, think: tuple[float, float], ramp: float,
           duration: float) -> Step:  # fmt: skip
     """One locust run: `users` clinicians, measured once every one of them is past its first think time."""
     warm = ramp + think[1] + 2  # locust starts in about a second
@@ -138,9 +176,9 @@ def _step(locust: str, port: int, config: dict, users: int, think: tuple[float, 
                 env={**os.environ, "BENCH_LOAD_CONFIG": str(config_path)}, stdout=subprocess.DEVNULL, stderr=errors,
             )  # fmt: skip
             time.sleep(max(0.0, started + warm - time.time()))
-            before = _cpu_times()
+            before, ours_before = _cpu_times(), _cpu_by_role(server, process.pid)
             time.sleep(max(0.0, started + warm + duration - time.time()))
-            after = _cpu_times()
+            after, ours_after = _cpu_times(), _cpu_by_role(server, process.pid)
             process.wait()
         if process.returncode != 0 or not samples.exists():
             sys.exit(f"locust failed ({process.returncode}); see {log}")
@@ -151,22 +189,28 @@ def _step(locust: str, port: int, config: dict, users: int, think: tuple[float, 
     if len(times) < 2:
         sys.exit(f"no successful request in the measured window ({len(window)} requests)")
     cuts = statistics.quantiles(times, n=100, method="inclusive")
+    per_request = 1000 / max(len(window), 1)
+    cpu = {role: (ours_after[role] - ours_before[role]) * per_request for role in ours_after}
     busy = None
     if before is not None and after is not None and after[1] > before[1]:
         busy = (after[0] - before[0]) / (after[1] - before[1])
+        # jiffies of the whole machine (all cores) busy in the window, less ours: whatever else ran
+        machine = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK")
+        cpu["other"] = max(0.0, machine * per_request - sum(cpu.values()))
     kind_p95 = {}
     for kind in {kind for _, _, kind in window}:
         own = [ms for ms, ok, name in window if ok and name == kind]
         if len(own) >= 2:
             kind_p95[kind] = statistics.quantiles(own, n=100, method="inclusive")[94]
     return Step(users=users, rps=len(times) / duration, p50=cuts[49], p95=cuts[94], p99=cuts[98],
-                errors=sum(1 for _, ok, _ in window if not ok), busy=busy, kind_p95=kind_p95)  # fmt: skip
+                errors=sum(1 for _, ok, _ in window if not ok), busy=busy, kind_p95=kind_p95, cpu=cpu)  # fmt: skip
 
 
 def sweep(
     *,
     locust: str,
     port: int,
+    server: int,
     targets: list[str],
     every_kind: dict[str, dict],
     headers: dict[str, list],
@@ -185,12 +229,13 @@ def sweep(
         }
         results[target] = []
         for count in users:
-            step = _step(locust, port, config, count, think, ramp, duration)
+            step = _step(locust, port, server, config, count, think, ramp, duration)
             results[target].append(step)
             busy = f"{step.busy:.0%}" if step.busy is not None else "—"
+            cpu = ", ".join(f"{role} {ms:.1f}" for role, ms in step.cpu.items())
             print(f"{target:>17} {count:>5} clinicians: {step.rps:6.1f} req/s, p50 {step.p50:7.1f} ms, "
-                  f"p95 {step.p95:7.1f} ms, p99 {step.p99:7.1f} ms, errors {step.errors}, CPU busy {busy}",
-                  flush=True)  # fmt: skip
+                  f"p95 {step.p95:7.1f} ms, p99 {step.p99:7.1f} ms, errors {step.errors}, CPU busy {busy} "
+                  f"(ms/request: {cpu})", flush=True)  # fmt: skip
             if not step.served:
                 break
     return results
@@ -209,25 +254,31 @@ def report(*, results: dict[str, list[Step]], users: list[int], think: tuple[flo
         f"the next: a closed model, {', '.join(f'{n:,}' for n in users)} concurrent clinicians per target, each step "
         f"a locust run of its own ramped up over {ramp:g} s (each clinician's first page after a random part of "
         f"{high:g} s), measured for {duration:g} s once every clinician is in its loop ({ramp + high + 2:g} s after "
-        f"the start). The clinicians share {sessions} sessions of the demo doctor (one per {sessions} clinicians, "
-        "read from Redis as any session) and the API token. Result entry POSTs a CBC of three ordinary values "
+        f"the start). The clinicians share {sessions} sessions of the demo doctor, signed in through the login "
+        "form (a session is read from Redis whoever holds it), and its API token. Result entry POSTs a CBC of "
+        "three ordinary values "
         f"(hemoglobin, WBC, platelets) taken at a random past time, to {ENTRY_PATIENTS} patients made for the "
         f"benchmark (MRN `{ENTRY_MRN}NN`): each writes three results, its audit row and a prediction request "
         "(queued, no worker runs); its success is the redirect to the patient page. A review step opens the queue or "
         "one of its recommendations, half each. The mix is a clinic day: "
         + ", ".join(f"{KIND_LABELS[name]} {weight:g} %" for name, weight in MIX.items())
         + f". A target is not stepped further once a step misses p95 < {SERVED_P95_MS} ms. CPU busy is the whole "
-        "machine's during the window (server, PostgreSQL, the clients and whatever else runs).",
+        "machine's during the window; beside it, the CPU time per request in the window (from /proc) of the "
+        "server's workers, the database's backends (kept for the whole run: `DATABASE_CONN_MAX_AGE` is raised for "
+        "the benchmark's server), the clients (locust), and the rest of the machine's busy time: Redis, and other "
+        "work on the shared machine, which the benchmark does not control.",
         "",
-        "| target | clinicians | requests/s | p50 ms | p95 ms | p99 ms | errors | CPU busy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | clinicians | requests/s | p50 ms | p95 ms | p99 ms | errors | CPU busy | CPU ms/request: server "
+        "| database | clients | other work |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for target, steps in results.items():
         for step in steps:
             busy = f"{step.busy:.0%}" if step.busy is not None else "—"
+            cpu = " | ".join(f"{step.cpu[role]:.1f}" if role in step.cpu else "—" for role in CPU_ROLES)
             lines.append(
                 f"| {SWEEPS[target][0]} | {step.users:,} | {step.rps:,.1f} | {step.p50:,.1f} | {step.p95:,.1f} "
-                f"| {step.p99:,.1f} | {step.errors} | {busy} |"
+                f"| {step.p99:,.1f} | {step.errors} | {busy} | {cpu} |"
             )
     lines += _served(results, users)
     if "mix" in results:

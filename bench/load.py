@@ -125,6 +125,9 @@ def _environment() -> dict[str, str]:
         # each one in Redis, as in production, but must not cap what is measured.
         API_THROTTLE_USER="100000000/minute",
         API_THROTTLE_ANON="100000000/minute",
+        # Each worker keeps its database connection for the whole run (production: reconnects each minute), so
+        # the clinic's load can read its backends' CPU time from /proc before and after a step.
+        DATABASE_CONN_MAX_AGE="3600",
     )
     # This process seeds with tasks run in-process (no worker is running); only the server uses Redis, under
     # a key prefix of its own so it neither sees stale entries nor touches anyone else's.
@@ -684,7 +687,7 @@ def main() -> None:
                       f"p95 {m.p95:6.1f} ms, p99 {m.p99:6.1f} ms, errors {m.errors}", flush=True)  # fmt: skip
         if args.think:
             day = clinic_day.sweep(
-                locust=LOCUST, port=port, targets=args.sweep, every_kind=every_kind, headers=headers,
+                locust=LOCUST, port=port, server=server.pid, targets=args.sweep, every_kind=every_kind, headers=headers,
                 users=args.users, think=args.think, ramp=args.ramp, duration=args.step_duration,
             )  # fmt: skip
     finally:
