@@ -242,7 +242,7 @@ def sweep(
 
 
 def report(*, results: dict[str, list[Step]], users: list[int], think: tuple[float, float], ramp: float,
-           duration: float, sessions: int, cpu_per_request: dict[str, float]) -> list[str]:  # fmt: skip
+           duration: float, sessions: int) -> list[str]:  # fmt: skip
     """The section's part on a clinic's load: every step, then clinicians served per target and the arithmetic of
     the CPU a page would need where it falls short."""
     low, high = think
@@ -283,7 +283,7 @@ def report(*, results: dict[str, list[Step]], users: list[int], think: tuple[flo
     lines += _served(results, users)
     if "mix" in results:
         lines += _mix_kinds(results["mix"])
-    lines += _arithmetic(results, think, cpu_per_request)
+    lines += _arithmetic(results, think)
     return lines
 
 
@@ -321,24 +321,28 @@ def _mix_kinds(steps: list[Step]) -> list[str]:
     return lines
 
 
-def _arithmetic(results: dict[str, list[Step]], think: tuple[float, float], cpu_per_request: dict[str, float]):
-    """What the target asks of the machine's CPU, for the pages that fall short of it."""
+def _arithmetic(results: dict[str, list[Step]], think: tuple[float, float]) -> list[str]:
+    """What the target asks of the machine's CPU, for the targets that fall short of it: the requests per second
+    1,000 clinicians send times the CPU each request took (server, database and clients, measured in the target's
+    largest step; other work left out), against what the cores have."""
     cores = os.cpu_count() or 1
     mean_think = sum(think) / 2
     needed = TARGET_CLINICIANS / mean_think  # requests per second, less the pages' own time
     lines = []
     for target, steps in results.items():
         served = max((step.users for step in steps if step.served), default=0)
-        if served >= TARGET_CLINICIANS or target not in cpu_per_request:
+        if served >= TARGET_CLINICIANS:
             continue
-        cpu = cpu_per_request[target]
+        own = sum(steps[-1].cpu.get(role, 0.0) for role in ("server", "database", "clients"))
+        at_most = cores * 1000 / own * mean_think
         lines.append(
             f"- {SWEEPS[target][0]}: {TARGET_CLINICIANS:,} clinicians reading {mean_think:g} s on average send about "
-            f"{needed:.0f} requests/s; at {cpu:.1f} ms of the machine's CPU per request (the no-pause rounds: "
-            f"{cores} cores ÷ requests/s, server, PostgreSQL and clients together) that is {needed * cpu:,.0f} ms of "
-            f"CPU per second, against {cores * 1000:,} on {cores} cores; a queue that keeps p95 under "
-            f"{SERVED_P95_MS} ms needs the machine well short of busy."
+            f"{needed:.0f} requests/s; at {own:.1f} ms of CPU per request ({steps[-1].users:,} clinicians: server "
+            f"{steps[-1].cpu.get('server', 0):.1f}, database {steps[-1].cpu.get('database', 0):.1f}, clients "
+            f"{steps[-1].cpu.get('clients', 0):.1f}) that is {needed * own:,.0f} ms of CPU per second, against "
+            f"{cores * 1000:,} on {cores} cores: even with the whole machine busy, and no queue, about "
+            f"{at_most:,.0f} clinicians."
         )
     if lines:
-        lines = ["", "Where a page falls short, the arithmetic:", "", *lines]
+        lines = ["", "Where a target falls short, the arithmetic:", "", *lines]
     return lines

@@ -523,16 +523,9 @@ def _report(args, results: dict[str, list[Measured]], splits: dict[str, Split], 
     if day:
         lines += clinic_day.report(
             results=day, users=args.users, think=args.think, ramp=args.ramp, duration=args.step_duration,
-            sessions=args.clients, cpu_per_request=_cpu_per_request(results),
+            sessions=args.clients,
         )  # fmt: skip
     return "\n".join(lines)
-
-
-def _cpu_per_request(results: dict[str, list[Measured]]) -> dict[str, float]:
-    """The machine's CPU ms per request in the no-pause rounds, for the think-time targets that have one."""
-    cores = os.cpu_count() or 1
-    cpu = {name: cores * 1000 / statistics.median(m.rps for m in runs) for name, runs in results.items() if runs}
-    return {name: cpu[name] for name in ("patient_list", "patient_detail", "latest_prediction") if name in cpu}
 
 
 def _throughput(args, results: dict[str, list[Measured]], splits: dict[str, Split]) -> list[str]:
