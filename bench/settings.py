@@ -7,3 +7,7 @@ of the product's URLs.
 from clinic.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
+
+# No worker runs beside the benchmark's server: the tasks its result entries queue wait in a queue of their own,
+# which `bench/load.py` empties at the end, never in the queue a worker of the same Redis would take them from.
+CELERY_TASK_DEFAULT_QUEUE = "bench-load"
