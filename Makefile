@@ -5,12 +5,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate seed worker beat hl7 bench clean
+.PHONY: run test lint format migrate seed worker beat hl7 bench clean lock
 
+# The .txt files are locks compiled from the .in files (`make lock`); pip refuses any file whose hash is not in them.
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
+
+# Regenerates requirements*.txt from requirements*.in with every file's hash, for Linux and Python 3.11 (the image's).
+# Pins already in a .txt are kept unless its .in asks otherwise; LOCK_FLAGS="--upgrade-package NAME" moves one.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+	--custom-compile-command "make lock" $(LOCK_FLAGS)
+lock: $(STAMP)
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
+	$(LOCK) requirements-bench.in -o requirements-bench.txt
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
@@ -78,8 +88,8 @@ BENCH_HL7_MESSAGES ?= 2000
 endif
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt \
-		-r requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt \
+		-r requirements-dev.txt -r requirements-bench.txt
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
