@@ -13,9 +13,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
-# Regenerates requirements*.txt from requirements*.in with every file's hash, for Linux and Python 3.11 (the image's).
+# Regenerates requirements*.txt from requirements*.in with every file's hash, for Linux and Python 3.11.7 or newer
+# (this machine's and older than the image's; before 3.11.3 redis would need async-timeout too).
 # Pins already in a .txt are kept unless its .in asks otherwise; LOCK_FLAGS="--upgrade-package NAME" moves one.
-LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11.7 --python-platform linux \
 	--custom-compile-command "make lock" $(LOCK_FLAGS)
 lock: $(STAMP)
 	$(LOCK) requirements.in -o requirements.txt
