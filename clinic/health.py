@@ -6,6 +6,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.utils.crypto import constant_time_compare
 
 from clinic.celery import app as celery_app
 
@@ -82,3 +85,14 @@ def health_report(*, detailed: bool) -> tuple[dict[str, Any], int]:
     if not detailed:
         checks["workers"].pop("workers", None)
     return {"status": status, **checks}, http_status
+
+
+def healthz_response(request: HttpRequest, *, staff: bool) -> JsonResponse:
+    """/healthz's answer: public, the details (worker host names) for admins (`staff`) and for monitoring that
+    sends `X-Healthz-Token: <HEALTHZ_TOKEN>`."""
+    token = request.headers.get("X-Healthz-Token", "")
+    by_monitoring = bool(settings.HEALTHZ_TOKEN) and constant_time_compare(token, settings.HEALTHZ_TOKEN)
+    report, status = health_report(detailed=by_monitoring or staff)
+    response = JsonResponse(report, status=status)
+    add_never_cache_headers(response)
+    return response

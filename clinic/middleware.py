@@ -7,10 +7,12 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, get_user, logout
+from django.core.exceptions import DisallowedHost
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.utils.cache import add_never_cache_headers
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
+from clinic.health import healthz_response
 from clinic.models import AuditOutcome
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,30 @@ class SecurityHeadersMiddleware:
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
         return response
+
+
+class HealthzAnyHostMiddleware:
+    """/healthz for a probe that addresses the container itself: compose's healthcheck asks
+    http://127.0.0.1:8000/healthz, which Django would refuse with 400 DisallowedHost once ALLOWED_HOSTS is the real
+    host name. So a GET whose Host is not allowed is answered here, before any middleware that validates the Host
+    (CommonMiddleware, CSRF), with the public report, which builds no URL from the Host. An allowed Host goes on
+    to the view, where an admin's session sees the details."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz" and request.method in ("GET", "HEAD") and not _host_allowed(request):
+            return healthz_response(request, staff=False)
+        return self.get_response(request)
+
+
+def _host_allowed(request) -> bool:
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
 
 
 class RefuseNulMiddleware:

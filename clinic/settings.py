@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "clinic.middleware.RequestContextMiddleware",
     "clinic.middleware.SecurityHeadersMiddleware",
+    # Before anything that validates the Host header: container healthchecks call http://127.0.0.1:8000/healthz.
+    "clinic.middleware.HealthzAnyHostMiddleware",
     "clinic.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,7 +238,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # visibility timeout and finds its work done. Pinned because Celery 6 turns cancelling on by default.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, touching BEAT_HEARTBEAT_PATH on each tick for beat's healthcheck.
+CELERY_BEAT_SCHEDULER = "clinic.beat:HeartbeatScheduler"
+BEAT_HEARTBEAT_PATH = Path(os.environ.get("BEAT_HEARTBEAT_PATH", VAR_DIR / "beat-heartbeat"))
 # Defaults that beat copies into the database on start; admins edit them under "Periodic tasks".
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "clinic.tasks.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},

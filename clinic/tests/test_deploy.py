@@ -1,18 +1,23 @@
-"""The image and the stack as docker-compose.yml runs them, checked without a container runtime.
+"""The image, its locked dependencies and the stack as docker-compose.yml runs them, checked without a container
+runtime.
 
 The shared libraries the installed wheels link against must be in the image: a wheel that imports fine here can fail
 in python:3.11-slim (LightGBM needs libgomp.so.1, which the slim image lacks), and the build would not notice.
 """
 
+import os
 import platform
 import re
 import subprocess
 import sys
 import sysconfig
+import time
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
@@ -237,3 +242,154 @@ def test_the_locks_cover_every_package_installed_in_the_venv():
     }
 
     assert unlocked == {}, "installed but not locked at that version: add to requirements*.in, run `make lock`"
+
+
+COMPOSE = ROOT / "docker-compose.yml"
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|TOKEN|DSN", re.IGNORECASE)
+REQUIRED_VARIABLE = re.compile(r"\$\{\w+:\?[^}]*\}")
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def seconds(duration: str) -> int:
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    hours, minutes, secs = (int(part or 0) for part in parts.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def literal_secrets(compose_text: str, dockerfile_text: str) -> list[str]:
+    """Secrets written into the compose file or the Dockerfile instead of read from the environment."""
+    found = [
+        f"${{{name}{rest}}} may be empty or defaulted"
+        for name, rest in re.findall(r"\$\{(\w+)([^}]*)\}", compose_text)
+        if SECRET_NAME.search(name) and not rest.startswith(":?")
+    ]
+    document = yaml.safe_load(compose_text)
+    blocks = [*document.get("services", {}).values(), *(v for k, v in document.items() if k.startswith("x-"))]
+    for block in blocks:
+        environment = block.get("environment", block) if isinstance(block, dict) else {}
+        if isinstance(environment, list):
+            environment = dict(item.split("=", 1) for item in environment)
+        for key, value in environment.items():
+            if SECRET_NAME.search(str(key)) and not REQUIRED_VARIABLE.fullmatch(str(value)):
+                found.append(f"{key}: {value}")
+    found += [
+        f"password in {match.group(0)}"
+        for match in re.finditer(r"://[^:/@\s]+:(\$\{[^}]*\}|[^@\s]+)@", compose_text)
+        if not REQUIRED_VARIABLE.fullmatch(match.group(1))
+    ]
+    for name, value in re.findall(r"\b(\w*(?:PASSWORD|SECRET|_KEY|TOKEN|DSN)\w*)[=\s]+(\S+)", dockerfile_text):
+        if not value.startswith(('"$(', "$(")):  # made at build time, for that step only
+            found.append(f"Dockerfile {name}={value}")
+    return found
+
+
+def test_no_secret_is_written_in_the_compose_file_or_the_dockerfile():
+    assert literal_secrets(COMPOSE.read_text(), DOCKERFILE.read_text()) == []
+
+
+def test_a_written_password_or_a_defaulted_secret_is_caught():
+    written = COMPOSE.read_text().replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", "hunter2")
+    defaulted = COMPOSE.read_text().replace("${CLINIC_APP_PASSWORD:?", "${CLINIC_APP_PASSWORD:-", 1)
+    baked = DOCKERFILE.read_text() + "\nENV SECRET_KEY=abc\n"
+
+    assert literal_secrets(written, DOCKERFILE.read_text()) == ["POSTGRES_PASSWORD: hunter2"]
+    assert len(literal_secrets(defaulted, DOCKERFILE.read_text())) == 2  # the variable, and the URL holding it
+    assert literal_secrets(COMPOSE.read_text(), baked) == ["Dockerfile SECRET_KEY=abc"]
+
+
+def test_the_image_builds_without_a_dot_env():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+
+    assert ".env" in ignored
+    assert ".env" not in DOCKERFILE.read_text().replace(".env is in .dockerignore", "")
+
+
+def test_the_dockerfile_collectstatic_step_runs_with_no_secret_given(tmp_path):
+    """Production settings refuse to load without keys: the build step makes throwaway ones of its own."""
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    step = re.search(r"^RUN (.*collectstatic --noinput)", joined, re.MULTILINE).group(1)
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "VAR_DIR": str(tmp_path)}
+
+    done = subprocess.run(  # noqa: S603  (the Dockerfile's own step, on our interpreter)
+        ["/bin/sh", "-c", f"{step} --dry-run"], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "static files copied" in done.stdout
+
+
+def test_only_the_migrate_service_migrates_and_the_application_waits_for_it():
+    services = compose()["services"]
+    application = {
+        name: service for name, service in services.items() if service.get("image") == "clinic-platform:latest"
+    }
+
+    def migrates(command) -> bool:
+        return bool(re.search(r"manage\.py\s+migrate\b", command if isinstance(command, str) else " ".join(command)))
+
+    assert [name for name, service in application.items() if migrates(service.get("command", ""))] == ["migrate"]
+    assert not migrates(re.search(r"^CMD (.*)", DOCKERFILE.read_text(), re.MULTILINE).group(1))
+    waiting = {
+        name: service["depends_on"]["migrate"]["condition"]
+        for name, service in application.items()
+        if name != "migrate"
+    }
+    assert waiting == dict.fromkeys(["web", "worker", "beat", "hl7"], "service_completed_successfully")
+
+
+def test_the_web_healthcheck_is_answered_when_allowed_hosts_is_the_real_host_name(client, db, settings):
+    probe = " ".join(compose()["services"]["web"]["healthcheck"]["test"])
+    url = urlsplit(re.search(r"https?://[^'\"\s]+", probe).group(0))
+    settings.ALLOWED_HOSTS, settings.SECURE_SSL_REDIRECT = ["clinic.example.org"], True
+
+    response = client.get(url.path, HTTP_HOST=url.netloc)
+
+    assert url.hostname == "127.0.0.1"
+    assert response.status_code == 200
+    assert response.json()["database"]["status"] == "ok"
+    assert "workers" not in response.json()["workers"]  # the public report: no host names of the deployment
+
+
+def test_any_other_page_still_refuses_a_host_that_is_not_allowed(client, db, settings):
+    settings.ALLOWED_HOSTS = ["clinic.example.org"]
+
+    assert client.get("/accounts/login/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    assert client.get("/healthz", HTTP_HOST="clinic.example.org").status_code == 200
+
+
+def test_beat_touches_its_heartbeat_each_tick_and_its_healthcheck_reads_the_age(tmp_path, settings, monkeypatch):
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from clinic.beat import HeartbeatScheduler
+
+    probe = compose()["services"]["beat"]["healthcheck"]["test"]
+    var_dir = re.search(r"VAR_DIR=(\S+)", DOCKERFILE.read_text()).group(1)
+    heartbeat = tmp_path / "beat-heartbeat"
+    settings.BEAT_HEARTBEAT_PATH = heartbeat
+    monkeypatch.setattr(DatabaseScheduler, "tick", lambda self, *args, **kwargs: 5.0)
+    code = probe[-1].replace(f"{var_dir}/beat-heartbeat", str(heartbeat))
+
+    def healthy() -> bool:
+        return subprocess.run([sys.executable, "-c", code], check=False).returncode == 0  # noqa: S603
+
+    assert settings.CELERY_BEAT_SCHEDULER == "clinic.beat:HeartbeatScheduler"
+    assert f"{var_dir}/beat-heartbeat" in probe[-1]  # the file settings name: VAR_DIR / "beat-heartbeat"
+    assert not healthy()  # never ticked
+    assert object.__new__(HeartbeatScheduler).tick() == 5.0
+    assert healthy()
+    stale = time.time() - 120
+    os.utime(heartbeat, (stale, stale))
+    assert not healthy()
+
+
+def test_stopping_lets_running_work_finish_before_compose_kills_it(settings):
+    services = compose()["services"]
+    web_command = services["web"]["command"]
+    graceful = int(web_command[web_command.index("--graceful-timeout") + 1])
+
+    assert seconds(services["worker"]["stop_grace_period"]) > settings.CELERY_TASK_TIME_LIMIT
+    assert seconds(services["web"]["stop_grace_period"]) > graceful
+    assert f'"--graceful-timeout", "{graceful}"' in DOCKERFILE.read_text()
