@@ -18,10 +18,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 # Pins already in a .txt are kept unless its .in asks otherwise; LOCK_FLAGS="--upgrade-package NAME" moves one.
 LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11.7 --python-platform linux \
 	--custom-compile-command "make lock" $(LOCK_FLAGS)
-lock: $(STAMP)
+# Only uv is needed, not an install of the current locks (which may be mid-merge).
+lock: | $(VENV)/bin/uv
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 	$(LOCK) requirements-bench.in -o requirements-bench.txt
+
+$(VENV)/bin/uv:
+	$(MAKE) $(STAMP)
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
