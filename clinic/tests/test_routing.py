@@ -68,9 +68,14 @@ def test_make_worker_takes_every_queue_and_each_per_kind_target_its_own():
     assert {kind: _queues_of(targets[f"worker-{kind}"]) for kind in QUEUES} == {kind: {kind} for kind in QUEUES}
 
 
+def _celery_worker(service: dict) -> bool:
+    command = service.get("command")
+    return isinstance(command, list) and command[:1] == ["celery"] and "worker" in command
+
+
 def test_compose_runs_a_worker_per_kind_with_a_healthcheck_and_a_grace_for_its_longest_task():
     services = yaml.safe_load((Path(ROOT) / "docker-compose.yml").read_text())["services"]
-    workers = {name: service for name, service in services.items() if "worker" in service.get("command", [])}
+    workers = {name: service for name, service in services.items() if _celery_worker(service)}
 
     consumed = {name: _queues_of(" ".join(service["command"])) for name, service in workers.items()}
     assert sorted(queue for queues in consumed.values() for queue in queues) == sorted(QUEUES)
