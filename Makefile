@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate seed worker beat hl7 bench clean lock
+.PHONY: run test lint format migrate seed worker worker-interactive worker-default worker-batch worker-training beat hl7 \
+	bench clean lock
 
 # The .txt files are locks compiled from the .in files (`make lock`); pip refuses any file whose hash is not in them.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -55,8 +56,23 @@ test: lint
 	$(PY) -m pytest -n 2 --dist load
 
 # Full stack on locally installed services (see README): run each in its own terminal.
+# Queues by kind of work (CELERY_TASK_ROUTES): `worker` takes every queue on one box; on several, one worker per
+# kind, so a training run or a nightly batch never holds up what a clinician waits for.
+CELERY := $(VENV)/bin/celery -A clinic worker --loglevel INFO
 worker: $(STAMP)
-	$(VENV)/bin/celery -A clinic worker --loglevel INFO --concurrency 2
+	$(CELERY) --queues interactive,default,batch,training --concurrency 2
+
+worker-interactive: $(STAMP)
+	$(CELERY) --queues interactive --concurrency 2 --hostname interactive@%h
+
+worker-default: $(STAMP)
+	$(CELERY) --queues default --concurrency 1 --hostname default@%h
+
+worker-batch: $(STAMP)
+	$(CELERY) --queues batch --concurrency 2 --hostname batch@%h
+
+worker-training: $(STAMP)
+	$(CELERY) --queues training --concurrency 1 --hostname training@%h
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A clinic beat --loglevel INFO

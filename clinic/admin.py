@@ -1,3 +1,6 @@
+import zoneinfo
+
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -57,13 +60,27 @@ admin.site.site_header = "Clinic platform administration"
 admin.site.site_title = "Clinic admin"
 
 
+def _time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
+class ClinicForm(forms.ModelForm):
+    # A list to pick from: a name typed by hand is one typo from a clinic whose night falls in its working day.
+    time_zone = forms.ChoiceField(choices=_time_zone_choices, help_text=Clinic._meta.get_field("time_zone").help_text)
+
+    class Meta:
+        model = Clinic
+        fields = ["time_zone"]  # the admin adds the other fields of its fieldsets
+
+
 @admin.register(Clinic)
 class ClinicAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "is_demo", "created_at"]
+    form = ClinicForm
+    list_display = ["name", "slug", "time_zone", "is_demo", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "is_demo"]}),
+        (None, {"fields": ["name", "slug", "is_demo", "time_zone"]}),
         (
             _("Critical results left unacknowledged"),
             {"fields": ["escalation_minutes", "escalation_contact_minutes", "escalation_contact_email"]},

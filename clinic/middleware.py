@@ -3,12 +3,14 @@ import re
 import secrets
 import time
 import uuid
+import zoneinfo
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, get_user, logout
 from django.core.exceptions import DisallowedHost
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
@@ -183,3 +185,31 @@ class AccessDeniedAuditMiddleware:
             return None
         user = get_user(request)
         return user if user.is_authenticated else None
+
+
+class ClinicTimeZoneMiddleware:
+    """Pages show times in the signed-in user's clinic's time zone (`Clinic.time_zone`), and times typed into forms
+    are read in it; anyone else (signed out, a superuser without a clinic) sees settings.TIME_ZONE.
+
+    The API answers in UTC whoever asks: a script that signs in with a session and one with a token see the same
+    instants written the same way. The clinic comes with the user (clinic.backends.ClinicModelBackend): no query.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        clinic = None
+        if not request.path.startswith("/api/") and user is not None and user.is_authenticated:
+            clinic = user.clinic
+        if clinic is not None:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(clinic.time_zone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # validated on save; a tz database may lose a name
+                logger.error("Clinic %s has an unknown time zone %r; pages show %s", clinic.pk, clinic.time_zone,
+                             settings.TIME_ZONE)  # fmt: skip
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -1,9 +1,26 @@
+import zoneinfo
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 ESCALATION_MINUTES_MAX = 24 * 60  # a day: longer is no longer an escalation of a critical result
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(name: str) -> None:
+    """An IANA time zone name this machine's tz database knows ("Australia/Brisbane", "America/New_York")."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"{name!r} is not a time zone name; use an IANA name such as Europe/London or America/New_York."
+        ) from None
 
 
 class Clinic(models.Model):
@@ -37,6 +54,14 @@ class Clinic(models.Model):
         help_text="Who answers for critical results nobody has taken on (a senior doctor, the practice manager). "
         "Leave empty and a result nobody takes on is only shown, never e-mailed beyond the doctors on duty.",
     )
+    time_zone = models.CharField(
+        "time zone",
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="Where the clinic is: its pages show times in this zone, and its nightly work (scoring, rankers, "
+        "the weekly drift check and retraining) runs at its local night.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -44,6 +69,22 @@ class Clinic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class NightlyRun(models.Model):
+    """The local date on which a clinic's nightly job (clinic.schedules.NIGHTLY_JOBS) was last enqueued: claimed
+    with a conditional update, so it runs once a local night whatever the restarts, dispatchers or DST changes."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    job = models.CharField(max_length=32)
+    local_date = models.DateField(null=True)
+    enqueued_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clinic", "job"], name="nightly_run_one_per_clinic_job")]
+
+    def __str__(self) -> str:
+        return f"{self.job} of clinic {self.clinic_id} for {self.local_date}"
 
 
 class Role(models.TextChoices):

@@ -152,6 +152,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinic.middleware.ClinicTimeZoneMiddleware",
     "clinic.middleware.AccessDeniedAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "clinic.middleware.IdleTimeoutMiddleware",
@@ -238,6 +239,45 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # visibility timeout and finds its work done. Pinned because Celery 6 turns cancelling on by default.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TIMEZONE = "UTC"
+# Queues by kind of work, so a long job never delays what a clinician waits for: `training` (runs of up to 11
+# minutes), `batch` (nightly and admin-started scoring, drift, imports, the audit's full check), `interactive`
+# (scoring after new results, dashboard figures) and `default` (the minute-by-minute housekeeping: outbox,
+# escalation of critical results, sweeps). Every task is named here (clinic/tests/test_routing.py keeps it so);
+# `make worker` takes them all on one box, `make worker-training` and the others one kind each.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    name: {"queue": queue}
+    for queue, names in {
+        "training": [
+            "mltraining.tasks.train_model_task",
+            "mltraining.tasks.scheduled_retraining",
+            "mltraining.tasks.clinic_retraining",
+        ],
+        "batch": [
+            "predictions.tasks.score_chunk",
+            "predictions.tasks.score_all_clinics",
+            "predictions.tasks.clinic_batch_scoring",
+            "mltraining.tasks.drift_check_all",
+            "mltraining.tasks.clinic_drift_check",
+            "recommendations.tasks.rebuild_ranker",
+            "recommendations.tasks.rebuild_rankers",
+            "patients.tasks.import_job_run",
+            "clinic.tasks.verify_audit_chain",
+        ],
+        "interactive": ["predictions.tasks.predict_patients", "patients.tasks.dashboard_figure_refresh"],
+        "default": [
+            "clinic.tasks.outbox_drain",
+            "clinic.tasks.audit_checkpoint",
+            "clinic.tasks.nightly_dispatch",
+            "patients.tasks.escalate_critical_results",
+            "patients.tasks.resume_stalled_import_jobs",
+            "predictions.tasks.resume_stalled_batches",
+            "predictions.tasks.requeue_lost_chunks",
+            "mltraining.tasks.resume_queued_runs",
+        ],
+    }.items()
+    for name in names
+}
 # django-celery-beat's DatabaseScheduler, touching BEAT_HEARTBEAT_PATH on each tick for beat's healthcheck.
 CELERY_BEAT_SCHEDULER = "clinic.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_PATH = Path(os.environ.get("BEAT_HEARTBEAT_PATH", VAR_DIR / "beat-heartbeat"))
@@ -253,15 +293,9 @@ CELERY_BEAT_SCHEDULE = {
     "drain-outbox": {"task": "clinic.tasks.outbox_drain", "schedule": crontab(minute="*")},
     # Critical results nobody acknowledged are e-mailed to the on-duty doctors, then the clinic's escalation contact.
     "escalate-critical-results": {"task": "patients.tasks.escalate_critical_results", "schedule": crontab(minute="*")},
-    # Drift is checked against the model in use before the weekly retraining replaces it.
-    "check-model-drift-weekly": {
-        "task": "mltraining.tasks.drift_check_all",
-        "schedule": crontab(day_of_week="sunday", hour=1, minute=0),
-    },
-    "retrain-models-weekly": {
-        "task": "mltraining.tasks.scheduled_retraining",
-        "schedule": crontab(day_of_week="sunday", hour=2, minute=0),
-    },
+    # Each clinic's nightly and weekly work (rankers, scoring, drift, retraining) at its own local night: the
+    # dispatcher enqueues what is due by each clinic's clock, once per local date (clinic.schedules.NIGHTLY_JOBS).
+    "nightly-dispatch": {"task": "clinic.tasks.nightly_dispatch", "schedule": crontab(minute="*/15")},
     # Work whose messages were lost is sent again: batches' chunks, queued training runs and import jobs (the
     # services' batches_resume_stalled, training_runs_resume_queued and import_jobs_resume_stalled).
     "resume-stalled-batches": {
@@ -277,13 +311,6 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled-import-jobs": {
         "task": "patients.tasks.resume_stalled_import_jobs",
         "schedule": crontab(minute="7-59/10"),
-    },
-    # Every patient rescored with the clinic's active model, after Sunday's retraining may have replaced it.
-    "score-all-clinics-nightly": {"task": "predictions.tasks.score_all_clinics", "schedule": crontab(hour=4, minute=0)},
-    # Each clinic's feedback ranker learns the day's review decisions before the nightly batch uses it.
-    "rebuild-rankers-nightly": {
-        "task": "recommendations.tasks.rebuild_rankers",
-        "schedule": crontab(hour=3, minute=30),
     },
 }
 

@@ -30,6 +30,14 @@ def outbox_drain() -> int:
     return outbox_drain()
 
 
+@shared_task(acks_late=True)
+def nightly_dispatch() -> list[tuple[int, str]]:
+    """Every 15 minutes: each clinic's nightly jobs that are due by its own clock (clinic.schedules)."""
+    from clinic.schedules import nightly_dispatch
+
+    return nightly_dispatch()
+
+
 @worker_ready.connect
 def _outbox_drain_at_start(**_kwargs) -> None:
     """A worker that starts after an outage sends what waited, without waiting for beat's next minute.

@@ -74,6 +74,26 @@ def tasks_on_real_workers(*, broker_url: str | None = None) -> Iterator[str]:
             _broker_switch(app, previous[2])
 
 
+@contextmanager
+def tasks_routed_by_kind() -> Iterator[dict[str, str]]:
+    """Send each task to the queue of its kind (settings.CELERY_TASK_ROUTES), through Redis, instead of running it
+    in-process; the queues are renamed for this test alone (`test-1a2b3c4d-training`). Yields {kind: queue name}."""
+    from clinic.celery import app
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}-"
+    routes = settings.CELERY_TASK_ROUTES
+    queues = {route["queue"]: prefix + route["queue"] for route in routes.values()}
+    previous = app.conf.task_always_eager, app.conf.task_routes
+    app.conf.task_always_eager = False
+    app.conf.task_routes = {name: {"queue": queues[route["queue"]]} for name, route in routes.items()}
+    _router_rebuild(app)
+    try:
+        yield queues
+    finally:
+        app.conf.task_always_eager, app.conf.task_routes = previous
+        _router_rebuild(app)
+
+
 def _router_rebuild(app) -> None:
     """Celery builds its router from task_routes once, on first use; an earlier test may have built it."""
     app.amqp.flush_routes()

@@ -220,10 +220,14 @@ def _training_run_resend(run_id: int, cutoff: datetime.datetime) -> bool:
     return True
 
 
-def training_run_schedule_all() -> list[TrainingRun]:
-    """The weekly retraining: one run per clinic with patients, skipping clinics with a run in flight."""
+def training_run_schedule_all(*, clinic_ids: list[int] | None = None) -> list[TrainingRun]:
+    """The weekly retraining: one run per clinic (of `clinic_ids`, if given) with patients, skipping clinics with a
+    run in flight."""
     runs = []
-    for clinic in Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk"):
+    clinics = Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk")
+    if clinic_ids is not None:
+        clinics = clinics.filter(pk__in=clinic_ids)
+    for clinic in clinics:
         try:
             runs.append(training_run_request(clinic=clinic, by=None, trigger=TrainingTrigger.SCHEDULED))
         except ValidationError as exc:
@@ -856,10 +860,14 @@ def drift_check(
     return drift
 
 
-def drift_check_all_clinics() -> list[DriftReport]:
-    """The weekly drift check: one report per clinic with an active model; one clinic's failure skips only it."""
+def drift_check_all_clinics(*, clinic_ids: list[int] | None = None) -> list[DriftReport]:
+    """The weekly drift check: one report per clinic (of `clinic_ids`, if given) with an active model; one clinic's
+    failure skips only it."""
     reports = []
-    for clinic in selectors.clinics_with_active_model():
+    clinics = selectors.clinics_with_active_model()
+    if clinic_ids is not None:
+        clinics = clinics.filter(pk__in=clinic_ids)
+    for clinic in clinics:
         try:
             reports.append(drift_check(clinic=clinic))
         except Exception:  # one broken clinic must not stop the others' checks

@@ -33,3 +33,19 @@ def drift_check_all() -> None:
     from mltraining.services import drift_check_all_clinics
 
     drift_check_all_clinics()
+
+
+@shared_task(acks_late=True)
+def clinic_retraining(clinic_id: int) -> None:
+    """Weekly at the clinic's local night (clinic.schedules): request a run for the clinic, if it has patients."""
+    from mltraining.services import training_run_schedule_all
+
+    training_run_schedule_all(clinic_ids=[clinic_id])
+
+
+@shared_task(acks_late=True)
+def clinic_drift_check(clinic_id: int) -> None:
+    """Weekly at the clinic's local night (clinic.schedules), before its retraining: the clinic's drift report."""
+    from mltraining.services import drift_check_all_clinics
+
+    drift_check_all_clinics(clinic_ids=[clinic_id])

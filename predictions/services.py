@@ -559,10 +559,14 @@ def _chunk_requeue_if_lost(chunk_id: int, cutoff: datetime.datetime) -> bool:
     return True
 
 
-def prediction_batch_start_scheduled() -> list[int]:
-    """The nightly run: a batch for every clinic that has patients and an active model. Returns batch ids."""
+def prediction_batch_start_scheduled(*, clinic_ids: list[int] | None = None) -> list[int]:
+    """The nightly run: a batch for every clinic (of `clinic_ids`, if given) that has patients and an active model.
+    Returns batch ids."""
     batches = []
-    for clinic in Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk"):
+    clinics = Clinic.objects.filter(pk__in=patient_selectors.clinic_ids_with_patients()).order_by("pk")
+    if clinic_ids is not None:
+        clinics = clinics.filter(pk__in=clinic_ids)
+    for clinic in clinics:
         if active_model_for(clinic=clinic) is None:
             continue
         try:

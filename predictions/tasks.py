@@ -61,6 +61,12 @@ def score_all_clinics() -> list[int]:
 
 
 @shared_task(acks_late=True)
+def clinic_batch_scoring(clinic_id: int) -> list[int]:
+    """At the clinic's local night (clinic.schedules): its nightly batch, if it has an active model."""
+    return services.prediction_batch_start_scheduled(clinic_ids=[clinic_id])
+
+
+@shared_task(acks_late=True)
 def resume_stalled_batches() -> list[int]:
     """Every few minutes: batches whose chunk messages were lost are sent again, or finished with the reason."""
     return services.batches_resume_stalled()

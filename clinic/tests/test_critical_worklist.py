@@ -145,7 +145,12 @@ def test_a_clinic_admin_sets_the_escalation_of_their_own_clinic_only(client, adm
 
     response = client.post(
         url,
-        {"escalation_minutes": "15", "escalation_contact_minutes": "10", "escalation_contact_email": "lead@r.example"},
+        {
+            "escalation_minutes": "15",
+            "escalation_contact_minutes": "10",
+            "escalation_contact_email": "lead@r.example",
+            "time_zone": "UTC",
+        },  # fmt: skip
     )
 
     assert response.status_code == 302

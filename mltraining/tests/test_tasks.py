@@ -1,15 +1,19 @@
+import datetime
+
 from celery.schedules import crontab
 from django.conf import settings
 
+from clinic.schedules import NIGHTLY_JOBS, SUNDAY
 from mltraining import tasks
 
 
-def test_the_beat_schedule_retrains_and_checks_drift_weekly():
-    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+def test_each_clinic_retrains_and_checks_drift_weekly_at_its_local_night():
+    jobs = {job.task: job for job in NIGHTLY_JOBS.values()}
 
-    retrain, drift = schedule["mltraining.tasks.scheduled_retraining"], schedule["mltraining.tasks.drift_check_all"]
-    assert retrain == crontab(day_of_week="sunday", hour=2, minute=0)
-    assert drift == crontab(day_of_week="sunday", hour=1, minute=0)  # before retraining replaces the model
+    retrain, drift = jobs["mltraining.tasks.clinic_retraining"], jobs["mltraining.tasks.clinic_drift_check"]
+    assert (retrain.weekday, retrain.at) == (SUNDAY, datetime.time(2, 0))
+    assert (drift.weekday, drift.at) == (SUNDAY, datetime.time(1, 0))  # before retraining replaces the model
+    assert settings.CELERY_BEAT_SCHEDULE["nightly-dispatch"]["schedule"] == crontab(minute="*/15")
 
 
 def test_the_scheduled_task_names_match_the_registered_tasks():
@@ -27,5 +31,10 @@ def test_each_task_is_one_service_call(monkeypatch):
     tasks.train_model_task.delay(7)
     tasks.scheduled_retraining.delay()
     tasks.drift_check_all.delay()
+    monkeypatch.setattr("mltraining.services.training_run_schedule_all", lambda **kw: calls.append(("schedule", kw)))
+    monkeypatch.setattr("mltraining.services.drift_check_all_clinics", lambda **kw: calls.append(("drift", kw)))
+    tasks.clinic_retraining.delay(3)
+    tasks.clinic_drift_check.delay(3)
 
-    assert calls == [("execute", {"run_id": 7}), ("schedule", {}), ("drift", {})]
+    assert calls == [("execute", {"run_id": 7}), ("schedule", {}), ("drift", {}),
+                     ("schedule", {"clinic_ids": [3]}), ("drift", {"clinic_ids": [3]})]  # fmt: skip

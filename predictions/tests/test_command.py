@@ -126,14 +126,25 @@ def test_the_command_follows_a_batch_that_runs_on_workers(active_model, cohort, 
     assert "Succeeded: 30 scored" in out
 
 
-def test_every_patient_is_rescored_nightly_by_the_beat_schedule(settings):
+def test_every_patient_is_rescored_nightly_at_the_clinics_local_night():
+    import datetime
+
     from clinic.celery import app
+    from clinic.schedules import NIGHTLY_JOBS
 
-    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "predictions.tasks.score_all_clinics"]
+    job = NIGHTLY_JOBS["scoring"]
 
-    assert entry["schedule"].hour == {4}
-    assert entry["schedule"].day_of_week == set(range(7))
-    assert "predictions.tasks.score_all_clinics" in app.tasks
+    assert (job.at, job.weekday) == (datetime.time(4, 0), None)
+    assert job.task in app.tasks
+
+
+def test_the_nightly_task_of_one_clinic_starts_a_batch_for_that_clinic_only(active_model, cohort, clinic_b):
+    demo_cohort_load(clinic=clinic_b, n_patients=5, seed=3)  # no active model: left alone
+
+    assert tasks.clinic_batch_scoring.delay(clinic_b.pk).get() == []
+    batch_ids = tasks.clinic_batch_scoring.delay(active_model.clinic_id).get()
+
+    assert batch_ids == [PredictionBatch.objects.get(clinic=active_model.clinic).pk]
 
 
 def test_the_nightly_task_starts_a_batch_for_each_clinic_with_an_active_model(active_model, cohort, clinic_b):
