@@ -7,11 +7,12 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
-def verify_audit_chain() -> None:
-    """Nightly: walk the audit hash chain and record the result as an audit row."""
+def verify_audit_chain(full: bool = False) -> dict[str, object]:
+    """Nightly: check the audit chains, from the checkpoint on (every row if `full`), and record the result as an
+    audit row."""
     from clinic.services import audit_verify_and_record
 
-    audit_verify_and_record()
+    return audit_verify_and_record(full=full)
 
 
 @shared_task(acks_late=True)
