@@ -107,6 +107,8 @@ AUDIT_HMAC_KEY = _audit_hmac_key()
 # (another volume, a host the database server cannot reach) and back it up.
 AUDIT_CHECKPOINT_PATH = Path(os.environ.get("AUDIT_CHECKPOINT_PATH") or VAR_DIR / "audit-checkpoint.json")
 AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 15)
+# PostgreSQL: the audit table's monthly partitions are made this many months ahead, daily by beat.
+AUDIT_PARTITION_MONTHS_AHEAD = env_int("AUDIT_PARTITION_MONTHS_AHEAD", 3)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -245,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clinic.tasks.audit_checkpoint",
         "schedule": crontab(minute=f"*/{AUDIT_CHECKPOINT_MINUTES}"),
     },
+    # PostgreSQL: next months' partitions of the audit table, made well before a row needs them.
+    "audit-partitions-daily": {"task": "clinic.tasks.audit_partitions_ensure", "schedule": crontab(hour=3, minute=10)},
     # Messages written while Redis was down (clinic.outbox) are sent within a minute of its return.
     "drain-outbox": {"task": "clinic.tasks.outbox_drain", "schedule": crontab(minute="*")},
     # Critical results nobody acknowledged are e-mailed to the on-duty doctors, then the clinic's escalation contact.

@@ -24,6 +24,14 @@ def audit_checkpoint() -> dict[str, object]:
 
 
 @shared_task(acks_late=True)
+def audit_partitions_ensure() -> list[str]:
+    """Daily, on PostgreSQL: the audit table's partitions for this month and the next AUDIT_PARTITION_MONTHS_AHEAD."""
+    from clinic.audit_partitions import audit_partitions_ensure as ensure
+
+    return ensure()
+
+
+@shared_task(acks_late=True)
 def outbox_drain() -> int:
     """Every minute: send the messages the outbox kept while the broker was down."""
     from clinic.outbox import outbox_drain
