@@ -102,7 +102,7 @@ def _audit_hmac_key() -> str:
 
 
 AUDIT_HMAC_KEY = _audit_hmac_key()
-# Where the audit chain's head is checkpointed (signed with AUDIT_HMAC_KEY), outside the database: by beat every
+# Where the audit chains' heads are checkpointed (signed with AUDIT_HMAC_KEY), outside the database: by beat every
 # AUDIT_CHECKPOINT_MINUTES and by `audit_verify --checkpoint`. Put it where the database's owner cannot write
 # (another volume, a host the database server cannot reach) and back it up.
 AUDIT_CHECKPOINT_PATH = Path(os.environ.get("AUDIT_CHECKPOINT_PATH") or VAR_DIR / "audit-checkpoint.json")
@@ -242,7 +242,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Defaults that beat copies into the database on start; admins edit them under "Periodic tasks".
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "clinic.tasks.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
-    # The audit chain's head, signed, in a file outside the database: a later cut or rewrite cannot go unnoticed.
+    # The audit chains' heads, signed, in a file outside the database: a later cut or rewrite cannot go unnoticed.
     "checkpoint-audit-chain": {
         "task": "clinic.tasks.audit_checkpoint",
         "schedule": crontab(minute=f"*/{AUDIT_CHECKPOINT_MINUTES}"),

@@ -17,7 +17,7 @@ def verify_audit_chain(full: bool = False) -> dict[str, object]:
 
 @shared_task(acks_late=True)
 def audit_checkpoint() -> dict[str, object]:
-    """Every AUDIT_CHECKPOINT_MINUTES: the verified head of the audit chain, signed, to a file outside the database."""
+    """Every AUDIT_CHECKPOINT_MINUTES: the audit chains' verified heads, signed, to a file outside the database."""
     from clinic.services import audit_checkpoint_and_record
 
     return audit_checkpoint_and_record()
