@@ -2,6 +2,10 @@
 partitions, and every partition is as append-only as the table (clinic.audit_partitions)."""
 
 import datetime
+import os
+import subprocess
+import sys
+import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -121,3 +125,71 @@ def test_postgres_a_row_whose_month_has_no_partition_is_kept_and_reported(doctor
     assert _scalar("SELECT tableoid::regclass::text FROM clinic_auditevent WHERE id = %s", [far.pk]) == (
         DEFAULT_PARTITION
     )
+
+
+_ROWS_BEFORE = """
+import datetime
+from django.utils import timezone
+from clinic.audit import GENESIS_HASH, HashVersion, audit_record, compute_hash
+from clinic.models import AuditEvent, Clinic
+a, b = Clinic.objects.create(name="A", slug="a"), Clinic.objects.create(name="B", slug="b")
+previous = GENESIS_HASH
+for n in range(4):  # as the one chain across clinics left them, over the last months
+    event = AuditEvent(time=timezone.now() - datetime.timedelta(days=70 - 20 * n), clinic=(a, b)[n % 2],
+                       action="patient.view", detail={}, prev_hash=previous, hash_version=HashVersion.KEYED)
+    event.hash = compute_hash(event)
+    event.save(force_insert=True)
+    previous = event.hash
+for n in range(4):
+    audit_record(actor=None, action="patient.view", target=(a, b)[n % 2])
+"""
+
+
+def test_postgres_the_migration_moves_existing_rows_into_monthly_partitions_and_they_still_verify(tmp_path):
+    """Migrations clinic 0009 and 0010 on a database that already holds rows of the one chain and of clinic chains,
+    in processes of their own against a database of the test's own."""
+    import psycopg
+
+    from clinic.testing import ROOT, database_url
+
+    name = f"clinic_migration_{uuid.uuid4().hex[:8]}"
+    server = database_url().rsplit("/", 1)[0]
+    env = {**os.environ, "DATABASE_URL": f"{server}/{name}", "VAR_DIR": str(tmp_path),
+           "AUDIT_CHECKPOINT_PATH": str(tmp_path / "checkpoint.json")}  # fmt: skip
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        manage("migrate", "clinic", "0009", "-v0")
+        manage("shell", "-c", _ROWS_BEFORE)
+        manage("audit_verify", "--checkpoint")
+
+        manage("migrate", "-v0")
+
+        assert "Audit chain intact: 8 events" in manage("audit_verify")
+        manage("shell", "-c", "from clinic.audit import audit_record; audit_record(actor=None, action='after')")
+        assert "Audit chain intact: 1 events checked since the checkpoint" in manage(
+            "audit_verify", "--since-checkpoint"
+        )
+        with psycopg.connect(f"{server}/{name}") as database:
+            kind = database.execute("SELECT relkind FROM pg_class WHERE relname = 'clinic_auditevent'").fetchone()
+            rows = database.execute("SELECT count(*), max(id), count(DISTINCT tableoid) FROM clinic_auditevent")
+            counts = rows.fetchone()
+            elsewhere = database.execute(
+                "SELECT count(*) FROM clinic_auditevent WHERE tableoid::regclass::text <> "
+                "'clinic_auditevent_y' || to_char(time AT TIME ZONE 'UTC', 'YYYY\"m\"MM')"
+            ).fetchone()
+        assert kind == ("p",)
+        assert counts[:2] == (9, 9)  # every row kept, and the ids go on where they were
+        assert counts[2] >= 3  # 70 days of rows: three months at least
+        assert elsewhere == (0,)  # each row in its month's partition
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
