@@ -109,6 +109,7 @@ def test_a_row_deleted_from_a_clinic_chain_breaks_the_link_after_it(doctor_a, do
     assert _breaks() == [(a[2].pk, "previous-hash link broken (a row before it was removed or altered)")]
 
 
+@pytest.mark.reliability(23, "Two rows of a clinic's chain swapped behind the trigger's back: found")
 def test_two_rows_of_a_clinic_swapped_are_found(doctor_a, doctor_b):
     a = _rows(doctor_a, 3)
     _rows(doctor_b, 2)
@@ -205,6 +206,7 @@ def test_a_row_committed_after_the_checkpoint_below_its_top_is_still_checked(doc
     assert b1.pk < a2.pk
 
 
+@pytest.mark.reliability(23, "A row altered after the checkpoint: the check since it finds it")
 def test_a_row_altered_after_the_checkpoint_is_found_by_the_check_since_it(doctor_a):
     _rows(doctor_a, 3)
     call_command("audit_verify", "--checkpoint")
@@ -216,6 +218,7 @@ def test_a_row_altered_after_the_checkpoint_is_found_by_the_check_since_it(docto
         call_command("audit_verify", "--since-checkpoint")
 
 
+@pytest.mark.reliability(23, "A row altered before the checkpoint: the full check finds it")
 def test_a_row_altered_before_the_checkpoint_is_found_by_the_full_check(doctor_a):
     old = _rows(doctor_a, 4)
     call_command("audit_verify", "--checkpoint")
@@ -241,6 +244,7 @@ def test_the_head_of_a_chain_at_the_checkpoint_is_checked_by_the_check_since_it(
     ]
 
 
+@pytest.mark.reliability(23, "A checkpoint forged to move a chain's head back: its signature gives it away")
 def test_a_forged_checkpoint_is_refused(doctor_a):
     old = _rows(doctor_a, 4)
     call_command("audit_verify", "--checkpoint")
@@ -330,6 +334,7 @@ def test_postgres_a_writer_waits_only_for_writers_of_its_own_clinic(doctor_a, do
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.reliability(14, "Four connections of two clinics appending at once: one unbroken chain each")
 def test_postgres_writers_of_several_clinics_at_once_extend_one_unforked_chain_each(doctor_a, doctor_b):
     start = threading.Barrier(4)
     errors = []

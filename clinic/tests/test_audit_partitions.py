@@ -71,6 +71,7 @@ def test_postgres_partitions_are_made_at_most_two_years_ahead():
 
 
 @pytest.mark.django_db(transaction=True)  # committed rows: TRUNCATE also refuses a table with pending FK checks
+@pytest.mark.reliability(23, "UPDATE, DELETE and TRUNCATE of a monthly partition named directly: refused")
 def test_postgres_a_partition_named_directly_refuses_update_delete_and_truncate(doctor_a):
     event = audit_record(actor=doctor_a, action="patient.view")
     partition = _month_partition()
@@ -86,6 +87,7 @@ def test_postgres_a_partition_named_directly_refuses_update_delete_and_truncate(
     assert AuditEvent.objects.filter(pk=event.pk, action="patient.view").exists()
 
 
+@pytest.mark.reliability(23, "The application's role and a monthly partition named directly: no privilege")
 def test_postgres_the_application_role_writes_through_the_table_and_makes_partitions_but_cannot_touch_one(doctor_a):
     """The role split of docker-compose (`db_grant_app_role`), made in the test's transaction."""
     with transaction.atomic():
