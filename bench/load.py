@@ -234,7 +234,7 @@ def _backend_cpu_seconds(pid: int) -> float | None:
 
 def _is_audit_write(sql: str) -> bool:
     """The audit row's two statements: the chain's head read under the writers' lock, and the row's INSERT."""
-    return "clinic_audit_head" in sql or sql.startswith('INSERT INTO "clinic_auditevent"')
+    return "clinic_audit_chain_head" in sql or sql.startswith('INSERT INTO "clinic_auditevent"')
 
 
 def _time_split(clinic, patient_ids: list[int], token: str, requests: int) -> dict[str, Split]:

@@ -1,19 +1,23 @@
 """The audit trail: one function writes it, one function verifies it.
 
 `audit_record` is called by services inside the transaction of the change it records, so the change and its audit
-row commit or roll back together. Rows are chained: each row's hash covers its content and the previous row's
-hash. Writers are serialised (an advisory lock on PostgreSQL, taken by `clinic_audit_head`, migration clinic 0006;
-an immediate write lock on SQLite) so the chain has no forks.
+row commit or roll back together. Rows are chained: each row's hash covers its content and the previous row's hash
+in its chain. Each clinic has a chain of its own, and rows of no clinic (platform events) another, so writers of
+different clinics never wait for each other: on PostgreSQL an advisory lock keyed by the clinic's id, taken by
+`clinic_audit_chain_head` (migration clinic 0009), serialises the writers of one chain; on SQLite the write lock
+taken at BEGIN serialises every writer.
 
 The hash is an HMAC-SHA256 under AUDIT_HMAC_KEY, a key the database never sees: whoever owns the table (and can
 disable its triggers) can change or delete rows, but cannot compute the hashes that would hide it. What the key
-cannot reveal, rows cut off the end of the chain or the whole table emptied, a checkpoint does: the head of the
+cannot reveal, rows cut off the end of a chain or the whole table emptied, a checkpoint does: the head of every
 chain (last id, its hash, the number of rows), signed with the key, written to a file outside the database
-(AUDIT_CHECKPOINT_PATH) by beat and by `audit_verify --checkpoint`. `audit_verify` checks the chain against it.
+(AUDIT_CHECKPOINT_PATH) by beat and by `audit_verify --checkpoint`. `audit_verify` checks the chains against it,
+either all rows (`full`) or only the rows after the checkpoint, whose cost follows the rows written since.
 
-Rows written before the key existed keep their plain SHA-256 hash (`HashVersion.LEGACY`) and stay verifiable. The
-first checkpoint fixes the last id such a row may have (`legacy_until`): a legacy row after a keyed one, or above
-that id, is a row re-hashed without the key.
+Rows written before the per-clinic chains (`HashVersion.LEGACY` and `KEYED`) stay as they were: one chain across
+all clinics, in id order, verified as before and closed (the `global` chain of the checkpoint). Rows written before
+the key existed keep their plain SHA-256 hash (`LEGACY`); the first checkpoint fixes the last id such a row may have
+(`legacy_until`): a legacy row after a keyed one, or above that id, is a row re-hashed without the key.
 """
 
 from __future__ import annotations
@@ -21,24 +25,27 @@ from __future__ import annotations
 import contextvars
 import datetime
 import hashlib
+import heapq
 import hmac
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import reduce
+from operator import or_
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from clinic.models import AuditEvent, AuditOutcome, Clinic, User
 
 GENESIS_HASH = "0" * 64
-# Arbitrary constant naming the lock that serialises audit writers on PostgreSQL.
-_AUDIT_LOCK_KEY = 7_316_220_401
+GLOBAL_CHAIN = "global"  # the rows written before the per-clinic chains, one chain across all clinics
+PLATFORM_CHAIN = "platform"  # rows of no clinic, written since
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,9 @@ def hashed_content(event: AuditEvent) -> str:
 
 
 class HashVersion(models.IntegerChoices):
-    LEGACY = 1, "SHA-256 (rows written before the key)"
-    KEYED = 2, "HMAC-SHA256 under AUDIT_HMAC_KEY"
+    LEGACY = 1, "SHA-256, one chain for all clinics (rows written before the key)"
+    KEYED = 2, "HMAC-SHA256 under AUDIT_HMAC_KEY, one chain for all clinics"
+    CLINIC_CHAIN = 3, "HMAC-SHA256 under AUDIT_HMAC_KEY, a chain per clinic"
 
 
 def _key() -> bytes:
@@ -103,22 +111,38 @@ def compute_hash(event: AuditEvent) -> str:
     return hmac.new(_key(), message, hashlib.sha256).hexdigest()
 
 
-def _chain_head() -> str:
-    """The last row's hash, read under the writers' lock (held until the transaction ends)."""
+def chain_of(*, clinic_id: int | None, hash_version: int) -> str:
+    """The name of the chain a row belongs to, as the checkpoint keys it."""
+    if hash_version < HashVersion.CLINIC_CHAIN:
+        return GLOBAL_CHAIN
+    return PLATFORM_CHAIN if clinic_id is None else f"clinic:{clinic_id}"
+
+
+def _chain_rows(chain: str) -> Q:
+    if chain == GLOBAL_CHAIN:
+        return Q(hash_version__lt=HashVersion.CLINIC_CHAIN)
+    clinic = None if chain == PLATFORM_CHAIN else int(chain.removeprefix("clinic:"))
+    return Q(hash_version__gte=HashVersion.CLINIC_CHAIN, clinic_id=clinic)
+
+
+def _chain_head(clinic_id: int | None) -> str:
+    """The last hash of the clinic's chain, read under the lock of that chain's writers (held until the transaction
+    ends)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT clinic_audit_head(%s)", [_AUDIT_LOCK_KEY])
+            cursor.execute("SELECT clinic_audit_chain_head(%s)", [clinic_id])
             return cursor.fetchone()[0]
     # SQLite: the write lock taken at BEGIN (transaction_mode IMMEDIATE) serialises writers.
-    return AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    rows = AuditEvent.objects.filter(_chain_rows(chain_of(clinic_id=clinic_id, hash_version=HashVersion.CLINIC_CHAIN)))
+    return rows.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
 
 
 def _append(event: AuditEvent) -> None:
     """Chain and insert the row. On PostgreSQL no savepoint of its own: a failed insert fails the change it records
     anyway, and two statements (lock and head, insert) are all a row costs."""
     with transaction.atomic(savepoint=connection.vendor != "postgresql"):
-        event.prev_hash = _chain_head()
-        event.hash_version = HashVersion.KEYED
+        event.prev_hash = _chain_head(event.clinic_id)
+        event.hash_version = HashVersion.CLINIC_CHAIN
         event.hash = compute_hash(event)
         event.save(force_insert=True)
 
@@ -160,42 +184,7 @@ def audit_record(
     return event
 
 
-@dataclass(frozen=True)
-class ChainBreak:
-    event_id: int
-    reason: str
-
-
-def audit_chain_breaks(
-    *, after: tuple[int, str] | None = None, legacy_until: int | None = None, chunk_size: int = 5000
-) -> Iterator[ChainBreak]:
-    """Walk the chain in id order and yield every row whose link or content does not check out.
-
-    `after`: (id, hash) of a row already verified (a checkpoint's head): the walk starts after it. `legacy_until`:
-    the last id a row hashed without the key may have (from the first checkpoint).
-    """
-    expected_prev = after[1] if after else GENESIS_HASH
-    rows = AuditEvent.objects.order_by("id")
-    if after:
-        rows = rows.filter(id__gt=after[0])
-    keyed_seen = after is not None and legacy_until is not None and after[0] > legacy_until
-    for event in rows.iterator(chunk_size=chunk_size):
-        legacy = event.hash_version == HashVersion.LEGACY
-        if legacy and (keyed_seen or (legacy_until is not None and event.id > legacy_until)):
-            yield ChainBreak(event.id, "hashed without the key where the key was in use (the row was re-hashed)")
-        elif event.prev_hash != expected_prev:
-            yield ChainBreak(event.id, "previous-hash link broken (a row before it was removed or altered)")
-        elif compute_hash(event) != event.hash:
-            yield ChainBreak(event.id, "content does not match its hash (the row was altered)")
-        keyed_seen = keyed_seen or not legacy
-        expected_prev = event.hash
-
-
-def audit_first_break() -> ChainBreak | None:
-    return next(audit_chain_breaks(), None)
-
-
-# --- the checkpoint: the chain's head, outside the database ------------------------------------------------------
+# --- the checkpoint: every chain's head, outside the database -----------------------------------------------------
 
 
 class CheckpointInvalid(Exception):
@@ -203,10 +192,16 @@ class CheckpointInvalid(Exception):
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class ChainHead:
     last_id: int
     hash: str
-    count: int  # rows with an id up to last_id
+    count: int  # rows of the chain with an id up to last_id
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    chains: dict[str, ChainHead]
+    top_id: int  # every row with an id up to this one was verified, except rows still uncommitted then
     legacy_until: int  # the last id a row hashed without the key may have; 0 when there is none
     written_at: str
 
@@ -220,18 +215,27 @@ def checkpoint_path() -> Path:
     return Path(settings.AUDIT_CHECKPOINT_PATH)
 
 
+def _checkpoint_parse(data: dict[str, Any]) -> Checkpoint:
+    if "chains" not in data:  # written before the per-clinic chains: the head of the one chain there was
+        head = ChainHead(last_id=data["last_id"], hash=data["hash"], count=data["count"])
+        chains = {GLOBAL_CHAIN: head} if head.last_id else {}
+        return Checkpoint(chains, top_id=head.last_id, legacy_until=data["legacy_until"], written_at=data["written_at"])
+    chains = {name: ChainHead(**head) for name, head in data["chains"].items()}
+    return Checkpoint(chains, top_id=data["top_id"], legacy_until=data["legacy_until"], written_at=data["written_at"])
+
+
 def checkpoint_read() -> Checkpoint | None:
     """The last checkpoint, or None if none was written yet."""
     path = checkpoint_path()
     try:
         data = json.loads(path.read_text())
         signature = data.pop("signature")
-        checkpoint = Checkpoint(**data)
+        checkpoint = _checkpoint_parse(data)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CheckpointInvalid(f"The audit checkpoint {path} cannot be read ({exc}).") from None
-    if not hmac.compare_digest(signature, _signature(asdict(checkpoint))):
+    if not isinstance(signature, str) or not hmac.compare_digest(signature, _signature(data)):
         raise CheckpointInvalid(
             f"The audit checkpoint {path} does not carry a valid signature: it was altered, or AUDIT_HMAC_KEY changed."
         )
@@ -253,92 +257,204 @@ def _checkpoint_write(checkpoint: Checkpoint) -> None:
 # --- verification --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ChainBreak:
+    event_id: int
+    reason: str
+
+
+@dataclass
+class _ChainWalk:
+    """Where the walk of one chain stands."""
+
+    expected_prev: str = GENESIS_HASH
+    last: tuple[int, str] | None = None
+    walked: int = 0
+    counted_until_head: int = 0  # rows walked up to the checkpoint's head of this chain (full walks)
+
+
 @dataclass
 class Verification:
     """What `audit_verify` found: breaks and checkpoint findings make the trail fail; id gaps are reported only
     (a rolled-back transaction leaves one too, and a removed row also breaks the link after it)."""
 
-    checked: int = 0
-    last: tuple[int, str] | None = None  # (id, hash) of the chain's head
+    full: bool = True
+    checked: int = 0  # rows read and checked
+    last: tuple[int, str] | None = None  # (id, hash) of the last row of the trail
     breaks: list[ChainBreak] = field(default_factory=list)
-    gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) missing id of each gap
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) missing id of each gap (full walks)
     checkpoint: Checkpoint | None = None
-    problems: list[str] = field(default_factory=list)  # the chain against the checkpoint
+    problems: list[str] = field(default_factory=list)  # the chains against the checkpoint
+    chains: dict[str, ChainHead] = field(default_factory=dict)  # each chain's head after the walk
+    last_legacy_id: int = 0  # the last row hashed without the key (full walks)
 
     @property
     def intact(self) -> bool:
         return not self.breaks and not self.problems
 
 
-def _checkpoint_compare(checkpoint: Checkpoint) -> list[str]:
+def _describe(chain: str) -> str:
+    if chain == GLOBAL_CHAIN:
+        return "the chain of the rows written before the per-clinic chains"
+    return "the chain of platform events" if chain == PLATFORM_CHAIN else f"clinic {chain.split(':')[1]}'s chain"
+
+
+def _check_row(event: AuditEvent, walk: _ChainWalk, legacy_until: int | None, keyed_seen: bool) -> str | None:
+    legacy = event.hash_version == HashVersion.LEGACY
+    if legacy and (keyed_seen or (legacy_until is not None and event.id > legacy_until)):
+        return "hashed without the key where the key was in use (the row was re-hashed)"
+    if event.prev_hash != walk.expected_prev:
+        return "previous-hash link broken (a row before it was removed or altered)"
+    if compute_hash(event) != event.hash:
+        return "content does not match its hash (the row was altered)"
+    return None
+
+
+def _walk(
+    rows: Iterable[AuditEvent], walks: dict[str, _ChainWalk], result: Verification, *, legacy_until: int | None,
+    keyed_seen: bool, heads: dict[str, ChainHead],
+) -> Iterator[ChainBreak]:  # fmt: skip
+    """Check rows in id order, each against the last row of its own chain."""
+    previous_id = 0
+    for event in rows:
+        chain = chain_of(clinic_id=event.clinic_id, hash_version=event.hash_version)
+        walk = walks.setdefault(chain, _ChainWalk())
+        reason = _check_row(event, walk, legacy_until, keyed_seen)
+        if reason:
+            yield ChainBreak(event.id, reason)
+        if event.hash_version == HashVersion.LEGACY:
+            result.last_legacy_id = event.id
+        else:
+            keyed_seen = True
+        walk.expected_prev, walk.last = event.hash, (event.id, event.hash)
+        walk.walked += 1
+        head = heads.get(chain)
+        if head and event.id <= head.last_id:
+            walk.counted_until_head += 1
+        if result.full and previous_id and event.id != previous_id + 1:
+            result.gaps.append((previous_id + 1, event.id - 1))
+        previous_id = event.id
+        result.checked += 1
+        if result.last is None or event.id > result.last[0]:
+            result.last = (event.id, event.hash)
+
+
+def audit_chain_breaks(*, legacy_until: int | None = None, chunk_size: int = 5000) -> Iterator[ChainBreak]:
+    """Walk every chain from its first row and yield every row whose link or content does not check out."""
+    rows = AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size)
+    yield from _walk(rows, {}, Verification(), legacy_until=legacy_until, keyed_seen=False, heads={})
+
+
+def audit_first_break() -> ChainBreak | None:
+    return next(audit_chain_breaks(), None)
+
+
+def _heads_compare(checkpoint: Checkpoint) -> list[str]:
+    """Each chain's head at the checkpoint is still there, with its hash, and its content still matches it."""
     when = f"the checkpoint of {checkpoint.written_at}"
-    head = AuditEvent.objects.filter(pk=checkpoint.last_id).first()
-    if head is None:
-        last = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
-        return [
-            f"event {checkpoint.last_id}, the head of the chain at {when}, is missing: the chain was cut short "
-            f"(rows deleted from its end, or the table emptied); it now "
-            + (f"ends at event {last}" if last else "holds no events")
-            + f" where {when} counted {checkpoint.count} up to event {checkpoint.last_id}"
-        ]
+    ids = [head.last_id for head in checkpoint.chains.values()]
+    found = {}
+    for start in range(0, len(ids), 1000):
+        found.update(AuditEvent.objects.in_bulk(ids[start : start + 1000]))
     problems = []
-    if head.hash != checkpoint.hash or compute_hash(head) != checkpoint.hash:
-        problems.append(f"event {checkpoint.last_id} no longer has the hash {when} recorded: it was rewritten")
-    count = AuditEvent.objects.filter(pk__lte=checkpoint.last_id).count()
-    if count != checkpoint.count:
-        problems.append(
-            f"{count} events up to event {checkpoint.last_id} where {when} counted {checkpoint.count}: rows were "
-            + ("removed" if count < checkpoint.count else "inserted")
-        )
+    for chain, head in checkpoint.chains.items():
+        event = found.get(head.last_id)
+        if event is None:
+            last = AuditEvent.objects.filter(_chain_rows(chain)).order_by("-id").values_list("id", flat=True).first()
+            problems.append(
+                f"event {head.last_id}, the head of {_describe(chain)} at {when}, is missing: the chain was cut "
+                "short (rows deleted from its end, or the table emptied); it now "
+                + (f"ends at event {last}" if last else "holds no events")
+                + f" where {when} counted {head.count} up to event {head.last_id}"
+            )
+        elif event.hash != head.hash or compute_hash(event) != head.hash:
+            problems.append(f"event {head.last_id} no longer has the hash {when} recorded: it was rewritten")
     return problems
 
 
-def audit_verify(*, since_checkpoint: bool = False) -> Verification:
-    """Check the chain (the whole of it, or only after the last checkpoint) and compare it with the checkpoint.
+def _rows_after(checkpoint: Checkpoint, chunk_size: int) -> Iterator[AuditEvent]:
+    """The rows no checkpoint has verified, in id order: every row after the checkpoint's top, and the few of each
+    chain after its head but below the top (written by a transaction that committed after the checkpoint read)."""
+    rows = AuditEvent.objects.order_by("id")
+    later = rows.filter(id__gt=checkpoint.top_id).iterator(chunk_size=chunk_size)
+    # The rows before the per-clinic chains had one writers' lock, which kept them in id order: none commits late.
+    known = set(checkpoint.chains) - {GLOBAL_CHAIN}
+    chains = sorted(known | {PLATFORM_CHAIN} | {f"clinic:{pk}" for pk in Clinic.objects.values_list("pk", flat=True)})
+    late: list[AuditEvent] = []
+    for start in range(0, len(chains), 200):
+        conditions = [
+            _chain_rows(chain) & Q(id__gt=checkpoint.chains[chain].last_id) if chain in known else _chain_rows(chain)
+            for chain in chains[start : start + 200]
+        ]
+        late += rows.filter(reduce(or_, conditions), id__lte=checkpoint.top_id)
+    return heapq.merge(sorted(late, key=lambda event: event.id), later, key=lambda event: event.id)
+
+
+def audit_verify(*, since_checkpoint: bool = False, chunk_size: int = 5000) -> Verification:
+    """Check the chains (every row, or only the rows after the last checkpoint) and compare them with the checkpoint.
 
     Raises CheckpointInvalid if the checkpoint file is there but cannot be trusted.
     """
     checkpoint = checkpoint_read()
     result = Verification(checkpoint=checkpoint)
     if checkpoint is not None:
-        result.problems = _checkpoint_compare(checkpoint)
-    after = (checkpoint.last_id, checkpoint.hash) if since_checkpoint and checkpoint and not result.problems else None
+        result.problems = _heads_compare(checkpoint)
+    result.full = not (since_checkpoint and checkpoint and not result.problems)
     legacy_until = checkpoint.legacy_until if checkpoint else None
-    previous_id = after[0] if after else 0
-    rows = AuditEvent.objects.order_by("id").filter(id__gt=previous_id).values_list("id", "hash")
-    breaks = audit_chain_breaks(after=after, legacy_until=legacy_until)
-    result.breaks = list(breaks)
-    for event_id, event_hash in rows.iterator(chunk_size=5000):
-        if event_id != previous_id + 1 and previous_id:
-            result.gaps.append((previous_id + 1, event_id - 1))
-        previous_id = event_id
-        result.checked += 1
-        result.last = (event_id, event_hash)
-    if result.last is None and checkpoint is not None and not result.problems:
-        result.last = (checkpoint.last_id, checkpoint.hash)
+    if result.full:
+        walks: dict[str, _ChainWalk] = {}
+        rows: Iterable[AuditEvent] = AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size)
+        keyed_seen = False
+    else:
+        walks = {chain: _ChainWalk(expected_prev=head.hash) for chain, head in checkpoint.chains.items()}
+        rows = _rows_after(checkpoint, chunk_size)
+        keyed_seen = checkpoint.top_id > checkpoint.legacy_until  # rows after the last legacy one were keyed
+    heads = checkpoint.chains if checkpoint else {}
+    result.breaks = list(_walk(rows, walks, result, legacy_until=legacy_until, keyed_seen=keyed_seen, heads=heads))
+    if result.full and checkpoint is not None:
+        result.problems += _counts_compare(checkpoint, walks)
+    previous = checkpoint.chains if checkpoint and not result.full else {}
+    for chain, walk in walks.items():
+        before = previous.get(chain)
+        if walk.last is None:
+            if before:
+                result.chains[chain] = before
+            continue
+        count = walk.walked + (before.count if before else 0)
+        result.chains[chain] = ChainHead(last_id=walk.last[0], hash=walk.last[1], count=count)
     return result
 
 
-def audit_checkpoint() -> Verification:
-    """Verify the rows written since the last checkpoint and, if all is well, checkpoint the new head.
+def _counts_compare(checkpoint: Checkpoint, walks: dict[str, _ChainWalk]) -> list[str]:
+    problems = []
+    for chain, head in checkpoint.chains.items():
+        walk = walks.get(chain)
+        count = walk.counted_until_head if walk else 0
+        if walk is None or walk.last is None or walk.last[0] < head.last_id or count == head.count:
+            continue  # a chain that no longer reaches its head is reported as cut short
+        problems.append(
+            f"{count} events of {_describe(chain)} up to event {head.last_id} where the checkpoint of "
+            f"{checkpoint.written_at} counted {head.count}: rows were "
+            + ("removed" if count < head.count else "inserted")
+        )
+    return problems
 
-    Returns what was verified; nothing is written when the chain is broken or does not match the checkpoint (the
+
+def audit_checkpoint() -> Verification:
+    """Verify the rows written since the last checkpoint and, if all is well, checkpoint every chain's new head.
+
+    Returns what was verified; nothing is written when a chain is broken or does not match the checkpoint (the
     last good checkpoint is kept as evidence), nor while the trail is empty.
     """
     result = audit_verify(since_checkpoint=True)
-    if not result.intact or result.last is None:
+    if not result.intact or not result.chains:
         return result
     previous = result.checkpoint
-    if previous is None:
-        legacy = AuditEvent.objects.filter(hash_version=HashVersion.LEGACY).order_by("-id").values_list("id", flat=True)
-        legacy_until = legacy.first() or 0
-        count = AuditEvent.objects.filter(pk__lte=result.last[0]).count()
-    else:
-        legacy_until = previous.legacy_until
-        count = previous.count + result.checked if result.last[0] != previous.last_id else previous.count
+    legacy_until = previous.legacy_until if previous else result.last_legacy_id
+    top_id = max(result.last[0] if result.last else 0, previous.top_id if previous else 0)
     _checkpoint_write(
         Checkpoint(
-            last_id=result.last[0], hash=result.last[1], count=count, legacy_until=legacy_until,
+            chains=result.chains, top_id=top_id, legacy_until=legacy_until,
             written_at=timezone.now().isoformat(timespec="seconds"),
         )
     )  # fmt: skip

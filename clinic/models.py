@@ -128,9 +128,10 @@ class AuditEvent(models.Model):
     """One thing that happened to or with patient data, a login or a configuration change.
 
     Append-only: rows are written by `clinic.audit.audit_record` only; on PostgreSQL triggers refuse UPDATE,
-    DELETE and TRUNCATE. Each row's `hash` is keyed (HMAC, AUDIT_HMAC_KEY) over its content and the previous
-    row's hash, so a changed or removed row breaks the chain, and a checkpoint of the head kept outside the
-    database reveals a cut one (`manage.py audit_verify`).
+    DELETE and TRUNCATE, and the table is partitioned by month of `time` (migration clinic 0010). Each row's `hash`
+    is keyed (HMAC, AUDIT_HMAC_KEY) over its content and the previous row's hash in its clinic's chain, so a
+    changed or removed row breaks the chain, and a checkpoint of each chain's head kept outside the database
+    reveals a cut one (`manage.py audit_verify`).
     """
 
     time = models.DateTimeField(db_index=True)
@@ -155,7 +156,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["clinic", "time"])]
+        indexes = [
+            models.Index(fields=["clinic", "time"]),
+            # Each clinic's chain in order: its head for the next writer, its rows after a checkpoint for the check.
+            models.Index(
+                fields=["clinic", "id"], condition=models.Q(hash_version__gte=3), name="clinic_audit_chain_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.outcome}"

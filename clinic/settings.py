@@ -102,11 +102,13 @@ def _audit_hmac_key() -> str:
 
 
 AUDIT_HMAC_KEY = _audit_hmac_key()
-# Where the audit chain's head is checkpointed (signed with AUDIT_HMAC_KEY), outside the database: by beat every
+# Where the audit chains' heads are checkpointed (signed with AUDIT_HMAC_KEY), outside the database: by beat every
 # AUDIT_CHECKPOINT_MINUTES and by `audit_verify --checkpoint`. Put it where the database's owner cannot write
 # (another volume, a host the database server cannot reach) and back it up.
 AUDIT_CHECKPOINT_PATH = Path(os.environ.get("AUDIT_CHECKPOINT_PATH") or VAR_DIR / "audit-checkpoint.json")
 AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 15)
+# PostgreSQL: the audit table's monthly partitions are made this many months ahead, daily by beat.
+AUDIT_PARTITION_MONTHS_AHEAD = env_int("AUDIT_PARTITION_MONTHS_AHEAD", 3)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -268,6 +270,7 @@ CELERY_TASK_ROUTES = {
         "default": [
             "clinic.tasks.outbox_drain",
             "clinic.tasks.audit_checkpoint",
+            "clinic.tasks.audit_partitions_ensure",
             "clinic.tasks.nightly_dispatch",
             "patients.tasks.escalate_critical_results",
             "patients.tasks.resume_stalled_import_jobs",
@@ -284,11 +287,13 @@ BEAT_HEARTBEAT_PATH = Path(os.environ.get("BEAT_HEARTBEAT_PATH", VAR_DIR / "beat
 # Defaults that beat copies into the database on start; admins edit them under "Periodic tasks".
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain-nightly": {"task": "clinic.tasks.verify_audit_chain", "schedule": crontab(hour=2, minute=30)},
-    # The audit chain's head, signed, in a file outside the database: a later cut or rewrite cannot go unnoticed.
+    # The audit chains' heads, signed, in a file outside the database: a later cut or rewrite cannot go unnoticed.
     "checkpoint-audit-chain": {
         "task": "clinic.tasks.audit_checkpoint",
         "schedule": crontab(minute=f"*/{AUDIT_CHECKPOINT_MINUTES}"),
     },
+    # PostgreSQL: next months' partitions of the audit table, made well before a row needs them.
+    "audit-partitions-daily": {"task": "clinic.tasks.audit_partitions_ensure", "schedule": crontab(hour=3, minute=10)},
     # Messages written while Redis was down (clinic.outbox) are sent within a minute of its return.
     "drain-outbox": {"task": "clinic.tasks.outbox_drain", "schedule": crontab(minute="*")},
     # Critical results nobody acknowledged are e-mailed to the on-duty doctors, then the clinic's escalation contact.

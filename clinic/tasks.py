@@ -7,19 +7,28 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
-def verify_audit_chain() -> None:
-    """Nightly: walk the audit hash chain and record the result as an audit row."""
+def verify_audit_chain(full: bool = False) -> dict[str, object]:
+    """Nightly: check the audit chains, from the checkpoint on (every row if `full`), and record the result as an
+    audit row."""
     from clinic.services import audit_verify_and_record
 
-    audit_verify_and_record()
+    return audit_verify_and_record(full=full)
 
 
 @shared_task(acks_late=True)
 def audit_checkpoint() -> dict[str, object]:
-    """Every AUDIT_CHECKPOINT_MINUTES: the verified head of the audit chain, signed, to a file outside the database."""
+    """Every AUDIT_CHECKPOINT_MINUTES: the audit chains' verified heads, signed, to a file outside the database."""
     from clinic.services import audit_checkpoint_and_record
 
     return audit_checkpoint_and_record()
+
+
+@shared_task(acks_late=True)
+def audit_partitions_ensure() -> list[str]:
+    """Daily, on PostgreSQL: the audit table's partitions for this month and the next AUDIT_PARTITION_MONTHS_AHEAD."""
+    from clinic.audit_partitions import audit_partitions_ensure as ensure
+
+    return ensure()
 
 
 @shared_task(acks_late=True)

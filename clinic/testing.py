@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def audit_write_queries() -> int:
     """Queries that writing one audit row costs inside a transaction (a test's, or the change's): on PostgreSQL two
-    (`clinic_audit_head` locks and reads the last hash, then the insert); elsewhere savepoint, the previous hash,
-    insert, release. Outside a transaction PostgreSQL adds BEGIN and COMMIT."""
+    (`clinic_audit_chain_head` locks the clinic's chain and reads its last hash, then the insert); elsewhere
+    savepoint, the previous hash, insert, release. Outside a transaction PostgreSQL adds BEGIN and COMMIT."""
     return 2 if connection.vendor == "postgresql" else 4
 
 

@@ -11,6 +11,7 @@ from django.db import DatabaseError, connection, transaction
 
 from clinic.audit import (
     GENESIS_HASH,
+    ChainHead,
     HashVersion,
     audit_record,
     audit_verify,
@@ -56,7 +57,7 @@ def _verify_fails(match: str) -> str:
 def test_new_rows_are_keyed_and_verify_with_the_key_only(doctor_a, settings):
     event = audit_record(actor=doctor_a, action="patient.view", patient_id=1)
 
-    assert event.hash_version == HashVersion.KEYED
+    assert event.hash_version == HashVersion.CLINIC_CHAIN
     assert event.hash != hashlib.sha256((event.prev_hash + hashed_content(event)).encode()).hexdigest()
     assert audit_verify().intact
 
@@ -97,7 +98,7 @@ def test_rows_cut_off_the_end_of_the_chain_are_found_against_the_checkpoint(doct
     _tamper("DELETE FROM clinic_auditevent WHERE id >= %s", [events[3].pk])
 
     message = _verify_fails("cut short")
-    assert f"event {events[4].pk}, the head of the chain" in message
+    assert f"event {events[4].pk}, the head of clinic {doctor_a.clinic_id}'s chain" in message
     assert f"ends at event {events[2].pk}" in message
 
 
@@ -120,7 +121,7 @@ def test_a_middle_row_deleted_is_found_with_its_id_gap(doctor_a, capsys):
     _tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[2].pk])
 
     message = _verify_fails(f"event {events[3].pk}: previous-hash link broken")
-    assert f"4 events up to event {events[4].pk} where the checkpoint" in message
+    assert f"4 events of clinic {doctor_a.clinic_id}'s chain up to event {events[4].pk} where the checkpoint" in message
     assert f"Event ids missing: {events[2].pk}." in capsys.readouterr().out
 
 
@@ -153,13 +154,18 @@ def test_an_edited_checkpoint_is_refused(doctor_a):
 
 def test_rows_written_before_the_key_stay_verifiable_and_the_checkpoint_fixes_where_they_end(doctor_a):
     old = _rows(doctor_a, 3)
-    _rehash_without_the_key(start_id=old[0].pk, version=HashVersion.LEGACY)  # as the migration left them
+    _rehash_without_the_key(start_id=old[0].pk, version=HashVersion.LEGACY)  # as migration 0006 left them
+    old_head = AuditEvent.objects.get(pk=old[-1].pk).hash
     new = _rows(doctor_a, 2)
 
     call_command("audit_verify", "--checkpoint")
 
     checkpoint = checkpoint_read()
-    assert (checkpoint.legacy_until, checkpoint.last_id, checkpoint.count) == (old[-1].pk, new[-1].pk, 5)
+    assert (checkpoint.legacy_until, checkpoint.top_id) == (old[-1].pk, new[-1].pk)
+    assert checkpoint.chains == {
+        "global": ChainHead(last_id=old[-1].pk, hash=old_head, count=3),
+        f"clinic:{doctor_a.clinic_id}": ChainHead(last_id=new[-1].pk, hash=new[-1].hash, count=2),
+    }
     assert audit_verify().intact
 
 
@@ -168,13 +174,14 @@ def test_the_scheduled_checkpoint_advances_with_the_chain_and_keeps_the_last_goo
     assert audit_checkpoint_and_record() == {"checkpointed": True}
     events = _rows(doctor_a, 3)
     assert audit_checkpoint_and_record() == {"checkpointed": True}
-    assert (checkpoint_read().last_id, checkpoint_read().count) == (events[-1].pk, 5)
+    chain = f"clinic:{doctor_a.clinic_id}"
+    assert checkpoint_read().chains[chain] == ChainHead(last_id=events[-1].pk, hash=events[-1].hash, count=5)
 
     _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[-1].pk])
     result = audit_checkpoint_and_record()
 
     assert result["checkpointed"] is False
-    assert checkpoint_read().last_id == events[-1].pk  # the evidence is kept, not overwritten
+    assert checkpoint_read().chains[chain].last_id == events[-1].pk  # the evidence is kept, not overwritten
     refusal = AuditEvent.objects.get(action="audit.checkpoint")
     assert refusal.outcome == AuditOutcome.FAILURE
 

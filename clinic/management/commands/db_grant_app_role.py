@@ -8,7 +8,8 @@ class Command(BaseCommand):
     help = (
         "PostgreSQL: give the application's database role what it needs and no more. It reads and writes every "
         "table, but may only add rows to the audit trail and read them (no UPDATE, DELETE or TRUNCATE), and owns "
-        "nothing, so it cannot disable the audit triggers. Run as the owner of the tables after each `migrate`."
+        "nothing, so it cannot disable the audit triggers; it may make the audit table's next monthly partitions "
+        "(beat does), not touch them directly. Run as the owner of the tables after each `migrate`."
     )
 
     def add_arguments(self, parser):
@@ -28,6 +29,13 @@ class Command(BaseCommand):
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}",
                 f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {name}",
                 f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {audit} FROM {name}",
+                f"GRANT EXECUTE ON FUNCTION clinic_audit_partition_ensure(date) TO {name}",
             ):
                 cursor.execute(statement)
+            # The audit table's monthly partitions (migration clinic 0010): nothing at all. Rows are written and read
+            # through the partitioned table, whose privileges are the ones checked; a partition named directly
+            # is refused.
+            cursor.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %s::regclass", [audit])
+            for (partition,) in cursor.fetchall():
+                cursor.execute(f"REVOKE ALL ON {partition} FROM {name}")
         self.stdout.write(self.style.SUCCESS(f"Role {role}: tables read and written, the audit trail append-only."))
