@@ -16,4 +16,4 @@ RUN DJANGO_ENV=production SECRET_KEY=collectstatic-only-collectstatic-only-colle
 USER clinic
 
 EXPOSE 8000
-CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
