@@ -199,3 +199,45 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "django.request": {"level": "ERROR"},
         },
     }
+
+
+def sentry_init(*, dsn: str, environment: str) -> None:
+    """Report unhandled errors of the web, the workers and beat to Sentry, without patient data: no request bodies,
+    cookies, headers, query strings or local variables leave the process (`sentry_scrub`)."""
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        max_request_body_size="never",
+        include_local_variables=False,
+        traces_sample_rate=0.0,
+        before_send=sentry_scrub,
+    )
+
+
+def sentry_scrub(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """What an event keeps of the request: its method and the address without its query string, which can name a
+    patient. Of the user, the id; of a task, its name. Frames lose their variables even if a later setting turned
+    them on. The request id joins the event to the log lines of the same request."""
+    request = event.get("request")
+    if request:
+        event["request"] = {key: request[key] for key in ("method", "url") if key in request}
+        if "url" in event["request"]:
+            event["request"]["url"] = event["request"]["url"].split("?", 1)[0]
+    if "user" in event:
+        event["user"] = {key: value for key, value in event["user"].items() if key == "id"}
+    job = (event.get("extra") or {}).get("celery-job")
+    if job:
+        event["extra"]["celery-job"] = {"task_name": job.get("task_name")}  # not its arguments
+    for exception in (event.get("exception") or {}).get("values", []):
+        for frame in (exception.get("stacktrace") or {}).get("frames", []):
+            frame.pop("vars", None)
+    request_id = current_request_id()
+    if request_id:
+        event.setdefault("tags", {})["request_id"] = request_id
+    return event

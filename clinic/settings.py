@@ -16,7 +16,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from clinic.logging import logging_config
+from clinic.logging import logging_config, sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -487,3 +487,7 @@ ADMINS = [parseaddr(entry) for entry in env_list("ADMINS")]
 if any("@" not in address for _, address in ADMINS):
     raise ImproperlyConfigured("ADMINS must be a comma-separated list of 'Name <address>' or addresses.")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# With a DSN, unhandled errors of web, workers and beat also go to Sentry, scrubbed of patient data.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(dsn=SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT") or ENVIRONMENT)
