@@ -486,7 +486,7 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL"
 ADMINS = [parseaddr(entry) for entry in env_list("ADMINS")]
 if any("@" not in address for _, address in ADMINS):
     raise ImproperlyConfigured("ADMINS must be a comma-separated list of 'Name <address>' or addresses.")
-SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL") or DEFAULT_FROM_EMAIL
 # With a DSN, unhandled errors of web, workers and beat also go to Sentry, scrubbed of patient data.
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 if SENTRY_DSN:
