@@ -3,6 +3,9 @@
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -10,7 +13,8 @@ import pytest
 from django.test import Client
 
 from clinic.logging import ContextFilter, JsonFormatter, LogContext, log_context_reset, log_context_set
-from clinic.testing import wait_for, worker_start
+from clinic.testing import ROOT, wait_for, worker_start
+from clinic.tests.test_settings import PRODUCTION_ENV
 from patients.tests.factories import PatientFactory
 
 
@@ -178,3 +182,50 @@ def test_a_worker_logs_json_lines_with_the_task_id_and_the_id_of_the_request_tha
     done = [line for line in lines if line.get("task_id") == result.id]
     assert any("succeeded" in line["message"] for line in done), lines
     assert {line["request_id"] for line in done} == {"req-from-the-web-1"}
+
+
+_LOG_A_LINE = """
+import json, logging
+import django
+django.setup()
+from django.conf import settings
+logging.getLogger("clinic.example").warning("a line from %s", "startup")
+print(json.dumps(settings.ADMINS))
+"""
+
+
+def _process(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "LOG_FORMAT", "ADMINS", "SENTRY_DSN"}}
+    return subprocess.run(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, "-c", _LOG_A_LINE], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "clinic.settings", **env},
+    )  # fmt: skip
+
+
+def test_production_logs_json_lines_and_reads_admins_from_the_environment():
+    done = _process(**PRODUCTION_ENV, ADMINS="Ops Team <ops@clinic.example.org>, oncall@clinic.example.org")
+
+    assert done.returncode == 0, done.stderr
+    (line,) = [json.loads(line) for line in done.stderr.splitlines() if "a line from" in line]
+    assert line["level"] == "WARNING"
+    assert line["logger"] == "clinic.example"
+    assert line["message"] == "a line from startup"
+    assert line["request_id"] is None  # no request: the key is there, empty
+    assert json.loads(done.stdout) == [["Ops Team", "ops@clinic.example.org"], ["", "oncall@clinic.example.org"]]
+
+
+def test_development_logs_readable_text():
+    done = _process(LOG_FORMAT="")
+
+    assert done.returncode == 0, done.stderr
+    assert "WARNING clinic.example a line from startup" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("LOG_FORMAT", "xml"), ("ADMINS", "Ops Team")], ids=["log-format", "admins"]
+)
+def test_a_bad_logging_setting_refuses_to_start(variable, value):
+    done = _process(**{variable: value})
+
+    assert done.returncode != 0
+    assert variable in done.stderr
