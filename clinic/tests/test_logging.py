@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from django.test import Client
+from knox.models import AuthToken
 
 from clinic.logging import ContextFilter, JsonFormatter, LogContext, log_context_reset, log_context_set
 from clinic.testing import ROOT, wait_for, worker_start
@@ -64,6 +65,17 @@ def test_every_line_of_a_request_carries_its_id_and_the_access_line_names_the_us
     assert access["duration_ms"] >= 0
     assert (access["user_id"], access["clinic_id"]) == (doctor_a.pk, clinic_a.pk)
     assert "Quarrington" not in json.dumps(lines)
+
+
+def test_an_api_call_with_a_token_is_logged_under_the_user_the_token_names(json_log, doctor_a):
+    token = AuthToken.objects.create(user=doctor_a)[1]
+
+    response = Client().get("/api/v1/patients/", HTTP_AUTHORIZATION=f"Token {token}")
+
+    (access,) = [line for line in json_log() if line["logger"] == "clinic.access"]
+    assert (access["status"], access["request_id"]) == (200, response["X-Request-ID"])
+    assert access["user_id"] == doctor_a.pk
+    assert token not in json.dumps(json_log())
 
 
 def test_two_requests_log_under_two_ids(json_log, doctor_a):
