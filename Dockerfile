@@ -7,8 +7,9 @@ WORKDIR /app
 
 # The system libraries the wheels link against beyond the base image's (clinic/tests/test_deploy.py checks the list):
 # libgomp1 is OpenMP, which LightGBM's library loads when the URLconf and the worker's tasks import it.
+# postgresql-client: pg_dump and pg_restore for `manage.py backup` and `restore_check` (docs/BACKUP.md).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 clinic
@@ -27,5 +28,4 @@ RUN DJANGO_ENV=production ALLOWED_HOSTS=build \
 USER clinic
 
 EXPOSE 8000
-CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--graceful-timeout", "30", \
-     "--access-logfile", "-"]
+CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--graceful-timeout", "30"]

@@ -15,43 +15,79 @@ from django.utils.cache import add_never_cache_headers
 
 from clinic.audit import RequestContext, audit_record, reset_request_context, set_request_context
 from clinic.health import healthz_response
+from clinic.logging import LogContext, log_context_reset, log_context_set
 from clinic.models import AuditOutcome
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("clinic.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Refresh the activity stamp at most this often, so an active user does not write the session per request.
 _ACTIVITY_RESOLUTION = 60
 
 
 class RequestContextMiddleware:
-    """Give every request an id of our own and expose it to the audit trail.
+    """Give every request an id of our own, expose it to the audit trail and the logs, and write its access line.
 
     A client's `X-Request-ID` is its own choice: written into audit rows it would let a caller tie its requests to
     someone else's, or blur its own. So the id is ours, unless TRUST_X_REQUEST_ID says a proxy in front sets the
     header itself; a client's id (if sane) is logged beside ours and sent back as `X-Client-Request-ID`.
+
+    First in MIDDLEWARE, so every line logged while a request is served (static files and HTTPS redirects too)
+    carries its id, and its access line (`clinic.access`, replacing gunicorn's) measures the whole answer.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         sane = bool(_REQUEST_ID.match(incoming))
         request.request_id = incoming if sane and settings.TRUST_X_REQUEST_ID else uuid.uuid4().hex
         client_id = incoming if sane and incoming != request.request_id else ""
-        if client_id:
-            logger.info("request %s carries the client's id %s", request.request_id, client_id)
+        log_token = log_context_set(LogContext(request_id=request.request_id, request=request))
         token = set_request_context(
             RequestContext(ip_address=request.META.get("REMOTE_ADDR") or None, request_id=request.request_id)
         )
         try:
+            if client_id:
+                logger.info("request %s carries the client's id %s", request.request_id, client_id)
             response = self.get_response(request)
+            response["X-Request-ID"] = request.request_id
+            if client_id:
+                response["X-Client-Request-ID"] = client_id
+            _access_log(request, response, time.perf_counter() - started)
         finally:
             reset_request_context(token)
-        response["X-Request-ID"] = request.request_id
-        if client_id:
-            response["X-Client-Request-ID"] = client_id
+            log_context_reset(log_token)
         return response
+
+
+def _query_names(request) -> list[str]:
+    """The query string's parameter names, read from the raw string: parsing it as QueryDict could raise (too many
+    fields) after the answer is made."""
+    names = {part.split("=", 1)[0][:64] for part in request.META.get("QUERY_STRING", "").split("&") if part}
+    return sorted(names)[:20]
+
+
+def _access_log(request, response, seconds: float) -> None:
+    """One line per answer. The path without its query string, whose values (a patient search, a name) can identify
+    a patient: only the parameters' names are kept. Path segments that are secrets (an import's token) are
+    redacted."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    for name, value in match.kwargs.items() if match else ():
+        if "token" in name and isinstance(value, str) and value:
+            path = path.replace(value, "[redacted]")
+    duration_ms = round(seconds * 1000, 1)
+    access_logger.info(
+        "%s %s %s %s ms", request.method, path, response.status_code, duration_ms,
+        extra={
+            "method": request.method, "path": path, "query_params": _query_names(request),
+            "status": response.status_code, "duration_ms": duration_ms,
+            "remote_addr": request.META.get("REMOTE_ADDR") or None,
+        },
+    )  # fmt: skip
 
 
 class SecurityHeadersMiddleware:

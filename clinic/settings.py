@@ -9,11 +9,14 @@ import importlib.util
 import os
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from clinic.logging import logging_config, sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -143,9 +146,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "clinic.middleware.RequestContextMiddleware",  # first: the request id and the access line cover every answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "clinic.middleware.RequestContextMiddleware",
     "clinic.middleware.SecurityHeadersMiddleware",
     # Before anything that validates the Host header: container healthchecks call http://127.0.0.1:8000/healthz.
     "clinic.middleware.HealthzAnyHostMiddleware",
@@ -510,11 +513,17 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
-}
+# Logs: one JSON object a line on stderr in production (clinic/logging.py), readable text in development; every line
+# of a request or task carries its id. Unhandled errors are e-mailed to ADMINS ("Name <address>, ...").
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("json" if PRODUCTION else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'text', not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+ADMINS = [parseaddr(entry) for entry in env_list("ADMINS")]
+if any("@" not in address for _, address in ADMINS):
+    raise ImproperlyConfigured("ADMINS must be a comma-separated list of 'Name <address>' or addresses.")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL") or DEFAULT_FROM_EMAIL
+# With a DSN, unhandled errors of web, workers and beat also go to Sentry, scrubbed of patient data.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(dsn=SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT") or ENVIRONMENT)
