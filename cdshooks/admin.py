@@ -1,0 +1,46 @@
+"""EHR connections in the Django admin: a clinic admin registers their clinic's EHR; every change is audited."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from cdshooks.models import EhrConnection
+from clinic import roles
+from clinic.admin import NotFoundOutsideScopeMixin
+from clinic.audit import audit_record
+
+
+@admin.register(EhrConnection)
+class EhrConnectionAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
+    list_display = ["name", "clinic", "iss", "mrn_system", "may_store_prefetch", "active"]
+    list_filter = ["active"]
+    search_fields = ["name", "iss"]
+    fields = ["clinic", "name", "iss", "jwks_url", "jwks", "audience", "mrn_system", "may_store_prefetch", "active"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("clinic")
+        return queryset if request.user.is_superuser else queryset.filter(clinic_id=request.user.clinic_id)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if request.user.is_superuser else ["clinic"]
+
+    def has_module_permission(self, request):
+        return roles.can_manage_clinic(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return roles.can_manage_clinic(request.user)
+
+    has_change_permission = has_view_permission
+    has_add_permission = has_module_permission
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # feedback and audit rows name it: deactivate instead
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.clinic_id = request.user.clinic_id  # a clinic admin registers their own clinic's EHR only
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user, action="ehr_connection.update" if change else "ehr_connection.create", target=obj,
+            detail={"changed": sorted(form.changed_data), "iss": obj.iss, "active": obj.active},
+        )  # fmt: skip
