@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from cdshooks.models import EhrConnection
 from clinic import roles
@@ -16,6 +17,11 @@ class EhrConnectionAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name", "iss"]
     fields = ["clinic", "name", "iss", "jwks_url", "jwks", "audience", "mrn_system", "may_store_prefetch", "active"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            kwargs["assume_scheme"] = "https"  # an EHR's URLs are https; Django 6's default too
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("clinic")
