@@ -22,7 +22,7 @@ from recommendations.models import OFFERED_OVERRIDE_REASONS, OVERRIDE_SYSTEM, Ca
 NOT_A_DIAGNOSIS = "Decision support for a clinician, not a diagnosis."
 ADVICE_TOPIC_SYSTEM = "urn:clinic-platform:advice"
 SUMMARY_MAX = 140
-_SUGGESTED_ORDER = {Category.FOLLOW_UP_TEST: "Draft an order for", Category.REFERRAL: "Draft a referral for"}
+_SUGGESTED_ORDER = {Category.FOLLOW_UP_TEST: "Draft an order", Category.REFERRAL: "Draft a referral"}
 
 
 def _summary(text: str) -> str:
@@ -65,9 +65,9 @@ def _suggestion(item: RecommendationItem, patient_id: str) -> dict[str, Any] | N
         "subject": {"reference": f"Patient/{patient_id}"},
         "reasonCode": [{"text": item.rationale[:500]}],
     }
-    description = f"{verb} {item.advice.title.lower()} (a draft for the clinician to complete and sign)."
+    description = f"{verb}: {item.advice.title} (a draft for the clinician to complete and sign)."
     return {
-        "label": _summary(f"{verb} {item.advice.title.lower()}"),
+        "label": _summary(f"{verb}: {item.advice.title}"),
         "uuid": suggestion_uuid(item.card_id),
         "actions": [{"type": "create", "description": description, "resource": order}],
     }
@@ -120,7 +120,8 @@ def risk_card(*, level: str, summary: str, version: int, training_data: str, sco
               clinic: str, link: str | None) -> dict[str, Any]:  # fmt: skip
     detail = (
         f"The clinic's model (version {version}) estimates a **{level}** risk: {summary}. Scored on "
-        f"{_when(scored_at)} from the results then on record.\n\nProvenance: model v{version}, {training_data}.\n\n"
+        f"{_when(scored_at)} from the results then on record.\n\nProvenance: model v{version}, "
+        f"{training_data.rstrip('.')}.\n\n"
         f"*{NOT_A_DIAGNOSIS}*"
     )
     card = {
@@ -161,6 +162,16 @@ def finding_card(*, title: str, severity: int, rationale: str, citation: str, ad
         "indicator": _INDICATOR.get(severity, "info"),
         "detail": "\n\n".join(detail),
         "source": source(f"{clinic}: guideline rules {rules_version}", advice_code=advice_code, advice_title=title),
+    }
+
+
+def no_risk_card(*, because: str, clinic: str) -> dict[str, Any]:
+    """Why the model gave no estimate: it speaks only from what it has."""
+    return {
+        "summary": _summary(f"No risk estimate: {because}."),
+        "indicator": "info",
+        "detail": "The absence of a risk estimate is not a low risk.",
+        "source": source(f"{clinic}: risk model"),
     }
 
 

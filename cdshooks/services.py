@@ -154,6 +154,8 @@ def _prefetch_cards(judged: prefetch.Judged, clinic: str, now: datetime.datetime
         r = judged.risk
         out.append(cards.risk_card(level=r.level, summary=r.summary, version=r.version, training_data=r.training_data,
                                    scored_at=now, clinic=clinic, link=None))  # fmt: skip
+    elif judged.no_risk_because:
+        out.append(cards.no_risk_card(because=judged.no_risk_because, clinic=clinic))
     if not judged.findings and judged.results:
         out.append(cards.nothing_found_card(results=judged.results, clinic=clinic, rules_version=RULES_VERSION))
     if judged.unknown or judged.problems:

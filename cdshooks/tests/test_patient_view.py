@@ -187,3 +187,37 @@ def test_the_mrn_is_read_from_the_connections_system_only(call, clinic_a):
     call(PATH, body)
 
     assert AuditEvent.objects.get(action="cdshooks.patient_view").detail["matched"] is False
+
+
+def _observation(code: str, value: float, unit: str, when: str) -> dict:
+    return {"resource": {
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "effectiveDateTime": when, "valueQuantity": {"value": value, "unit": unit, "code": unit},
+    }}  # fmt: skip
+
+
+def test_an_unknown_patient_without_the_models_inputs_gets_no_risk_and_is_told_why(call, active_model):
+    cards = call(PATH, patient_view_body(mrn="NOT-HERE")).json()["cards"]
+
+    [no_risk] = [c for c in cards if c["summary"].startswith("No risk estimate")]
+    assert "haemoglobin" in no_risk["summary"]
+    assert "creatinine" in no_risk["summary"]
+    assert not [c for c in cards if c["summary"].startswith("Risk ")]
+
+
+def test_an_unknown_patient_with_the_models_inputs_is_scored_with_its_provenance(call, active_model):
+    body = patient_view_body(mrn="NOT-HERE")
+    when = body["prefetch"]["observations"]["entry"][0]["resource"]["effectiveDateTime"]
+    body["prefetch"]["observations"]["entry"] += [
+        _observation("718-7", 131, "g/L", when),  # haemoglobin, converted to g/dL
+        _observation("2160-0", 0.9, "mg/dL", when),  # creatinine, converted to umol/L
+    ]
+
+    cards = call(PATH, body).json()["cards"]
+
+    [risk] = [c for c in cards if c["summary"].startswith("Risk ")]
+    assert f"model v{active_model.version}" in risk["summary"]
+    assert "not a diagnosis" in risk["summary"]
+    assert "Provenance" in risk["detail"]
+    assert "links" not in risk  # no patient page: the patient is not registered here
