@@ -8,11 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
+
 from cdshooks.models import EhrConnection
 from patients.models import Patient
 from predictions.models import Prediction
 from predictions.selectors import prediction_latest_succeeded
 from recommendations.models import ItemStatus, RecommendationItem, Severity
+
+MAX_ITEMS = 100  # a patient's approved and critical items, newest first: far more than a chart shows
 
 
 def connection_by_issuer(*, iss: str) -> EhrConnection | None:
@@ -46,21 +50,19 @@ class PatientAdvice:
 
 
 def patient_advice(*, patient: Patient) -> PatientAdvice:
-    """What the EHR's clinician may see of a registered patient: approved advice, critical advice still waiting
-    for review, and the latest risk estimate. Three queries."""
-    items = RecommendationItem.objects.select_related("advice", "recommendation")
-    approved = list(
-        items.filter(recommendation__patient=patient, status=ItemStatus.APPROVED, is_headline=False)
-        .order_by("-recommendation__created_at", "-recommendation_id", "position")[:50]
+    """What the EHR's clinician may see of a registered patient: approved advice (of the newest recommendation that
+    has any), critical advice still waiting for review, and the latest risk estimate. Two queries."""
+    wanted = Q(status=ItemStatus.APPROVED) | Q(status=ItemStatus.PENDING, severity__gte=Severity.CRITICAL)
+    items = list(
+        RecommendationItem.objects.filter(wanted, recommendation__patient=patient, is_headline=False)
+        .select_related("advice", "recommendation")
+        .order_by("-recommendation__created_at", "-recommendation_id", "position")[:MAX_ITEMS]
     )  # fmt: skip
+    approved = [item for item in items if item.status == ItemStatus.APPROVED]
     if approved:
         newest = approved[0].recommendation_id
         approved = [item for item in approved if item.recommendation_id == newest]
-    pending_critical = list(
-        items.filter(recommendation__patient=patient, status=ItemStatus.PENDING, severity__gte=Severity.CRITICAL,
-                     is_headline=False)
-        .order_by("recommendation__created_at", "position")
-    )  # fmt: skip
+    pending_critical = [item for item in reversed(items) if item.status == ItemStatus.PENDING]  # oldest first
     return PatientAdvice(approved, pending_critical, prediction_latest_succeeded(patient=patient))
 
 

@@ -77,10 +77,17 @@ def _username(connection: EhrConnection, user: str) -> str:
     return f"ehr:{connection.pk}:{user}"[:150]
 
 
+_PRUNE_EVERY = datetime.timedelta(minutes=1)
+_pruned_at: list[datetime.datetime] = []  # per process: when it last forgot expired ids
+
+
 def jti_claim(*, caller: Caller, now: datetime.datetime) -> None:
-    """Spend the JWT's id: a second call with the same JWT is a replay and refused. Expired ids are forgotten."""
+    """Spend the JWT's id: a second call with the same JWT is a replay and refused. Ids whose JWT expired (past the
+    verification's leeway) are forgotten, by each process at most once a minute."""
     exp = datetime.datetime.fromtimestamp(caller.claims["exp"], tz=datetime.UTC)
-    UsedJti.objects.filter(exp__lt=now - datetime.timedelta(minutes=5)).delete()
+    if not _pruned_at or now - _pruned_at[0] > _PRUNE_EVERY:
+        UsedJti.objects.filter(exp__lt=now - datetime.timedelta(minutes=5)).delete()
+        _pruned_at[:] = [now]
     try:
         with transaction.atomic():
             UsedJti.objects.create(connection=caller.connection, jti=caller.claims["jti"], exp=exp)
