@@ -121,3 +121,40 @@ def test_the_fhir_access_token_never_reaches_a_log_or_the_audit_trail(call, body
     assert len(rows) >= 3
     assert ACCESS_TOKEN not in json.dumps(rows, default=str)
     assert all(ACCESS_TOKEN not in r.content.decode() for r in responses)
+
+
+def test_keys_from_a_jwks_url_are_fetched_with_a_short_timeout_and_cached(call, body, ehr, connection, monkeypatch):
+    connection.jwks, connection.jwks_url = {}, "https://ehr.riverside.example/.well-known/jwks.json"
+    connection.save()
+    fetched = []
+
+    class Response:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, limit):
+            return json.dumps(ehr.jwks()).encode()
+
+    def urlopen(url, timeout):  # the test never reaches the network
+        fetched.append((url, timeout))
+        return Response()
+
+    monkeypatch.setattr("cdshooks.auth.urllib.request.urlopen", urlopen)
+
+    assert [call(PATH, body).status_code for _ in range(3)] == [200, 200, 200]
+    assert fetched == [(connection.jwks_url, 3)]
+
+
+def test_a_jwks_url_that_cannot_be_reached_refuses_the_call(call, body, connection, monkeypatch):
+    connection.jwks, connection.jwks_url = {}, "https://ehr.riverside.example/jwks"
+    connection.save()
+
+    def urlopen(url, timeout):
+        raise OSError("timed out")
+
+    monkeypatch.setattr("cdshooks.auth.urllib.request.urlopen", urlopen)
+
+    _refused(call(PATH, body), "could not be fetched")

@@ -47,6 +47,7 @@ def test_the_cards_given_take_feedback_accepted_with_the_ehr_user(call, items):
     assert (audit.patient_id, audit.detail["outcome"]) == (event.patient_id, "accepted")
 
 
+@pytest.mark.hazard("H5", "An EHR's feedback on a pending item records it but does not approve or reject it")
 def test_overridden_with_our_reason_keeps_the_reason_and_comment_and_leaves_the_review_to_doctors(call, items):
     card = str(items["critical"].card_id)
 
@@ -92,6 +93,7 @@ def test_feedback_for_an_unknown_card_is_404_and_nothing_is_written(call, items)
     assert not FeedbackEvent.objects.filter(source=FeedbackSource.EHR).exists()
 
 
+@pytest.mark.hazard("H12", "Feedback from an EHR naming another clinic's card is refused (404), nothing written")
 def test_feedback_for_another_clinics_card_is_unknown(call, clinic_b):
     theirs = PatientFactory(clinic=clinic_b)
     [rec] = recommendations_generate(predictions=[prediction_for(theirs, potassium=6.9)], clinic_id=clinic_b.pk)

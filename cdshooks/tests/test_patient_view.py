@@ -47,6 +47,7 @@ def test_discovery_lists_patient_view_with_its_prefetch_templates(client):
     }
 
 
+@pytest.mark.hazard("H6", "An EHR's risk card names its model version and provenance, and says it is not a diagnosis")
 def test_a_registered_patient_gets_approved_advice_pending_critical_items_and_the_risk(call, patient, advice):
     response = call(PATH, patient_view_body(mrn="rv-1042"))  # MRNs match regardless of case
 
@@ -97,6 +98,7 @@ def test_a_follow_up_test_comes_with_a_suggested_draft_order(call, patient, doct
     assert action["resource"]["subject"]["reference"] == "Patient/ehr-pt-5521"
 
 
+@pytest.mark.hazard("H12", "An EHR asking about another clinic's patient by their MRN gets none of their advice")
 def test_another_clinics_patient_with_the_same_mrn_is_not_shown(call, clinic_b, doctor_b):
     theirs = PatientFactory(clinic=clinic_b, mrn="RV-1042")
     prediction = prediction_for(theirs, potassium=6.9)
@@ -110,6 +112,7 @@ def test_another_clinics_patient_with_the_same_mrn_is_not_shown(call, clinic_b, 
     assert not AuditEvent.objects.filter(patient_id=theirs.pk).exists()
 
 
+@pytest.mark.hazard("H1", "A critical potassium in an EHR's prefetch gives a critical card (patient not registered)")
 def test_an_unknown_patient_is_judged_on_the_prefetch_without_storing_it(call, clinic_a):
     patients, observations = Patient.objects.count(), Observation.objects.count()
 
@@ -130,6 +133,7 @@ def test_an_unknown_patient_is_judged_on_the_prefetch_without_storing_it(call, c
     assert audit.detail["unknown_codes"] == 1
 
 
+@pytest.mark.hazard("H2", "A glucose an EHR sends in mg/dL is judged in mmol/L, converted as an import converts it")
 def test_values_in_other_units_are_converted_as_an_import_converts_them(call, clinic_a):
     body = patient_view_body(mrn="NOT-HERE")
     glucose = body["prefetch"]["observations"]["entry"][1]["resource"]
@@ -178,6 +182,7 @@ def test_an_unknown_service_is_404(call):
     assert response.status_code == 404
 
 
+@pytest.mark.hazard("H3", "An EHR's patient is matched only by the identifier of the connection's MRN system")
 def test_the_mrn_is_read_from_the_connections_system_only(call, clinic_a):
     PatientFactory(clinic=clinic_a, mrn="A-99001")  # the value of the example's other identifier system
     body = patient_view_body(mrn="NOT-HERE")
@@ -197,6 +202,7 @@ def _observation(code: str, value: float, unit: str, when: str) -> dict:
     }}  # fmt: skip
 
 
+@pytest.mark.hazard("H6", "Without the model's required inputs in the prefetch, no risk is given and the card says why")
 def test_an_unknown_patient_without_the_models_inputs_gets_no_risk_and_is_told_why(call, active_model):
     cards = call(PATH, patient_view_body(mrn="NOT-HERE")).json()["cards"]
 
