@@ -48,7 +48,7 @@ class Judged:
     collected: Collected | None = None
 
 
-def _resources(value: Any, kind: str) -> list[dict[str, Any]]:
+def resources_of(value: Any, kind: str) -> list[dict[str, Any]]:
     """A prefetch entry: one resource, or a searchset Bundle of them; null (the EHR found none) is empty."""
     if not isinstance(value, dict):
         return []
@@ -62,7 +62,7 @@ def fhir_items(prefetch: dict[str, Any], keys: tuple[str, ...] = tuple(PREFETCH_
     items = []
     for key in keys:
         kind = PREFETCH_KEYS[key]
-        for n, resource in enumerate(_resources(prefetch.get(key), kind), start=1):
+        for n, resource in enumerate(resources_of(prefetch.get(key), kind), start=1):
             items.append(Item(where=f"prefetch {key} {n}", resource=resource))
     return items
 
@@ -108,7 +108,7 @@ def judge(*, prefetch: dict[str, Any], clinic_id: int, now: datetime.datetime) -
     """The rules' findings and the model's risk on the prefetched data; nothing is written."""
     # The Patient is read for its sex and birth date only: an EHR need not send its name to get advice.
     collected = collect(FhirFile(kind="CDS Hooks prefetch", items=fhir_items(prefetch, ("observations", "conditions"))))
-    patient = next(iter(_resources(prefetch.get("patient"), "Patient")), {})
+    patient = next(iter(resources_of(prefetch.get("patient"), "Patient")), {})
     sex, birth = _SEX.get(str(patient.get("gender") or ""), ""), patient.get("birthDate")
     latest: dict[str, tuple[float, datetime.datetime]] = {}
     for m in collected.measurements:

@@ -25,6 +25,7 @@ from clinic.audit import audit_record
 from clinic.models import AuditOutcome
 from patients.fhir.services import fhir_import
 from patients.models import Patient
+from predictions.selectors import risk_summary
 from recommendations.models import (
     OVERRIDE_SYSTEM,
     AdviceItem,
@@ -138,8 +139,6 @@ def _known_cards(patient: Patient, call: HookCall, clinic: str) -> list[dict[str
     out = [cards.critical_card(item, clinic=clinic, link=link) for item in advice.pending_critical]
     out += [cards.approved_card(item, clinic=clinic, link=link, patient_id=call.patient_id) for item in advice.approved]
     if advice.prediction is not None:
-        from predictions.selectors import risk_summary
-
         p = advice.prediction
         out.append(cards.risk_card(
             level=p.risk_level, summary=risk_summary(probabilities=p.probabilities, risk_level=p.risk_level),
@@ -192,7 +191,7 @@ def patient_view(*, caller: Caller, body: Any, now: datetime.datetime) -> dict[s
     """The cards for the patient the EHR's clinician opened, audited."""
     connection, clinic = caller.connection, caller.connection.clinic.name
     call = _hook_call(body, caller)
-    patient_resource = next(iter(prefetch._resources(call.prefetch.get("patient"), "Patient")), None)
+    patient_resource = next(iter(prefetch.resources_of(call.prefetch.get("patient"), "Patient")), None)
     if patient_resource is None:
         raise PreconditionFailed("Prefetch the Patient (prefetch.patient): the service matches patients by MRN.")
     mrn = selectors.mrn_of(connection=connection, patient_resource=patient_resource)
