@@ -20,7 +20,7 @@ from mltraining.ml.features import OBSERVATION_COLUMNS, PATIENT_COLUMNS, build_f
 from mltraining.selectors import active_model_for
 from patients.fhir.importer import Collected, collect
 from patients.fhir.reader import FhirFile, Item
-from predictions.scoring import score_frame
+from predictions.scoring import risk_levels
 from predictions.selectors import risk_summary
 from recommendations import rules
 
@@ -99,9 +99,11 @@ def _risk(clinic_id: int, latest: dict, sex: str, birth: Any, now: datetime.date
         model = model_load(version=version)
     except ModelUnavailable as exc:
         return None, str(exc)
-    scored = score_frame(model, X, thresholds=version.risk_thresholds)[0][0]
-    summary = risk_summary(probabilities=scored.probabilities, risk_level=scored.risk_level)
-    return Risk(scored.risk_level, summary, version.version, version.training_data), ""
+    # Probabilities and level only: the card names no contributions, so no explanation is computed for it.
+    proba, _risks, levels = risk_levels(model, X, version.risk_thresholds)
+    probabilities = {str(name): float(p) for name, p in zip(model.classes_, proba[0], strict=True)}
+    summary = risk_summary(probabilities=probabilities, risk_level=levels[0])
+    return Risk(levels[0], summary, version.version, version.training_data), ""
 
 
 def judge(*, prefetch: dict[str, Any], clinic_id: int, now: datetime.datetime) -> Judged:
