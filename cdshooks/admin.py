@@ -13,7 +13,7 @@ from clinic.audit import audit_record
 
 @admin.register(EhrConnection)
 class EhrConnectionAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
-    list_display = ["name", "clinic", "iss", "mrn_system", "may_store_prefetch", "active"]
+    list_display = ["name", "iss", "active", "may_store_prefetch"]
     list_filter = ["active"]
     search_fields = ["name", "iss"]
     fields = ["clinic", "name", "iss", "jwks_url", "jwks", "audience", "mrn_system", "may_store_prefetch", "active"]
@@ -26,6 +26,12 @@ class EhrConnectionAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("clinic")
         return queryset if request.user.is_superuser else queryset.filter(clinic_id=request.user.clinic_id)
+
+    def get_fields(self, request, obj=None):
+        """A clinic admin registers their own clinic's EHR: the clinic is shown once saved, never chosen."""
+        if request.user.is_superuser or obj is not None:
+            return self.fields
+        return [field for field in self.fields if field != "clinic"]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else ["clinic"]

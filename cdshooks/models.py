@@ -33,7 +33,7 @@ class EhrConnection(models.Model):
     name = models.CharField(max_length=100, help_text='Which EHR this is, for people: "Epic production".')
     iss = models.CharField(
         "issuer (iss)", max_length=300, unique=True,
-        help_text="The `iss` claim of the JWTs this EHR signs, exactly as it sends it.",
+        help_text="The iss claim of the JWTs this EHR signs, exactly as it sends it.",
     )  # fmt: skip
     jwks_url = models.URLField(
         "JWKS URL", max_length=500, blank=True,
@@ -46,8 +46,8 @@ class EhrConnection(models.Model):
     )  # fmt: skip
     audience = models.URLField(
         "allowed audience", max_length=300, blank=True,
-        help_text="Our base URL as this EHR calls it (the `aud` must be <this>/cds-services/<service>); empty: "
-        "CDS_HOOKS_BASE_URL.",
+        help_text="Our base URL as this EHR calls it: a JWT's aud must be this URL followed by "
+        "/cds-services/patient-view (or .../feedback). Empty: the CDS_HOOKS_BASE_URL setting.",
     )  # fmt: skip
     mrn_system = models.CharField(
         "MRN identifier system", max_length=300,
