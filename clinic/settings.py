@@ -143,6 +143,7 @@ INSTALLED_APPS = [
     "recommendations",
     "mltraining",
     "labfeed",
+    "cdshooks",
 ]
 
 MIDDLEWARE = [
@@ -336,6 +337,9 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)  # seconds: a server that hangs fai
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "clinic@localhost")
 # The portal's address as its users reach it: the links in e-mails point there.
 PORTAL_URL = os.environ.get("PORTAL_URL", "http://localhost:8000").rstrip("/")
+# CDS Hooks: our base URL as EHRs call it (a JWT's `aud` is <this>/cds-services/<service>), unless an EHR connection
+# names its own; the card links to patient pages use PORTAL_URL.
+CDS_HOOKS_BASE_URL = os.environ.get("CDS_HOOKS_BASE_URL", PORTAL_URL).rstrip("/")
 
 # Authentication
 AUTH_USER_MODEL = "clinic.User"

@@ -26,6 +26,7 @@ urlpatterns = [
     path("models/", include("mltraining.urls")),
     path("advice/", include("recommendations.urls")),
     path("labfeed/", include("labfeed.urls")),
+    path("", include("cdshooks.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy allows no inline one.

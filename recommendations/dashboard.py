@@ -139,8 +139,9 @@ def duration_text(hours: float) -> str:
 
 
 def _decisions_of(user: User) -> QuerySet[FeedbackEvent]:
+    """The review decisions of the clinic's doctors (feedback on CDS Hooks cards in an EHR is not a review)."""
     scope = Q() if user.is_superuser else Q(clinic_id=user.clinic_id)
-    return FeedbackEvent.objects.filter(scope, outcome__in=[ACCEPTED, OVERRIDDEN]).order_by()
+    return FeedbackEvent.objects.filter(scope, outcome__in=[ACCEPTED, OVERRIDDEN], source="portal").order_by()
 
 
 def _count(outcome: str) -> Count:

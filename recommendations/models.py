@@ -88,6 +88,12 @@ class FeedbackAction(models.TextChoices):
     REJECT = "reject", "Rejected"
     EDIT = "edit", "Edited patient text"
     ANNOTATE = "annotate", "Annotated"
+    EHR_FEEDBACK = "ehr", "EHR card feedback"
+
+
+class FeedbackSource(models.TextChoices):
+    PORTAL = "portal", "Review pages and API"
+    EHR = "ehr", "An EHR (CDS Hooks feedback)"
 
 
 class FeedbackOutcome(models.TextChoices):
@@ -271,14 +277,24 @@ class FeedbackEvent(models.Model):
     """One clinician decision on one item. Append-only: never updated or deleted by the application.
 
     The shape follows CDS Hooks feedback (card, outcome accepted/overridden, overrideReasons, outcomeTimestamp);
-    `as_cds_hooks()` gives that JSON.
+    `as_cds_hooks()` gives that JSON. A decision made in a clinic's EHR on one of our CDS Hooks cards comes with
+    `source` "ehr", no platform `clinician` and the EHR's user in `ehr_user` (`cdshooks.services`); it does not change
+    the item's review status (only a doctor here approves or rejects) but the ranker learns from it.
     """
 
     item = models.ForeignKey(RecommendationItem, on_delete=models.CASCADE, related_name="feedback")
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
     advice = models.ForeignKey(AdviceItem, on_delete=models.PROTECT, related_name="+")
-    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True,
+        help_text="The doctor who decided here; empty for feedback from an EHR (see ehr_user).",
+    )  # fmt: skip
+    source = models.CharField(max_length=8, choices=FeedbackSource.choices, default=FeedbackSource.PORTAL)
+    ehr_user = models.CharField(
+        "EHR user", max_length=300, blank=True,
+        help_text='Feedback from an EHR: its connection and user, "<connection id>:Practitioner/abc".',
+    )  # fmt: skip
     action = models.CharField(max_length=10, choices=FeedbackAction.choices)
     outcome = models.CharField(max_length=12, choices=FeedbackOutcome.choices, blank=True)
     override_reason = models.CharField(max_length=20, choices=OverrideReason.choices, blank=True)
@@ -289,9 +305,14 @@ class FeedbackEvent(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["clinic", "created_at"], name="feedback_clinic_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(clinician__isnull=False) | ~models.Q(ehr_user=""), name="feedback_has_a_person"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.advice_id} by {self.clinician_id}"
+        return f"{self.get_action_display()} {self.advice_id} by {self.clinician_id or self.ehr_user}"
 
     def as_cds_hooks(self) -> dict:
         """The CDS Hooks feedback body for this decision (outcome-bearing actions only)."""

@@ -56,18 +56,21 @@ def ranker_for(*, clinic_id: int) -> tuple[Ranker | None, int | None]:
 
 
 def feedback_frames(*, clinic_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The clinic's approve / reject decisions, and the profile of each reviewed patient (as last reviewed)."""
+    """The clinic's approve / reject decisions (its doctors' and its EHR users' feedback), and the profile of each
+    reviewed patient (as last reviewed)."""
     rows = (
         FeedbackEvent.objects.filter(clinic_id=clinic_id, outcome__in=DECISIONS)
         .order_by("created_at", "pk")
         .values_list(
-            "patient_id", "advice__code", "clinician_id", "outcome", "created_at", "position",
+            "patient_id", "advice__code", "clinician_id", "ehr_user", "outcome", "created_at", "position",
             "item__recommendation__prediction__inputs", "item__recommendation__prediction__probabilities",
         )
     )  # fmt: skip
     events, profiles = [], {}
-    for patient_id, advice, clinician_id, outcome, at, position, inputs, probabilities in rows.iterator(2000):
-        events.append((patient_id, advice, clinician_id, outcome == FeedbackOutcome.ACCEPTED, at, position))
+    for patient_id, advice, clinician_id, ehr_user, outcome, at, position, inputs, probabilities in rows.iterator(2000):
+        # A clinician in an EHR (CDS Hooks feedback) is one more clinician, capped like the clinic's own doctors.
+        who = clinician_id if clinician_id is not None else f"ehr:{ehr_user}"
+        events.append((patient_id, advice, who, outcome == FeedbackOutcome.ACCEPTED, at, position))
         profiles[patient_id] = profile_row(inputs or {}, probabilities or {})
     events_frame = pd.DataFrame(events, columns=["patient_id", "item", "clinician_id", "accepted", "at", "position"])
     profile_frame = pd.DataFrame.from_dict(profiles, orient="index", columns=list(PROFILE_COLUMNS))

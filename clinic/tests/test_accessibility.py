@@ -88,7 +88,7 @@ PAGES: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 # Roles whose Django admin is crawled from its index, and the apps whose models are the project's.
 ADMIN_CRAWLED = [Role.ADMIN, SUPERUSER]
-PROJECT_APPS = ["clinic", "patients", "predictions", "recommendations", "mltraining", "labfeed"]
+PROJECT_APPS = ["clinic", "patients", "predictions", "recommendations", "mltraining", "labfeed", "cdshooks"]
 
 
 @dataclass
@@ -107,6 +107,7 @@ class Seed:
 
 
 def seed_clinic(clinic, trained_artifact, settings) -> Seed:
+    from cdshooks.models import EhrConnection
     from labfeed.models import LabConnection, UnmatchedResult
     from labfeed.services import hl7_message_receive
     from labfeed.tests.factories import AUTHORITY, FACILITY, oru, potassium
@@ -135,6 +136,8 @@ def seed_clinic(clinic, trained_artifact, settings) -> Seed:
     LabConnection.objects.create(clinic=clinic, name="Central Lab", sending_facility=FACILITY,
                                  assigning_authority=AUTHORITY)  # fmt: skip
     hl7_message_receive(raw=oru(potassium("4.4"), mrn="NOSUCH1", born="19900101", control_id="A11Y1"))
+    EhrConnection.objects.create(clinic=clinic, name="Clinic EHR", iss="https://ehr.a11y.example",
+                                 jwks_url="https://ehr.a11y.example/jwks", mrn_system="urn:a11y:mrn")  # fmt: skip
     own = Patient.objects.get(user=account)
     request = ContactRequest.objects.create(clinic=clinic, patient=own, kind=ContactKind.APPOINTMENT,
                                             message="Can I come in next week?", preferred_times="Mornings")  # fmt: skip

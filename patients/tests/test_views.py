@@ -311,7 +311,8 @@ def table_rows(html):
 def test_the_list_rows_link_each_patient_escape_what_was_typed_and_date_in_the_clinics_time_zone(
     client, doctor_a, clinic_a, settings
 ):
-    settings.TIME_ZONE = "Pacific/Auckland"  # UTC+13 on 1 March: registered at 23:30 UTC is the 2nd there
+    clinic_a.time_zone = "Pacific/Auckland"  # UTC+13 on 1 March: registered at 23:30 UTC is the 2nd there
+    clinic_a.save(update_fields=["time_zone"])
     patient = PatientFactory(
         clinic=clinic_a, family_name=XSS, given_name="Ann & Bo", mrn="M<1>", birth_date=datetime.date(1950, 1, 2),
         sex=Sex.MALE,

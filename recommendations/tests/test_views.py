@@ -81,7 +81,8 @@ def queue_rows(html):
 def test_a_queue_row_names_the_patient_escaped_links_to_both_pages_and_dates_the_advice_in_the_clinics_time_zone(
     client, doctor_a, clinic_a, settings
 ):
-    settings.TIME_ZONE = "Pacific/Auckland"
+    clinic_a.time_zone = "Pacific/Auckland"
+    clinic_a.save(update_fields=["time_zone"])
     rec = _recommendations(clinic_a, 1, hba1c=7.2, ldl=5.5)[0]
     Patient.objects.filter(pk=rec.patient_id).update(given_name="Ann & Bo", family_name=XSS, mrn="M<1>")
     created = timezone.now() - datetime.timedelta(hours=3)

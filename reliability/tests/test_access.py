@@ -30,6 +30,7 @@ from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 from knox.models import AuthToken
 
+from cdshooks.models import EhrConnection
 from clinic.audit import audit_record
 from clinic.models import AuditEvent, AuditOutcome, Clinic, Role, User
 from clinic.testing import session_read_queries
@@ -146,6 +147,7 @@ class World:
     audit_event: AuditEvent
     trusted_source: TrustedSource
     lab_connection: LabConnection
+    ehr_connection: EhrConnection
     hl7_message: HL7Message
     unmatched: UnmatchedResult  # a lab's results held for a patient its message did not identify
     upload_token: str
@@ -217,6 +219,9 @@ def world(clinic_a, clinic_b, users_by_role, doctor_b, admin_b, settings, tmp_pa
             clinic=clinic_a, source="fhir", reason="The EHR's export", trusted_by=users_by_role[ADMIN]
         ),
         lab_connection=lab,
+        ehr_connection=EhrConnection.objects.create(
+            clinic=clinic_a, name="EHR", iss="https://ehr.a.example", jwks={"keys": [{"kty": "EC"}]}, mrn_system="urn:a"
+        ),
         hl7_message=HL7Message.objects.get(connection=lab),
         unmatched=UnmatchedResult.objects.get(clinic=clinic_a),
         upload_token=uploads.upload_save(CSV),
@@ -377,6 +382,12 @@ ROLE_PAGES: dict[str, Target] = {
     "recommendations-api:my-advice": Target(_no_arguments, PATIENTS, GET),
 }
 
+# Authenticated by an EHR's signed JWT on every call, never by a session (so CSRF does not apply): the JWT's checks
+# and the clinic scope of what they answer are tried in cdshooks/tests.
+NOT_SESSION = {
+    "cdshooks:service": "a CDS Hooks service (cdshooks/tests/test_auth.py, test_patient_view.py)",
+    "cdshooks:feedback": "a CDS Hooks service's feedback (cdshooks/tests/test_feedback.py)",
+}
 # Open to anyone signed in (or to anyone), naming nothing of a clinic.
 OPEN = {
     "home": "the start page, built from the user's own role",
@@ -392,8 +403,14 @@ OPEN = {
     "patients-api:analyte-detail": "one entry of the shared analyte catalog, by code",
     "api-schema": "the OpenAPI schema",
     "api-docs": "Swagger UI",
+    "cdshooks:discovery": "the CDS Hooks services this server offers, naming no patient",
+    **NOT_SESSION,
 }
-OPEN_ARGUMENTS = {"patients-api:analyte-detail": {"code": "hemoglobin"}}
+OPEN_ARGUMENTS = {
+    "patients-api:analyte-detail": {"code": "hemoglobin"},
+    "cdshooks:service": {"service_id": "patient-view"},
+    "cdshooks:feedback": {"service_id": "patient-view"},
+}
 
 # The Django admin: the object of clinic A that each model admin's URLs are tried with.
 ADMIN_OBJECTS: dict[str, Callable[[World], Any]] = {
@@ -411,6 +428,7 @@ ADMIN_OBJECTS: dict[str, Callable[[World], Any]] = {
     "patients.trustedsource": lambda w: w.trusted_source,
     "labfeed.labconnection": lambda w: w.lab_connection,
     "labfeed.hl7message": lambda w: w.hl7_message,
+    "cdshooks.ehrconnection": lambda w: w.ehr_connection,
 }
 # Admin models that hold nothing of one clinic. The catalogs are read by every clinic admin and changed by
 # superusers; the others need Django model permissions, which clinic admins do not have: superusers only.
@@ -1116,7 +1134,11 @@ def _refused_writes(w: World, routes: list[Route], methods: tuple[str, ...]) -> 
 
 @pytest.mark.reliability(6, "Posted to every portal URL while signed in, without the CSRF token")
 def test_every_portal_write_without_the_csrf_token_is_refused(world):
-    routes = [route for route in PORTAL_AND_API if not route.is_api and route.name not in ("api-schema", "api-docs")]
+    routes = [
+        route
+        for route in PORTAL_AND_API
+        if not route.is_api and route.name not in ("api-schema", "api-docs") and route.name not in NOT_SESSION
+    ]
 
     problems = _refused_writes(world, routes, ("POST",))
 

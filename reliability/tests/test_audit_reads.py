@@ -309,6 +309,29 @@ def _(w):
     call_command("export_fhir", "--clinic", w.clinic_slug, "--mrn", w.patient.mrn, "-o", "/dev/null")
 
 
+def _ehr_call(w: World, mrn: str) -> None:
+    """patient-view from a registered EHR, signed as the specification asks (cdshooks/tests/conftest.py)."""
+    from cdshooks.models import EhrConnection
+    from cdshooks.tests.conftest import BASE, ISS, MRN_SYSTEM, Ehr, patient_view_body
+
+    ehr, path = Ehr(), "/cds-services/patient-view"
+    EhrConnection.objects.create(clinic=w.patient.clinic, name="EHR", iss=ISS, jwks=ehr.jwks(), audience=BASE,
+                                 mrn_system=MRN_SYSTEM)  # fmt: skip
+    response = Client().post(path, data=patient_view_body(mrn=mrn), content_type="application/json",
+                             HTTP_AUTHORIZATION=f"Bearer {ehr.token(aud=BASE + path)}")  # fmt: skip
+    assert response.status_code == 200, response.content
+
+
+@read("cds_hooks_patient_view")
+def _(w):
+    _ehr_call(w, w.patient.mrn)
+
+
+@read("cds_hooks_patient_view_not_registered")
+def _(w):
+    _ehr_call(w, "NOT-REGISTERED-HERE")
+
+
 @pytest.fixture
 def world(clinic_a, doctor_a, admin_a, patient_user_a, active_model) -> World:
     patient = PatientFactory(clinic=clinic_a, user=patient_user_a, sex="male")
