@@ -226,25 +226,20 @@ def _leaf_paths(nodes: _Nodes, n_columns: int) -> _Leaves:
         leaf = nodes.left[frontier] < 0
         if leaf.any():
             found.append((frontier[leaf], {key: array[leaf] for key, array in state.items()}))
-        parents = frontier[~leaf]
-        inner = {key: array[~leaf] for key, array in state.items()}
-        rows = np.arange(len(parents))
-        column = nodes.feature[parents]
-        children, next_state = [], []
-        for side, go_left in ((nodes.left, True), (nodes.right, False)):
-            child = side[parents]
-            s = {key: array.copy() for key, array in inner.items()}
-            s["zero"][rows, column] *= nodes.cover[child] / nodes.cover[parents]
-            if go_left:
-                s["high"][rows, column] = np.minimum(s["high"][rows, column], nodes.threshold[parents])
-            else:
-                s["low"][rows, column] = np.maximum(s["low"][rows, column], nodes.threshold[parents])
-            s["nan_ok"][rows, column] &= nodes.missing_left[parents] == go_left
-            s["seen"][rows, column] = True
-            children.append(child)
-            next_state.append(s)
-        frontier = np.concatenate(children)
-        state = {key: np.concatenate([s[key] for s in next_state]) for key in inner}
+        inner = np.flatnonzero(~leaf)
+        twice = np.concatenate([inner, inner])  # each inner node's state, for its left then its right child
+        state = {key: array[twice] for key, array in state.items()}
+        parent = frontier[twice]
+        go_left = np.arange(len(twice)) < len(inner)
+        child = np.where(go_left, nodes.left[parent], nodes.right[parent])
+        at = (np.arange(len(twice)), nodes.feature[parent])
+        state["zero"][at] *= nodes.cover[child] / nodes.cover[parent]
+        threshold = nodes.threshold[parent]
+        state["high"][at] = np.where(go_left, np.minimum(state["high"][at], threshold), state["high"][at])
+        state["low"][at] = np.where(go_left, state["low"][at], np.maximum(state["low"][at], threshold))
+        state["nan_ok"][at] &= nodes.missing_left[parent] == go_left
+        state["seen"][at] = True
+        frontier = child
     ids = np.concatenate([f[0] for f in found])
     leaf_state = {key: np.concatenate([f[1][key] for f in found]) for key in found[0][1]}
     seen = leaf_state["seen"]
