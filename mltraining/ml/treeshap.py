@@ -23,6 +23,7 @@ then compares their values with the intervals and sums.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,9 +106,10 @@ class TreeShap:
         rows, columns, values = [], [], []
         used = leaves.feature >= 0
         length = used.sum(axis=1)
+        self.longest_path = int(length.max())  # distinct features tested on one path, at most
         start = 0
         sizes = _group_sizes(leaves.feature.shape[1])
-        for low, high in zip((0, *sizes), sizes, strict=False):
+        for low, high in zip((-1, *sizes), sizes, strict=False):  # -1: a tree that is one leaf
             members = np.flatnonzero((length > low) & (length <= high))
             if not len(members):
                 continue
@@ -267,6 +269,7 @@ def _group_sizes(longest: int) -> list[int]:
     return [*sizes, next((size for size in _GROUP_SIZES if size >= longest), longest)]
 
 
+@functools.cache  # a few sizes, shared by every model; the arrays are only read
 def _quadrature(depth: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre points and weights on [0, 1], exact for polynomials of degree below `depth`."""
     points, weights = np.polynomial.legendre.leggauss(max(1, (depth + 1) // 2))

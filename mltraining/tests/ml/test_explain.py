@@ -258,3 +258,13 @@ def test_tree_models_are_explained_without_shap_installed():
 
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "treeshap"
+
+
+def test_a_tree_that_is_one_leaf_is_explained_by_its_base_value_alone():
+    X, y = _small_data(2, 4)
+    estimator = DecisionTreeClassifier(min_samples_split=len(X) + 1).fit(X, y)  # never splits
+
+    base, values = TreeShap(estimator, 4).values(X[:3])
+
+    np.testing.assert_allclose(base, estimator.predict_proba(X[:1])[0])
+    assert not values.any()
