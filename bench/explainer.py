@@ -5,7 +5,7 @@
 The demo clinic's cohort (`make run` seeds 2,000 patients), one row per patient as `bench/train_models.py` builds
 it; each tree candidate (decision tree, random forest, histogram gradient boosting) fitted in the project's
 pipeline and calibration wrapper. For each: building the explainer (its own median of 5), explaining one row
-(median of 200) and a chunk of 1,000 rows (CHUNK_SIZE of batch scoring), both explainers on the same transformed
+(median of 200) and a chunk of 1,000 rows (CHUNK_SIZE of batch scoring, once), both explainers on the same transformed
 rows, and the largest absolute difference of their values. Then the import time of the explain path (fresh
 interpreter each, median of 5) and the install size of what shap alone brought. shap is measured only when it is
 importable (it is no longer a requirement); the section says so otherwise. Writes "Explainer without shap" in
@@ -84,13 +84,13 @@ def measure_model(name: str, X, y, numeric: list[str], shap) -> dict:
         "slots": ours.longest_path,
         "ours_build": _median_seconds(lambda: TreeShap(estimator, Xt.shape[1]), 5),
         "ours_row": _median_seconds(lambda: ours.values(one), 200),
-        "ours_chunk": _median_seconds(lambda: ours.values(Xt), 3),
+        "ours_chunk": _median_seconds(lambda: ours.values(Xt), 1),
     }
     if shap is not None:
         theirs = shap.TreeExplainer(estimator, model_output="raw")
         row["shap_build"] = _median_seconds(lambda: shap.TreeExplainer(estimator, model_output="raw"), 5)
         row["shap_row"] = _median_seconds(lambda: theirs.shap_values(one, check_additivity=False), 200)
-        row["shap_chunk"] = _median_seconds(lambda: theirs.shap_values(Xt, check_additivity=False), 3)
+        row["shap_chunk"] = _median_seconds(lambda: theirs.shap_values(Xt, check_additivity=False), 1)
         n_classes = len(estimator.classes_)
         expected = _shap_layout(theirs.shap_values(Xt, check_additivity=False), n_classes)
         row["max_diff"] = float(np.abs(_ours_layout(ours.values(Xt)[1]) - expected).max())
@@ -118,14 +118,17 @@ def installed_mib(names: tuple[str, ...]) -> tuple[float, list[str]]:
     return total / 2**20, missing
 
 
-def report(rows: list[dict], n: int, imports: dict, size: tuple[float, list[str]], shap_version: str | None) -> str:
+def report(
+    rows: list[dict], n: int, imports: dict, size: tuple[float, list[str]], shap_version: str | None, load: str
+) -> str:
     ms = 1e3
     lines = [
         machine_summary(),
         "",
         f"`bench/explainer.py`: {n:,} demo patients, each tree candidate fitted in the project's pipeline; "
-        "explainer build (median of 5), one row (median of 200) and a scoring chunk of 1,000 rows (median of 3), "
-        "on the same transformed rows. OMP_NUM_THREADS=1.",
+        "explainer build (median of 5), one row (median of 200) and a scoring chunk of 1,000 rows (once), "
+        f"on the same transformed rows. OMP_NUM_THREADS=1. Load average {load} (start, end of the run): on a "
+        "shared machine absolute times are inflated, the ratios compare figures measured side by side.",
         "",
     ]
     if shap_version:
@@ -173,6 +176,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
 
+    load = [os.getloadavg()[0]]
     try:
         import shap
     except ImportError:
@@ -190,7 +194,10 @@ def main() -> None:
         imports["shap alone"] = import_seconds("import shap")
     print(imports, flush=True)
     size = installed_mib(SHAP_ONLY)
-    text = report(rows, len(X), imports, size, shap.__version__ if shap is not None else None)
+    load.append(os.getloadavg()[0])
+    text = report(
+        rows, len(X), imports, size, shap.__version__ if shap is not None else None, "{:.1f}, {:.1f}".format(*load)
+    )
     print(text)
     if not args.no_write:
         write_section("Explainer without shap", text)

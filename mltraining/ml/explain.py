@@ -101,7 +101,7 @@ def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarra
         per_column = Xt[:, :, None] * coef.T[None, :, :]
         return "linear", "log-odds score per class", np.asarray(intercept, dtype=float), per_column
     if treeshap.supports(estimator):
-        # Building it reads every tree (about 10 ms for a demo-sized boosted model); see bench/RESULTS.md.
+        # Built once per model: it reads every tree (a third of shap's time on the demo's boosted model).
         explainer = _prepared(estimator, lambda: treeshap.TreeShap(estimator, Xt.shape[1]))
         base, values = explainer.values(Xt)
         if values.shape[2] == 1:  # one output (binary boosting): the negative class gets its opposite
