@@ -27,10 +27,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 BASE_IMAGE_PACKAGES = ROOT / "docker" / "base-image-packages.txt"
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 # Libraries a wheel asks for that no import of ours needs, each with the reason.
-OPTIONAL_SONAMES = {
-    "libtbb.so.12": "numba's TBB threading layer (numba/np/ufunc/tbbpool): loaded only when asked for, numba falls "
-    "back to its OpenMP or workqueue layer without it",
-}
+# None today (numba's optional TBB layer went with shap).
+OPTIONAL_SONAMES: dict[str, str] = {}
 
 
 LOCKS = [ROOT / name for name in ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt")]

@@ -14,7 +14,8 @@ Methods, chosen by the type of the base estimator:
   value at a split is credited to the split's feature. Computed from the leaf each row lands in, with one
   sparse product per class, so it costs about as much as prediction; LightGBM's own TreeSHAP
   (`pred_contrib=True`) gives Shapley values but costs 20-30 times the prediction, too much for batches;
-- scikit-learn trees, forests and histogram gradient boosting: shap's TreeExplainer (exact TreeSHAP);
+- scikit-learn trees, forests and histogram gradient boosting: exact path-dependent TreeSHAP
+  (`mltraining.ml.treeshap`, the project's own, in numpy; it needs no `shap`);
 - logistic regression: coefficient x standardised value, exact for a linear model;
 - anything else (SVC, MLP, dummy): no explanation; the method says
   "unavailable" and nothing is invented.
@@ -22,9 +23,6 @@ Methods, chosen by the type of the base estimator:
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,11 +32,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.tree import DecisionTreeClassifier
 
+from mltraining.ml import treeshap
 from mltraining.ml.candidates import output_feature_sources
 
 UNAVAILABLE = "unavailable"
@@ -88,20 +86,6 @@ def explain(model, X: pd.DataFrame) -> Explanation:
     return Explanation(method, output, classes, features, base, contributions, raw)
 
 
-def _shap():
-    """shap, imported on first use (it is slow to import, and only tree models need it) in a thread of its own.
-
-    Importing it keeps some of the frames it ran under alive, and with them, through each frame's caller, the frames
-    that asked for it: imported inside `explain`, it kept the first explained model (and its explainer) in memory for
-    the life of the process. A short-lived thread's stack ends at the thread, so nothing of ours is held.
-    """
-    if "shap" not in sys.modules:
-        thread = threading.Thread(target=importlib.import_module, args=("shap",), name="import-shap")
-        thread.start()
-        thread.join()
-    return importlib.import_module("shap")  # imported by now; raises here if the import failed
-
-
 def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray] | None:
     """(method, output, base values, contributions per transformed column (n, columns, classes)) or None."""
     n_classes = len(estimator.classes_)
@@ -116,17 +100,13 @@ def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarra
         )
         per_column = Xt[:, :, None] * coef.T[None, :, :]
         return "linear", "log-odds score per class", np.asarray(intercept, dtype=float), per_column
-    boosted = isinstance(estimator, HistGradientBoostingClassifier)
-    if boosted or isinstance(estimator, DecisionTreeClassifier | RandomForestClassifier):
-        shap = _shap()
-        # Building it reads every tree (25-40 ms for a demo-sized boosted model; one row then takes under 1 ms).
-        explainer = _prepared(estimator, lambda: shap.TreeExplainer(estimator, model_output="raw"))
-        values = np.asarray(explainer.shap_values(Xt, check_additivity=False))
-        base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-        if values.ndim == 2:  # one output (binary boosting): the negative class gets its opposite
-            values, base = np.stack([-values, values], axis=2), np.array([-base[0], base[0]])
-        elif values.shape[0] == n_classes and values.shape[2] != n_classes:
-            values = values.transpose(1, 2, 0)  # older layout: one array per class
+    if treeshap.supports(estimator):
+        # Built once per model: it reads every tree (a third of shap's time on the demo's boosted model).
+        explainer = _prepared(estimator, lambda: treeshap.TreeShap(estimator, Xt.shape[1]))
+        base, values = explainer.values(Xt)
+        if values.shape[2] == 1:  # one output (binary boosting): the negative class gets its opposite
+            values, base = np.concatenate([-values, values], axis=2), np.array([-base[0], base[0]])
+        boosted = isinstance(estimator, HistGradientBoostingClassifier)
         output = "log-odds score per class" if boosted else "probability per class"
         return "treeshap", output, base, values
     return None
@@ -188,7 +168,7 @@ class _LightGBMPaths:
         return base, values
 
 
-# What explaining needs that depends only on the fitted model (LightGBM's tree paths, shap's TreeExplainer), one
+# What explaining needs that depends only on the fitted model (LightGBM's tree paths, the TreeSHAP leaf paths), one
 # entry per model alive in this process (a worker keeps each clinic's active model), dropped with the model: a
 # worker scoring several clinics' patients in turn builds each model's once, not at every switch. Neither value
 # refers back to its model (tested), or the weak key would never be freed.
