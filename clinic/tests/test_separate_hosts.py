@@ -54,6 +54,11 @@ def _missing() -> str:
         return "network namespaces need root and iproute2 (`ip netns`)"
     if not shutil.which("redis-server"):
         return "redis-server is not installed"
+    probe = f"gprobe-{uuid.uuid4().hex[:6]}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    if made.returncode != 0:
+        return f"`ip netns add` failed: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)  # noqa: S603, S607
     return ""
 
 
