@@ -8,7 +8,8 @@ those two servers, so the hosts' only shared things are the database and the bro
 VAR_DIR and MODEL_DIR. `web1` and `web2` run the Django server, `worker` a real Celery worker. Then:
 - `train_model` on `web1` queues a run that the worker host trains; "Score now" on `web2` scores with that model;
 - a CSV uploaded and previewed on `web1` is confirmed on `web2`, the way a load balancer may send the two requests;
-and no host wrote a model or an upload to its disk.
+- a background import uploaded to `web2` is run by the worker host;
+and no host kept a model, a plot or an upload on its disk.
 
 Needs root (`ip netns`), PostgreSQL and `redis-server`; with CI=true it fails when any is missing.
 """
@@ -33,13 +34,13 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from clinic.models import Role
+from clinic.models import Blob, BlobKind, Role
 from clinic.testing import ROOT, RedisServer, wait_for
 from clinic.tests.factories import UserFactory
 from conftest import scorable
 from mltraining.models import ModelStatus, ModelVersion
 from patients.demo import demo_cohort_load
-from patients.models import Observation, Patient
+from patients.models import ImportJob, ImportJobStatus, Observation, Patient
 from predictions.models import Prediction, PredictionStatus
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -334,6 +335,18 @@ def test_hosts_that_share_only_the_database_and_the_broker_train_score_and_impor
         result = staff_browser.post(hosts["web2"], reverse("imports:confirm", args=[token]), {})
         assert result.url.endswith(reverse("imports:result", args=[token])), result.text[:2000]
         assert Observation.objects.filter(patient=patient).count() == before + 2
+
+        # A background import sent to web2: its file stored there, imported by the worker host.
+        later = LABS.format(mrn=patient.mrn, day=time.strftime("%Y-%m-%d", time.gmtime(time.time() - 2 * 86400)))
+        staff_browser.get(hosts["web2"], reverse("imports:job_new"))
+        staff_browser.post(hosts["web2"], reverse("imports:job_new"), {"kind": "auto", "format": "auto", "mrn": ""},
+                           files={"files": ("later.csv", later.encode(), "text/csv")})  # fmt: skip
+        job = ImportJob.objects.get(clinic=demo_clinic_a)
+        assert wait_for(lambda: ImportJob.objects.get(pk=job.pk).status in ("succeeded", "failed"), seconds=180)
+        job.refresh_from_db()
+        assert job.status == ImportJobStatus.SUCCEEDED, job.error
+        assert Observation.objects.filter(patient=patient).count() == before + 4
+        assert not Blob.objects.filter(kind=BlobKind.JOB_FILE).exists()  # removed once the job ended
     finally:
         logs = {"web1": "", "web2": ""}
         for name, server in zip(["web1", "web2"], servers, strict=False):
@@ -343,3 +356,4 @@ def test_hosts_that_share_only_the_database_and_the_broker_train_score_and_impor
     # Nothing of the model or the upload was kept on any host's disk: only the database has them.
     for host in hosts.values():
         assert not [f for f in host.files() if f.endswith((".skops", ".png", ".csv"))], (host.name, host.files())
+    assert not list((hosts["worker"].var_dir / "imports").iterdir())  # the job's local copy is gone too
