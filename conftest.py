@@ -283,13 +283,14 @@ def screenshot(page, name: str) -> str:
 def trained_artifact(tmp_path_factory):
     """A small real model (dummy vs LightGBM, calibrated) trained once per session on a synthetic cohort.
 
-    Pure: no database. Returns (model directory, artifact file name, ArtifactInfo).
+    Pure: no database. Returns (directory, file name of the model's skops bytes, ArtifactInfo); `make_model_version`
+    stores those bytes in the test's database, as training does.
     """
     import datetime
 
     import pandas as pd
 
-    from mltraining.ml.artifact import save_model
+    from mltraining.ml.artifact import model_dumps
     from mltraining.ml.features import CATEGORICAL, NUMERIC, build_features, feature_schema
     from mltraining.ml.labels import label_patients
     from mltraining.ml.train import TrainingConfig, train
@@ -305,8 +306,9 @@ def trained_artifact(tmp_path_factory):
     result = train(X[keep], y[keep].astype(str), groups=pd.Series(X.index[keep], index=X.index[keep]),
                    numeric=NUMERIC, categorical=CATEGORICAL, config=config)  # fmt: skip
     directory = tmp_path_factory.mktemp("models")
-    info = save_model(result.model, directory / "test-model.skops", feature_schema=feature_schema(),
-                      data_hash=result.data_hash, rows=result.n_train, classes=result.classes)  # fmt: skip
+    payload, info = model_dumps(result.model, feature_schema=feature_schema(), data_hash=result.data_hash,
+                                rows=result.n_train, classes=result.classes)  # fmt: skip
+    (directory / "test-model.skops").write_bytes(payload)
     return directory, "test-model.skops", info
 
 
@@ -332,14 +334,18 @@ def scorable(patients):
 
 
 def make_model_version(clinic, artifact, *, version=1, status="active"):
-    """A version of the clinic's own records (see `CLINIC_PROVENANCE`) backed by the session's artifact."""
+    """A version of the clinic's own records (see `CLINIC_PROVENANCE`) backed by the session's artifact, stored in
+    the database as training stores it."""
+    from clinic.blobs import blob_save
+    from clinic.models import BlobKind
     from mltraining.models import ModelVersion, TrainingRun
     from mltraining.tests.factories import CLINIC_PROVENANCE
 
     directory, name, info = artifact
     run = TrainingRun.objects.create(clinic=clinic, status="succeeded", chosen="lightgbm")
+    blob = blob_save(kind=BlobKind.ARTIFACT, pieces=[(directory / name).read_bytes()])
     return ModelVersion.objects.create(
-        clinic=clinic, version=version, training_run=run, artifact_path=name, sha256=info.sha256,
+        clinic=clinic, version=version, training_run=run, artifact=blob, sha256=info.sha256,
         sklearn_version=info.sklearn_version, classes=info.classes, data_hash=info.data_hash, rows=info.rows,
         risk_thresholds=[0.2, 0.5], status=status, metrics={"roc_auc_ovr_macro": 0.9}, provenance=CLINIC_PROVENANCE,
     )  # fmt: skip

@@ -35,7 +35,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 from results import machine_summary, write_section  # noqa: E402
 
 CLINICS = 50
-OLD_GLOBAL_LOCK = 7_316_220_401  # the key of the one lock every writer took before migration clinic 0009
+OLD_GLOBAL_LOCK = 7_316_220_401  # the key of the one lock every writer took before migration clinic 0010
 
 
 def _setup() -> None:

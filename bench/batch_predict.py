@@ -76,20 +76,18 @@ def _clinic(n: int):
 
 def _model_for(clinic):
     """Train (once per script run) a model on a separate synthetic cohort and make it the clinic's active one."""
-    from django.conf import settings
-
+    from clinic.blobs import blob_save
+    from clinic.models import BlobKind
     from mltraining.models import ModelStatus, ModelVersion, TrainingRun
 
-    artifact = _artifact()
+    payload, info = _artifact()
     ModelVersion.objects.filter(clinic=clinic, status=ModelStatus.ACTIVE).update(status=ModelStatus.ARCHIVED)
     version = (ModelVersion.objects.filter(clinic=clinic).order_by("-version").values_list("version", flat=True)
                .first() or 0) + 1  # fmt: skip
     run = TrainingRun.objects.create(clinic=clinic, status="succeeded", chosen="lightgbm")
-    directory, name, info = artifact
-    if Path(settings.MODEL_DIR) != directory:
-        sys.exit("MODEL_DIR changed while the benchmark ran")
+    blob = blob_save(kind=BlobKind.ARTIFACT, pieces=[payload])
     return ModelVersion.objects.create(
-        clinic=clinic, version=version, training_run=run, artifact_path=name, sha256=info.sha256,
+        clinic=clinic, version=version, training_run=run, artifact=blob, sha256=info.sha256,
         sklearn_version=info.sklearn_version, classes=info.classes, data_hash=info.data_hash, rows=info.rows,
         risk_thresholds=[0.2, 0.5], status=ModelStatus.ACTIVE,
     )  # fmt: skip
@@ -102,9 +100,8 @@ def _artifact():
     global _ARTIFACT
     if _ARTIFACT is None:
         import pandas as pd
-        from django.conf import settings
 
-        from mltraining.ml.artifact import save_model
+        from mltraining.ml.artifact import model_dumps
         from mltraining.ml.features import CATEGORICAL, NUMERIC, build_features, feature_schema
         from mltraining.ml.labels import label_patients
         from mltraining.ml.train import TrainingConfig, train
@@ -117,12 +114,8 @@ def _artifact():
         config = TrainingConfig(candidates=("lightgbm",), cv_folds=3, bootstrap_rounds=10, permutation_repeats=1)
         result = train(X[keep], y[keep].astype(str), groups=pd.Series(X.index[keep], index=X.index[keep]),
                        numeric=NUMERIC, categorical=CATEGORICAL, config=config)  # fmt: skip
-        directory = Path(settings.MODEL_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
-        name = f"bench-{uuid.uuid4().hex[:8]}.skops"
-        info = save_model(result.model, directory / name, feature_schema=feature_schema(),
-                          data_hash=result.data_hash, rows=result.n_train, classes=result.classes)  # fmt: skip
-        _ARTIFACT = (directory, name, info)
+        _ARTIFACT = model_dumps(result.model, feature_schema=feature_schema(), data_hash=result.data_hash,
+                                rows=result.n_train, classes=result.classes)  # fmt: skip
     return _ARTIFACT
 
 
@@ -198,9 +191,8 @@ def floor(clinic, version) -> float:
 
 
 def _workers(queue: str, processes: int, log: Path) -> subprocess.Popen:
-    from django.conf import settings
 
-    env = {**os.environ, "MODEL_DIR": str(settings.MODEL_DIR), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as output:
         return subprocess.Popen(  # noqa: S603

@@ -4,7 +4,7 @@
 row commit or roll back together. Rows are chained: each row's hash covers its content and the previous row's hash
 in its chain. Each clinic has a chain of its own, and rows of no clinic (platform events) another, so writers of
 different clinics never wait for each other: on PostgreSQL an advisory lock keyed by the clinic's id, taken by
-`clinic_audit_chain_head` (migration clinic 0009), serialises the writers of one chain; on SQLite the write lock
+`clinic_audit_chain_head` (migration clinic 0010), serialises the writers of one chain; on SQLite the write lock
 taken at BEGIN serialises every writer.
 
 The hash is an HMAC-SHA256 under AUDIT_HMAC_KEY, a key the database never sees: whoever owns the table (and can

@@ -195,3 +195,41 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} #{self.pk} ({'sent' if self.sent_at else 'unsent'})"
+
+
+class BlobKind(models.TextChoices):
+    ARTIFACT = "artifact", "Model artifact"
+    PLOT = "plot", "Training plot"
+    UPLOAD = "upload", "Upload awaiting confirmation"
+    JOB_FILE = "job_file", "File of an import job"
+
+
+class Blob(models.Model):
+    """Bytes that every host must reach, kept in the database beside the rows that point at them (README, "Design
+    notes: shared storage"). Stored in chunks (`BlobChunk`) so a large upload is written and read in pieces.
+    Written and read by `clinic.blobs` only; immutable once saved."""
+
+    kind = models.CharField(max_length=10, choices=BlobKind.choices)
+    # An upload's token, remembered in its uploader's session; empty for blobs reached through a row.
+    key = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    sha256 = models.CharField("SHA-256", max_length=64)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "created_at"], name="clinic_blob_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.size:,} bytes)"
+
+
+class BlobChunk(models.Model):
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blob", "seq"], name="clinic_blobchunk_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of blob #{self.blob_id}"

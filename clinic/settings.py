@@ -455,7 +455,8 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 
-# Model registry: trained artifacts and their plots, and the promotion gate of a newly trained version.
+# Model registry: where artifacts and plots were kept before they moved into the database (read only by
+# `manage.py import_model_files`), and the promotion gate of a newly trained version.
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or VAR_DIR / "models")
 MODEL_PROMOTION_TOLERANCE = env_float("MODEL_PROMOTION_TOLERANCE", 0.01)
 

@@ -5,12 +5,11 @@ back, check drift), and each calls one service.
 """
 
 import json
-from pathlib import Path
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,6 +19,7 @@ from clinic import roles
 from clinic import selectors as clinic_selectors
 from clinic.admin import NotFoundOutsideScopeMixin
 from mltraining import selectors, services
+from mltraining.ml.artifact import ArtifactError
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingTrigger
 
 
@@ -141,11 +141,11 @@ class TrainingRunAdmin(RegistryAdmin):
         run = self.get_object(request, object_id)
         if not self.has_view_permission(request, run) or name not in run.plots:
             raise Http404("No such plot.")
-        root = services.model_dir().resolve()
-        file = (root / run.plots[name]).resolve()
-        if not file.is_relative_to(root) or not file.is_file():
-            raise Http404("The plot file is missing.")
-        return FileResponse(Path(file).open("rb"), content_type="image/png")
+        try:
+            png = selectors.training_run_plot(run=run, name=name)
+        except ArtifactError as exc:
+            raise Http404(str(exc)) from exc
+        return HttpResponse(png, content_type="image/png")
 
     def progress_view(self, request, object_id):
         """What the run's page polls while it trains (status and share done only: no patient data, no audit row)."""
@@ -201,7 +201,7 @@ class ModelVersionAdmin(RegistryAdmin):
     actions = ["activate", "rollback"]
     fields = [
         "clinic", "version", "status", "training_run_link", "card_link", "activated_at", "activated_by",
-        "activation_reason", "created_at", "training_data", "rows", "classes", "data_hash", "artifact_path", "sha256",
+        "activation_reason", "created_at", "training_data", "rows", "classes", "data_hash", "artifact", "sha256",
         "sklearn_version", "library_versions_pretty", "risk_thresholds",
     ]  # fmt: skip
     readonly_fields = fields

@@ -49,7 +49,9 @@ class TrainingRun(models.Model):
     reason = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics, CIs, baseline, subgroups.")
     importances = models.JSONField(default=dict, blank=True)
-    plots = models.JSONField(default=dict, blank=True, help_text="Plot name -> PNG path relative to MODEL_DIR.")
+    plots = models.JSONField(
+        default=dict, blank=True, help_text="Plot name -> id of its PNG in the database (clinic.Blob)."
+    )
     log = models.TextField(blank=True)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
@@ -107,7 +109,13 @@ class ModelVersion(models.Model):
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="model_versions")
     version = models.PositiveIntegerField(help_text="1, 2, 3... per clinic.")
     training_run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="model_version")
-    artifact_path = models.CharField(max_length=255, help_text="Relative to MODEL_DIR.")
+    # The fitted model's skops bytes, in the database so that every host reaches them (clinic.blobs). Empty only
+    # for a version trained before artifacts moved there whose file is not imported yet (`import_model_files`).
+    artifact = models.ForeignKey("clinic.Blob", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    artifact_path = models.CharField(
+        max_length=255, blank=True,
+        help_text="Where its file was, relative to MODEL_DIR, before artifacts moved into the database; empty since.",
+    )  # fmt: skip
     sha256 = models.CharField("SHA-256", max_length=64)
     sklearn_version = models.CharField("scikit-learn version", max_length=32)
     library_versions = models.JSONField(default=dict, blank=True)

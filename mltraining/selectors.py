@@ -10,8 +10,9 @@ from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from clinic import roles
+from clinic import blobs, roles
 from clinic.models import Clinic, User
+from mltraining.ml.artifact import ArtifactError, model_loads
 from mltraining.ml.labels import CLASS_DISPLAY
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
 from patients.catalog_data import unit_display
@@ -103,6 +104,34 @@ def active_model_brief(*, clinic_id: int) -> ModelVersion | None:
 def active_models() -> QuerySet[ModelVersion]:
     """Every clinic's active version, by clinic."""
     return _scoring(ModelVersion.objects.all()).order_by("clinic_id")
+
+
+def model_version_model(*, version: ModelVersion) -> Any:
+    """The fitted model of `version`, read from the database and checked against the sha256 recorded when it was
+    registered; ArtifactError saying why when it is missing or must not be used. Not cached: callers that score
+    keep the model they loaded (`predictions.services.model_load`)."""
+    name = f"The artifact of model v{version.version}"
+    if version.artifact_id is None:
+        raise ArtifactError(
+            f"{name} is missing: it was trained before artifacts moved into the database and its file was not "
+            "imported. Run `manage.py import_model_files` where MODEL_DIR holds the file, or retrain the model."
+        )
+    try:
+        payload = blobs.blob_read(blob_id=version.artifact_id)
+    except blobs.BlobError as exc:
+        raise ArtifactError(f"{name} cannot be read: {exc} Retrain the model or roll back.") from exc
+    return model_loads(payload, expected_sha256=version.sha256, sklearn_version=version.sklearn_version, name=name)
+
+
+def training_run_plot(*, run: TrainingRun, name: str) -> bytes:
+    """One of the run's plots as PNG bytes; ArtifactError when it is not in the database (not imported yet)."""
+    blob_id = run.plots.get(name)
+    if not isinstance(blob_id, int):
+        raise ArtifactError(f"The plot {name!r} of {run} is not in the database; run `manage.py import_model_files`.")
+    try:
+        return blobs.blob_read(blob_id=blob_id)
+    except blobs.BlobError as exc:
+        raise ArtifactError(str(exc)) from exc
 
 
 def training_stale_after() -> datetime.timedelta:

@@ -1,17 +1,17 @@
 """Writes of the model registry: request and run training, promote and roll back versions, check drift.
 
 The pure training code lives in `mltraining.ml` (no Django); this module turns the clinic's rows into
-DataFrames, results into rows and files, and records one audit row per change in the same transaction.
-A run writes nothing half-done: its artifact and plots are removed and no version exists unless the
-final transaction commits.
+DataFrames, results into rows (the artifact and plots as blobs in the database, `clinic.blobs`), and records one
+audit row per change in the same transaction. A run writes nothing half-done: its version, artifact and plots
+are written by its final transaction, or not at all.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import math
-import shutil
 import threading
 import time
 import traceback
@@ -28,9 +28,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic import roles
+from clinic import blobs, roles
 from clinic.audit import audit_record
-from clinic.models import AuditOutcome, Clinic, User
+from clinic.models import AuditOutcome, BlobKind, Clinic, User
 from clinic.outbox import outbox_send
 from mltraining import provenance, selectors
 from mltraining.ml import artifact as ml_artifact
@@ -61,10 +61,6 @@ OnProgress = Callable[[float], None]
 
 # Progress of a run: share of the bar each stage ends at (training itself fills the space between).
 _LOADED, _FEATURES, _TRAINED, _SAVED = 0.05, 0.1, 0.9, 0.97
-
-
-def model_dir() -> Path:
-    return Path(settings.MODEL_DIR)
 
 
 def _ensure_can_manage(by: User | None, clinic_id: int) -> None:
@@ -307,8 +303,8 @@ class _Trained:
     data_summary: dict[str, Any]
     provenance: dict[str, Any]
     artifact: Any  # ml.artifact.ArtifactInfo
-    artifact_path: str
-    plots: dict[str, str]
+    payload: bytes  # the model's skops bytes, stored with the version's row
+    plots: dict[str, bytes]  # name -> PNG
     reference_profile: dict[str, Any]
     timings: dict[str, float]
 
@@ -326,15 +322,13 @@ def training_run_execute(
         logger.info("Training run %s is not queued any more; nothing to do.", run_id)
         return None
     recorder = _RunRecorder(run.pk, on_log=on_log, on_progress=on_progress)
-    workdir = model_dir() / f"clinic-{run.clinic_id}" / f"run-{run.pk}"
     try:
-        trained = _train(run, recorder, workdir)
+        trained = _train(run, recorder)
         run = _training_run_succeed(run, recorder, trained)
         recorder.finish()
         return run
     except Exception as exc:  # any failure fails the run, whatever raised it
         logger.exception("Training run %s failed", run.pk)
-        shutil.rmtree(workdir, ignore_errors=True)
         return _training_run_fail(run, recorder, exc)
 
 
@@ -428,7 +422,7 @@ def _training_table(run: TrainingRun, recorder: _RunRecorder, timings: dict[str,
     return X, y, summary, trained_on
 
 
-def _train(run: TrainingRun, recorder: _RunRecorder, workdir: Path) -> _Trained:
+def _train(run: TrainingRun, recorder: _RunRecorder) -> _Trained:
     timings: dict[str, float] = {}
     config = training_config_from_json(run.configuration)
     recorder.log(f"Training run #{run.pk} for {run.clinic}: candidates {', '.join(config.candidates)}.")
@@ -448,16 +442,8 @@ def _train(run: TrainingRun, recorder: _RunRecorder, workdir: Path) -> _Trained:
     timings["train"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
-    plots = {}
-    for name, png in result.plots.items():
-        path = workdir / f"{name}.png"
-        path.write_bytes(png)
-        plots[name] = path.relative_to(model_dir()).as_posix()
-    path = workdir / "model.skops"
-    info = ml_artifact.save_model(
+    payload, info = ml_artifact.model_dumps(
         result.model,
-        path,
         feature_schema=ml_features.feature_schema(),
         data_hash=result.data_hash,
         rows=len(X),
@@ -470,15 +456,15 @@ def _train(run: TrainingRun, recorder: _RunRecorder, workdir: Path) -> _Trained:
         predicted=pd.Series(result.model.predict(X), index=X.index),
     )
     timings["save"] = time.perf_counter() - started
-    recorder.log(f"Saved the artifact ({info.sha256[:12]}...) and {len(plots)} plots.")
+    recorder.log(f"Serialised the artifact ({len(payload):,} bytes, {info.sha256[:12]}...), {len(result.plots)} plots.")
     recorder.progress(_SAVED)
     return _Trained(
         result=result,
         data_summary=summary,
         provenance=_jsonable(trained_on),
         artifact=info,
-        artifact_path=path.relative_to(model_dir()).as_posix(),
-        plots=plots,
+        payload=payload,
+        plots=dict(result.plots),
         reference_profile=_jsonable(profile),
         timings=timings,
     )
@@ -622,7 +608,8 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
             clinic_id=run.clinic_id,
             version=max((v.version for v in versions), default=0) + 1,
             training_run=run,
-            artifact_path=trained.artifact_path,
+            # In this transaction: the version exists exactly when its artifact does, on every host.
+            artifact=blobs.blob_save(kind=BlobKind.ARTIFACT, pieces=[trained.payload]),
             sha256=info.sha256,
             sklearn_version=info.sklearn_version,
             library_versions=_jsonable(info.library_versions),
@@ -648,7 +635,7 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
         run.chosen, run.reason = result.chosen, result.reason
         run.metrics = metrics
         run.importances = _jsonable({"model": result.feature_importance, "permutation": result.permutation_importance})
-        run.plots = trained.plots
+        run.plots = {name: blobs.blob_save(kind=BlobKind.PLOT, pieces=[png]).pk for name, png in trained.plots.items()}
         run.timings = {name: round(seconds, 3) for name, seconds in {**result.timings, **trained.timings}.items()}
         run.log = recorder.text
         run.save()
@@ -707,7 +694,7 @@ def _activate(version: ModelVersion, active: ModelVersion | None, *, by: User | 
 def model_version_verify(*, version: ModelVersion) -> None:
     """Load the artifact with its hash check; ValidationError with the reason when it is missing or altered."""
     try:
-        ml_artifact.load_model(model_dir() / version.artifact_path, expected_sha256=version.sha256)
+        selectors.model_version_model(version=version)
     except ml_artifact.ArtifactError as exc:
         raise ValidationError(f"{version} cannot be activated: its artifact failed verification ({exc}).") from exc
 
@@ -794,7 +781,7 @@ def model_version_rollback(*, version: ModelVersion, by: User, reason: str) -> M
 def _predict_labels(version: ModelVersion, X: pd.DataFrame) -> tuple[pd.Series | None, str]:
     """The active model's predicted class per recent patient, or (None, why) when its artifact cannot be used."""
     try:
-        model, _info = ml_artifact.load_model(model_dir() / version.artifact_path, expected_sha256=version.sha256)
+        model = selectors.model_version_model(version=version)
     except ml_artifact.ArtifactError as exc:
         return None, str(exc)
     return pd.Series(model.predict(X), index=X.index).astype(str), ""
@@ -873,3 +860,49 @@ def drift_check_all_clinics(*, clinic_ids: list[int] | None = None) -> list[Drif
         except Exception:  # one broken clinic must not stop the others' checks
             logger.exception("Drift check of %s failed", clinic.slug)
     return reports
+
+
+# --- Model files from before artifacts moved into the database ------------------------------------------------
+
+
+def _legacy_file(directory: Path, relative: str) -> Path | None:
+    """A file under `directory` named by a row; None for a path that leaves it or a file that is not there."""
+    root = directory.resolve()
+    path = (root / relative).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def model_files_import(*, directory: Path) -> list[str]:
+    """Move the artifacts and plots that versions and runs still name by path under `directory` (the old
+    MODEL_DIR) into the database, one transaction and one audit row per version or run. An artifact whose file is
+    missing or does not match the version's recorded sha256 is left out and reported: it was never usable.
+    Running it again imports only what is still missing. Returns one line per version or run, for the command."""
+    lines = []
+    for version in ModelVersion.objects.filter(artifact__isnull=True).exclude(artifact_path="").order_by("pk"):
+        path = _legacy_file(directory, version.artifact_path)
+        payload = path.read_bytes() if path else None
+        if payload is None or hashlib.sha256(payload).hexdigest() != version.sha256:
+            problem = "is missing" if payload is None else "does not match the version's recorded sha256"
+            lines.append(f"{version} of {version.clinic}: {version.artifact_path} {problem}; not imported.")
+            continue
+        with transaction.atomic():
+            version.artifact = blobs.blob_save(kind=BlobKind.ARTIFACT, pieces=[payload])
+            version.save(update_fields=["artifact"])
+            audit_record(actor=None, action="model_version.artifact_import", target=version, username=SYSTEM,
+                         detail={"from": version.artifact_path, "bytes": len(payload)})  # fmt: skip
+        lines.append(f"{version} of {version.clinic}: imported {len(payload):,} bytes from {version.artifact_path}.")
+    for run in TrainingRun.objects.exclude(plots={}).only("pk", "plots").order_by("pk"):
+        paths = {name: value for name, value in run.plots.items() if isinstance(value, str)}
+        if not paths:
+            continue
+        with transaction.atomic():
+            files = {name: _legacy_file(directory, value) for name, value in paths.items()}
+            # A plot whose file is gone is dropped from the run: its page says there is none rather than break.
+            stored = {name: blobs.blob_save(kind=BlobKind.PLOT, pieces=[f.read_bytes()]).pk
+                      for name, f in files.items() if f}  # fmt: skip
+            run.plots = {**{k: v for k, v in run.plots.items() if k not in paths}, **stored}
+            run.save(update_fields=["plots"])
+            audit_record(actor=None, action="training_run.plots_import", target=run, username=SYSTEM,
+                         detail={"imported": sorted(stored), "missing": sorted(set(paths) - set(stored))})  # fmt: skip
+        lines.append(f"{run}: imported {len(stored)} of {len(paths)} plots.")
+    return lines

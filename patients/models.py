@@ -464,7 +464,9 @@ class ImportJob(models.Model):
     )
     created_by_name = models.CharField(max_length=150, blank=True, help_text="The command that queued it, if any.")
     kind = models.CharField(max_length=8, choices=ImportJobKind.choices)
-    files = models.JSONField(default=list, help_text="[{name, path, size}], paths relative to the uploads folder.")
+    files = models.JSONField(
+        default=list, help_text="[{name, blob, size}]: each file kept in the database (clinic.Blob) until the job ends."
+    )
     options = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
     progress = models.JSONField(default=dict, blank=True)

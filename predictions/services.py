@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import pandas as pd
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Max
@@ -32,7 +31,7 @@ from clinic.audit import audit_record
 from clinic.bulk import copy_insert, statistics_refresh
 from clinic.models import Clinic, User
 from clinic.outbox import outbox_consume, outbox_send
-from mltraining.ml.artifact import ArtifactError, load_model
+from mltraining.ml.artifact import ArtifactError
 from mltraining.ml.features import (
     OBSERVATION_COLUMNS,
     PATIENT_COLUMNS,
@@ -42,7 +41,7 @@ from mltraining.ml.features import (
     missing_inputs,
 )
 from mltraining.models import ModelVersion
-from mltraining.selectors import active_model_for, active_models
+from mltraining.selectors import active_model_for, active_models, model_version_model
 from patients import selectors as patient_selectors
 from patients.catalog import catalog
 from patients.clinical import interpret
@@ -77,12 +76,15 @@ class ModelUnavailable(Exception):
 
 
 def model_load(*, version: ModelVersion) -> Any:
-    """The fitted model of `version`, verified against its stored hash; cached for the life of the process."""
+    """The fitted model of `version`, verified against its stored hash; cached for the life of the process.
+
+    The artifact is read from the database (megabytes) only when this process has not loaded this version yet:
+    artifacts never change, so the version's id and sha256 are enough to know the cached model is the same."""
     cached = _loaded.get(version.clinic_id)
     if cached is not None and cached[:2] == (version.pk, version.sha256):
         return cached[2]
     try:
-        model, _info = load_model(settings.MODEL_DIR / version.artifact_path, expected_sha256=version.sha256)
+        model = model_version_model(version=version)
     except ArtifactError as exc:
         raise ModelUnavailable(f"Model version {version.version} cannot be used: {exc}") from exc
     _loaded[version.clinic_id] = (version.pk, version.sha256, model)  # replaces the clinic's older version

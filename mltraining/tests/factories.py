@@ -1,11 +1,9 @@
 """Rows of the model registry for tests, and a cheap stand-in for a real training run."""
 
-import shutil
-from pathlib import Path
-
 import factory
-from django.conf import settings
 
+from clinic.blobs import blob_save
+from clinic.models import BlobChunk, BlobKind
 from clinic.tests.factories import ClinicFactory
 from mltraining.models import ModelStatus, ModelVersion, TrainingRun, TrainingStatus
 
@@ -42,8 +40,8 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
 
 
 class ModelVersionFactory(factory.django.DjangoModelFactory):
-    """A version whose artifact is the session's trained model (conftest `trained_artifact`), copied into
-    the test's MODEL_DIR so that tampering with it touches only this test's copy."""
+    """A version whose artifact is the session's trained model (conftest `trained_artifact`), stored in the test's
+    database as training stores it (a copy per version, so tampering with one touches only it)."""
 
     class Meta:
         model = ModelVersion
@@ -51,7 +49,6 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     clinic = factory.SubFactory(ClinicFactory)
     version = factory.Sequence(lambda n: n + 1)
     training_run = factory.SubFactory(TrainingRunFactory, clinic=factory.SelfAttribute("..clinic"))
-    artifact_path = factory.LazyAttribute(lambda v: f"clinic-{v.clinic.pk}/v{v.version}/model.skops")
     sha256 = ""
     sklearn_version = ""
     data_hash = "0" * 64
@@ -74,9 +71,19 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
             metrics={"test": {"roc_auc_ovr_macro": auc}},
             **kwargs,
         )
-        target = Path(settings.MODEL_DIR) / version.artifact_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(directory / name, target)
-        shutil.copyfile((directory / name).with_suffix(".json"), target.with_suffix(".json"))
+        version.artifact = blob_save(kind=BlobKind.ARTIFACT, pieces=[(directory / name).read_bytes()])
         version.save()
         return version
+
+
+def artifact_tamper(version: ModelVersion, change) -> None:
+    """Change the stored bytes of the version's artifact in place, as a faulty disk or a hand in the database
+    would: `change(bytes) -> bytes`. Its recorded checksum stays as it was."""
+    chunk = BlobChunk.objects.get(blob_id=version.artifact_id, seq=0)
+    chunk.data = change(bytes(chunk.data))
+    chunk.save(update_fields=["data"])
+
+
+def artifact_remove(version: ModelVersion) -> None:
+    """Lose the version's stored artifact (a restore that left it out): its chunks are gone."""
+    BlobChunk.objects.filter(blob_id=version.artifact_id).delete()

@@ -5,11 +5,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from clinic.models import AuditEvent
+from clinic.blobs import blob_save
+from clinic.models import AuditEvent, BlobKind
 from clinic.testing import session_read_queries
 from mltraining import selectors, services
 from mltraining.models import DriftBand, DriftReport, ModelStatus, TrainingRun, TrainingStatus
-from mltraining.tests.factories import SYNTHETIC_PROVENANCE, ModelVersionFactory, TrainingRunFactory
+from mltraining.tests.factories import SYNTHETIC_PROVENANCE, ModelVersionFactory, TrainingRunFactory, artifact_tamper
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +32,8 @@ def candidate_v2(clinic_a, active_v1, trained_artifact):
 
 
 @pytest.fixture
-def finished_run(clinic_a, model_dir):
-    plot = model_dir / f"clinic-{clinic_a.pk}" / "run-x" / "roc_curves.png"
-    plot.parent.mkdir(parents=True)
-    plot.write_bytes(b"\x89PNG fake")
+def finished_run(clinic_a):
+    plot = blob_save(kind=BlobKind.PLOT, pieces=[b"\x89PNG fake"])
     return TrainingRunFactory(
         clinic=clinic_a,
         log="12:00:00 Read 400 patients\n12:00:09 Chosen: random_forest.",
@@ -53,7 +52,7 @@ def finished_run(clinic_a, model_dir):
             "subgroups": {"sex": {"female": {"n": 40.0, "roc_auc_ovr_macro": 0.8}}},
         },
         audit={"warnings": ["Classes with fewer than 10 unique rows: thrombocytopenia (6)."]},
-        plots={"roc_curves": plot.relative_to(model_dir).as_posix()},
+        plots={"roc_curves": plot.pk},
     )  # fmt: skip
 
 
@@ -159,7 +158,7 @@ def test_a_plot_is_served_to_the_clinics_admin_only(client, admin_a, admin_b, fi
     response = _login(client, admin_a).get(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+    assert response.content.startswith(b"\x89PNG")
     assert client.get(reverse("admin:mltraining_trainingrun_plot", args=[finished_run.pk, "nope"])).status_code == 404
     assert _login(client, admin_b).get(url).status_code == 404
 
@@ -440,15 +439,14 @@ def test_the_compare_page_is_for_admins_only(client, request, role_fixture, acti
 def test_activating_a_tampered_artifact_is_refused_with_a_clear_message(
     client, admin_a, active_v1, candidate_v2, model_dir
 ):
-    path = model_dir / candidate_v2.artifact_path
-    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    artifact_tamper(candidate_v2, lambda data: data[:-10] + b"0123456789")
     _login(client, admin_a)
 
     response = _action(client, "activate", candidate_v2)
 
     page = response.content.decode()
     assert "cannot be activated" in page
-    assert "does not match its registered checksum" in page
+    assert "does not match its recorded checksum" in page
     assert selectors.active_model_for(clinic=active_v1.clinic_id) == active_v1
 
 

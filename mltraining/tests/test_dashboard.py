@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from django.urls import reverse, reverse_lazy
 
-from clinic.models import AuditEvent
+from clinic.blobs import blob_save
+from clinic.models import AuditEvent, BlobKind
 from clinic.testing import audit_write_queries, session_read_queries
 from mltraining import services
 from mltraining.ml.metrics import ROC_MAX_POINTS, classification_metrics, curve_points
@@ -193,10 +194,9 @@ def test_the_version_chooser_shows_another_version_of_the_clinic(client, admin_a
 
 
 def test_a_version_without_curve_points_shows_its_stored_pictures_with_a_note(client, admin_a, model_dir):
+    stored = [blob_save(kind=BlobKind.PLOT, pieces=[b"\x89PNG picture"]) for _ in range(2)]
     version = _version(admin_a.clinic, version=1, curves=False,
-                       plots={"roc_curves": "run/roc_curves.png", "calibration": "run/calibration.png"})  # fmt: skip
-    (model_dir / "run").mkdir(parents=True)
-    (model_dir / "run" / "roc_curves.png").write_bytes(b"\x89PNG picture")
+                       plots={"roc_curves": stored[0].pk, "calibration": stored[1].pk})  # fmt: skip
 
     response = _get(client, admin_a)
 
@@ -206,7 +206,7 @@ def test_a_version_without_curve_points_shows_its_stored_pictures_with_a_note(cl
     assert 'data-chart="calibration"' not in page
     assert picture in page
     assert reverse("admin:mltraining_trainingrun_plot", args=[version.training_run_id, "calibration"]) in page
-    assert b"".join(client.get(picture).streaming_content) == b"\x89PNG picture"
+    assert client.get(picture).content == b"\x89PNG picture"
     assert "trained before the points of this curve were stored" in page
     assert 'data-chart="confusion_matrix"' in page
 

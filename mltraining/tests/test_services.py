@@ -6,12 +6,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.models import AuditEvent
+from clinic.models import AuditEvent, Blob
 from mltraining import selectors, services
-from mltraining.ml.artifact import load_model
 from mltraining.ml.train import TrainingConfig
 from mltraining.models import DriftBand, DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
-from mltraining.tests.factories import CHEAP_CONFIG, FAST_CONFIG, SYNTHETIC_PROVENANCE, ModelVersionFactory
+from mltraining.tests.factories import (
+    CHEAP_CONFIG,
+    FAST_CONFIG,
+    SYNTHETIC_PROVENANCE,
+    ModelVersionFactory,
+    artifact_remove,
+    artifact_tamper,
+)
 from patients.catalog import catalog
 from patients.demo import demo_cohort_load
 from patients.models import Observation, ObservationSource
@@ -85,8 +91,9 @@ def test_a_full_run_produces_an_active_version_that_beats_the_dummy(trained_a, m
     assert version.version == 1
     assert selectors.active_model_for(clinic=run.clinic) == version
     assert run.metrics["test"]["roc_auc_ovr_macro"] > run.metrics["baseline"]["roc_auc_ovr_macro"] + 0.1
-    model, info = load_model(model_dir / version.artifact_path, expected_sha256=version.sha256)
-    assert info.classes == version.classes
+    model = selectors.model_version_model(version=version)  # from the database, checked against its sha256
+    assert list(model.classes_) == version.classes
+    assert version.artifact.sha256 == version.sha256
     assert hasattr(model, "predict_proba")
     assert version.reference_profile["n"] == run.data_summary["rows"]
     assert "synthetic demo data" in version.model_card["limitations"][0]
@@ -110,7 +117,7 @@ def test_a_run_records_its_data_candidates_plots_timings_log_and_progress(traine
     assert run.chosen in {"logistic_regression", "random_forest"}
     assert run.reason
     assert set(run.plots) == {"confusion_matrix", "roc_curves", "calibration", "importances", "cv_comparison"}
-    assert all((model_dir / path).read_bytes().startswith(b"\x89PNG") for path in run.plots.values())
+    assert all(selectors.training_run_plot(run=run, name=name).startswith(b"\x89PNG") for name in run.plots)
     assert {"load_data", "features", "train", "save", "total"} <= set(run.timings)
     assert run.metrics["ci"]["roc_auc_ovr_macro"][0] <= run.metrics["test"]["roc_auc_ovr_macro"]
     assert set(run.metrics["subgroups"]) == {"sex", "age_band"}
@@ -195,6 +202,7 @@ def test_a_failing_run_is_marked_failed_and_leaves_nothing_behind(small_cohort_a
     assert "Failed: RuntimeError" in run.log
     assert run.finished_at is not None
     assert not ModelVersion.objects.exists()
+    assert not Blob.objects.exists()  # the artifact and plots were written in the transaction that rolled back
     assert _files(model_dir) == []
     assert AuditEvent.objects.filter(action="training_run.fail", outcome="failure").count() == 1
 
@@ -210,6 +218,7 @@ def test_a_failure_after_the_artifact_was_written_removes_it(small_cohort_a, mon
     assert run.status == TrainingStatus.FAILED
     assert "disk full" in run.error
     assert not ModelVersion.objects.exists()
+    assert not Blob.objects.exists()  # the artifact and plots were written in the transaction that rolled back
     assert _files(model_dir) == []
 
 
@@ -505,8 +514,7 @@ def test_a_rollback_needs_an_archived_version(admin_a, candidate_v2):
 
 
 def test_activating_a_tampered_artifact_is_refused(admin_a, active_v1, candidate_v2, model_dir):
-    path = model_dir / candidate_v2.artifact_path
-    path.write_bytes(path.read_bytes() + b"tampered")
+    artifact_tamper(candidate_v2, lambda data: data + b"tampered")
 
     with pytest.raises(ValidationError, match="failed verification"):
         services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")
@@ -515,7 +523,7 @@ def test_activating_a_tampered_artifact_is_refused(admin_a, active_v1, candidate
 
 
 def test_activating_a_missing_artifact_is_refused(admin_a, candidate_v2, model_dir):
-    (model_dir / candidate_v2.artifact_path).unlink()
+    artifact_remove(candidate_v2)
 
     with pytest.raises(ValidationError, match="missing"):
         services.model_version_activate(version=candidate_v2, by=admin_a, reason="better")

@@ -1,7 +1,8 @@
 """Import jobs: a bulk import run by a worker, with progress the portal, the API and the command show.
 
-The web request stores the files (`uploads.job_files_save`, in pieces), creates the row, and enqueues
-`patients.tasks.import_job_run` once that commits; it answers at once. The worker claims the row with a
+The web request stores the files in the database (`uploads.job_files_save`, in pieces, in the transaction that
+creates the row: any host's worker reads them), and enqueues `patients.tasks.import_job_run` once that commits;
+it answers at once. The worker claims the row with a
 conditional update (queued, or running with a heartbeat older than `STALE_AFTER`: its worker died), imports
 file by file through the services that check, write and audit each file (`patients.fhir.bulk` for FHIR,
 `labs_import` for CSV), saves progress after every file and chunk, and finishes the row with the merged summary.
@@ -93,21 +94,17 @@ def import_job_create(
     if len(files) > MAX_FILES:
         raise ValidationError(f"{len(files)} files; at most {MAX_FILES:,} in one import. Split it.")
     clean = _options(kind, options or {})
-    stored = uploads.job_files_save(files)
-    try:
-        with transaction.atomic():
-            job = ImportJob.objects.create(
-                clinic=clinic, created_by=by, created_by_name=username, kind=kind, files=stored, options=clean,
-                progress={"files_done": 0, "files_total": len(stored), "resources_done": 0, "step": "Queued"},
-            )  # fmt: skip
-            audit_record(
-                actor=by, username=username, action="import_job.create", target=job,
-                detail={"kind": kind, "options": clean, "files": [(f["name"], f["size"]) for f in stored]},
-            )  # fmt: skip
-            _dispatch(job.pk)
-    except BaseException:
-        uploads.job_files_delete(stored)
-        raise
+    with transaction.atomic():  # the files, the row and its audit row: all or nothing
+        stored = uploads.job_files_save(files)
+        job = ImportJob.objects.create(
+            clinic=clinic, created_by=by, created_by_name=username, kind=kind, files=stored, options=clean,
+            progress={"files_done": 0, "files_total": len(stored), "resources_done": 0, "step": "Queued"},
+        )  # fmt: skip
+        audit_record(
+            actor=by, username=username, action="import_job.create", target=job,
+            detail={"kind": kind, "options": clean, "files": [(f["name"], f["size"]) for f in stored]},
+        )  # fmt: skip
+        _dispatch(job.pk)
     return job
 
 
@@ -217,22 +214,21 @@ class _Progress:
         self.save(f"{position} of {total} files imported" if position < total else "Finishing")
 
 
-def _paths(job: ImportJob) -> list[tuple[str, Path]]:
-    return [(entry["name"], uploads.job_file_path(entry["path"])) for entry in job.files]
+Paths = list[tuple[str, Path]]
 
 
-def _run_fhir(job: ImportJob, progress: _Progress) -> dict[str, Any]:
+def _run_fhir(job: ImportJob, progress: _Progress, paths: Paths) -> dict[str, Any]:
     summary, _ = fhir_files_import(
-        clinic=job.clinic, files=_paths(job), by=job.created_by, username=job.created_by_name,
+        clinic=job.clinic, files=paths, by=job.created_by, username=job.created_by_name,
         skip_bad=job.options.get("skip_bad", False), strict=job.options.get("strict", False),
         on_chunk=progress.chunk, on_file=progress.file,
     )  # fmt: skip
     return summary
 
 
-def _run_csv(job: ImportJob, progress: _Progress) -> dict[str, Any]:
+def _run_csv(job: ImportJob, progress: _Progress, paths: Paths) -> dict[str, Any]:
     merged = None
-    for position, (name, path) in enumerate(_paths(job), start=1):
+    for position, (name, path) in enumerate(paths, start=1):
         progress.save(f"{name}: reading")
         large = path.stat().st_size > MAX_BYTES
         result = _csv_large(job, name, path, progress) if large else _csv_file(job, name, path.read_bytes())
@@ -323,7 +319,8 @@ def import_job_execute(*, job_id: int) -> ImportJob | None:
     progress = _Progress(job)
     progress.save("Starting")
     try:
-        summary = (_run_fhir if job.kind == ImportJobKind.FHIR else _run_csv)(job, progress)
+        with uploads.job_files_local(job.files) as paths:  # from the database to this host's own disk
+            summary = (_run_fhir if job.kind == ImportJobKind.FHIR else _run_csv)(job, progress, paths)
     except Exception as exc:
         logger.exception("Import job %s failed", job.pk)
         return _finish(job, progress, summary={}, error=f"The import stopped: {type(exc).__name__}: {exc}")

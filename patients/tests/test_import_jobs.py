@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from clinic.models import AuditEvent
+from clinic.blobs import blob_read
+from clinic.models import AuditEvent, Blob
 from patients.fhir import bulk
-from patients.imports import csv_parts, jobs, uploads
+from patients.imports import csv_parts, jobs
 from patients.imports.selectors import import_job_progress
 from patients.models import Condition, ImportJob, ImportJobStatus, Observation, Patient
 from patients.tests.factories import PatientFactory
@@ -72,20 +73,23 @@ def run(by, files: dict[str, bytes], django_capture_on_commit_callbacks, **kwarg
 # --- lifecycle ---------------------------------------------------------------------------------------------------
 
 
-def test_a_new_job_is_queued_with_its_files_on_disk_and_nothing_imported(staff_a, django_capture_on_commit_callbacks):
+def test_a_new_job_is_queued_with_its_files_in_the_database_and_nothing_imported(
+    staff_a, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = create(staff_a, bulk_export(2))
 
     assert job.status == ImportJobStatus.QUEUED
     assert len(callbacks) == 1  # enqueued once the row commits, never inside the transaction
     assert {entry["name"] for entry in job.files} >= {"Patient.ndjson", "Observation.000.ndjson"}
-    assert all(uploads.job_file_path(entry["path"]).stat().st_size == entry["size"] for entry in job.files)
+    # In the database, not on this host's disk: a worker on another host runs the job.
+    assert all(len(blob_read(blob_id=entry["blob"])) == entry["size"] for entry in job.files)
     assert not Patient.objects.exists()
     assert AuditEvent.objects.filter(action="import_job.create", object_id=str(job.pk)).exists()
 
 
 def test_a_bulk_export_split_by_resource_type_imports_whole_with_subjects_resolved_across_files(
-    staff_a, django_capture_on_commit_callbacks, monkeypatch
+    staff_a, django_capture_on_commit_callbacks, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(bulk, "CHUNK_RESOURCES", 7)  # many chunks: a chunk's subjects are in another file
 
@@ -105,7 +109,8 @@ def test_a_bulk_export_split_by_resource_type_imports_whole_with_subjects_resolv
     assert [row["name"] for row in summary["files"]][0] == "Patient.ndjson"  # patients first, whatever the order
     assert all(row["ok"] for row in summary["files"])
     assert job.progress["files_done"] == job.progress["files_total"] == len(job.files)
-    assert not uploads.job_file_path(job.files[0]["path"]).exists()  # removed once the job has finished
+    assert not Blob.objects.filter(pk__in=[entry["blob"] for entry in job.files]).exists()  # removed once finished
+    assert not list((tmp_path / "imports").iterdir())  # nor is the worker's local copy left behind
 
 
 def test_running_the_same_job_again_writes_nothing_twice(staff_a, django_capture_on_commit_callbacks):
@@ -288,7 +293,7 @@ def test_a_patient_account_cannot_queue_an_import_and_nothing_is_stored(patient_
         create(patient_user_a, bulk_export(1))
 
     assert not ImportJob.objects.exists()
-    assert not (tmp_path / "imports" / "jobs").exists()
+    assert not Blob.objects.exists()
 
 
 def test_staff_cannot_queue_an_import_into_another_clinic(staff_a, clinic_b):
@@ -439,7 +444,7 @@ def test_the_sweep_queues_again_a_job_whose_worker_was_lost_and_fails_it_after_t
     job.refresh_from_db()
     assert job.status == ImportJobStatus.FAILED
     assert f"stopped {jobs.MAX_RESENDS + 1} times" in job.error
-    assert not uploads.job_file_path(job.files[0]["path"]).exists()
+    assert not Blob.objects.filter(pk__in=[entry["blob"] for entry in job.files]).exists()
 
 
 def test_the_beat_schedule_runs_the_sweep_every_ten_minutes(settings):

@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 import pytest
 from knox.models import AuthToken
 
+from clinic.blobs import blob_read
 from clinic.testing import tasks_on_real_workers
-from patients.imports import uploads
 from patients.models import ImportJob, ImportJobStatus, Observation, Patient
 from patients.tests.test_import_jobs import bulk_export
 
@@ -98,6 +98,6 @@ def test_two_50_mb_imports_at_once_leave_the_web_tier_answering_other_requests(l
     jobs = list(ImportJob.objects.order_by("pk"))
     assert [job.status for job in jobs] == [ImportJobStatus.QUEUED] * 2  # never run inside a request
     assert [job.files[0]["size"] for job in jobs] == [len(data)] * 2
-    assert all(uploads.job_file_path(job.files[0]["path"]).stat().st_size == len(data) for job in jobs)
+    assert all(len(blob_read(blob_id=job.files[0]["blob"])) == len(data) for job in jobs)
     assert not Patient.objects.exists()
     assert not Observation.objects.exists()

@@ -1,13 +1,12 @@
 """Case 20: a corrupt or missing model artifact fails predictions clearly, keeps earlier results and can be
 rolled back by an admin. A worker loads the active model once per process; here the cache is cleared to act
-as a fresh worker process, which is when a damaged file is read."""
+as a fresh worker process, which is when damaged bytes in the database are read."""
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from mltraining.models import ModelStatus
-from mltraining.tests.factories import ModelVersionFactory
+from mltraining.tests.factories import ModelVersionFactory, artifact_remove, artifact_tamper
 from patients.demo import demo_cohort_load
 from patients.models import Patient
 from predictions import services
@@ -22,15 +21,15 @@ def model_dir(settings, tmp_path):
     services._loaded.clear()
 
 
-def _truncate(path):
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+def _truncate(version):
+    artifact_tamper(version, lambda data: data[: len(data) // 2])
 
 
-def _remove(path):
-    path.unlink()
+def _remove(version):
+    artifact_remove(version)
 
 
-@pytest.mark.reliability(20, "The active model's file cut in half, then deleted, under a fresh worker: the "
+@pytest.mark.reliability(20, "The active model's stored bytes cut in half, then lost, under a fresh worker: the "
                              "prediction fails with the reason on the patient page, the earlier one stays "
                              "shown, an admin rolls back to the previous version and scoring works again")  # fmt: skip
 @pytest.mark.parametrize("damage", [_truncate, _remove], ids=["corrupt", "missing"])
@@ -46,7 +45,7 @@ def test_a_damaged_artifact_fails_clearly_keeps_earlier_results_and_an_admin_rol
     earlier = services.prediction_create(patient_id=patient.pk)
     assert (earlier.status, earlier.model_version) == (PredictionStatus.SUCCEEDED, v2)
 
-    damage(settings.MODEL_DIR / v2.artifact_path)
+    damage(v2)
     services._loaded.clear()  # a worker process started after the damage
     failed = services.prediction_create(patient_id=patient.pk)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltraining.ml.artifact import load_model
+from mltraining.ml.artifact import model_loads
 from mltraining.ml.features import FEATURES, build_features, missing_inputs
 from patients.catalog_data import ANALYTES
 from patients.clinical import interpret
@@ -29,8 +29,8 @@ LABS = [f.name for f in FEATURES if f.source in ("lab", "vital") and f.name in S
 @pytest.fixture(scope="module")
 def model(trained_artifact):
     directory, name, info = trained_artifact
-    model, _ = load_model(directory / name, expected_sha256=info.sha256)
-    return model
+    return model_loads((directory / name).read_bytes(), expected_sha256=info.sha256,
+                       sklearn_version=info.sklearn_version)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
