@@ -84,7 +84,8 @@ hl7: $(STAMP)
 	$(PY) manage.py hl7_listen --host $(HL7_HOST) --port $(HL7_PORT)
 
 # Benchmarks (bench/README.md). BENCH_QUICK=1: a smoke run of every script, small sizes, one run each; its rough
-# figures overwrite bench/RESULTS.md too. Databases clinic_bench and clinic_bench_load are created on BENCH_PG.
+# figures overwrite bench/RESULTS.md too. Databases clinic_bench, clinic_bench_load and clinic_bench_network (dropped
+# and created again by its script) are created on BENCH_PG.
 BENCH_PG ?= postgres://postgres@127.0.0.1:5432
 BENCH_REDIS ?= redis://127.0.0.1:6379/0
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -97,6 +98,8 @@ BENCH_LOAD_SECONDS ?= 5
 BENCH_LOAD_CLINICIANS ?= 100,300
 BENCH_LOAD_STEP_SECONDS ?= 10
 BENCH_HL7_MESSAGES ?= 50
+BENCH_NETWORK_CLINICS ?= 3 30 30
+BENCH_NETWORK_PATIENTS ?= 200 20 40
 else
 BENCH_RUNS ?= 3
 BENCH_SEED_PATIENTS ?= 10000 100000
@@ -106,6 +109,8 @@ BENCH_LOAD_SECONDS ?= 30
 BENCH_LOAD_CLINICIANS ?= 300,600,1000,1500
 BENCH_LOAD_STEP_SECONDS ?= 60
 BENCH_HL7_MESSAGES ?= 2000
+BENCH_NETWORK_CLINICS ?= 4 40 100 100
+BENCH_NETWORK_PATIENTS ?= 1000 100 40 80
 endif
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
@@ -129,6 +134,8 @@ bench: $(BENCH_STAMP)
 		--think 5,15 --users $(BENCH_LOAD_CLINICIANS) --step-duration $(BENCH_LOAD_STEP_SECONDS)
 	DATABASE_URL=$(BENCH_PG)/clinic_bench REDIS_URL=$(BENCH_REDIS) \
 		$(PY) bench/hl7_feed.py --messages $(BENCH_HL7_MESSAGES) --runs $(BENCH_RUNS)
+	DATABASE_URL=$(BENCH_PG)/clinic_bench_network MODEL_DIR=$(CURDIR)/var/bench-network-models \
+		$(PY) bench/clinic_network.py --clinics $(BENCH_NETWORK_CLINICS) --patients $(BENCH_NETWORK_PATIENTS)
 	$(PY) bench/real_tables.py
 	$(PY) manage.py evaluate_ranking --simulate --write-results
 	$(PY) bench/page_weight.py

@@ -17,6 +17,7 @@ import datetime
 import logging
 import math
 import time
+from collections import OrderedDict
 from typing import Any
 
 import pandas as pd
@@ -64,8 +65,12 @@ MIN_CHUNKS = 4  # a batch of a few thousand patients or fewer still keeps severa
 MIN_CHUNK_SIZE = 100  # below this a chunk's fixed cost (task, transaction, model call) outweighs sharing it
 WINDOW_DAYS = 730  # results older than two years do not describe the patient now
 NOT_ENOUGH_DATA = "Not enough recent results for a risk estimate"
-# clinic id -> (model version id, sha256, fitted model), per worker process: one model per clinic in memory.
-_loaded: dict[int, tuple[int, str, Any]] = {}
+# clinic id -> (model version id, sha256, fitted model), per worker process, the most recently used last. At most
+# MODELS_KEPT clinics' models stay in memory (each with its explainer's tree paths, a few MB): a worker that scores
+# the nightly batches of 1,000 clinics would otherwise hold 1,000 models (bench/clinic_network.py). A batch's chunks
+# are queued together, so a worker rarely comes back to a clinic it has dropped within one night.
+MODELS_KEPT = 8
+_loaded: OrderedDict[int, tuple[int, str, Any]] = OrderedDict()
 
 
 NO_ACTIVE_MODEL = "the clinic has no active model yet"
@@ -82,12 +87,16 @@ def model_load(*, version: ModelVersion) -> Any:
     artifacts never change, so the version's id and sha256 are enough to know the cached model is the same."""
     cached = _loaded.get(version.clinic_id)
     if cached is not None and cached[:2] == (version.pk, version.sha256):
+        _loaded.move_to_end(version.clinic_id)
         return cached[2]
     try:
         model = model_version_model(version=version)
     except ArtifactError as exc:
         raise ModelUnavailable(f"Model version {version.version} cannot be used: {exc}") from exc
-    _loaded[version.clinic_id] = (version.pk, version.sha256, model)  # replaces the clinic's older version
+    _loaded.pop(version.clinic_id, None)  # the clinic's older version goes
+    _loaded[version.clinic_id] = (version.pk, version.sha256, model)
+    while len(_loaded) > MODELS_KEPT:
+        _loaded.popitem(last=False)
     return model
 
 

@@ -169,7 +169,7 @@ class _LightGBMPaths:
 
 
 # What explaining needs that depends only on the fitted model (LightGBM's tree paths, the TreeSHAP leaf paths), one
-# entry per model alive in this process (a worker keeps each clinic's active model), dropped with the model: a
+# entry per model alive in this process (a worker keeps its recently used clinics' models), dropped with the model: a
 # worker scoring several clinics' patients in turn builds each model's once, not at every switch. Neither value
 # refers back to its model (tested), or the weak key would never be freed.
 _PREPARED: weakref.WeakKeyDictionary[object, Any] = weakref.WeakKeyDictionary()

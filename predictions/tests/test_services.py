@@ -237,6 +237,24 @@ def test_a_new_active_version_is_loaded_instead_of_the_cached_one(active_model, 
     assert [(clinic, cached[0]) for clinic, cached in services._loaded.items()] == [(newer.clinic_id, newer.pk)]
 
 
+def test_a_worker_keeps_only_the_most_recently_used_clinics_models(
+    active_model, clinic_b, trained_artifact, monkeypatch
+):
+    from clinic.models import Clinic
+
+    monkeypatch.setattr(services, "MODELS_KEPT", 2)
+    clinic_c = Clinic.objects.create(name="Clinic C", slug="clinic-c")
+    other, third = make_model_version(clinic_b, trained_artifact), make_model_version(clinic_c, trained_artifact)
+
+    services.model_load(version=active_model)
+    services.model_load(version=other)
+    services.model_load(version=active_model)  # used again: the other clinic's is now the oldest
+    services.model_load(version=third)
+
+    # a worker scoring 1,000 clinics' nightly batches holds a bounded number of models, not one per clinic
+    assert list(services._loaded) == [active_model.clinic_id, clinic_c.pk]
+
+
 def test_a_chunk_runs_the_same_number_of_queries_for_10_or_100_patients(active_model, cohort, admin_a, monkeypatch):
     counts = []
     for size in (10, 100):

@@ -1,0 +1,325 @@
+"""Benchmark: the nightly work of a clinic network (many clinics, one database), on PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic_bench_network MODEL_DIR=$PWD/var/bench-network-models \
+        .venv/bin/python bench/clinic_network.py --clinics 10 100 1000 --patients 5000 500 50
+
+Each shape (clinics x patients per clinic, the two lists taken pairwise) gets a fresh database, copied from a
+migrated template: C clinics seeded with `demo_cohort_load` (P synthetic patients each), every clinic given an
+active model version that points at one artifact (trained once per script run, by the mltraining service, on a
+clinic of its own), then the nightly work as beat runs it, each kind timed apart:
+
+- scoring: `prediction_batch_start_scheduled` (`score_all_clinics`), its batch chunks run in this process
+  (Celery eager: no REDIS_URL), with their explanations, advice and audit rows; every batch must succeed;
+- dashboard figures: `patients.dashboard.figure_refresh` per clinic for the population dashboard and the radar's
+  clinic medians, as the refresh tasks do;
+- drift: `drift_check_all_clinics`.
+
+CPU time (this process and its PostgreSQL backend) = a * clinics + b * patients is fitted over the shapes (least
+squares): b is the cost per patient, a the fixed cost per clinic. Peak resident memory of the process is read per
+kind of work (VmHWM, reset before each).
+Writes the "A clinic network" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.pop("REDIS_URL", None)  # chunk tasks in this process (Celery eager), cache in its memory
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("MODEL_DIR", str(ROOT / "var" / "bench-network-models"))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+
+from results import machine_summary, write_section  # noqa: E402
+
+KINDS = ("scoring", "dashboard", "drift")
+TRAIN_PATIENTS = 2000
+FIXED_COST_BOUND_MS = 250  # per clinic, all nightly work together: 1,000 clinics' fixed costs within about 4 min
+# What fits in half an hour on a shared 2-core machine; the target's shapes (10 x 5,000, 100 x 500, 1,000 x 50,
+# 1,000 x 100, 1,000 x 200) take hours at the costs measured (bench/README.md).
+DEFAULT = ([4, 40, 100, 100], [1000, 100, 40, 80])
+QUICK = ([3, 30, 30], [200, 20, 40])
+
+
+# --- databases -------------------------------------------------------------------------------------------------
+
+
+def _server(url: str) -> tuple[str, str]:
+    return url.rsplit("/", 1)[0] + "/postgres", url.rsplit("/", 1)[1]
+
+
+def _recreate(url: str, *, template: str | None = None) -> None:
+    """Drop the benchmark's database and create it again (empty, or as a copy of `template`)."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    server, name = _server(url)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+
+
+def _template_make(url: str) -> str:
+    """A migrated empty database to copy for each shape (a copy takes a second, migrating a minute)."""
+    import psycopg
+    from django.core.management import call_command
+    from django.db import connections
+
+    _recreate(url)
+    call_command("migrate", verbosity=0)
+    connections.close_all()
+    server, name = _server(url)
+    template = f"{name}_template"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{template}"')
+        conn.execute(f'create database "{template}" template "{name}"')
+    return template
+
+
+def _setup() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own: it is dropped and created again.")
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # a line per chunk task otherwise
+    return url
+
+
+# --- the model ------------------------------------------------------------------------------------------------
+
+
+def _model_train() -> dict:
+    """Train one model with the mltraining service on a clinic of its own; the fields its versions share."""
+    from clinic.services import clinic_create
+    from mltraining.ml.train import TrainingConfig
+    from mltraining.models import ModelVersion
+    from mltraining.services import training_run_execute, training_run_request
+    from patients.demo import demo_cohort_load
+
+    clinic = clinic_create(name="Network training", slug="network-training", is_demo=True)
+    demo_cohort_load(clinic=clinic, n_patients=TRAIN_PATIENTS, seed=7)
+    config = TrainingConfig(candidates=("lightgbm",), cv_folds=3, bootstrap_rounds=20, permutation_repeats=1)
+    run = training_run_request(clinic=clinic, by=None, config=config, enqueue=False)
+    training_run_execute(run_id=run.pk)
+    version = ModelVersion.objects.get(training_run_id=run.pk)
+    shared = (
+        "artifact", "sha256", "sklearn_version", "library_versions", "feature_schema", "classes", "data_hash",
+        "rows", "metrics", "risk_thresholds", "reference_profile", "model_card", "provenance",
+    )  # fmt: skip
+    return {name: getattr(version, name) for name in shared}
+
+
+def _model_share(fields: dict, clinics: list) -> None:
+    """Every clinic gets an active version 1 whose artifact is the one trained model: each version points at the
+    same blob in the database (`clinic.Blob`), as a shared-nothing deployment stores it."""
+    from django.utils import timezone
+
+    from mltraining.models import ModelStatus, ModelVersion, TrainingRun
+
+    runs = TrainingRun.objects.bulk_create(
+        TrainingRun(clinic=clinic, status="succeeded", chosen="lightgbm") for clinic in clinics
+    )
+    ModelVersion.objects.bulk_create(
+        ModelVersion(clinic=clinic, version=1, training_run=run, status=ModelStatus.ACTIVE,
+                     activated_at=timezone.now(), **fields)
+        for clinic, run in zip(clinics, runs, strict=True)
+    )  # fmt: skip
+
+
+# --- one shape ------------------------------------------------------------------------------------------------
+
+
+def _rss_peak_reset() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current resident size
+
+
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _backend() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("select pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _cpu_seconds(backend: int) -> float:
+    """CPU time of this process and of its PostgreSQL backend (same machine): unlike wall time, hardly changed by
+    what else the shared machine runs."""
+    own = os.times()
+    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    return own.user + own.system + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _seed(n_clinics: int, patients: int) -> tuple[list, float]:
+    from clinic.bulk import statistics_refresh
+    from clinic.services import clinic_create
+    from patients.demo import demo_cohort_load
+    from patients.models import Condition, Observation, Patient
+
+    start = time.perf_counter()
+    clinics = []
+    for i in range(n_clinics):
+        clinic = clinic_create(name=f"Network {i + 1}", slug=f"network-{i + 1}", is_demo=True)
+        demo_cohort_load(clinic=clinic, n_patients=patients, seed=1000 + i)
+        clinics.append(clinic)
+    statistics_refresh(Patient, Observation, Condition)
+    return clinics, time.perf_counter() - start
+
+
+def _scoring(n_clinics: int) -> None:
+    from predictions.models import BatchStatus, PredictionBatch
+    from predictions.services import prediction_batch_start_scheduled
+
+    batches = prediction_batch_start_scheduled()
+    statuses = Counter(PredictionBatch.objects.filter(pk__in=batches).values_list("status", flat=True))
+    if len(batches) != n_clinics or statuses[BatchStatus.SUCCEEDED] != n_clinics:
+        sys.exit(f"scoring: {len(batches)} batches for {n_clinics} clinics, ended {dict(statuses)}")
+
+
+def _dashboard(clinics: list) -> None:
+    from patients import dashboard
+
+    codes = list(dashboard.RADAR_LABS)
+    for clinic in clinics:
+        dashboard.figure_refresh("population", clinic.pk, ())
+        dashboard.figure_refresh("medians", clinic.pk, codes)
+
+
+def _drift(n_clinics: int) -> None:
+    from mltraining.services import drift_check_all_clinics
+
+    reports = drift_check_all_clinics()
+    if len(reports) != n_clinics:
+        sys.exit(f"drift: {len(reports)} reports for {n_clinics} clinics")
+
+
+def shape(url: str, template: str, fields: dict, n_clinics: int, patients: int) -> dict:
+    from predictions import services as prediction_services
+
+    _recreate(url, template=template)
+    prediction_services._loaded.clear()
+    clinics, seeded = _seed(n_clinics, patients)
+    _model_share(fields, clinics)
+    row = {"clinics": n_clinics, "patients": patients, "seed": seeded}
+    work = {"scoring": lambda: _scoring(n_clinics), "dashboard": lambda: _dashboard(clinics),
+            "drift": lambda: _drift(n_clinics)}  # fmt: skip
+    for kind in KINDS:
+        _rss_peak_reset()
+        before = _rss_mb("VmRSS")
+        backend = _backend()
+        start, cpu = time.perf_counter(), _cpu_seconds(backend)
+        work[kind]()
+        row[kind] = time.perf_counter() - start
+        if _backend() != backend:
+            sys.exit(f"{kind}: the database connection changed during the work; its CPU time would be lost")
+        row[f"{kind}_cpu"] = _cpu_seconds(backend) - cpu
+        row[f"{kind}_rss"] = (before, _rss_mb("VmHWM"))
+        if kind == "scoring":
+            row["models_cached"] = len(prediction_services._loaded)
+        print(f"{n_clinics:>5} x {patients:>5}: {kind} {row[kind]:.1f} s (CPU {row[f'{kind}_cpu']:.1f} s), "
+              f"RSS {before:.0f} -> peak {row[f'{kind}_rss'][1]:.0f} MB", flush=True)  # fmt: skip
+    return row
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+
+def _fit(rows: list[dict], kind: str) -> tuple[float, float]:
+    """CPU seconds per clinic and per patient: least squares of CPU time = a * clinics + b * patients, no
+    intercept (CPU, not wall time: on a shared machine the wall time of one shape can double with the load)."""
+    import numpy as np
+
+    design = np.array([[r["clinics"], r["clinics"] * r["patients"]] for r in rows], dtype=float)
+    times = np.array([r[f"{kind}_cpu"] for r in rows])
+    (a, b), *_ = np.linalg.lstsq(design, times, rcond=None)
+    return float(a), float(b)
+
+
+def _report(rows: list[dict], load: tuple[float, float], quick: bool) -> str:
+    lines = [
+        "Nightly work of a clinic network (`bench/clinic_network.py`) on PostgreSQL, everything in one process: "
+        "the batch chunks run in-process (Celery eager, no broker), so the peak memory is what one worker "
+        "process doing all of a night's chunks holds. Each shape is a fresh database; every clinic has an active "
+        "model version pointing at one artifact (one model, trained once), loaded and prepared for explanations "
+        "once per clinic as a worker does for each clinic's own model. One run per shape; each kind of work as "
+        "wall seconds / CPU seconds (this process and its PostgreSQL backend: on a shared machine the wall time "
+        "follows the load, the CPU time hardly)."
+        + (" **Quick run: rough figures, not for committing.**" if quick else ""),
+        "",
+        "| clinics x patients | patients in all | seed s | scoring s | dashboard s | drift s "
+        "| scoring CPU ms / patient | peak RSS MB: scoring / dashboard / drift | models cached |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        total = r["clinics"] * r["patients"]
+        peaks = " / ".join(f"{r[f'{k}_rss'][1]:.0f}" for k in KINDS)
+        work = " | ".join(f"{r[k]:.1f} / {r[f'{k}_cpu']:.1f}" for k in KINDS)
+        lines.append(
+            f"| {r['clinics']:,} x {r['patients']:,} | {total:,} | {r['seed']:.0f} | {work} "
+            f"| {1000 * r['scoring_cpu'] / total:.2f} | {peaks} | {r['models_cached']:,} |"
+        )
+    fits = {kind: _fit(rows, kind) for kind in KINDS} if len(rows) >= 2 else {}
+    if fits:
+        lines += ["", "Fit over the shapes, CPU time = a x clinics + b x patients:", "",
+                  "| work | a: fixed CPU ms per clinic | b: CPU ms per patient "
+                  "| 1,000 clinics x 1,000 patients (arithmetic) |",
+                  "|---|---:|---:|---:|"]  # fmt: skip
+        for kind, (a, b) in fits.items():
+            million = 1000 * a + 1_000_000 * b
+            lines.append(f"| {kind} | {1000 * a:.0f} | {1000 * b:.2f} | {million / 60:.0f} CPU min |")
+        total_a = sum(a for a, _b in fits.values())
+        everything = sum(1000 * a + 1_000_000 * b for a, b in fits.values())
+        verdict = "within" if 1000 * total_a <= FIXED_COST_BOUND_MS else "**above**"
+        lines += ["", f"Fixed cost per clinic, all nightly work: {1000 * total_a:.0f} CPU ms, {verdict} the bound of "
+                  f"{FIXED_COST_BOUND_MS} ms per clinic. One million patients in 1,000 clinics: about "
+                  f"{everything / 60:.0f} CPU minutes of nightly work at these costs, spread over the workers' "
+                  "cores."]  # fmt: skip
+    largest = max(rows, key=lambda r: r["clinics"] * r["patients"])
+    lines += ["", f"Largest shape reached: {largest['clinics']:,} clinics x {largest['patients']:,} patients = "
+              f"{largest['clinics'] * largest['patients']:,} patients (target: 1,000 clinics, 1 million patients)."
+              f" Load average before / after: {load[0]:.1f} / {load[1]:.1f} (a shared machine)."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clinics", type=int, nargs="+")
+    parser.add_argument("--patients", type=int, nargs="+", help="patients per clinic, paired with --clinics")
+    parser.add_argument("--quick", action="store_true", help="small shapes, a few minutes")
+    args = parser.parse_args()
+    clinics, patients = args.clinics or (QUICK if args.quick else DEFAULT)[0], args.patients or (
+        QUICK if args.quick else DEFAULT)[1]  # fmt: skip
+    if len(clinics) != len(patients):
+        sys.exit("--clinics and --patients are taken pairwise: give as many of each.")
+    url = _setup()
+    load_before = os.getloadavg()[0]
+    template = _template_make(url)
+    started = time.perf_counter()
+    fields = _model_train()
+    print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
+    rows = [shape(url, template, fields, c, p) for c, p in zip(clinics, patients, strict=True)]
+    body = _report(rows, (load_before, os.getloadavg()[0]), args.quick)
+    write_section("A clinic network", machine_summary() + "\n\n" + body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
