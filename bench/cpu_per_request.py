@@ -6,7 +6,7 @@
     .venv/bin/python bench/cpu_per_request.py --baseline var/cpu-before.json      # and show them beside
 
 The load benchmark (`bench/load.py`) measures latency on a shared machine; what a page costs the machine is the CPU
-time of one request, which contention does not change much: a page that costs C ms of CPU (server and database
+time of one request, which contention moves less (10-25 % between runs here, so compare runs made alternately): a page that costs C ms of CPU (server and database
 together) can be served at most 2,000 / C times a second on 2 cores. Here each target's requests are sent one
 at a time through Django's test client in this process, with the product's production settings (DEBUG off,
 sessions and cache on Redis, every read audited, result entry's prediction queued for a worker that never runs,
@@ -141,11 +141,16 @@ def _requests(clinic, doctor, token: str) -> dict[str, tuple[object, list[str], 
 
 
 def _panel(n: int) -> dict[str, str]:
-    """A CBC of three ordinary values at a past minute of its own (each entry writes new results)."""
+    """A CBC of three ordinary values drawn at random, at a random past minute of the last month, as the load
+    benchmark's clinicians enter it (bench/locustfile.py): a repeat of a stored result would write nothing."""
     import datetime
 
-    taken = datetime.datetime.now() - datetime.timedelta(days=1, minutes=7 * n + secrets.randbelow(7))  # noqa: DTZ005
-    values = {code: f"{(low + high) / 2 + (n % 10) / 10:.1f}" for code, (low, high) in clinic_day.ENTRY_PANEL.items()}
+    minutes = secrets.randbelow(30 * 24 * 60)
+    taken = datetime.datetime.now() - datetime.timedelta(days=1, minutes=minutes)  # noqa: DTZ005
+    values = {
+        code: f"{low + (high - low) * secrets.randbelow(1000) / 1000:.1f}"
+        for code, (low, high) in clinic_day.ENTRY_PANEL.items()
+    }
     return {"effective_at": taken.strftime("%Y-%m-%dT%H:%M"), **values}
 
 
@@ -188,7 +193,7 @@ def _median(paths: list[Path]) -> dict[str, dict]:
     """Figures saved by several runs (--save), each target's figures the median of the runs'."""
     runs = [json.loads(path.read_text()) for path in paths]
     median = {}
-    for name in runs[0]:
+    for name in dict.fromkeys(name for run in runs for name in run):  # every target of any run, in order
         figures = [run[name] for run in runs if name in run]
         database = [f["database_ms"] for f in figures if f["database_ms"] is not None]
         median[name] = {
@@ -210,8 +215,9 @@ def _report(args, costs: dict[str, Cost], baseline: dict[str, dict] | None) -> s
         "target's requests sent one at a time through Django's test client in one process, after 3 warm-up "
         "requests. Server: this process's CPU time per request (`time.process_time`: middleware, session and user, "
         "view, building queries, templates, and the test client's small share). Database: the CPU time of the "
-        "PostgreSQL backend that served them (/proc, clock ticks of 10 ms over all the requests). CPU time, not "
-        "wall time, so other work on a shared machine changes it little. Queries: one request's, the audit write "
+        "PostgreSQL backend that served them (/proc, clock ticks of 10 ms over all the requests). CPU time moves "
+        "less than latency when the machine is shared, but still by 10-25 % between runs here: compare runs made "
+        "alternately, and several of each. Queries: one request's, the audit write "
         "included. A page that costs C ms in all can be served at most 2,000 / C times a second on 2 cores: 1,000 "
         "clinicians reading each page 5-15 s send about 100 requests a second, so about 20 ms each.",
         "",
@@ -220,8 +226,7 @@ def _report(args, costs: dict[str, Cost], baseline: dict[str, dict] | None) -> s
     ]
     if baseline:
         lines += [
-            f"Before: {args.baseline_label}; after: this branch, measured the same way on the same database"
-            + (f" (the median of {len(args.figures)} runs each)." if args.figures and len(args.figures) > 1 else "."),
+            f"Before: {args.baseline_label}; after: this branch, measured the same way on the same database.",
             "",
             "| target | queries before | after | server ms before | after | database ms before | after "
             "| in all ms before | after | after / before |",
