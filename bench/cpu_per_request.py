@@ -6,15 +6,16 @@
     .venv/bin/python bench/cpu_per_request.py --baseline var/cpu-before.json      # and show them beside
 
 The load benchmark (`bench/load.py`) measures latency on a shared machine; what a page costs the machine is the CPU
-time of one request, which contention moves less (10-25 % between runs here, so compare runs made alternately): a page that costs C ms of CPU (server and database
-together) can be served at most 2,000 / C times a second on 2 cores. Here each target's requests are sent one
-at a time through Django's test client in this process, with the product's production settings (DEBUG off,
-sessions and cache on Redis, every read audited, result entry's prediction queued for a worker that never runs,
-in a queue of its own that is emptied at the end), against the demo clinic of `make seed` on PostgreSQL (seeded on
-the first run, by the same commands `bench/load.py` uses). Per target: this process's CPU time (`time.process_time`:
-middleware, session and user, view, queries built, templates, the test client's own small share) and the CPU time
-of the PostgreSQL backend that served it (from /proc, so only when PostgreSQL runs on this machine), per request,
-after a few warm-up requests; SQL queries of one request. Writes the "CPU per request" section of bench/RESULTS.md.
+time of one request, which contention moves less (10-25 % between runs here, so compare runs made alternately): a
+page that costs C ms of CPU (server and database together) can be served at most 2,000 / C times a second on 2
+cores. Here each target's requests are sent one at a time through Django's test client in this process, with the
+product's production settings (DEBUG off, sessions and cache on Redis, every read audited, result entry's prediction
+queued for a worker that never runs, in a queue of its own that is emptied at the end), against the demo clinic of
+`make seed` on PostgreSQL (seeded on the first run, by the same commands `bench/load.py` uses). Per target: this
+process's CPU time (`time.process_time`: middleware, session and user, view, queries built, templates, the test
+client's own small share) and the CPU time of the PostgreSQL backend that served it (from /proc, so only when
+PostgreSQL runs on this machine), per request, after a few warm-up requests; SQL queries of one request.
+Writes the "CPU per request" section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
