@@ -38,6 +38,14 @@ CLASS_COLORS = {
 # As django.utils.html.json_script: no text in a figure can close its <script> element or open another.
 _JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+# A picker's button that shows one run of traces says so as {"visible": {TRACES: [start, stop]}} (indexes, stop
+# excluded), not as a list of every trace's visibility, which grows with traces x buttons (12 KB on the population
+# dashboard): static/js/charts.js builds the list in the browser and shows the active button's traces.
+TRACES = "traces"
+# The trace types and layout parts the product's charts draw: the house template sent to the browser keeps only
+# their defaults (the full plotly_white template also styles 3D scenes, maps, polar and ternary axes, ~4 KB).
+_TEMPLATE_TRACES = {"bar", "box", "heatmap", "scatter"}
+_TEMPLATE_LAYOUT_UNUSED = {"geo", "polar", "scene", "ternary"}
 
 
 @dataclass
@@ -105,7 +113,12 @@ class SvgChart:
 
 @functools.cache
 def _template() -> dict[str, Any]:
-    return pio.templates["plotly_white"].to_plotly_json()
+    """plotly_white, less the defaults of trace types and layout parts no chart here draws."""
+    template = pio.templates["plotly_white"].to_plotly_json()
+    return {
+        "data": {kind: value for kind, value in template["data"].items() if kind in _TEMPLATE_TRACES},
+        "layout": {key: value for key, value in template["layout"].items() if key not in _TEMPLATE_LAYOUT_UNUSED},
+    }
 
 
 def plotly_template_json() -> SafeString:

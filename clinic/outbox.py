@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import time
 from typing import Any
 
@@ -33,6 +34,8 @@ DRAIN_LIMIT = 1000  # rows per drain; the next drain (a minute later) takes the 
 BROKER_RETRY_AFTER = 5.0  # seconds after a refused send in which this process does not try the broker again
 _FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1}
 _broker_down_until = 0.0  # time.monotonic() until which the broker is taken as down
+POOL_LIMIT = 10  # broker connections a process keeps (a sync worker sends one request's messages at a time)
+_pools: dict[tuple[int, str], Any] = {}
 # What a send raises when the broker cannot be reached. Anything else (a task that fails when run in-process,
 # a bug) propagates as it would without the outbox.
 SEND_ERRORS = (BrokerError, RedisError, ConnectionError, TimeoutError)
@@ -96,15 +99,14 @@ def _send_all(messages: list[OutboxMessage]) -> int:
     if time.monotonic() < _broker_down_until and not current_app.conf.task_always_eager:
         return 0
     sent = 0
-    # One try to connect, within a second: the row is the retry, and a request must not wait for a broker that
-    # is down (kombu would otherwise try again for seconds before giving up).
-    with current_app.connection_for_write(transport_options=_FAIL_FAST) as connection:
+    with _connections().acquire(block=True) as connection:
         for message in messages:
             if not _lease(message.pk):
                 continue  # sent already, or another sender holds it
             try:
                 _send(message, connection)
             except SEND_ERRORS as exc:
+                connection.close()  # whatever state it was left in: the next send connects afresh
                 logger.warning("Outbox: %s #%s not sent, kept for later: %s", message.task, message.pk, exc)
                 OutboxMessage.objects.filter(pk=message.pk).update(
                     leased_until=None, attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
@@ -114,6 +116,18 @@ def _send_all(messages: list[OutboxMessage]) -> int:
             OutboxMessage.objects.filter(pk=message.pk).update(sent_at=timezone.now(), attempts=F("attempts") + 1)
             sent += 1
     return sent
+
+
+def _connections():
+    """This process's pool of broker connections, kept open between requests: opening one for each send (a TCP
+    connection to Redis and its channel) was a third of result entry's CPU time. One try to connect, within a
+    second: the row is the retry, and a request must not wait for a broker that is down (kombu would otherwise try
+    again for seconds before giving up). A pool per process and broker (a forked worker, or tests that move it)."""
+    key = (os.getpid(), current_app.conf.broker_url)
+    pool = _pools.get(key)
+    if pool is None:
+        pool = _pools[key] = current_app.connection_for_write(transport_options=_FAIL_FAST).Pool(limit=POOL_LIMIT)
+    return pool
 
 
 def _send(message: OutboxMessage, connection) -> None:

@@ -30,7 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from clinic.audit import audit_record
-from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, Chart, SvgChart, axes, no_data
+from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, TRACES, Chart, SvgChart, axes, no_data
 from clinic.models import User
 from mltraining.ml.features import FEATURES, NUMERIC
 from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY, LABELS, class_of_code
@@ -295,16 +295,18 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
             if len(values) < MIN_GROUP:
                 continue
             stats = {name: round(float(v), 3) for name, v in _box(values).items()}
-            figure.add_box(y=[f"{display} ({len(values):,})"], **{name: [v] for name, v in stats.items()},
-                           name=display, orientation="h", marker_color=CLASS_COLORS[key], showlegend=False,
-                           visible=not shown)  # fmt: skip
+            # No visibility per trace: the picker's buttons name their lab's traces, and static/js/charts.js shows
+            # the first lab's and builds each button's list in the browser. Drawn one decimal finer than the lab
+            # is reported (the CSV keeps three).
+            drawn = {name: [round(v, catalog().by_code[code].decimals + 1)] for name, v in stats.items()}
+            figure.add_box(y=[f"{display} ({len(values):,})"], **drawn, name=display, orientation="h",
+                           marker_color=CLASS_COLORS[key])  # fmt: skip
             rows.append((label, _unit(code), display, len(values), *stats.values()))
         if len(figure.data) > first:
             shown.append((code, f"{label} ({_unit(code)})", first, len(figure.data)))
     menu = [
         {"label": title, "method": "update",
-         "args": [{"visible": [start <= i < stop for i in range(len(figure.data))]},
-                  {"xaxis.title.text": title, "shapes": _reference_band(code)}]}
+         "args": [{"visible": {TRACES: [start, stop]}}, {"xaxis.title.text": title, "shapes": _reference_band(code)}]}
         for code, title, start, stop in shown
     ]  # fmt: skip
     if menu:
@@ -312,7 +314,7 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
                                            "direction": "down"}], shapes=menu[0]["args"][1]["shapes"])  # fmt: skip
     else:
         no_data(figure, f"No group of {MIN_GROUP} or more patients with results yet")
-    figure.update_layout(yaxis={"autorange": "reversed"}, xaxis={"type": "linear"})
+    figure.update_layout(yaxis={"autorange": "reversed"}, xaxis={"type": "linear"}, showlegend=False)
     return Chart(
         key="labs_by_condition",
         title="Lab values by confirmed diagnosis",

@@ -89,18 +89,34 @@ def observation_get_for_change(*, user: User, patient: Patient, pk: int) -> Obse
     return get_object_or_404(results, patient=patient, pk=pk)
 
 
-def observations_not_final(*, patient: Patient) -> tuple[list[Observation], list[Observation]]:
-    """The patient's results not read for care, in one query: (preliminary ones, newest first, which a lab's feed sends
-    before its final ones; corrected and withdrawn ones, newest change first, with what replaced them)."""
+@dataclass(frozen=True)
+class ResultsApart:
+    """What the patient page shows apart from the latest results."""
+
+    preliminary: list[Observation]  # sent by a lab's feed before its final ones, newest first
+    amended: list[Observation]  # corrected and withdrawn, newest change first, with what replaced them
+    critical_waiting: list[Observation]  # final, critical, no doctor acknowledged: the most severe first
+
+
+def observations_apart(*, patient: Patient) -> ResultsApart:
+    """The patient's results not read for care and their critical values no doctor has acknowledged, whatever their
+    time: one query for the three."""
+    waiting = Q(status=ObservationStatus.FINAL, interpretation__in=CRITICAL, acknowledged_at__isnull=True)
     rows = list(
         Observation.all_objects.filter(patient=patient)
-        .exclude(status=ObservationStatus.FINAL)
+        .filter(~Q(status=ObservationStatus.FINAL) | waiting)
         .select_related("analyte", "amended_by", "replaced_by")
         .order_by("-amended_at", "-effective_at", "-id")
     )
     preliminary = [o for o in rows if o.status == ObservationStatus.PRELIMINARY]
     preliminary.sort(key=lambda o: (o.effective_at, o.pk), reverse=True)
-    return preliminary, [o for o in rows if o.status != ObservationStatus.PRELIMINARY]
+    final = [o for o in rows if o.status == ObservationStatus.FINAL]
+    final.sort(key=lambda o: (o.effective_at, o.pk), reverse=True)
+    return ResultsApart(
+        preliminary=preliminary,
+        amended=[o for o in rows if o.status not in (ObservationStatus.PRELIMINARY, ObservationStatus.FINAL)],
+        critical_waiting=_most_severe_first(final),
+    )
 
 
 def patient_read(*, user: User, pk: int) -> Patient:
@@ -293,14 +309,15 @@ def patient_search(
 def with_latest_flagged(patients: QuerySet[Patient], *, critical: bool = False) -> QuerySet[Patient]:
     """Each patient of the list with `latest_flagged`: their latest values that are abnormal (or, for the critical
     filter, critical), critical ones first, analytes in catalogue order. One query for the whole page, not one a
-    row, and the same rule as the filters: a value counts only while it is the analyte's latest."""
+    row, and the same rule as the filters: a value counts only while it is the analyte's latest. Only the columns the
+    list shows are read; the analyte comes from the process-wide catalog (`catalog().by_id[o.analyte_id]`)."""
     newer = Observation.objects.filter(
         patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
     )
     flagged = (
         Observation.objects.filter(interpretation__in=CRITICAL if critical else ABNORMAL)
         .exclude(Exists(newer))
-        .select_related("analyte")
+        .only("patient_id", "analyte_id", "value", "interpretation")
         .annotate(severity=Case(When(interpretation__in=CRITICAL, then=Value(0)), default=Value(1)))
         .order_by("severity", "analyte__sort_order", "analyte_id", "-id")
     )
@@ -325,12 +342,10 @@ def _unacknowledged_critical() -> QuerySet[Observation]:
     return Observation.objects.filter(interpretation__in=CRITICAL, acknowledged_at__isnull=True)
 
 
-def critical_unacknowledged(*, patient: Patient) -> list[Observation]:
-    """The patient's final results in a critical range no doctor has acknowledged, whatever their time, the most
-    severe first (furthest past its critical limit, `clinical.critical_excess`), then the most recent."""
-    waiting = _unacknowledged_critical().filter(patient=patient).select_related("analyte").order_by("-effective_at")
+def _most_severe_first(observations: list[Observation]) -> list[Observation]:
+    """Critical values, furthest past their critical limit first; as they came (the most recent first) on a tie."""
     spec_of = catalog().by_id
-    return sorted(waiting, key=lambda o: -critical_excess(spec_of[o.analyte_id], o.value, o.interpretation))
+    return sorted(observations, key=lambda o: -critical_excess(spec_of[o.analyte_id], o.value, o.interpretation))
 
 
 @dataclass(frozen=True)

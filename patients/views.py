@@ -145,7 +145,7 @@ def _flagged_values(patient: Patient) -> SafeString:
 
 
 def _flagged_text(patient: Patient, observation: Observation) -> str:
-    analyte = observation.analyte
+    analyte = catalog().by_id[observation.analyte_id]  # the list reads no analyte row (`with_latest_flagged`)
     rng = selectors.reference_range_for(patient=patient, analyte_code=analyte.code)
     limits = [analyte.critical_low, analyte.critical_high, *((rng.low, rng.high) if rng else ())]
     decimals = off_limit_decimals(observation.value, analyte.decimals, limits)
@@ -157,13 +157,14 @@ def _flagged_text(patient: Patient, observation: Observation) -> str:
 def _patient_rows(rows: list[tuple[Patient, int]]) -> SafeString:
     """The list's table rows, escaped as a template would: built here, as the admin builds its changelist rows,
     because a template loop's tags and filters cost about 0.1 ms a row, a large share of the page's own work
-    (bench/README.md)."""
+    (bench/README.md). The patient's address is reversed once for the page, not once a row."""
+    detail = reverse("patients:detail", args=[0]).removesuffix("0/")  # ".../patients/" + "<pk>/"
     return format_html_join(
         "\n",
         PATIENT_ROW,
         (
             (
-                reverse("patients:detail", args=[patient.pk]),
+                f"{detail}{patient.pk}/",
                 patient.family_name,
                 patient.given_name,
                 patient.mrn,
@@ -176,6 +177,44 @@ def _patient_rows(rows: list[tuple[Patient, int]]) -> SafeString:
             for patient, age in rows
         ),
     )
+
+
+RESULT_ROW = (
+    '<tr><td>{}</td><td class="text-nowrap">{}{}</td><td><span class="badge {}" title="{}">{}</span> '
+    '<span class="visually-hidden">{}</span></td><td class="text-nowrap">{}</td><td class="text-nowrap small">{}{}</td>'
+    "{}</tr>"
+)
+OUT_OF_DATE = (
+    ' <span class="badge text-bg-secondary" title="{}" data-testid="out-of-date">out of date</span>'
+    '<span class="visually-hidden"> {}</span>'
+)
+CORRECT_LINK = '<td><a class="small" href="{}" aria-label="Correct or withdraw {} {}">Correct</a></td>'
+
+
+def _result_rows(patient: Patient, rows: list[ResultRow], can_correct: bool) -> SafeString:
+    """A panel's table rows on the patient page, escaped as a template would: built here, as the list's rows are
+    (`_patient_rows`), because the template loop's tags and filters were a large share of the page's own work."""
+    return format_html_join(
+        "\n",
+        RESULT_ROW,
+        (
+            (
+                row.name,
+                row.value,
+                format_html(' <span class="text-body-secondary">({})</span>', row.entered) if row.entered else "",
+                row.badge,
+                row.flag_label,
+                row.flag or "—",
+                row.flag_label,
+                row.reference,
+                timezone.localtime(row.effective_at).strftime("%Y-%m-%d %H:%M"),
+                format_html(OUT_OF_DATE, row.out_of_date, row.out_of_date) if row.out_of_date else "",
+                format_html(CORRECT_LINK, reverse("patients:observation_amend", args=[patient.pk, row.pk]), row.name,
+                            row.value) if can_correct else "",
+            )
+            for row in rows
+        ),
+    )  # fmt: skip
 
 
 def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str, Any]]:
@@ -196,13 +235,15 @@ def _amended_rows(patient: Patient, amended: list[Observation]) -> list[dict[str
     return rows
 
 
-def _critical_banner(patient: Patient, latest: list[Observation], latest_critical: list[ResultRow]) -> list[ResultRow]:
+def _critical_banner(
+    patient: Patient, latest: list[Observation], latest_critical: list[ResultRow], waiting: list[Observation]
+) -> list[ResultRow]:
     """Every critical value no doctor has acknowledged, whatever its time and the most severe first (one taken
     before a normal value of the same test, imported after it, must not hide behind it), each saying which result
     came later; then the latest critical values already acknowledged."""
     latest_of = {o.analyte_id: o for o in latest}
     rows = []
-    for observation in selectors.critical_unacknowledged(patient=patient):
+    for observation in waiting:
         newer = latest_of.get(observation.analyte_id)
         later = ""
         if newer is not None and newer.pk != observation.pk:
@@ -255,19 +296,21 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if radar is not None and (csv := download(request, [radar], prefix=f"patient-{patient.pk}")) is not None:
         return csv
     series = selectors.observation_series(patient=patient)
+    can_correct = roles.can_enter_results(request.user)
     panels = []
     for key, label, observations in by_panel:
         rows = [
             result_row(patient, o, trend_chart(patient, o.analyte.code, series[o.analyte.code])) for o in observations
         ]
-        panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart]})
+        panels.append({"key": key, "label": label, "rows": rows, "charts": [r.chart for r in rows if r.chart],
+                       "rows_html": _result_rows(patient, rows, can_correct)})  # fmt: skip
     critical = [row for panel in panels for row in panel["rows"] if row.flag in CRITICAL]
     critical_names = [row.name for row in critical]
     measured = {o.analyte.code: o.effective_at for o in latest}
     risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
-    preliminary, amended = selectors.observations_not_final(patient=patient)
-    banner = _critical_banner(patient, latest, critical) if risk is not None else []  # clinical roles only
+    apart = selectors.observations_apart(patient=patient)
+    banner = _critical_banner(patient, latest, critical, apart.critical_waiting) if risk is not None else []
     critical_waiting = sum(not row.acknowledged for row in banner)
     context = {
         "patient": patient,
@@ -278,7 +321,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "allergies": patient.allergies.all(),
         "wearables": _wearable_rows(selectors.wearable_averages(series=series)),
         "entry_panels": selectors.PANELS,
-        "can_enter_results": roles.can_enter_results(request.user),
+        "can_enter_results": can_correct,
         "risk": risk,
         "advice": advice,
         "radar": radar,
@@ -291,8 +334,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_confirm_diagnosis": roles.can_confirm_diagnosis(request.user),
         "note_max": ACKNOWLEDGEMENT_NOTE_MAX,
         "flow": _flow(latest, risk, advice, critical_waiting) if risk is not None else None,  # clinical roles only
-        "amended": _amended_rows(patient, amended),
-        "preliminary": [result_row(patient, o, None) for o in preliminary],
+        "amended": _amended_rows(patient, apart.amended),
+        "preliminary": [result_row(patient, o, None) for o in apart.preliminary],
     }
     return render(request, "patients/detail.html", context)
 

@@ -84,8 +84,10 @@ def review_queue_for(*, user: User, filters: QueueFilters = QueueFilters()) -> Q
 
 def review_queue_page_for(*, user: User, filters: QueueFilters = QueueFilters()) -> QuerySet[Recommendation]:
     """The same queue for the portal's page: each recommendation with `waiting`, its pending items besides the
-    headline, and of those only what the page shows."""
-    return _queue(user, filters).prefetch_related(_waiting_items())
+    headline, and of those only what the page shows; of each recommendation and its patient too (no rationale)."""
+    shown = ("patient_id", "headline", "severity", "created_at", "patient__given_name", "patient__family_name",
+             "patient__mrn")  # fmt: skip
+    return _queue(user, filters).only(*shown).prefetch_related(_waiting_items())
 
 
 def _queue(user: User, filters: QueueFilters) -> QuerySet[Recommendation]:

@@ -495,6 +495,23 @@ def test_groups_under_five_patients_are_not_drawn_and_a_patient_counts_in_each_o
     assert groups[dashboard.NO_CONFIRMED][3] == 5
 
 
+def test_the_lab_pickers_buttons_each_name_the_boxes_of_their_lab(db):
+    rng = np.random.default_rng(2)
+    latest = pd.DataFrame({"hba1c": rng.normal(6, 1, 30), "ldl": rng.normal(3, 0.5, 30)}, index=range(1, 31))
+    classes = pd.DataFrame([(n, "diabetes") for n in range(1, 11)], columns=["patient_id", "class_key"])
+
+    figure = dashboard.labs_by_condition_chart(latest, classes).plotly_figure()
+
+    buttons = figure["layout"]["updatemenus"][0]["buttons"]
+    shown = {}
+    for button in buttons:  # a run of trace indexes each (static/js/charts.js expands it), not a list per trace
+        start, stop = button["args"][0]["visible"]["traces"]
+        shown[button["label"]] = [trace["y"][0] for trace in figure["data"][start:stop]]
+    assert [label.split(" (")[0] for label in shown] == ["HbA1c", "LDL"]
+    assert all(boxes == [f"{dashboard.NO_CONFIRMED} (20)", "Type 2 diabetes (10)"] for boxes in shown.values())
+    assert sum(len(boxes) for boxes in shown.values()) == len(figure["data"])
+
+
 def test_the_correlations_are_pearsons_of_the_latest_values(db):
     rng = np.random.default_rng(0)
     glucose = rng.normal(5.5, 1, 40)

@@ -40,6 +40,35 @@ def test_doctors_and_admins_see_every_chart_of_the_dashboard_drawn(browser_page,
     assert page.locator("#chart-labs_by_condition .updatemenu-container").count() == 1  # the lab picker
     if role == Role.DOCTOR:
         screenshot(page, "population-dashboard")
+        picker_shows_one_lab_at_a_time(page)
+
+
+def shown_boxes(page) -> tuple[str, list[str]]:
+    """The lab picker's chart as drawn: its x-axis title and the boxes it shows."""
+    return page.evaluate("""() => {
+      const box = document.getElementById("chart-labs_by_condition");
+      return [box.layout.xaxis.title.text, box.data.filter(t => t.visible === true).map(t => t.y[0])];
+    }""")
+
+
+def picker_shows_one_lab_at_a_time(page):
+    """The picker's lists of which boxes show are built in the browser (static/js/charts.js): the first lab's
+    boxes show at first, and picking another lab shows its boxes and only those."""
+    first_title, first = shown_boxes(page)
+    box_count = page.evaluate("() => document.getElementById('chart-labs_by_condition').data.length")
+    assert 0 < len(first) < box_count
+
+    page.locator("#chart-labs_by_condition .updatemenu-header-group").click()  # opens the list of labs
+    page.locator("#chart-labs_by_condition .updatemenu-dropdown-button").nth(1).click()
+    page.wait_for_function("() => document.getElementById('chart-labs_by_condition').layout.xaxis.title.text "
+                           f"!== {first_title!r}")  # fmt: skip
+
+    second_title, second = shown_boxes(page)
+    assert second_title != first_title
+    assert 0 < len(second) < box_count
+    hidden = page.evaluate("() => document.getElementById('chart-labs_by_condition').data.filter("
+                           "t => t.visible === false).length")  # fmt: skip
+    assert hidden == box_count - len(second)
 
 
 def test_a_doctor_sees_the_radar_and_the_flow_on_a_patient_page(browser_page, clinic_a, cohort):
