@@ -70,6 +70,12 @@ class Clinic(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The clinic's time zone: its pages show times in it, and a time written without an offset (a CSV row, an
+        HL7 message's specimen time) is read in it, whatever zone the importing process runs in."""
+        return zoneinfo.ZoneInfo(self.time_zone)
+
 
 class NightlyRun(models.Model):
     """The local date on which a clinic's nightly job (clinic.schedules.NIGHTLY_JOBS) was last enqueued: claimed

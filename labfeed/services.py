@@ -146,9 +146,9 @@ def _analyte(result: Result, connection: LabConnection, code_maps: dict[str, str
     return None
 
 
-def _aware(moment: datetime.datetime) -> datetime.datetime:
+def _aware(moment: datetime.datetime, zone: datetime.tzinfo) -> datetime.datetime:
     """A time without an offset is the clinic's local time."""
-    return moment if moment.tzinfo else timezone.make_aware(moment, timezone.get_default_timezone())
+    return moment if moment.tzinfo else timezone.make_aware(moment, zone)
 
 
 def _plan_result(result: Result, connection: LabConnection, code_maps: dict[str, str], tally: Tally) -> Planned | None:
@@ -167,7 +167,7 @@ def _plan_result(result: Result, connection: LabConnection, code_maps: dict[str,
     if result.specimen_at is None:
         raise Refusal("AE", f"{result.label} has no specimen time (OBR-7 or OBX-14).", hl7v2.REQUIRED_FIELD_MISSING,
                       result.label)  # fmt: skip
-    effective_at = _aware(result.specimen_at)
+    effective_at = _aware(result.specimen_at, connection.clinic.zone)
     if effective_at > timezone.now() + FUTURE_TOLERANCE:
         raise Refusal("AE", f"{result.label} is dated in the future ({effective_at:%Y-%m-%d %H:%M}).",
                       hl7v2.DATA_TYPE_ERROR, result.label)  # fmt: skip
@@ -204,7 +204,11 @@ def _match(identity: PatientIdentity, connection: LabConnection) -> tuple[Patien
     if not mrn:
         return None, "", f"No PID-3 identifier of assigning authority {connection.assigning_authority}."
     patient = (
-        Patient.objects.filter(clinic_id=connection.clinic_id).alias(key=Upper("mrn")).filter(key=mrn.upper()).first()
+        Patient.objects.filter(clinic_id=connection.clinic_id)
+        .select_related("clinic")
+        .alias(key=Upper("mrn"))
+        .filter(key=mrn.upper())
+        .first()
     )
     if patient is None:
         return None, mrn, f"No patient with MRN {mrn} in this clinic."
@@ -225,6 +229,7 @@ class _Store:
 
     def __init__(self, patient: Patient, results: list[Planned], reason: str, username: str, tally: Tally):
         self.patient, self.reason, self.username, self.tally = patient, reason, username, tally
+        self.zone = patient.clinic.zone  # a birth date is a date where the clinic is
         ids = catalog().ids
         self.rows: dict[tuple[int, datetime.datetime], list[Observation]] = {}
         stored = Observation.all_objects.filter(
@@ -237,7 +242,7 @@ class _Store:
 
     def apply(self, planned: Planned) -> None:
         spec = catalog().by_code[planned.analyte]
-        if planned.effective_at.astimezone(timezone.get_default_timezone()).date() < self.patient.birth_date:
+        if planned.effective_at.astimezone(self.zone).date() < self.patient.birth_date:
             raise Refusal("AE", f"{planned.label}: {spec.name} is dated before the patient's birth.",
                           hl7v2.DATA_TYPE_ERROR, planned.label)  # fmt: skip
         rows = self.rows.setdefault((catalog().ids[spec.code], planned.effective_at), [])

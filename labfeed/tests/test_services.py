@@ -1,5 +1,7 @@
 """Receiving messages: what is stored, held, listed or refused, and how each is acknowledged."""
 
+import datetime
+
 import pytest
 
 from clinic.models import AuditEvent, AuditOutcome
@@ -39,6 +41,19 @@ def test_a_final_result_is_stored_flagged_logged_audited_and_acknowledged_aa(con
         patient.pk,
         "hl7:CENTRAL LAB",
     )
+
+
+def test_a_specimen_time_without_an_offset_is_the_clinics_local_time_not_the_servers(
+    connection, patient, clinic_a, settings
+):
+    settings.TIME_ZONE = "UTC"
+    clinic_a.time_zone = "Australia/Brisbane"  # UTC+10, no daylight saving
+    clinic_a.save(update_fields=["time_zone"])
+
+    assert receive(oru(potassium("4.1"))).code == "AA"
+
+    [k] = stored(patient)
+    assert k.effective_at == datetime.datetime(2026, 1, 14, 22, 30, tzinfo=datetime.UTC)  # 08:30 in Brisbane
 
 
 def test_a_v23_message_is_stored_like_a_v251_one(connection, patient):

@@ -143,7 +143,7 @@ def _existing_keys(values: list[PlannedValue], patients: dict[str, Patient]) -> 
     return keys
 
 
-def _patient_problems(plan: Plan, patients: dict[str, Patient]) -> list[Problem]:
+def _patient_problems(plan: Plan, patients: dict[str, Patient], zone: datetime.tzinfo) -> list[Problem]:
     problems = [
         Problem(
             row,
@@ -155,7 +155,6 @@ def _patient_problems(plan: Plan, patients: dict[str, Patient]) -> list[Problem]
         for row, mrn in plan.mrns.items()
         if mrn not in patients
     ]
-    zone = timezone.get_default_timezone()
     for value in plan.values:
         patient = patients.get(value.mrn)
         if patient and value.effective_at.astimezone(zone).date() < patient.birth_date:
@@ -194,7 +193,7 @@ def _critical(value: PlannedValue, patient: Patient, flag: str) -> CriticalValue
 def _plan_check(plan: Plan, report: ImportReport, clinic: Clinic) -> list[tuple[PlannedValue, Patient]]:
     """Fill the report from the plan; return the values to create, of the valid rows only, with their patient."""
     patients = _patients_by_mrn(clinic, set(plan.mrns.values()))
-    problems = sorted([*plan.problems, *_patient_problems(plan, patients)], key=lambda p: p.row or 0)
+    problems = sorted([*plan.problems, *_patient_problems(plan, patients, clinic.zone)], key=lambda p: p.row or 0)
     bad_rows = {problem.row for problem in problems}
     valid = [value for value in plan.values if value.row not in bad_rows]
     existing = _existing_keys(valid, patients)
@@ -232,9 +231,11 @@ def _plan_check(plan: Plan, report: ImportReport, clinic: Clinic) -> list[tuple[
 
 
 def _write(
-    new: list[tuple[PlannedValue, Patient]], by: User | None, on_progress: Callable[[int, int], None] | None
+    new: list[tuple[PlannedValue, Patient]],
+    by: User | None,
+    on_progress: Callable[[int, int], None] | None,
+    zone: datetime.tzinfo,
 ) -> None:
-    zone = timezone.get_default_timezone()
     for done, batch in enumerate(_chunks(new, BATCH_SIZE), start=1):
         # ignore_conflicts: a result stored by a concurrent import of the same file is not an error.
         Observation.objects.bulk_create(
@@ -292,9 +293,7 @@ def labs_import(
     _ensure_can_import(by, clinic)
     report = ImportReport(filename=filename, dry_run=dry_run, skip_bad_rows=skip_bad_rows)
     try:
-        plan = plan_read(
-            data, lookup=catalog(), tz=timezone.get_default_timezone(), now=now or timezone.now(), fmt=fmt, mrn=mrn
-        )
+        plan = plan_read(data, lookup=catalog(), tz=clinic.zone, now=now or timezone.now(), fmt=fmt, mrn=mrn)
         if mrn.strip() and not _patients_by_mrn(clinic, {mrn.strip()}):
             raise UnreadableFile(f"No patient with MRN {mrn.strip()} in this clinic.")
     except UnreadableFile as exc:
@@ -308,7 +307,7 @@ def labs_import(
     with transaction.atomic():
         new = _plan_check(plan, report, clinic)
         if not report.refused:
-            _write(new, by, on_progress)
+            _write(new, by, on_progress, clinic.zone)
             report.created = len(new)
         patient_ids = sorted({patient.pk for _, patient in new}) if report.written else []
         _audit(by=by, clinic=clinic, report=report, data=data, patient_ids=patient_ids)

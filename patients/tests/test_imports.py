@@ -211,7 +211,9 @@ def test_new_values_in_a_critical_range_are_reported_with_their_row_and_patient(
 
 
 def test_a_naive_time_is_in_the_clinic_zone_and_a_lab_date_alone_is_midnight(settings, clinic_a, ann):
-    settings.TIME_ZONE = "Europe/Berlin"
+    settings.TIME_ZONE = "America/New_York"  # the server's zone: not the clinic's, so never read
+    clinic_a.time_zone = "Europe/Berlin"
+    clinic_a.save(update_fields=["time_zone"])
     run(clinic_a, "mrn,analyte,value,time\nA-100,glucose,5,2025-03-01T08:30\nA-100,ldl,3,2025-03-02\n")
 
     times = dict(Observation.objects.values_list("analyte__code", "effective_at"))
@@ -407,8 +409,9 @@ def test_the_number_of_queries_does_not_grow_with_the_file(clinic_a, django_asse
 # --- Wearables ---------------------------------------------------------------------------------------------
 
 
-def test_a_wearable_file_of_one_patient_imports_daily_values_at_noon(settings, clinic_a, ann):
-    settings.TIME_ZONE = "America/New_York"
+def test_a_wearable_file_of_one_patient_imports_daily_values_at_noon(clinic_a, ann):
+    clinic_a.time_zone = "America/New_York"
+    clinic_a.save(update_fields=["time_zone"])
 
     report = run(clinic_a, WEARABLE, mrn="A-100")
 
