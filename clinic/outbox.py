@@ -11,6 +11,7 @@ calls `outbox_consume` in the transaction of its work.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -99,14 +100,17 @@ def _send_all(messages: list[OutboxMessage]) -> int:
     if time.monotonic() < _broker_down_until and not current_app.conf.task_always_eager:
         return 0
     sent = 0
-    with _connections().acquire(block=True) as connection:
+    # Tasks run in this process (no broker: `make run`, tests): nothing to connect to.
+    eager = current_app.conf.task_always_eager
+    with contextlib.nullcontext() if eager else _connections().acquire(block=True) as connection:
         for message in messages:
             if not _lease(message.pk):
                 continue  # sent already, or another sender holds it
             try:
                 _send(message, connection)
             except SEND_ERRORS as exc:
-                connection.close()  # whatever state it was left in: the next send connects afresh
+                if connection is not None:
+                    connection.close()  # whatever state it was left in: the next send connects afresh
                 logger.warning("Outbox: %s #%s not sent, kept for later: %s", message.task, message.pk, exc)
                 OutboxMessage.objects.filter(pk=message.pk).update(
                     leased_until=None, attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
