@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.http import HttpRequest
+
 _STANDARD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "request", "taskName"}
 )
@@ -53,8 +55,8 @@ def loaded_user(request) -> Any:
     A log line must never be what loads the session or queries the database: `request.user` is lazy until a view,
     a middleware or DRF (which sets the user it authenticated on the request) has looked at it.
     """
-    if request is None:
-        return None
+    if not isinstance(request, HttpRequest):
+        return None  # none, or not Django's: runserver's `django.server` lines carry the socket as `request`
     user = vars(request).get("user")
     if user is None:
         return None
@@ -76,6 +78,7 @@ class ContextFilter(logging.Filter):
         if context is None:
             # Django logs an answer of 400 or more after the middleware has returned, with the request in hand.
             request = getattr(record, "request", None)
+            request = request if isinstance(request, HttpRequest) else None
             context = LogContext(request_id=getattr(request, "request_id", ""), request=request)
         user = loaded_user(context.request)
         known = {

@@ -241,3 +241,20 @@ def test_a_bad_logging_setting_refuses_to_start(variable, value):
 
     assert done.returncode != 0
     assert variable in done.stderr
+
+
+def test_a_development_server_line_that_carries_its_socket_as_request_is_logged_not_raised():
+    """runserver's `django.server` lines pass the connection's socket as `request`: the filter must not read it as
+    Django's request (it raised, and runserver dropped the connection of every answer it logged)."""
+    import socket
+
+    record = logging.LogRecord(
+        "django.server", logging.INFO, __file__, 1, '"%s" %s %s', ("POST / HTTP/1.1", 302, 0), None
+    )
+    with socket.socket() as connection:
+        record.request = connection
+
+        assert ContextFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+
+    assert (line["message"], line.get("user_id"), line.get("request_id")) == ('"POST / HTTP/1.1" 302 0', None, None)

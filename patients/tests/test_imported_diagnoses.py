@@ -184,7 +184,8 @@ def test_trusting_a_source_twice_is_refused_on_the_form(client, admin_a, clinic_
 
 
 def test_a_clinic_admin_stops_trusting_a_source_audited(client, admin_a, clinic_a):
-    trusted = TrustedSource.objects.create(clinic=clinic_a, source="fhir", reason="EHR", trusted_by=admin_a)
+    reason = "Our own EHR export, checked by Dr A"
+    trusted = TrustedSource.objects.create(clinic=clinic_a, source="fhir", reason=reason, trusted_by=admin_a)
     client.force_login(admin_a)
 
     client.post(reverse("admin:patients_trustedsource_delete", args=[trusted.pk]), {"post": "yes"})
@@ -194,13 +195,14 @@ def test_a_clinic_admin_stops_trusting_a_source_audited(client, admin_a, clinic_
 
 
 def test_another_clinics_admin_does_not_see_or_delete_the_trust(client, admin_a, admin_b, clinic_a):
-    trusted = TrustedSource.objects.create(clinic=clinic_a, source="fhir", reason="EHR", trusted_by=admin_a)
+    reason = "Our own EHR export, checked by Dr A"
+    trusted = TrustedSource.objects.create(clinic=clinic_a, source="fhir", reason=reason, trusted_by=admin_a)
     client.force_login(admin_b)
 
     listed = client.get(ADMIN_LIST).content.decode()
     deleted = client.post(reverse("admin:patients_trustedsource_delete", args=[trusted.pk]), {"post": "yes"})
 
-    assert "EHR" not in listed
+    assert "checked by Dr A" not in listed
     assert deleted.status_code == 404
     assert TrustedSource.objects.exists()
 
