@@ -53,7 +53,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest -n 2 --dist load
+	$(PY) -m pytest -n 2 --dist worksteal
 
 # Full stack on locally installed services (see README): run each in its own terminal.
 # Queues by kind of work (CELERY_TASK_ROUTES): `worker` takes every queue on one box; on several, one worker per
