@@ -14,14 +14,7 @@ from clinic.audit import (
     set_request_context,
 )
 from clinic.models import AuditEvent, AuditOutcome
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Change audit rows behind the application's back (as a DBA with trigger bypass could)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(sql, params)
+from clinic.testing import audit_tamper
 
 
 def test_each_row_links_to_the_previous_rows_hash(doctor_a):
@@ -122,7 +115,7 @@ def test_audit_verify_passes_on_an_intact_chain(doctor_a, capsys):
 @pytest.mark.reliability(14, "A row altered behind the trigger's back: `audit_verify` names it")
 def test_audit_verify_reports_the_first_altered_row(doctor_a):
     events = [audit_record(actor=doctor_a, action="patient.view", patient_id=n) for n in range(4)]
-    _tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [events[2].pk])
+    audit_tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [events[2].pk])
 
     with pytest.raises(CommandError, match=f"event {events[2].pk}: content does not match"):
         call_command("audit_verify")
@@ -131,7 +124,7 @@ def test_audit_verify_reports_the_first_altered_row(doctor_a):
 @pytest.mark.reliability(14, "A row removed behind the trigger's back: the broken link is found")
 def test_audit_verify_reports_a_removed_row(doctor_a):
     events = [audit_record(actor=doctor_a, action="patient.view", patient_id=n) for n in range(4)]
-    _tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[1].pk])
+    audit_tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[1].pk])
 
     breakage = audit_first_break()
 
@@ -142,7 +135,7 @@ def test_audit_verify_reports_a_removed_row(doctor_a):
 @pytest.mark.reliability(14, "`audit_verify` on a tampered chain exits non-zero")
 def test_audit_verify_exits_non_zero_on_a_broken_chain(doctor_a, tmp_path):
     events = [audit_record(actor=doctor_a, action="patient.view", patient_id=n) for n in range(2)]
-    _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[0].pk])
+    audit_tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[0].pk])
 
     with pytest.raises(CommandError) as excinfo:
         call_command("audit_verify")

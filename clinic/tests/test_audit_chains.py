@@ -29,14 +29,7 @@ from clinic.audit import (
     hashed_content,
 )
 from clinic.models import AuditEvent, AuditOutcome
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Change audit rows as the table's owner could, with its triggers out of the way."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(sql, params)
+from clinic.testing import audit_tamper
 
 
 def _old_rows(actor, count: int, version: int = HashVersion.KEYED) -> list[AuditEvent]:
@@ -95,7 +88,7 @@ def test_an_edited_row_is_found_in_the_old_chain_and_in_a_clinic_chain(doctor_a,
     after = _rows(doctor_a, 3) + _rows(doctor_b, 1)
     target = (before if old else after)[1]
 
-    _tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [target.pk])
+    audit_tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [target.pk])
 
     assert _breaks()[0] == (target.pk, "content does not match its hash (the row was altered)")
 
@@ -104,7 +97,7 @@ def test_a_row_deleted_from_a_clinic_chain_breaks_the_link_after_it(doctor_a, do
     a = _rows(doctor_a, 3)
     _rows(doctor_b, 3)
 
-    _tamper("DELETE FROM clinic_auditevent WHERE id = %s", [a[1].pk])
+    audit_tamper("DELETE FROM clinic_auditevent WHERE id = %s", [a[1].pk])
 
     assert _breaks() == [(a[2].pk, "previous-hash link broken (a row before it was removed or altered)")]
 
@@ -115,7 +108,7 @@ def test_two_rows_of_a_clinic_swapped_are_found(doctor_a, doctor_b):
     _rows(doctor_b, 2)
 
     for old_id, new_id in ((a[0].pk, 1_000_000), (a[1].pk, a[0].pk), (1_000_000, a[1].pk)):
-        _tamper("UPDATE clinic_auditevent SET id = %s WHERE id = %s", [new_id, old_id])
+        audit_tamper("UPDATE clinic_auditevent SET id = %s WHERE id = %s", [new_id, old_id])
 
     assert [event_id for event_id, _ in _breaks()] == [a[0].pk, a[1].pk, a[2].pk]
 
@@ -124,7 +117,7 @@ def test_a_row_moved_to_another_clinics_chain_is_found(doctor_a, doctor_b):
     a = _rows(doctor_a, 2)
     _rows(doctor_b, 2)
 
-    _tamper("UPDATE clinic_auditevent SET clinic_id = %s WHERE id = %s", [doctor_b.clinic_id, a[1].pk])
+    audit_tamper("UPDATE clinic_auditevent SET clinic_id = %s WHERE id = %s", [doctor_b.clinic_id, a[1].pk])
 
     assert a[1].pk in [event_id for event_id, _ in _breaks()]
 
@@ -160,7 +153,7 @@ def _verification_cost(doctor_a, doctor_b, before: int, new: int) -> tuple[int, 
 
 def test_the_check_since_the_checkpoint_reads_the_new_rows_only(doctor_a, doctor_b):
     small = _verification_cost(doctor_a, doctor_b, before=4, new=3)
-    _tamper("DELETE FROM clinic_auditevent", [])
+    audit_tamper("DELETE FROM clinic_auditevent", [])
     checkpoint_path().unlink()
 
     large = _verification_cost(doctor_a, doctor_b, before=60, new=3)
@@ -212,7 +205,7 @@ def test_a_row_altered_after_the_checkpoint_is_found_by_the_check_since_it(docto
     call_command("audit_verify", "--checkpoint")
     new = _rows(doctor_a, 3)
 
-    _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [new[1].pk])
+    audit_tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [new[1].pk])
 
     with pytest.raises(CommandError, match=f"event {new[1].pk}: content does not match"):
         call_command("audit_verify", "--since-checkpoint")
@@ -224,7 +217,7 @@ def test_a_row_altered_before_the_checkpoint_is_found_by_the_full_check(doctor_a
     call_command("audit_verify", "--checkpoint")
     _rows(doctor_a, 2)
 
-    _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [old[1].pk])
+    audit_tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [old[1].pk])
 
     assert audit_verify(since_checkpoint=True).intact  # not read: verified when it was checkpointed
     with pytest.raises(CommandError, match=f"event {old[1].pk}: content does not match"):
@@ -235,7 +228,7 @@ def test_the_head_of_a_chain_at_the_checkpoint_is_checked_by_the_check_since_it(
     old = _rows(doctor_a, 3)
     call_command("audit_verify", "--checkpoint")
 
-    _tamper("UPDATE clinic_auditevent SET patient_id = 7 WHERE id = %s", [old[-1].pk])
+    audit_tamper("UPDATE clinic_auditevent SET patient_id = 7 WHERE id = %s", [old[-1].pk])
 
     result = audit_verify(since_checkpoint=True)
     assert result.problems == [

@@ -21,14 +21,7 @@ from clinic.audit import (
 )
 from clinic.models import AuditEvent, AuditOutcome
 from clinic.services import audit_checkpoint_and_record
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Change audit rows as the table's owner could, with its triggers out of the way."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(sql, params)
+from clinic.testing import audit_tamper
 
 
 def _rehash_without_the_key(*, start_id: int, version: int) -> None:
@@ -37,7 +30,7 @@ def _rehash_without_the_key(*, start_id: int, version: int) -> None:
     previous = previous or GENESIS_HASH
     for event in AuditEvent.objects.filter(id__gte=start_id).order_by("id"):
         digest = hashlib.sha256((previous + hashed_content(event)).encode()).hexdigest()
-        _tamper(
+        audit_tamper(
             "UPDATE clinic_auditevent SET prev_hash = %s, hash = %s, hash_version = %s WHERE id = %s",
             [previous, digest, version, event.pk],
         )
@@ -69,7 +62,7 @@ def test_new_rows_are_keyed_and_verify_with_the_key_only(doctor_a, settings):
 @pytest.mark.reliability(23, "A row relabelled and the chain re-hashed with plain SHA-256 (as keyed, or as legacy)")
 def test_a_row_relabelled_and_rehashed_with_plain_sha256_is_found(doctor_a, version):
     events = _rows(doctor_a, 4)
-    _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[1].pk])
+    audit_tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[1].pk])
 
     _rehash_without_the_key(start_id=events[1].pk, version=version)
 
@@ -81,7 +74,7 @@ def test_a_row_relabelled_and_rehashed_with_plain_sha256_is_found(doctor_a, vers
 def test_the_whole_chain_rehashed_without_the_key_is_found_against_the_checkpoint(doctor_a):
     events = _rows(doctor_a, 3)
     call_command("audit_verify", "--checkpoint")
-    _tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [events[0].pk])
+    audit_tamper("UPDATE clinic_auditevent SET patient_id = 99 WHERE id = %s", [events[0].pk])
 
     _rehash_without_the_key(start_id=events[0].pk, version=HashVersion.LEGACY)
 
@@ -95,7 +88,7 @@ def test_rows_cut_off_the_end_of_the_chain_are_found_against_the_checkpoint(doct
     events = _rows(doctor_a, 5)
     call_command("audit_verify", "--checkpoint")
 
-    _tamper("DELETE FROM clinic_auditevent WHERE id >= %s", [events[3].pk])
+    audit_tamper("DELETE FROM clinic_auditevent WHERE id >= %s", [events[3].pk])
 
     message = _verify_fails("cut short")
     assert f"event {events[4].pk}, the head of clinic {doctor_a.clinic_id}'s chain" in message
@@ -106,7 +99,7 @@ def test_rows_cut_off_the_end_of_the_chain_are_found_against_the_checkpoint(doct
 def test_an_emptied_table_is_found_even_once_new_rows_arrive(doctor_a):
     _rows(doctor_a, 3)
     call_command("audit_verify", "--checkpoint")
-    _tamper("DELETE FROM clinic_auditevent", [])  # what TRUNCATE with the trigger disabled leaves
+    audit_tamper("DELETE FROM clinic_auditevent", [])  # what TRUNCATE with the trigger disabled leaves
 
     _verify_fails("holds no events")
     _rows(doctor_a, 2)  # the trail fills again: still not "intact"
@@ -118,7 +111,7 @@ def test_a_middle_row_deleted_is_found_with_its_id_gap(doctor_a, capsys):
     events = _rows(doctor_a, 5)
     call_command("audit_verify", "--checkpoint")
 
-    _tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[2].pk])
+    audit_tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[2].pk])
 
     message = _verify_fails(f"event {events[3].pk}: previous-hash link broken")
     assert f"4 events of clinic {doctor_a.clinic_id}'s chain up to event {events[4].pk} where the checkpoint" in message
@@ -177,7 +170,7 @@ def test_the_scheduled_checkpoint_advances_with_the_chain_and_keeps_the_last_goo
     chain = f"clinic:{doctor_a.clinic_id}"
     assert checkpoint_read().chains[chain] == ChainHead(last_id=events[-1].pk, hash=events[-1].hash, count=5)
 
-    _tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[-1].pk])
+    audit_tamper("UPDATE clinic_auditevent SET action = 'nothing.happened' WHERE id = %s", [events[-1].pk])
     result = audit_checkpoint_and_record()
 
     assert result["checkpointed"] is False
@@ -191,7 +184,7 @@ def test_the_nightly_verification_fails_on_a_chain_cut_short(doctor_a):
 
     events = _rows(doctor_a, 3)
     call_command("audit_verify", "--checkpoint")
-    _tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[-1].pk])
+    audit_tamper("DELETE FROM clinic_auditevent WHERE id = %s", [events[-1].pk])
 
     verify_audit_chain.delay()
 
