@@ -205,19 +205,37 @@ def _cpu_seconds(backend: int) -> float:
     return own.user + own.system + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _seed(n_clinics: int, patients: int) -> tuple[list, float]:
-    from clinic.bulk import statistics_refresh
+def _seed_part(n_clinics: int, patients: int, part: int, parts: int) -> None:
+    """Seed the clinics i with i % parts == part (one of the `--seed-jobs` processes)."""
     from clinic.services import clinic_create
     from patients.demo import demo_cohort_load
+
+    for i in range(part, n_clinics, parts):
+        clinic = clinic_create(name=f"Network {i + 1}", slug=f"network-{i + 1}", is_demo=True)
+        demo_cohort_load(clinic=clinic, n_patients=patients, seed=1000 + i)
+
+
+def _seed(n_clinics: int, patients: int, jobs: int = 1) -> tuple[list, float]:
+    """Seed the clinics, in `jobs` processes at once (each clinic's cohort is independent of the others')."""
+    import subprocess
+
+    from django.db import connections
+
+    from clinic.bulk import statistics_refresh
+    from clinic.models import Clinic
     from patients.models import Condition, Observation, Patient
 
     start = time.perf_counter()
-    clinics = []
-    for i in range(n_clinics):
-        clinic = clinic_create(name=f"Network {i + 1}", slug=f"network-{i + 1}", is_demo=True)
-        demo_cohort_load(clinic=clinic, n_patients=patients, seed=1000 + i)
-        clinics.append(clinic)
+    if jobs == 1:
+        _seed_part(n_clinics, patients, 0, 1)
+    else:
+        connections.close_all()
+        argv = [sys.executable, __file__, "--seed-part", str(n_clinics), str(patients)]
+        procs = [subprocess.Popen([*argv, str(part), str(jobs)]) for part in range(jobs)]  # noqa: S603
+        if any([proc.wait() for proc in procs]):  # wait for every one
+            sys.exit("seed: a seeding process failed")
     statistics_refresh(Patient, Observation, Condition)
+    clinics = list(Clinic.objects.filter(slug__startswith="network-").order_by("pk"))
     return clinics, time.perf_counter() - start
 
 
@@ -248,7 +266,7 @@ def _drift(n_clinics: int) -> None:
         sys.exit(f"drift: {len(reports)} reports for {n_clinics} clinics")
 
 
-def _seeded(url: str, template: str, n_clinics: int, patients: int, keep: bool) -> tuple[list, float]:
+def _seeded(url: str, template: str, n_clinics: int, patients: int, keep: bool, jobs: int) -> tuple[list, float]:
     """A database of this shape, seeded: a copy of the kept one if `keep` and there is one (migrated to today's
     code), else seeded now (and kept if `keep`)."""
     from django.core.management import call_command
@@ -261,17 +279,19 @@ def _seeded(url: str, template: str, n_clinics: int, patients: int, keep: bool) 
         call_command("migrate", verbosity=0)
         return list(Clinic.objects.filter(slug__startswith="network-").order_by("pk")), seconds
     _recreate(url, template=template)
-    clinics, seconds = _seed(n_clinics, patients)
+    clinics, seconds = _seed(n_clinics, patients, jobs)
     if keep:
         _seed_keep(url, n_clinics, patients, seconds)
     return clinics, seconds
 
 
-def shape(url: str, template: str, fields: dict, n_clinics: int, patients: int, keep: bool = False) -> dict:
+def shape(
+    url: str, template: str, fields: dict, n_clinics: int, patients: int, keep: bool = False, jobs: int = 1
+) -> dict:
     from predictions import services as prediction_services
 
     prediction_services._loaded.clear()
-    clinics, seeded = _seeded(url, template, n_clinics, patients, keep)
+    clinics, seeded = _seeded(url, template, n_clinics, patients, keep, jobs)
     if len(clinics) != n_clinics:
         sys.exit(f"seed: {len(clinics)} clinics in the database, {n_clinics} asked for")
     _model_share(fields, clinics)
@@ -367,7 +387,13 @@ def main() -> None:
         help="keep each shape's seeded database (<db>_seed_CxP) and reuse it on later runs",
     )
     parser.add_argument("--seed-only", action="store_true", help="seed and keep the shapes' databases, then stop")
+    parser.add_argument("--seed-jobs", type=int, default=1, help="processes seeding clinics at once")
+    parser.add_argument("--seed-part", type=int, nargs=4, help=argparse.SUPPRESS)  # one seeding process's share
     args = parser.parse_args()
+    if args.seed_part:
+        _setup()
+        _seed_part(*args.seed_part)
+        return
     clinics, patients = args.clinics or (QUICK if args.quick else DEFAULT)[0], args.patients or (
         QUICK if args.quick else DEFAULT)[1]  # fmt: skip
     if len(clinics) != len(patients):
@@ -379,13 +405,16 @@ def main() -> None:
         for c, p in zip(clinics, patients, strict=True):
             if _seed_kept(url, c, p) is None:
                 _recreate(url, template=template)
-                _seed_keep(url, c, p, _seed(c, p)[1])
+                _seed_keep(url, c, p, _seed(c, p, args.seed_jobs)[1])
             print(f"{c:>5} x {p:>5}: seeded in {_seed_kept(url, c, p):.0f} s, kept as {_seed_name(url, c, p)}")
         return
     started = time.perf_counter()
     fields = _model_train()
     print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
-    rows = [shape(url, template, fields, c, p, args.keep_seed) for c, p in zip(clinics, patients, strict=True)]
+    rows = [
+        shape(url, template, fields, c, p, args.keep_seed, args.seed_jobs)
+        for c, p in zip(clinics, patients, strict=True)
+    ]
     body = _report(rows, (load_before, os.getloadavg()[0]), args.quick)
     write_section("A clinic network", machine_summary() + "\n\n" + body)
     print(body)
