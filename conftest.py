@@ -268,6 +268,12 @@ def browser_follow(page, target) -> None:
     page.wait_for_load_state("networkidle")
 
 
+def browser_sign_out(page) -> None:
+    """Open the navbar's account menu and sign out through it."""
+    page.get_by_test_id("account-menu").click()
+    browser_follow(page, page.get_by_role("button", name="Sign out"))
+
+
 def screenshot(page, name: str) -> str:
     """Save a full-page screenshot as a test artifact (var/test-artifacts/screenshots/NAME.png)."""
     os.makedirs(SCREENSHOTS, exist_ok=True)

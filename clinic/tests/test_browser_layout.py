@@ -43,12 +43,14 @@ def test_the_population_page_says_when_its_figures_are_ready_without_reloading_i
     assert page.get_by_test_id("summary").is_visible()
 
 
-def test_an_admins_navigation_bar_stays_on_one_row_at_1366_px(browser_page, clinic_a):
+@pytest.mark.parametrize("width", [1200, 1280, 1366])
+def test_an_admins_navigation_bar_stays_on_one_row_at_a_laptops_width(browser_page, clinic_a, width):
     UserFactory(clinic=clinic_a, role=Role.ADMIN, username="clinic-admin", password=PASSWORD,
                 first_name="Alexandra", last_name="Montgomery")  # fmt: skip
     page = browser_page
-    page.set_viewport_size({"width": 1366, "height": 768})
+    page.set_viewport_size({"width": width, "height": 768})
     browser_login(page, "clinic-admin", PASSWORD)
+    screenshot(page, f"admin-navbar-{width}")
 
     links = page.locator("nav .nav-link")
     tops = {round(box["y"]) for box in (links.nth(i).bounding_box() for i in range(links.count()))}
@@ -58,8 +60,16 @@ def test_an_admins_navigation_bar_stays_on_one_row_at_1366_px(browser_page, clin
     assert len(tops) == 1, tops  # every entry on the same row
     assert len(heights) == 1, heights  # and none broken over two lines
     assert page.locator("nav.navbar").bounding_box()["height"] < 80
-    assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # and nothing pushed off the side
-    screenshot(page, "admin-navbar-1366")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # and nothing pushed off the side
+    brand = page.locator(".navbar-brand")
+    assert brand.evaluate("e => e.scrollWidth <= e.clientWidth")  # the clinic's name whole, not cut
+    account = page.get_by_test_id("account-menu").bounding_box()
+    assert account["x"] + account["width"] <= width and account["y"] < 80  # the last control in view, on the bar
+    page.get_by_test_id("account-menu").click()
+    sign_out = page.get_by_role("button", name="Sign out").bounding_box()
+    assert sign_out["x"] + sign_out["width"] <= width  # its menu opens inside the window
+    assert "Alexandra Montgomery · Clinic admin" in page.get_by_test_id("signed-in-as").inner_text()
+    screenshot(page, f"admin-navbar-{width}-account")
 
 
 def test_the_first_tab_reaches_a_visible_skip_link_that_moves_to_the_main_content(browser_page, clinic_a):

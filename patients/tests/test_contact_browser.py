@@ -5,7 +5,7 @@ import pytest
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_follow, browser_login, screenshot
+from conftest import browser_follow, browser_login, browser_sign_out, screenshot
 from patients.models import ContactRequest, ContactStatus
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
@@ -45,7 +45,7 @@ def test_a_patient_requests_an_appointment_from_advice_and_reads_the_clinics_rep
     browser_follow(page, "main form [type=submit]")
     assert "Could I come in for the repeat blood test?" in page.get_by_test_id("my-request").inner_text()
     screenshot(page, "contact-my-requests-sent")
-    browser_follow(page, "text=Sign out")
+    browser_sign_out(page)
 
     browser_login(page, "desk", PASSWORD)
     assert "1 request from patients waiting" in page.get_by_test_id("home-patient-requests").inner_text()
@@ -63,7 +63,7 @@ def test_a_patient_requests_an_appointment_from_advice_and_reads_the_clinics_rep
     browser_follow(page, "button[value=done]")
     assert page.get_by_test_id("request-row").get_attribute("data-status") == "done"
     screenshot(page, "contact-worklist-done")
-    browser_follow(page, "text=Sign out")
+    browser_sign_out(page)
 
     browser_login(page, "pat", PASSWORD)
     browser_follow(page, "nav >> text=Contact the clinic")

@@ -4,7 +4,7 @@ import pytest
 
 from clinic.models import Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_follow, browser_login, screenshot
+from conftest import browser_follow, browser_login, browser_sign_out, screenshot
 from patients.tests.factories import PatientFactory
 from recommendations.generation import recommendations_generate
 from recommendations.models import FeedbackEvent, ItemStatus
@@ -48,7 +48,7 @@ def test_a_doctor_reviews_advice_and_the_patient_then_reads_what_was_approved(br
     assert rec.items.get(advice__code="bmi_obesity_lifestyle").override_reason == "already_addressed"
     assert FeedbackEvent.objects.count() == 2
 
-    browser_follow(page, "text=Sign out")
+    browser_sign_out(page)
     browser_login(page, "pat", PASSWORD)
     browser_follow(page, "nav >> text=My advice")
     advice = page.get_by_test_id("approved-advice").inner_text()

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import UserFactory
-from conftest import browser_follow, browser_login, screenshot
+from conftest import browser_follow, browser_login, browser_sign_out, screenshot
 from patients.tests.factories import PatientFactory
 from recommendations import protocols
 from recommendations.generation import recommendations_generate
@@ -58,7 +58,7 @@ def test_a_doctor_signs_a_protocol_the_queue_shrinks_and_the_patient_reads_whose
     assert "Nes" in rows.first.inner_text()
     screenshot(page, "review-queue-after-protocol")
 
-    browser_follow(page, "text=Sign out")
+    browser_sign_out(page)
     browser_login(page, "pat", PASSWORD)
     browser_follow(page, "nav >> text=My advice")
     advice = page.get_by_test_id("approved-advice")
