@@ -56,7 +56,8 @@ def _server(url: str) -> tuple[str, str]:
 
 
 def _recreate(url: str, *, template: str | None = None) -> None:
-    """Drop the benchmark's database and create it again (empty, or as a copy of `template`)."""
+    """Drop the benchmark's database and create it again (empty, or as a copy of `template`: a file copy, which for
+    a seeded database of several GB takes a minute where the default strategy writes it all to the WAL)."""
     import psycopg
     from django.db import connections
 
@@ -64,7 +65,37 @@ def _recreate(url: str, *, template: str | None = None) -> None:
     server, name = _server(url)
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+        conn.execute(f'create database "{name}"' + (f' template "{template}" strategy file_copy' if template else ""))
+
+
+def _seed_name(url: str, n_clinics: int, patients: int) -> str:
+    return f"{_server(url)[1]}_seed_{n_clinics}x{patients}"
+
+
+def _seed_kept(url: str, n_clinics: int, patients: int) -> float | None:
+    """Seconds the kept seeded database of this shape took to seed, or None if there is none."""
+    import psycopg
+
+    with psycopg.connect(_server(url)[0], autocommit=True) as conn:
+        row = conn.execute(
+            "select shobj_description(oid, 'pg_database') from pg_database where datname = %s",
+            [_seed_name(url, n_clinics, patients)],
+        ).fetchone()
+    return float(row[0]) if row and row[0] else None
+
+
+def _seed_keep(url: str, n_clinics: int, patients: int, seconds: float) -> None:
+    """Keep the freshly seeded database as the template of later runs of this shape (`--keep-seed`)."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    server, name = _server(url)
+    kept = _seed_name(url, n_clinics, patients)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{kept}" with (force)')
+        conn.execute(f'create database "{kept}" template "{name}" strategy file_copy')
+        conn.execute(f"comment on database \"{kept}\" is '{seconds:.1f}'")
 
 
 def _template_make(url: str) -> str:
@@ -102,6 +133,7 @@ def _setup() -> str:
 
 def _model_train() -> dict:
     """Train one model with the mltraining service on a clinic of its own; the fields its versions share."""
+    from clinic import blobs
     from clinic.services import clinic_create
     from mltraining.ml.train import TrainingConfig
     from mltraining.models import ModelVersion
@@ -115,10 +147,12 @@ def _model_train() -> dict:
     training_run_execute(run_id=run.pk)
     version = ModelVersion.objects.get(training_run_id=run.pk)
     shared = (
-        "artifact", "sha256", "sklearn_version", "library_versions", "feature_schema", "classes", "data_hash",
+        "sha256", "sklearn_version", "library_versions", "feature_schema", "classes", "data_hash",
         "rows", "metrics", "risk_thresholds", "reference_profile", "model_card", "provenance",
     )  # fmt: skip
-    return {name: getattr(version, name) for name in shared}
+    fields = {name: getattr(version, name) for name in shared}
+    fields["artifact"] = blobs.blob_read(blob_id=version.artifact_id)  # the bytes: each shape's database stores them
+    return fields
 
 
 def _model_share(fields: dict, clinics: list) -> None:
@@ -126,8 +160,11 @@ def _model_share(fields: dict, clinics: list) -> None:
     same blob in the database (`clinic.Blob`), as a shared-nothing deployment stores it."""
     from django.utils import timezone
 
+    from clinic.blobs import blob_save
+    from clinic.models import BlobKind
     from mltraining.models import ModelStatus, ModelVersion, TrainingRun
 
+    fields = {**fields, "artifact": blob_save(kind=BlobKind.ARTIFACT, pieces=[fields["artifact"]])}
     runs = TrainingRun.objects.bulk_create(
         TrainingRun(clinic=clinic, status="succeeded", chosen="lightgbm") for clinic in clinics
     )
@@ -168,19 +205,37 @@ def _cpu_seconds(backend: int) -> float:
     return own.user + own.system + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _seed(n_clinics: int, patients: int) -> tuple[list, float]:
-    from clinic.bulk import statistics_refresh
+def _seed_part(n_clinics: int, patients: int, part: int, parts: int) -> None:
+    """Seed the clinics i with i % parts == part (one of the `--seed-jobs` processes)."""
     from clinic.services import clinic_create
     from patients.demo import demo_cohort_load
+
+    for i in range(part, n_clinics, parts):
+        clinic = clinic_create(name=f"Network {i + 1}", slug=f"network-{i + 1}", is_demo=True)
+        demo_cohort_load(clinic=clinic, n_patients=patients, seed=1000 + i)
+
+
+def _seed(n_clinics: int, patients: int, jobs: int = 1) -> tuple[list, float]:
+    """Seed the clinics, in `jobs` processes at once (each clinic's cohort is independent of the others')."""
+    import subprocess
+
+    from django.db import connections
+
+    from clinic.bulk import statistics_refresh
+    from clinic.models import Clinic
     from patients.models import Condition, Observation, Patient
 
     start = time.perf_counter()
-    clinics = []
-    for i in range(n_clinics):
-        clinic = clinic_create(name=f"Network {i + 1}", slug=f"network-{i + 1}", is_demo=True)
-        demo_cohort_load(clinic=clinic, n_patients=patients, seed=1000 + i)
-        clinics.append(clinic)
+    if jobs == 1:
+        _seed_part(n_clinics, patients, 0, 1)
+    else:
+        connections.close_all()
+        argv = [sys.executable, __file__, "--seed-part", str(n_clinics), str(patients)]
+        procs = [subprocess.Popen([*argv, str(part), str(jobs)]) for part in range(jobs)]  # noqa: S603
+        if any([proc.wait() for proc in procs]):  # wait for every one
+            sys.exit("seed: a seeding process failed")
     statistics_refresh(Patient, Observation, Condition)
+    clinics = list(Clinic.objects.filter(slug__startswith="network-").order_by("pk"))
     return clinics, time.perf_counter() - start
 
 
@@ -211,12 +266,34 @@ def _drift(n_clinics: int) -> None:
         sys.exit(f"drift: {len(reports)} reports for {n_clinics} clinics")
 
 
-def shape(url: str, template: str, fields: dict, n_clinics: int, patients: int) -> dict:
+def _seeded(url: str, template: str, n_clinics: int, patients: int, keep: bool, jobs: int) -> tuple[list, float]:
+    """A database of this shape, seeded: a copy of the kept one if `keep` and there is one (migrated to today's
+    code), else seeded now (and kept if `keep`)."""
+    from django.core.management import call_command
+
+    from clinic.models import Clinic
+
+    seconds = _seed_kept(url, n_clinics, patients) if keep else None
+    if seconds is not None:
+        _recreate(url, template=_seed_name(url, n_clinics, patients))
+        call_command("migrate", verbosity=0)
+        return list(Clinic.objects.filter(slug__startswith="network-").order_by("pk")), seconds
+    _recreate(url, template=template)
+    clinics, seconds = _seed(n_clinics, patients, jobs)
+    if keep:
+        _seed_keep(url, n_clinics, patients, seconds)
+    return clinics, seconds
+
+
+def shape(
+    url: str, template: str, fields: dict, n_clinics: int, patients: int, keep: bool = False, jobs: int = 1
+) -> dict:
     from predictions import services as prediction_services
 
-    _recreate(url, template=template)
     prediction_services._loaded.clear()
-    clinics, seeded = _seed(n_clinics, patients)
+    clinics, seeded = _seeded(url, template, n_clinics, patients, keep, jobs)
+    if len(clinics) != n_clinics:
+        sys.exit(f"seed: {len(clinics)} clinics in the database, {n_clinics} asked for")
     _model_share(fields, clinics)
     row = {"clinics": n_clinics, "patients": patients, "seed": seeded}
     work = {"scoring": lambda: _scoring(n_clinics), "dashboard": lambda: _dashboard(clinics),
@@ -304,7 +381,19 @@ def main() -> None:
     parser.add_argument("--clinics", type=int, nargs="+")
     parser.add_argument("--patients", type=int, nargs="+", help="patients per clinic, paired with --clinics")
     parser.add_argument("--quick", action="store_true", help="small shapes, a few minutes")
+    parser.add_argument(
+        "--keep-seed",
+        action="store_true",
+        help="keep each shape's seeded database (<db>_seed_CxP) and reuse it on later runs",
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed and keep the shapes' databases, then stop")
+    parser.add_argument("--seed-jobs", type=int, default=1, help="processes seeding clinics at once")
+    parser.add_argument("--seed-part", type=int, nargs=4, help=argparse.SUPPRESS)  # one seeding process's share
     args = parser.parse_args()
+    if args.seed_part:
+        _setup()
+        _seed_part(*args.seed_part)
+        return
     clinics, patients = args.clinics or (QUICK if args.quick else DEFAULT)[0], args.patients or (
         QUICK if args.quick else DEFAULT)[1]  # fmt: skip
     if len(clinics) != len(patients):
@@ -312,10 +401,20 @@ def main() -> None:
     url = _setup()
     load_before = os.getloadavg()[0]
     template = _template_make(url)
+    if args.seed_only:
+        for c, p in zip(clinics, patients, strict=True):
+            if _seed_kept(url, c, p) is None:
+                _recreate(url, template=template)
+                _seed_keep(url, c, p, _seed(c, p, args.seed_jobs)[1])
+            print(f"{c:>5} x {p:>5}: seeded in {_seed_kept(url, c, p):.0f} s, kept as {_seed_name(url, c, p)}")
+        return
     started = time.perf_counter()
     fields = _model_train()
     print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
-    rows = [shape(url, template, fields, c, p) for c, p in zip(clinics, patients, strict=True)]
+    rows = [
+        shape(url, template, fields, c, p, args.keep_seed, args.seed_jobs)
+        for c, p in zip(clinics, patients, strict=True)
+    ]
     body = _report(rows, (load_before, os.getloadavg()[0]), args.quick)
     write_section("A clinic network", machine_summary() + "\n\n" + body)
     print(body)
