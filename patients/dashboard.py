@@ -8,9 +8,11 @@ put into a chart or its CSV.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -287,10 +289,13 @@ def _reference_band(code: str) -> list[dict[str, Any]]:
 
 
 def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Chart:
-    figure, rows, shown = go.Figure(), [], []
+    # The boxes go in as plain data, as plotly's own to_dict() writes them: validated one by one (13 labs x 8
+    # groups) they were most of the cost of a clinic's dashboard, which a worker pays for every clinic each night.
+    figure, traces, rows, shown = go.Figure(), [], [], []
+    groups = _groups(latest, classes)
     for code, label in KEY_LABS.items():
-        first = len(figure.data)
-        for key, display, patients in _groups(latest, classes):
+        first = len(traces)
+        for key, display, patients in groups:
             values = latest[code].reindex(patients).dropna().to_numpy() if code in latest else np.array([])
             if len(values) < MIN_GROUP:
                 continue
@@ -299,11 +304,14 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
             # the first lab's and builds each button's list in the browser. Drawn one decimal finer than the lab
             # is reported (the CSV keeps three).
             drawn = {name: [round(v, catalog().by_code[code].decimals + 1)] for name, v in stats.items()}
-            figure.add_box(y=[f"{display} ({len(values):,})"], **drawn, name=display, orientation="h",
-                           marker_color=CLASS_COLORS[key])  # fmt: skip
+            traces.append({  # in plotly's own order of keys, so the page's JSON is the same text
+                "lowerfence": drawn["lowerfence"], "marker": {"color": CLASS_COLORS[key]}, "median": drawn["median"],
+                "name": display, "orientation": "h", "q1": drawn["q1"], "q3": drawn["q3"],
+                "upperfence": drawn["upperfence"], "y": [f"{display} ({len(values):,})"], "type": "box",
+            })  # fmt: skip
             rows.append((label, _unit(code), display, len(values), *stats.values()))
-        if len(figure.data) > first:
-            shown.append((code, f"{label} ({_unit(code)})", first, len(figure.data)))
+        if len(traces) > first:
+            shown.append((code, f"{label} ({_unit(code)})", first, len(traces)))
     menu = [
         {"label": title, "method": "update",
          "args": [{"visible": {TRACES: [start, stop]}}, {"xaxis.title.text": title, "shapes": _reference_band(code)}]}
@@ -315,10 +323,12 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
     else:
         no_data(figure, f"No group of {MIN_GROUP} or more patients with results yet")
     figure.update_layout(yaxis={"autorange": "reversed"}, xaxis={"type": "linear"}, showlegend=False)
+    drawn_figure = axes(figure, menu[0]["args"][1]["xaxis.title.text"] if menu else "Value", "Diagnosis (patients)")
+    drawn_figure = {**drawn_figure.to_dict(), "data": traces}
     return Chart(
         key="labs_by_condition",
         title="Lab values by confirmed diagnosis",
-        figure=axes(figure, menu[0]["args"][1]["xaxis.title.text"] if menu else "Value", "Diagnosis (patients)"),
+        figure=drawn_figure,
         columns=["lab", "unit", "group", "patients", "q1", "median", "q3", "lower_whisker", "upper_whisker"],
         rows=rows,
         caption="Pick a lab at the top right; latest value per patient. Box: the middle half of the patients, line "
@@ -524,14 +534,17 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
         "high_risk": int((predictions["risk_level"] == "high").sum()),
     }
     charts = [
-        registrations_chart(registrations),
-        results_chart(results),
-        correlation_chart(latest),
-        labs_by_condition_chart(latest, classes),
-        pca_chart(sample),
-        confidence_chart(predictions),
-        risk_mix_chart(risk_mix),
-    ]
+        chart if isinstance(chart.figure, dict) else dataclasses.replace(chart, figure=chart.figure.to_dict())
+        for chart in (
+            registrations_chart(registrations),
+            results_chart(results),
+            correlation_chart(latest),
+            labs_by_condition_chart(latest, classes),
+            pca_chart(sample),
+            confidence_chart(predictions),
+            risk_mix_chart(risk_mix),
+        )
+    ]  # kept and shared as plain data: a plotly figure is turned back into one (a deep copy) to be pickled
     return PopulationDashboard(charts=charts, summary=summary, computed_at=computed_at)
 
 
@@ -551,7 +564,10 @@ DASHBOARD_MAX_AGE = MAX_AGE["population"]
 STALE_KEPT = 7 * 24 * 3600  # seconds
 REFRESH_LOCK = 300  # seconds: a refresh whose worker died is sent again after this
 WORKER_WAIT = 60  # seconds: a figure asked for and not brought by then is late (workers busy, or none running)
-_local: dict[str, tuple[float, Any]] = {}  # key -> (fresh until, value), as in the shared cache
+# key -> (fresh until, value), as in the shared cache, the most recently used last. At most LOCAL_KEPT: a worker
+# refreshing every clinic's figures each night would otherwise keep them all (bench/clinic_network.py).
+LOCAL_KEPT = 64
+_local: OrderedDict[str, tuple[float, Any]] = OrderedDict()
 _asked: set[str] = set()  # every figure this process has asked for, computed or not yet
 
 
@@ -564,6 +580,7 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any 
     key = _key(kind, clinic_id, codes)
     local = _local.get(key)
     if local is not None and time.time() < local[0]:
+        _local.move_to_end(key)
         return local[1]
     _asked.add(key)
     entry = cache.get(key)
@@ -579,7 +596,7 @@ def _shared(kind: str, clinic_id: int | None, codes: Sequence[str] = ()) -> Any 
     if entry is None:
         cache.add(f"{key}:waiting_since", time.time(), STALE_KEPT)  # the first ask: the page says how long ago
         return None
-    _local[key] = entry
+    _local_keep(key, entry)
     return entry[1]
 
 
@@ -590,8 +607,15 @@ def figure_refresh(kind: str, clinic_id: int | None, codes: Sequence[str]) -> tu
     entry = (time.time() + MAX_AGE[kind], value)
     cache.set(key, entry, MAX_AGE[kind] + STALE_KEPT)
     cache.delete_many([f"{key}:refreshing", f"{key}:waiting_since"])
-    _local[key] = entry
+    _local_keep(key, entry)
     return entry
+
+
+def _local_keep(key: str, entry: tuple[float, Any]) -> None:
+    _local.pop(key, None)
+    _local[key] = entry
+    while len(_local) > LOCAL_KEPT:
+        _local.popitem(last=False)
 
 
 def dashboard_caches_forget() -> None:

@@ -23,6 +23,8 @@ Methods, chosen by the type of the base estimator:
 
 from __future__ import annotations
 
+import functools
+import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,44 +115,35 @@ def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarra
 
 
 class _LightGBMPaths:
-    """Per class, a matrix from (tree, leaf) to the contributions of the path to that leaf, per column."""
+    """Per class, a matrix from (tree, leaf) to the contributions of the path to that leaf, per column.
+
+    Read from the model's text (`model_to_string`), every tree at once in numpy: `dump_model`'s JSON and a walk
+    of it in Python cost about 0.5 s of CPU for each model in each worker, which a worker scoring 1,000 clinics'
+    own models pays 1,000 times (bench/clinic_network.py). Same values as read from the JSON for a model loaded
+    from its artifact (tested): LightGBM keeps a node's value as the text gives it."""
 
     def __init__(self, booster, n_columns: int):
-        dump = booster.dump_model()
-        self.n_outputs = max(int(dump["num_class"]), 1)
-        trees = dump["tree_info"]
-        self.trees_of = [list(range(k, len(trees), self.n_outputs)) for k in range(self.n_outputs)]
+        trees = _lightgbm_trees(booster.model_to_string())
+        self.n_outputs = trees.n_outputs
+        n_trees = len(trees.n_leaves)
+        self.trees_of = [list(range(k, n_trees, self.n_outputs)) for k in range(self.n_outputs)]
         self.base = np.zeros(self.n_outputs)
+        for t, root in enumerate(trees.root_value.tolist()):  # one at a time in tree order, as the walk summed them
+            self.base[t % self.n_outputs] += root
+        leaf, column, value = _leaf_path_sums(trees)
+        leaf_start = np.concatenate([[0], np.cumsum(trees.n_leaves)])
         self.offsets: list[np.ndarray] = []
         self.matrices: list[sparse.csr_matrix] = []
-        for k, tree_ids in enumerate(self.trees_of):
-            rows, offsets, start = [], [], 0
-            for t in tree_ids:
-                structure = trees[t]["tree_structure"]
-                root = structure.get("internal_value", structure.get("leaf_value", 0.0))
-                self.base[k] += root
-                leaves: dict[int, dict[int, float]] = {}
-                self._walk(structure, root, {}, leaves)
-                offsets.append(start)
-                rows += [leaves[i] for i in range(len(leaves))]
-                start += len(leaves)
-            leaf_rows = [r for r, path in enumerate(rows) for _column in path]
-            columns = [column for path in rows for column in path]
-            values = [value for path in rows for value in path.values()]
-            self.offsets.append(np.asarray(offsets))
-            self.matrices.append(sparse.csr_matrix((values, (leaf_rows, columns)), shape=(start, n_columns)))
-
-    def _walk(self, node: dict, value: float, path: dict[int, float], leaves: dict[int, dict[int, float]]) -> None:
-        if "leaf_index" in node or "split_feature" not in node:
-            leaves[int(node.get("leaf_index", 0))] = path
-            return
-        feature = int(node["split_feature"])
-        for side in ("left_child", "right_child"):
-            child = node[side]
-            child_value = child.get("internal_value", child.get("leaf_value", 0.0))
-            step = dict(path)
-            step[feature] = step.get(feature, 0.0) + child_value - value
-            self._walk(child, child_value, step, leaves)
+        for tree_ids in self.trees_of:
+            sizes = trees.n_leaves[tree_ids]
+            self.offsets.append(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64))
+            row_of = np.full(int(leaf_start[-1]), -1)  # a leaf of this class's trees -> its row, in tree order
+            ids = np.concatenate([np.arange(leaf_start[t], leaf_start[t + 1]) for t in tree_ids])
+            row_of[ids] = np.arange(len(ids))
+            mine = row_of[leaf] >= 0
+            self.matrices.append(
+                sparse.csr_matrix((value[mine], (row_of[leaf[mine]], column[mine])), shape=(len(ids), n_columns))
+            )
 
     def contributions(self, estimator, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         leaves = np.asarray(estimator.predict(Xt, pred_leaf=True), dtype=np.int64).reshape(len(Xt), -1)
@@ -166,6 +159,161 @@ class _LightGBMPaths:
         if self.n_outputs == 1:  # binary: one score for the positive class; the negative class gets its opposite
             values, base = np.concatenate([-values, values], axis=2), np.array([-base[0], base[0]])
         return base, values
+
+
+@dataclass
+class _Trees:
+    """A LightGBM model's trees as flat arrays: inner nodes and leaves numbered across all trees."""
+
+    n_outputs: int
+    n_leaves: np.ndarray  # per tree
+    root_value: np.ndarray  # per tree: its root's value (its only leaf's, for a tree of one leaf)
+    feature: np.ndarray  # per inner node
+    inner_value: np.ndarray  # per inner node
+    left: np.ndarray  # per inner node: a child, as a global inner node id >= 0, or -1 - its global leaf id
+    right: np.ndarray
+    leaf_value: np.ndarray  # per leaf
+
+
+def _lightgbm_trees(text: str) -> _Trees:
+    head, _, body = text.partition("\nTree=")
+    n_outputs = max(int(re.search(r"^num_class=(\d+)$", head, re.MULTILINE).group(1)), 1)
+    body = body.split("\nend of trees", 1)[0]
+    n_leaves, parts = [], {key: [] for key in ("split_feature", "internal_value", "left_child", "right_child")}
+    leaf_values, node_start, leaf_start = [], [], []
+    nodes = leaves = 0
+    for block in body.split("\nTree="):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        n = int(fields["num_leaves"])
+        n_leaves.append(n)
+        leaf_values.append(fields["leaf_value"])
+        node_start.append(nodes)
+        leaf_start.append(leaves)
+        if n > 1:
+            for key, texts in parts.items():
+                texts.append(fields[key])
+        nodes, leaves = nodes + n - 1, leaves + n
+    n_leaves = np.asarray(n_leaves, dtype=np.int64)
+
+    def numbers(texts: list[str], kind) -> np.ndarray:
+        return np.asarray([kind(x) for x in " ".join(texts).split()], dtype=np.int64 if kind is int else np.float64)
+
+    inner_tree = np.repeat(np.arange(len(n_leaves)), n_leaves - 1)
+    node_start, leaf_start = np.asarray(node_start), np.asarray(leaf_start)
+    shift_node, shift_leaf = node_start[inner_tree], leaf_start[inner_tree]
+    left, right = (numbers(parts[key], int) for key in ("left_child", "right_child"))
+    # LightGBM reads a node's value (6 digits in the text) with its own fast parser, not a correctly rounded one:
+    # read as it does, they are the doubles it holds and `dump_model` prints.
+    inner_value, leaf_value = _lightgbm_atofs(" ".join(parts["internal_value"]).split()), numbers(leaf_values, float)
+    root = leaf_value[leaf_start]  # a tree of one leaf; the others' root is their first inner node
+    split = n_leaves > 1
+    root[split] = inner_value[node_start[split]]
+    return _Trees(
+        n_outputs=n_outputs, n_leaves=n_leaves, root_value=root, feature=numbers(parts["split_feature"], int),
+        inner_value=inner_value, left=np.where(left >= 0, left + shift_node, left - shift_leaf),
+        right=np.where(right >= 0, right + shift_node, right - shift_leaf), leaf_value=leaf_value,
+    )  # fmt: skip
+
+
+def _lightgbm_atofs(texts: list[str]) -> np.ndarray:
+    """`_lightgbm_atof` of each, in numpy for the usual short plain decimals (digits below 2^53 are exact in
+    doubles, so the whole and fraction digits are those integers), one at a time for the others."""
+    tokens = np.asarray(texts, dtype=str)
+    plain = (np.char.str_len(tokens) <= 16) & (np.char.find(tokens, "e") < 0) & (np.char.find(tokens, "E") < 0)
+    plain &= np.char.isdigit(np.char.replace(np.char.lstrip(tokens, "+-"), ".", "", count=1))
+    out = np.empty(len(tokens))
+    parts = np.char.partition(np.char.lstrip(tokens[plain], "+-"), ".")
+    whole, fraction = (np.where(np.char.str_len(p) > 0, p, "0").astype(np.float64) for p in (parts[:, 0], parts[:, 2]))
+    scale = np.array([_power_of_ten(n) for n in range(23)])[np.char.str_len(parts[:, 2])]
+    sign = np.where(np.char.startswith(tokens[plain], "-"), -1.0, 1.0)
+    out[plain] = sign * (whole + fraction / scale)
+    out[~plain] = [_lightgbm_atof(text) for text in tokens[~plain]]
+    return out
+
+
+def _lightgbm_atof(text: str) -> float:
+    """`LightGBM::Common::Atof`: digits accumulated in doubles, the fraction divided by its power of ten, the
+    exponent applied by repeated products."""
+    sign, body = (-1.0, text[1:]) if text[:1] == "-" else (1.0, text.lstrip("+"))
+    if not body[:1].isdigit() and body[:1] not in ".eE":
+        return float(text)  # nan, inf: LightGBM's own spellings read as Python reads them
+    mantissa, _, exponent = body.replace("E", "e").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    value = _digits(whole)
+    if fraction:
+        value += _digits(fraction) / _power_of_ten(len(fraction))
+    scale, negative = 1.0, exponent.startswith("-")
+    power = min(int(exponent.lstrip("+-") or 0), 308)
+    while power >= 50:
+        scale, power = scale * 1e50, power - 50
+    while power >= 8:
+        scale, power = scale * 1e8, power - 8
+    while power > 0:
+        scale, power = scale * 10.0, power - 1
+    return sign * (value / scale if negative else value * scale)
+
+
+def _digits(digits: str) -> float:
+    """value = value * 10 + digit, in doubles: exact, so the integer itself, up to 15 digits."""
+    if len(digits) <= 15:
+        return float(int(digits or 0))
+    value = 0.0
+    for digit in digits:
+        value = value * 10.0 + int(digit)
+    return value
+
+
+@functools.cache
+def _power_of_ten(n: int) -> float:
+    """`LightGBM::Common::Pow(10.0, n)`, its recursion (exact up to 10^22 anyway)."""
+
+    def power(base: float, n: int) -> float:
+        if n == 0:
+            return 1.0
+        if n % 2 == 0:
+            return power(base * base, n // 2)
+        if n % 3 == 0:
+            return power(base * base * base, n // 3)
+        return base * power(base, n - 1)
+
+    return power(10.0, n)
+
+
+def _leaf_path_sums(trees: _Trees) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(leaf, column, value) for each column split on along each leaf's path: the sum over those splits of the
+    child's value minus the node's, added from the root down in the order the recursive walk added them."""
+    n_leaves, n_nodes = len(trees.leaf_value), len(trees.feature)
+    node_parent, leaf_parent = np.full(n_nodes, -1), np.full(n_leaves, -1)
+    for children in (trees.left, trees.right):
+        inner = children >= 0
+        node_parent[children[inner]] = np.flatnonzero(inner)
+        leaf_parent[-1 - children[~inner]] = np.flatnonzero(~inner)
+    up = [leaf_parent]  # ancestors, the parent first
+    while (up[-1] >= 0).any():
+        up.append(np.where(up[-1] >= 0, node_parent[np.maximum(up[-1], 0)], -1))
+    up = np.stack(up[:-1], axis=1) if len(up) > 1 else np.full((n_leaves, 0), -1)
+    depth = (up >= 0).sum(axis=1)
+    # From the root down: step k goes from node down[:, k] to down[:, k + 1], or to the leaf at the last step.
+    index = depth[:, None] - 1 - np.arange(up.shape[1])[None, :]
+    down = np.where(index >= 0, np.take_along_axis(up, np.maximum(index, 0), axis=1), -1)
+    feature = np.where(down >= 0, trees.feature[np.maximum(down, 0)], -1)
+    slot = np.zeros(down.shape, dtype=np.int64)  # the step at which the path first split on the same column
+    for k in range(down.shape[1]):
+        slot[:, k] = np.argmax(feature[:, : k + 1] == feature[:, k : k + 1], axis=1)
+    total = np.zeros(down.shape)
+    rows = np.arange(n_leaves)
+    for k in range(down.shape[1]):
+        on = np.flatnonzero(depth > k)
+        parent = down[on, k]
+        last = depth[on] == k + 1
+        child_value = np.where(
+            last, trees.leaf_value[on], trees.inner_value[np.maximum(down[on, np.minimum(k + 1, down.shape[1] - 1)], 0)]
+        )
+        at = (rows[on], slot[on, k])
+        total[at] = (total[at] + child_value) - trees.inner_value[parent]
+    first = (slot == np.arange(down.shape[1])[None, :]) & (down >= 0)
+    leaf, step = np.nonzero(first)
+    return leaf, feature[leaf, step], total[leaf, step]
 
 
 # What explaining needs that depends only on the fitted model (LightGBM's tree paths, the TreeSHAP leaf paths), one

@@ -512,6 +512,44 @@ def test_the_lab_pickers_buttons_each_name_the_boxes_of_their_lab(db):
     assert sum(len(boxes) for boxes in shown.values()) == len(figure["data"])
 
 
+def test_the_boxes_given_as_plain_data_are_the_figure_plotly_itself_builds_from_them(db):
+    """The box traces skip plotly's validation (most of a clinic's dashboard CPU): plotly, given the same figure
+    to validate, must write back exactly what the chart holds, and draw it the same way."""
+    import plotly.graph_objects as go
+
+    rng = np.random.default_rng(2)
+    latest = pd.DataFrame({"hba1c": rng.normal(6, 1, 30), "ldl": rng.normal(3, 0.5, 30)}, index=range(1, 31))
+    classes = pd.DataFrame([(n, "diabetes") for n in range(1, 11)], columns=["patient_id", "class_key"])
+
+    chart = dashboard.labs_by_condition_chart(latest, classes)
+
+    validated = go.Figure(chart.figure).to_dict()
+    assert len(chart.figure["data"]) == 4
+    assert validated == chart.figure
+    assert [list(trace) for trace in validated["data"]] == [list(trace) for trace in chart.figure["data"]]
+    assert json.dumps(validated["data"]) == json.dumps(chart.figure["data"])  # the page's JSON: the same text
+
+
+def test_a_worker_keeps_the_figures_of_a_bounded_number_of_clinics_in_its_own_memory(db, monkeypatch):
+    """A worker refreshing every clinic's figures in turn keeps only the most recent LOCAL_KEPT; the others are
+    read again from the shared cache, each clinic's own."""
+    from clinic.models import Clinic
+
+    monkeypatch.setattr(dashboard, "LOCAL_KEPT", 3)
+    dashboard._local.clear()
+    clinics = [Clinic.objects.create(name=f"Clinic {i}", slug=f"clinic-{i}") for i in range(5)]
+    for clinic in clinics:
+        PatientFactory(clinic=clinic)
+        dashboard.figure_refresh("population", clinic.pk, ())
+
+    assert len(dashboard._local) == 3
+    for clinic in clinics:  # the two dropped come from the shared cache, as computed for that clinic
+        board = dashboard._shared("population", clinic.pk)
+        assert board.summary["patients"] == 1
+        assert dashboard._key("population", clinic.pk, ()) in dashboard._local
+    assert len(dashboard._local) == 3
+
+
 def test_the_correlations_are_pearsons_of_the_latest_values(db):
     rng = np.random.default_rng(0)
     glucose = rng.normal(5.5, 1, 40)

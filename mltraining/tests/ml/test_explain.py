@@ -268,3 +268,87 @@ def test_a_tree_that_is_one_leaf_is_explained_by_its_base_value_alone():
 
     np.testing.assert_allclose(base, estimator.predict_proba(X[:1])[0])
     assert not values.any()
+
+
+# LightGBM's tree paths are read from the model's text; they were read from `dump_model`'s JSON, walked in Python.
+# The walk, kept here as the reference: a model loaded from its artifact (as every prediction's is) gets the same
+# matrices, to the last bit, so its patients' explanations are the same numbers as before.
+def _paths_from_json(booster, n_columns):
+    from scipy import sparse
+
+    def walk(node, value, path, leaves):
+        if "leaf_index" in node or "split_feature" not in node:
+            leaves[int(node.get("leaf_index", 0))] = path
+            return
+        feature = int(node["split_feature"])
+        for side in ("left_child", "right_child"):
+            child = node[side]
+            child_value = child.get("internal_value", child.get("leaf_value", 0.0))
+            step = dict(path)
+            step[feature] = step.get(feature, 0.0) + child_value - value
+            walk(child, child_value, step, leaves)
+
+    dump = booster.dump_model()
+    n_outputs = max(int(dump["num_class"]), 1)
+    trees = dump["tree_info"]
+    base, matrices = np.zeros(n_outputs), []
+    for k in range(n_outputs):
+        rows = []
+        for t in range(k, len(trees), n_outputs):
+            structure = trees[t]["tree_structure"]
+            root = structure.get("internal_value", structure.get("leaf_value", 0.0))
+            base[k] += root
+            leaves = {}
+            walk(structure, root, {}, leaves)
+            rows += [leaves[i] for i in range(len(leaves))]
+        entries = [(r, column, value) for r, path in enumerate(rows) for column, value in path.items()]
+        r, c, v = zip(*entries, strict=True) if entries else ((), (), ())
+        matrices.append(sparse.csr_matrix((v, (r, c)), shape=(len(rows), n_columns)).toarray())
+    return base, matrices
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_lightgbm_paths_read_from_the_model_text_equal_the_json_walk_for_a_loaded_model(classes):
+    from mltraining.ml import explain as module
+    from mltraining.ml.artifact import model_dumps, model_loads
+
+    X, y = frame(n=600, classes=classes, seed=3)
+    payload, info = model_dumps(fitted("lightgbm", X, y), feature_schema={}, data_hash="", rows=len(X), classes=[])
+    model = model_loads(payload, expected_sha256=info.sha256, sklearn_version=info.sklearn_version)
+    estimator = module.base_pipeline(model).named_steps["model"]
+    n_columns = estimator.n_features_in_
+
+    paths = module._LightGBMPaths(estimator.booster_, n_columns)
+    base, matrices = _paths_from_json(estimator.booster_, n_columns)
+
+    assert np.array_equal(paths.base, base)
+    assert len(paths.matrices) == len(matrices) == (1 if classes == 2 else classes)
+    for ours, reference in zip(paths.matrices, matrices, strict=True):
+        assert np.array_equal(ours.toarray(), reference)  # exactly: not one bit apart
+
+
+def test_lightgbm_node_values_are_read_as_lightgbm_reads_them():
+    """LightGBM parses the 6-digit node values of its text with its own parser, not a correctly rounded one: the
+    doubles it holds (what `dump_model` prints in full) are what ours gives, where Python's float() differs."""
+    import lightgbm
+
+    from mltraining.ml import explain as module
+
+    assert module._lightgbm_atof("-1.6121") == -(1 + 6121 / 1e4) != float("-1.6121")
+    X, y = frame(n=600, classes=3, seed=3)
+    booster = module.base_pipeline(fitted("lightgbm", X, y)).named_steps["model"].booster_
+    loaded = lightgbm.Booster(model_str=booster.model_to_string())  # as an artifact is loaded
+
+    def inner_values(node, out):
+        if "split_feature" in node:
+            out[node["split_index"]] = node["internal_value"]
+            inner_values(node["left_child"], out)
+            inner_values(node["right_child"], out)
+        return out
+
+    held = [inner_values(tree["tree_structure"], {}) for tree in loaded.dump_model()["tree_info"]]
+    trees = module._lightgbm_trees(loaded.model_to_string())
+    ours = np.split(trees.inner_value, np.cumsum(trees.n_leaves - 1)[:-1])
+    assert sum(map(len, held)) > 100
+    for values, mine in zip(held, ours, strict=True):
+        assert [values[i] for i in range(len(values))] == mine.tolist()
