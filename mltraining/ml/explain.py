@@ -23,7 +23,6 @@ Methods, chosen by the type of the base estimator:
 
 from __future__ import annotations
 
-import functools
 import re
 import weakref
 from collections.abc import Callable
@@ -202,9 +201,9 @@ def _lightgbm_trees(text: str) -> _Trees:
     node_start, leaf_start = np.asarray(node_start), np.asarray(leaf_start)
     shift_node, shift_leaf = node_start[inner_tree], leaf_start[inner_tree]
     left, right = (numbers(parts[key], int) for key in ("left_child", "right_child"))
-    # LightGBM reads a node's value (6 digits in the text) with its own fast parser, not a correctly rounded one:
-    # read as it does, they are the doubles it holds and `dump_model` prints.
-    inner_value, leaf_value = _lightgbm_atofs(" ".join(parts["internal_value"]).split()), numbers(leaf_values, float)
+    # A node's value is written with 6 digits and LightGBM's own parser may read it one bit away from Python's
+    # correctly rounded float(): a difference of about 1e-16 in a contribution, far below anything shown.
+    inner_value, leaf_value = numbers(parts["internal_value"], float), numbers(leaf_values, float)
     root = leaf_value[leaf_start]  # a tree of one leaf; the others' root is their first inner node
     split = n_leaves > 1
     root[split] = inner_value[node_start[split]]
@@ -213,70 +212,6 @@ def _lightgbm_trees(text: str) -> _Trees:
         inner_value=inner_value, left=np.where(left >= 0, left + shift_node, left - shift_leaf),
         right=np.where(right >= 0, right + shift_node, right - shift_leaf), leaf_value=leaf_value,
     )  # fmt: skip
-
-
-def _lightgbm_atofs(texts: list[str]) -> np.ndarray:
-    """`_lightgbm_atof` of each, in numpy for the usual short plain decimals (digits below 2^53 are exact in
-    doubles, so the whole and fraction digits are those integers), one at a time for the others."""
-    tokens = np.asarray(texts, dtype=str)
-    plain = (np.char.str_len(tokens) <= 16) & (np.char.find(tokens, "e") < 0) & (np.char.find(tokens, "E") < 0)
-    plain &= np.char.isdigit(np.char.replace(np.char.lstrip(tokens, "+-"), ".", "", count=1))
-    out = np.empty(len(tokens))
-    parts = np.char.partition(np.char.lstrip(tokens[plain], "+-"), ".")
-    whole, fraction = (np.where(np.char.str_len(p) > 0, p, "0").astype(np.float64) for p in (parts[:, 0], parts[:, 2]))
-    scale = np.array([_power_of_ten(n) for n in range(23)])[np.char.str_len(parts[:, 2])]
-    sign = np.where(np.char.startswith(tokens[plain], "-"), -1.0, 1.0)
-    out[plain] = sign * (whole + fraction / scale)
-    out[~plain] = [_lightgbm_atof(text) for text in tokens[~plain]]
-    return out
-
-
-def _lightgbm_atof(text: str) -> float:
-    """`LightGBM::Common::Atof`: digits accumulated in doubles, the fraction divided by its power of ten, the
-    exponent applied by repeated products."""
-    sign, body = (-1.0, text[1:]) if text[:1] == "-" else (1.0, text.lstrip("+"))
-    if not body[:1].isdigit() and body[:1] not in ".eE":
-        return float(text)  # nan, inf: LightGBM's own spellings read as Python reads them
-    mantissa, _, exponent = body.replace("E", "e").partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    value = _digits(whole)
-    if fraction:
-        value += _digits(fraction) / _power_of_ten(len(fraction))
-    scale, negative = 1.0, exponent.startswith("-")
-    power = min(int(exponent.lstrip("+-") or 0), 308)
-    while power >= 50:
-        scale, power = scale * 1e50, power - 50
-    while power >= 8:
-        scale, power = scale * 1e8, power - 8
-    while power > 0:
-        scale, power = scale * 10.0, power - 1
-    return sign * (value / scale if negative else value * scale)
-
-
-def _digits(digits: str) -> float:
-    """value = value * 10 + digit, in doubles: exact, so the integer itself, up to 15 digits."""
-    if len(digits) <= 15:
-        return float(int(digits or 0))
-    value = 0.0
-    for digit in digits:
-        value = value * 10.0 + int(digit)
-    return value
-
-
-@functools.cache
-def _power_of_ten(n: int) -> float:
-    """`LightGBM::Common::Pow(10.0, n)`, its recursion (exact up to 10^22 anyway)."""
-
-    def power(base: float, n: int) -> float:
-        if n == 0:
-            return 1.0
-        if n % 2 == 0:
-            return power(base * base, n // 2)
-        if n % 3 == 0:
-            return power(base * base * base, n // 3)
-        return base * power(base, n - 1)
-
-    return power(10.0, n)
 
 
 def _leaf_path_sums(trees: _Trees) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
