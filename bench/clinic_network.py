@@ -239,31 +239,91 @@ def _seed(n_clinics: int, patients: int, jobs: int = 1) -> tuple[list, float]:
     return clinics, time.perf_counter() - start
 
 
-def _scoring(n_clinics: int) -> None:
+def _scoring(clinic_ids: list[int]) -> None:
     from predictions.models import BatchStatus, PredictionBatch
     from predictions.services import prediction_batch_start_scheduled
 
-    batches = prediction_batch_start_scheduled()
+    batches = prediction_batch_start_scheduled(clinic_ids=clinic_ids)
     statuses = Counter(PredictionBatch.objects.filter(pk__in=batches).values_list("status", flat=True))
-    if len(batches) != n_clinics or statuses[BatchStatus.SUCCEEDED] != n_clinics:
-        sys.exit(f"scoring: {len(batches)} batches for {n_clinics} clinics, ended {dict(statuses)}")
+    if len(batches) != len(clinic_ids) or statuses[BatchStatus.SUCCEEDED] != len(clinic_ids):
+        sys.exit(f"scoring: {len(batches)} batches for {len(clinic_ids)} clinics, ended {dict(statuses)}")
 
 
-def _dashboard(clinics: list) -> None:
+def _dashboard(clinic_ids: list[int]) -> None:
     from patients import dashboard
 
     codes = list(dashboard.RADAR_LABS)
-    for clinic in clinics:
-        dashboard.figure_refresh("population", clinic.pk, ())
-        dashboard.figure_refresh("medians", clinic.pk, codes)
+    for clinic_id in clinic_ids:
+        dashboard.figure_refresh("population", clinic_id, ())
+        dashboard.figure_refresh("medians", clinic_id, codes)
 
 
-def _drift(n_clinics: int) -> None:
+def _drift(clinic_ids: list[int]) -> None:
     from mltraining.services import drift_check_all_clinics
 
-    reports = drift_check_all_clinics()
-    if len(reports) != n_clinics:
-        sys.exit(f"drift: {len(reports)} reports for {n_clinics} clinics")
+    reports = drift_check_all_clinics(clinic_ids=clinic_ids)
+    if len(reports) != len(clinic_ids):
+        sys.exit(f"drift: {len(reports)} reports for {len(clinic_ids)} clinics")
+
+
+def _work(clinic_ids: list[int]) -> dict:
+    """The night's three kinds of work for these clinics, one after the other, each measured: wall s, CPU s (this
+    process and its database backend), resident memory before and at its peak (MB)."""
+    from predictions import services as prediction_services
+
+    work = {"scoring": _scoring, "dashboard": _dashboard, "drift": _drift}
+    row = {}
+    for kind in KINDS:
+        _rss_peak_reset()
+        before = _rss_mb("VmRSS")
+        backend = _backend()
+        start, cpu = time.perf_counter(), _cpu_seconds(backend)
+        work[kind](clinic_ids)
+        row[kind] = time.perf_counter() - start
+        if _backend() != backend:
+            sys.exit(f"{kind}: the database connection changed during the work; its CPU time would be lost")
+        row[f"{kind}_cpu"] = _cpu_seconds(backend) - cpu
+        row[f"{kind}_rss"] = (before, _rss_mb("VmHWM"))
+        if kind == "scoring":
+            row["models_cached"] = len(prediction_services._loaded)
+    return row
+
+
+def _work_part(part: int, parts: int) -> None:
+    """One of the `--work-jobs` processes (a worker): the work of the clinics i with i % parts == part, its
+    measurements printed as a JSON line."""
+    import json
+
+    from clinic.models import Clinic
+
+    ids = list(Clinic.objects.filter(slug__startswith="network-").order_by("pk").values_list("pk", flat=True))
+    print("WORK " + json.dumps(_work(ids[part::parts])), flush=True)
+
+
+def _work_jobs(jobs: int) -> dict:
+    """The work split over `jobs` processes at once, as a night's batches spread over workers: CPU summed, wall and
+    peak memory the largest of the processes'."""
+    import json
+    import subprocess
+
+    from django.db import connections
+
+    connections.close_all()
+    argv = [sys.executable, __file__, "--work-part"]
+    procs = [
+        subprocess.Popen([*argv, str(part), str(jobs)], stdout=subprocess.PIPE, text=True)  # noqa: S603
+        for part in range(jobs)
+    ]
+    outputs = [proc.communicate()[0] for proc in procs]
+    if any(proc.returncode for proc in procs):
+        sys.exit("work: a worker process failed")
+    parts = [json.loads(line[5:]) for out in outputs for line in out.splitlines() if line.startswith("WORK ")]
+    row = {"models_cached": max(p["models_cached"] for p in parts)}
+    for kind in KINDS:
+        row[kind] = max(p[kind] for p in parts)
+        row[f"{kind}_cpu"] = sum(p[f"{kind}_cpu"] for p in parts)
+        row[f"{kind}_rss"] = (max(p[f"{kind}_rss"][0] for p in parts), max(p[f"{kind}_rss"][1] for p in parts))
+    return row
 
 
 def _seeded(url: str, template: str, n_clinics: int, patients: int, keep: bool, jobs: int) -> tuple[list, float]:
@@ -286,7 +346,14 @@ def _seeded(url: str, template: str, n_clinics: int, patients: int, keep: bool, 
 
 
 def shape(
-    url: str, template: str, fields: dict, n_clinics: int, patients: int, keep: bool = False, jobs: int = 1
+    url: str,
+    template: str,
+    fields: dict,
+    n_clinics: int,
+    patients: int,
+    keep: bool = False,
+    jobs: int = 1,
+    work_jobs: int = 1,
 ) -> dict:
     from predictions import services as prediction_services
 
@@ -295,24 +362,11 @@ def shape(
     if len(clinics) != n_clinics:
         sys.exit(f"seed: {len(clinics)} clinics in the database, {n_clinics} asked for")
     _model_share(fields, clinics)
-    row = {"clinics": n_clinics, "patients": patients, "seed": seeded}
-    work = {"scoring": lambda: _scoring(n_clinics), "dashboard": lambda: _dashboard(clinics),
-            "drift": lambda: _drift(n_clinics)}  # fmt: skip
+    row = {"clinics": n_clinics, "patients": patients, "seed": seeded, "work_jobs": work_jobs}
+    row.update(_work([c.pk for c in clinics]) if work_jobs == 1 else _work_jobs(work_jobs))
     for kind in KINDS:
-        _rss_peak_reset()
-        before = _rss_mb("VmRSS")
-        backend = _backend()
-        start, cpu = time.perf_counter(), _cpu_seconds(backend)
-        work[kind]()
-        row[kind] = time.perf_counter() - start
-        if _backend() != backend:
-            sys.exit(f"{kind}: the database connection changed during the work; its CPU time would be lost")
-        row[f"{kind}_cpu"] = _cpu_seconds(backend) - cpu
-        row[f"{kind}_rss"] = (before, _rss_mb("VmHWM"))
-        if kind == "scoring":
-            row["models_cached"] = len(prediction_services._loaded)
         print(f"{n_clinics:>5} x {patients:>5}: {kind} {row[kind]:.1f} s (CPU {row[f'{kind}_cpu']:.1f} s), "
-              f"RSS {before:.0f} -> peak {row[f'{kind}_rss'][1]:.0f} MB", flush=True)  # fmt: skip
+              f"RSS {row[f'{kind}_rss'][0]:.0f} -> peak {row[f'{kind}_rss'][1]:.0f} MB", flush=True)  # fmt: skip
     return row
 
 
@@ -332,9 +386,11 @@ def _fit(rows: list[dict], kind: str) -> tuple[float, float]:
 
 def _report(rows: list[dict], load: tuple[float, float], quick: bool) -> str:
     lines = [
-        "Nightly work of a clinic network (`bench/clinic_network.py`) on PostgreSQL, everything in one process: "
-        "the batch chunks run in-process (Celery eager, no broker), so the peak memory is what one worker "
-        "process doing all of a night's chunks holds. Each shape is a fresh database; every clinic has an active "
+        "Nightly work of a clinic network (`bench/clinic_network.py`) on PostgreSQL, in one process or, where a "
+        "shape says so, split over several processes at once (`--work-jobs`: clinic i to process i mod J, as a "
+        "night's batches spread over workers; CPU summed over them, wall time and peak memory the largest "
+        "process's): the batch chunks run in-process (Celery eager, no broker), so the peak memory is what one worker "
+        "process doing its share of a night's chunks holds. Each shape is a fresh database; every clinic has an active "
         "model version pointing at one artifact (one model, trained once), loaded and prepared for explanations "
         "once per clinic as a worker does for each clinic's own model. One run per shape; each kind of work as "
         "wall seconds / CPU seconds (this process and its PostgreSQL backend: on a shared machine the wall time "
@@ -347,10 +403,11 @@ def _report(rows: list[dict], load: tuple[float, float], quick: bool) -> str:
     ]
     for r in rows:
         total = r["clinics"] * r["patients"]
+        shared = f" ({r['work_jobs']} processes)" if r.get("work_jobs", 1) > 1 else ""
         peaks = " / ".join(f"{r[f'{k}_rss'][1]:.0f}" for k in KINDS)
         work = " | ".join(f"{r[k]:.1f} / {r[f'{k}_cpu']:.1f}" for k in KINDS)
         lines.append(
-            f"| {r['clinics']:,} x {r['patients']:,} | {total:,} | {r['seed']:.0f} | {work} "
+            f"| {r['clinics']:,} x {r['patients']:,}{shared} | {total:,} | {r['seed']:.0f} | {work} "
             f"| {1000 * r['scoring_cpu'] / total:.2f} | {peaks} | {r['models_cached']:,} |"
         )
     fits = {kind: _fit(rows, kind) for kind in KINDS} if len(rows) >= 2 else {}
@@ -389,10 +446,16 @@ def main() -> None:
     parser.add_argument("--seed-only", action="store_true", help="seed and keep the shapes' databases, then stop")
     parser.add_argument("--seed-jobs", type=int, default=1, help="processes seeding clinics at once")
     parser.add_argument("--seed-part", type=int, nargs=4, help=argparse.SUPPRESS)  # one seeding process's share
+    parser.add_argument("--work-jobs", type=int, default=1, help="processes doing the nightly work at once")
+    parser.add_argument("--work-part", type=int, nargs=2, help=argparse.SUPPRESS)  # one worker process's share
     args = parser.parse_args()
     if args.seed_part:
         _setup()
         _seed_part(*args.seed_part)
+        return
+    if args.work_part:
+        _setup()
+        _work_part(*args.work_part)
         return
     clinics, patients = args.clinics or (QUICK if args.quick else DEFAULT)[0], args.patients or (
         QUICK if args.quick else DEFAULT)[1]  # fmt: skip
@@ -412,7 +475,7 @@ def main() -> None:
     fields = _model_train()
     print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
     rows = [
-        shape(url, template, fields, c, p, args.keep_seed, args.seed_jobs)
+        shape(url, template, fields, c, p, args.keep_seed, args.seed_jobs, args.work_jobs)
         for c, p in zip(clinics, patients, strict=True)
     ]
     body = _report(rows, (load_before, os.getloadavg()[0]), args.quick)
