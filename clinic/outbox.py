@@ -48,9 +48,26 @@ def outbox_send(*, task: str, args: list[Any] | None = None, once: bool = False)
     With `once`, the task is called with `message_id=<row id>` and must call `outbox_consume` in the transaction
     of its work, so that a message sent twice does its work once.
     """
-    message = OutboxMessage.objects.create(task=task, args=list(args or []), once=once)
+    # Written already leased to the sender after commit, so that sender needs no query to lease it, and a drain
+    # that runs between the commit and the send leaves it alone (it did so before, lost the race to lease it).
+    held_until = timezone.now() + LEASE
+    message = OutboxMessage.objects.create(task=task, args=list(args or []), once=once, leased_until=held_until)
+    message._held_until = held_until  # this process's own lease, not a lease read from the table
     transaction.on_commit(lambda: _send_all([message]))
     return message
+
+
+def _held(message: OutboxMessage) -> bool:
+    """This process leased the message when writing it, and the lease has time left for a send: a transaction
+    that took longer than half the lease to commit leases it again, as the drain does."""
+    held_until = getattr(message, "_held_until", None)
+    return held_until is not None and held_until - timezone.now() >= LEASE / 2
+
+
+def _release(messages: list[OutboxMessage]) -> None:
+    """Give back the leases this process took when writing messages it did not send: the next drain sends them."""
+    if held := [message.pk for message in messages if getattr(message, "_held_until", None)]:
+        OutboxMessage.objects.filter(pk__in=held, sent_at=None).update(leased_until=None)
 
 
 def outbox_consume(*, message_id: int | None) -> bool:
@@ -79,9 +96,12 @@ def outbox_unsent_count() -> int:
     return OutboxMessage.objects.filter(sent_at=None).count()
 
 
-def _lease(message_id: int) -> bool:
+def _lease(message_id: int, held_until: datetime.datetime | None = None) -> bool:
+    """Lease the message if nobody holds it (or if the lease is this process's own, `held_until`)."""
     now = timezone.now()
     free = Q(leased_until=None) | Q(leased_until__lt=now)
+    if held_until is not None:
+        free |= Q(leased_until=held_until)
     return bool(OutboxMessage.objects.filter(free, pk=message_id, sent_at=None).update(leased_until=now + LEASE))
 
 
@@ -98,13 +118,14 @@ def _send_all(messages: list[OutboxMessage]) -> int:
     Returns how many were sent. While the broker is known to be down (BROKER_RETRY_AFTER), nothing is tried."""
     global _broker_down_until
     if time.monotonic() < _broker_down_until and not current_app.conf.task_always_eager:
+        _release(messages)
         return 0
     sent = 0
     # Tasks run in this process (no broker: `make run`, tests): nothing to connect to.
     eager = current_app.conf.task_always_eager
     with contextlib.nullcontext() if eager else _connections().acquire(block=True) as connection:
-        for message in messages:
-            if not _lease(message.pk):
+        for index, message in enumerate(messages):
+            if not _held(message) and not _lease(message.pk, getattr(message, "_held_until", None)):
                 continue  # sent already, or another sender holds it
             try:
                 _send(message, connection)
@@ -116,6 +137,7 @@ def _send_all(messages: list[OutboxMessage]) -> int:
                     leased_until=None, attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
                 )
                 _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER
+                _release(messages[index + 1 :])
                 break
             OutboxMessage.objects.filter(pk=message.pk).update(sent_at=timezone.now(), attempts=F("attempts") + 1)
             sent += 1

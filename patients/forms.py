@@ -9,6 +9,7 @@ from crispy_forms.layout import Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from patients.catalog_data import AnalyteSpec, unit_label
 from patients.clinical import accepted_units
@@ -239,15 +240,23 @@ class PanelForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.specs = specs
         self.fields["effective_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
-        rows = []
         for spec in specs:
             self.fields[spec.code] = forms.FloatField(
                 label=spec.name, required=False, widget=forms.NumberInput(attrs={"step": "any"})
             )
             self.fields[f"{spec.code}__unit"] = _unit_field(spec)
-            rows.append(Row(Column(spec.code, css_class="col-8"), Column(f"{spec.code}__unit", css_class="col-4")))
-        self.helper = _helper("Record results")
-        self.helper.layout = Layout(Row(Column("effective_at", css_class="col-md-6")), *rows)
+
+    @cached_property
+    def helper(self) -> FormHelper:
+        """The layout, built when the form is drawn: a panel posted and saved is never drawn, and building the
+        layout's rows was a quarter of result entry's CPU time."""
+        rows = [
+            Row(Column(spec.code, css_class="col-8"), Column(f"{spec.code}__unit", css_class="col-4"))
+            for spec in self.specs
+        ]
+        helper = _helper("Record results")
+        helper.layout = Layout(Row(Column("effective_at", css_class="col-md-6")), *rows)
+        return helper
 
     def entries(self) -> list[ObservationInput]:
         """The filled-in values, keyed by analyte code so the service's errors map back to the fields."""

@@ -6,10 +6,12 @@ same port. Neither needs a Redis: the refusal is what an outage looks like to th
 
 import datetime
 import socket
+from unittest import mock
 
 import pytest
 from django.core.cache import caches
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -128,7 +130,8 @@ def test_a_message_another_sender_holds_is_not_sent_twice(patient_a, django_capt
     with django_capture_on_commit_callbacks(execute=False):
         prediction_request(patient_ids=[patient_a.pk])
     message = OutboxMessage.objects.get()
-    assert outbox._lease(message.pk)  # the sender after commit holds it, and has not marked it sent yet
+    assert message.leased_until > timezone.now()  # the sender after commit holds it from the moment it is written
+    assert not outbox._lease(message.pk)  # and has not marked it sent yet
 
     assert outbox.outbox_drain() == 0
     assert not Prediction.objects.exists()
@@ -137,6 +140,52 @@ def test_a_message_another_sender_holds_is_not_sent_twice(patient_a, django_capt
     OutboxMessage.objects.filter(pk=message.pk).update(leased_until=timezone.now() - datetime.timedelta(seconds=1))
     assert outbox.outbox_drain() == 1
     assert Prediction.objects.filter(patient=patient_a).count() == 1
+
+
+def test_the_sender_after_commit_sends_a_message_it_wrote_without_leasing_it_again(
+    patient_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        prediction_request(patient_ids=[patient_a.pk])
+    message = OutboxMessage.objects.get()
+
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "clinic_outboxmessage"')]
+    set_clauses = [sql.split(" WHERE ")[0] for sql in updates]
+    assert not [sql for sql in set_clauses if '"leased_until"' in sql]  # the lease was taken with the row
+    assert [sql for sql in set_clauses if '"sent_at"' in sql]  # then marked sent (the task, run here, consumed it)
+    message.refresh_from_db()
+    assert message.sent_at is not None
+
+
+def test_a_message_whose_transaction_outlasted_half_its_lease_is_leased_again_before_it_is_sent(
+    patient_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        prediction_request(patient_ids=[patient_a.pk])
+    message = OutboxMessage.objects.get()
+    later = timezone.now() + outbox.LEASE * 3 / 4
+
+    with mock.patch("clinic.outbox.timezone.now", return_value=later):
+        for callback in callbacks:
+            callback()
+
+    message.refresh_from_db()
+    assert message.sent_at == later
+    assert message.leased_until == later + outbox.LEASE  # leased again, over its own lease
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_written_while_the_broker_is_down_are_left_to_the_next_drain(broker_down, patient_a):
+    for _ in range(2):  # the first send is refused; the second is not tried while the broker is known down
+        with transaction.atomic():
+            prediction_request(patient_ids=[patient_a.pk])
+
+    assert outbox._broker_down_until > 0
+    assert list(OutboxMessage.objects.values_list("sent_at", "leased_until")) == [(None, None), (None, None)]
 
 
 def test_the_drain_forgets_messages_sent_a_week_ago_and_keeps_the_unsent(patient_a):
