@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -306,22 +306,58 @@ def patient_search(
     return patients.order_by(*PATIENT_ORDERINGS.get(ordering, PATIENT_ORDERINGS["name"]))
 
 
-def with_latest_flagged(patients: QuerySet[Patient], *, critical: bool = False) -> QuerySet[Patient]:
-    """Each patient of the list with `latest_flagged`: their latest values that are abnormal (or, for the critical
-    filter, critical), critical ones first, analytes in catalogue order. One query for the whole page, not one a
-    row, and the same rule as the filters: a value counts only while it is the analyte's latest. Only the columns the
-    list shows are read; the analyte comes from the process-wide catalog (`catalog().by_id[o.analyte_id]`)."""
-    newer = Observation.objects.filter(
-        patient_id=OuterRef("patient_id"), analyte_id=OuterRef("analyte_id"), effective_at__gt=OuterRef("effective_at")
+LIST_COLUMNS = ("pk", "family_name", "given_name", "mrn", "birth_date", "sex", "created_at")
+
+
+def patient_list_rows(*, user: User, **filters: Any) -> QuerySet:
+    """`patient_search`'s patients as the list shows them: only its columns, as named tuples (`row.mrn`), not
+    model instances, which cost more than the rest of a row's work."""
+    return patient_search(user=user, **filters).values_list(*LIST_COLUMNS, named=True)
+
+
+FlaggedValue = tuple[int, float, str]  # analyte id, value in the canonical unit, interpretation
+
+# Written out rather than built with the ORM: compiling the equivalent queryset (`_latest_flagged`'s rule, ordered
+# through the analyte) cost the patient list more CPU than the rest of its view. Same rule as the filters: current
+# (final) results only, and a value counts only while it is its analyte's latest.
+_LATEST_FLAGGED_SQL = """
+SELECT o.patient_id, o.analyte_id, o.value, o.interpretation
+FROM {observation} o INNER JOIN {analyte} a ON a.id = o.analyte_id
+WHERE o.patient_id IN ({patients}) AND o.status = %s AND o.interpretation IN ({flags})
+  AND NOT EXISTS (
+    SELECT 1 FROM {observation} n
+    WHERE n.patient_id = o.patient_id AND n.analyte_id = o.analyte_id AND n.status = %s
+      AND n.effective_at > o.effective_at
+  )
+ORDER BY CASE WHEN o.interpretation IN ({critical}) THEN 0 ELSE 1 END, a.sort_order, o.analyte_id, o.id DESC
+"""
+
+
+def latest_flagged_values(*, patient_ids: list[int], critical: bool = False) -> dict[int, list[FlaggedValue]]:
+    """The list's flagged cell for a page of patients (the caller scoped the ids): each patient's latest values that
+    are abnormal (or, for the critical filter, critical), critical ones first, analytes in catalogue order, one value
+    an analyte (two at the same latest time: the first in that order, the more severe, then the last entered). One
+    query for the whole page; the analyte's name and limits come from the process-wide catalog."""
+    if not patient_ids:
+        return {}
+    flags = CRITICAL if critical else ABNORMAL
+    sql = _LATEST_FLAGGED_SQL.format(
+        observation=connection.ops.quote_name(Observation._meta.db_table),
+        analyte=connection.ops.quote_name(Observation._meta.get_field("analyte").related_model._meta.db_table),
+        patients=", ".join(["%s"] * len(patient_ids)),
+        flags=", ".join(["%s"] * len(flags)),
+        critical=", ".join(["%s"] * len(CRITICAL)),
     )
-    flagged = (
-        Observation.objects.filter(interpretation__in=CRITICAL if critical else ABNORMAL)
-        .exclude(Exists(newer))
-        .only("patient_id", "analyte_id", "value", "interpretation")
-        .annotate(severity=Case(When(interpretation__in=CRITICAL, then=Value(0)), default=Value(1)))
-        .order_by("severity", "analyte__sort_order", "analyte_id", "-id")
-    )
-    return patients.prefetch_related(Prefetch("observations", queryset=flagged, to_attr="latest_flagged"))
+    params = [*patient_ids, ObservationStatus.FINAL.value, *flags, ObservationStatus.FINAL.value, *CRITICAL]
+    flagged: dict[int, list[FlaggedValue]] = defaultdict(list)
+    seen: set[tuple[int, int]] = set()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for patient_id, analyte_id, value, interpretation in cursor.fetchall():
+            if (patient_id, analyte_id) not in seen:
+                seen.add((patient_id, analyte_id))
+                flagged[patient_id].append((analyte_id, value, interpretation))
+    return flagged
 
 
 def critical_patient_counts(*, user: User) -> dict[str, int]:

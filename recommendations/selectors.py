@@ -41,13 +41,6 @@ def _items() -> Prefetch:
     return Prefetch("items", queryset=items.order_by("position"))
 
 
-def _waiting_items() -> Prefetch:
-    """As `rec.waiting`: the items still to review besides the headline, with only what the queue page shows."""
-    waiting = RecommendationItem.objects.filter(status=ItemStatus.PENDING, is_headline=False).select_related("advice")
-    shown = waiting.only("recommendation_id", "pinned", "advice__title").order_by("position")
-    return Prefetch("items", queryset=shown, to_attr="waiting")
-
-
 def _clinic_scope(user: User) -> Q:
     return Q() if user.is_superuser else Q(clinic_id=user.clinic_id)
 
@@ -82,12 +75,29 @@ def review_queue_for(*, user: User, filters: QueueFilters = QueueFilters()) -> Q
     return _queue(user, filters).prefetch_related(_items())
 
 
-def review_queue_page_for(*, user: User, filters: QueueFilters = QueueFilters()) -> QuerySet[Recommendation]:
-    """The same queue for the portal's page: each recommendation with `waiting`, its pending items besides the
-    headline, and of those only what the page shows; of each recommendation and its patient too (no rationale)."""
-    shown = ("patient_id", "headline", "severity", "created_at", "patient__given_name", "patient__family_name",
-             "patient__mrn")  # fmt: skip
-    return _queue(user, filters).only(*shown).prefetch_related(_waiting_items())
+QUEUE_COLUMNS = ("pk", "patient_id", "headline", "severity", "created_at", "patient__given_name",
+                 "patient__family_name", "patient__mrn")  # fmt: skip
+
+
+def review_queue_page_for(*, user: User, filters: QueueFilters = QueueFilters()) -> QuerySet:
+    """The same queue for the portal's page, with only the columns it shows, as named tuples (`rec.patient__mrn`):
+    model instances of each recommendation and its patient cost more than the rest of a row's work. The items
+    waiting in each come from `waiting_items_of`, for the page's recommendations."""
+    return _queue(user, filters).values_list(*QUEUE_COLUMNS, named=True)
+
+
+def waiting_items_of(*, recommendation_ids: list[int]) -> dict[int, list[tuple]]:
+    """The items still to review besides the headline of each of these recommendations (the caller scoped the ids,
+    a queue page's), in their order, each as a named tuple (`pk`, `pinned`, `advice__title`): one query for the page."""
+    items = RecommendationItem.objects.filter(
+        recommendation_id__in=recommendation_ids, status=ItemStatus.PENDING, is_headline=False
+    )
+    waiting: dict[int, list[tuple]] = {pk: [] for pk in recommendation_ids}
+    if recommendation_ids:
+        rows = items.order_by("position").values_list("recommendation_id", "pk", "pinned", "advice__title", named=True)
+        for item in rows:
+            waiting[item.recommendation_id].append(item)
+    return waiting
 
 
 def _queue(user: User, filters: QueueFilters) -> QuerySet[Recommendation]:

@@ -4,6 +4,7 @@ through one service call."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -65,7 +66,8 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     queue = selectors.review_queue_page_for(user=request.user, filters=filters)
     page = Paginator(queue, PAGE_SIZE).get_page(request.GET.get("page"))
     selectors.review_queue_read(user=request.user, page_number=page.number, rows=page, filters=filters)
-    rows = [{"rec": rec, "badge": SEVERITY_BADGES.get(rec.severity, ""), "waiting": rec.waiting} for rec in page]
+    waiting = selectors.waiting_items_of(recommendation_ids=[rec.pk for rec in page])
+    rows = [{"rec": rec, "badge": SEVERITY_BADGES.get(rec.severity, ""), "waiting": waiting[rec.pk]} for rec in page]
     kept = {key: value for key, value in filters.__dict__.items() if value not in ("", None)}
     context = {
         "page": page,
@@ -92,32 +94,40 @@ QUEUE_ROW = (
     '<td><a class="btn btn-sm btn-primary" href="{}">Review</a></td>'
     "</tr>"
 )
+HEADLINE_LABELS = dict(Headline.choices)
+SEVERITY_LABELS = dict(Severity.choices)
 
 
 def _queue_rows(rows: list[dict[str, Any]]) -> SafeString:
     """The queue's table rows, escaped as a template would: built here, as the admin builds its changelist rows,
     because a template loop's tags and filters cost about 0.1 ms a row, a large share of the page's own work
-    (bench/README.md). The two addresses of a row are reversed once for the page, not twice a row."""
+    (bench/README.md). The two addresses of a row are reversed once for the page, not twice a row, and the clinic's
+    time zone looked up once."""
     patient_url = reverse("patients:detail", args=[0]).removesuffix("0/")  # ".../patients/" + "<pk>/"
     review_url = reverse("recommendations:review", args=[0]).removesuffix("0/")
-    return format_html_join("\n", QUEUE_ROW, (_queue_cells(row, patient_url, review_url) for row in rows))
+    zone, now = timezone.get_current_timezone(), timezone.now()
+    return format_html_join("\n", QUEUE_ROW, (_queue_cells(row, patient_url, review_url, zone, now) for row in rows))
 
 
-def _queue_cells(row: dict[str, Any], patient_url: str, review_url: str) -> tuple[Any, ...]:
-    rec, patient = row["rec"], row["rec"].patient
+def _queue_cells(
+    row: dict[str, Any], patient_url: str, review_url: str, zone: datetime.tzinfo, now: datetime.datetime
+) -> tuple[Any, ...]:
+    rec = row["rec"]
+    name = f"{rec.patient__given_name} {rec.patient__family_name}"  # as `Patient.full_name`
+    headline = HEADLINE_LABELS.get(rec.headline, rec.headline)
     waiting = format_html_join(
         "",
         '<span class="d-block">{}</span>',
-        ((format_html("<strong>{}</strong>", item.advice.title) if item.pinned else item.advice.title,)
+        ((format_html("<strong>{}</strong>", item.advice__title) if item.pinned else item.advice__title,)
          for item in row["waiting"]),
     )  # fmt: skip
     return (
-        rec.pk, patient.full_name,
-        f"{patient_url}{rec.patient_id}/", patient.full_name, patient.mrn,
-        rec.get_headline_display(),
-        row["badge"], rec.get_severity_display(),
-        waiting or rec.get_headline_display(),  # nothing waiting besides the headline
-        f"{timezone.localtime(rec.created_at):%Y-%m-%d %H:%M}", timesince(rec.created_at),
+        rec.pk, name,
+        f"{patient_url}{rec.patient_id}/", name, rec.patient__mrn,
+        headline,
+        row["badge"], SEVERITY_LABELS.get(rec.severity, rec.severity),
+        waiting or headline,  # nothing waiting besides the headline
+        f"{rec.created_at.astimezone(zone):%Y-%m-%d %H:%M}", timesince(rec.created_at, now),
         f"{review_url}{rec.pk}/",
     )  # fmt: skip
 
@@ -126,7 +136,12 @@ def _queue_cells(row: dict[str, Any], patient_url: str, review_url: str) -> tupl
 def recommendation_review(request: HttpRequest, pk: int) -> HttpResponse:
     recommendation = selectors.recommendation_get_for_review(user=request.user, pk=pk)
     evidence = selectors.review_evidence_for(recommendation=recommendation)
-    rows = [{**row, "evidence": evidence[row["item"].pk]} for row in _item_rows(recommendation.items.all())]
+    # ".../items/", reversed once a page: an item's forms post to <pk>/approve/, <pk>/reject/, <pk>/edit/, ...
+    items_url = reverse("recommendations:item_approve", args=[0]).removesuffix("0/approve/")
+    rows = [
+        {**row, "evidence": evidence[row["item"].pk], "action": f"{items_url}{row['item'].pk}/"}
+        for row in _item_rows(recommendation.items.all())
+    ]
     context = {
         "rec": recommendation,
         "predicted": _model_summary(recommendation),

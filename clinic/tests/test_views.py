@@ -184,7 +184,7 @@ def test_clinical_staff_see_how_many_patients_have_a_critical_latest_result_and_
         "2 patients with a latest result in a critical range, 2 with a critical result not yet acknowledged by a "
         "doctor. Show them"
     )
-    assert {patient for patient, _age in client.get(links[0]).context["rows"]} == {waiting, acknowledged}
+    assert {patient.pk for patient, _age in client.get(links[0]).context["rows"]} == {waiting.pk, acknowledged.pk}
     critical_results_acknowledge(patient=waiting, by=users_by_role[Role.DOCTOR])
     critical_results_acknowledge(patient=recovered, by=users_by_role[Role.DOCTOR])
     assert home_line(client, "home-critical")[0] == (

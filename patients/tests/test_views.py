@@ -22,6 +22,7 @@ from patients.services import (
     condition_record,
     critical_results_acknowledge,
     medication_add,
+    observation_amend,
     observations_record,
 )
 from patients.tests.factories import PatientFactory
@@ -434,6 +435,22 @@ def test_the_critical_filter_says_which_values_are_critical(client, doctor_a, re
         "Young, Yara": '<span class="text-danger fw-semibold">Potassium 2.0 mmol/L critically low</span>'
     }
     assert "Critical values</th>" in html
+
+
+def test_the_list_reads_final_values_only_a_withdrawn_one_neither_shown_nor_hiding_the_one_before(
+    client, doctor_a, registry
+):
+    """The flagged cell's query is written out (`latest_flagged_values`): it must keep the rule of the default
+    manager, final results only, both for the values shown and for the newer value that hides an older one."""
+    later = WHEN + datetime.timedelta(days=1)
+    withdrawn = record(registry["old"], doctor_a, when=later, potassium=7.0, glucose=5.0)  # over its glucose 8.0
+    for observation in withdrawn:
+        observation_amend(observation=observation, by=doctor_a, reason="another patient's results")
+    client.force_login(doctor_a)
+
+    cells = flagged_cells(client.get(page_url("list")).content.decode())
+
+    assert cells["Old, Otto"] == '<span class="text-warning-emphasis">Glucose (fasting) 8.0 mmol/L high</span>'
 
 
 # --- detail --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from recommendations import services
 from recommendations.generation import recommendations_generate
-from recommendations.models import FeedbackEvent, ItemStatus, Recommendation, RecommendationItem
+from recommendations.models import Category, FeedbackEvent, ItemStatus, Recommendation, RecommendationItem
 from recommendations.tests.factories import prediction_for
 from recommendations.views import SEVERITY_BADGES
 
@@ -124,6 +124,20 @@ def test_the_queue_filters_by_severity_and_ignores_malformed_parameters(client, 
     assert mild.pk not in [row["rec"].pk for row in strict.context["rows"]]
     assert malformed.status_code == 200
     assert mild.pk in [row["rec"].pk for row in malformed.context["rows"]]
+
+
+def test_the_queue_filters_by_the_category_of_a_pending_item_and_lists_each_patient_once(client, doctor_a, clinic_a):
+    rec = _recommendations(clinic_a, 1, hba1c=7.2, ldl=5.5, hemoglobin=9.0)[0]
+    pending = list(rec.items.filter(status=ItemStatus.PENDING).values_list("advice__category", flat=True))
+    most = max(set(pending), key=pending.count)  # several items of it, when any category has several
+    absent = next(category for category in Category.values if category not in pending)
+    client.force_login(doctor_a)
+
+    listed = client.get(reverse("recommendations:queue"), {"category": most}).context["rows"]
+    other = client.get(reverse("recommendations:queue"), {"category": absent}).context["rows"]
+
+    assert [row["rec"].pk for row in listed] == [rec.pk]
+    assert other == []
 
 
 def test_the_queue_runs_the_same_queries_for_3_or_20_patients(client, doctor_a, clinic_a):
