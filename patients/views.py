@@ -290,12 +290,12 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_read(user=request.user, pk=pk)
     if roles.is_patient(request.user):  # a patient's own record: their results in plain words
         return portal.results_page(request, patient)
-    by_panel = selectors.latest_by_panel(patient=patient)
+    results = selectors.patient_results(patient=patient)
+    by_panel, series, apart = results.by_panel, results.series, results.apart
     latest = [observation for _key, _label, observations in by_panel for observation in observations]
     radar = _radar(request.user, patient, latest)
     if radar is not None and (csv := download(request, [radar], prefix=f"patient-{patient.pk}")) is not None:
         return csv
-    series = selectors.observation_series(patient=patient)
     can_correct = roles.can_enter_results(request.user)
     panels = []
     for key, label, observations in by_panel:
@@ -309,7 +309,6 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     measured = {o.analyte.code: o.effective_at for o in latest}
     risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
-    apart = selectors.observations_apart(patient=patient)
     banner = _critical_banner(patient, latest, critical, apart.critical_waiting) if risk is not None else []
     critical_waiting = sum(not row.acknowledged for row in banner)
     context = {
