@@ -193,7 +193,9 @@ CORRECT_LINK = '<td><a class="small" href="{}" aria-label="Correct or withdraw {
 
 def _result_rows(patient: Patient, rows: list[ResultRow], can_correct: bool) -> SafeString:
     """A panel's table rows on the patient page, escaped as a template would: built here, as the list's rows are
-    (`_patient_rows`), because the template loop's tags and filters were a large share of the page's own work."""
+    (`_patient_rows`), because the template loop's tags and filters were a large share of the page's own work. The
+    correction link is reversed once for the page, not once a row."""
+    amend = reverse("patients:observation_amend", args=[patient.pk, 0]).removesuffix("/0/amend/")  # ".../results"
     return format_html_join(
         "\n",
         RESULT_ROW,
@@ -209,8 +211,7 @@ def _result_rows(patient: Patient, rows: list[ResultRow], can_correct: bool) -> 
                 row.reference,
                 timezone.localtime(row.effective_at).strftime("%Y-%m-%d %H:%M"),
                 format_html(OUT_OF_DATE, row.out_of_date, row.out_of_date) if row.out_of_date else "",
-                format_html(CORRECT_LINK, reverse("patients:observation_amend", args=[patient.pk, row.pk]), row.name,
-                            row.value) if can_correct else "",
+                format_html(CORRECT_LINK, f"{amend}/{row.pk}/amend/", row.name, row.value) if can_correct else "",
             )
             for row in rows
         ),
