@@ -110,13 +110,14 @@ def _analyte_catalog(request):
         return
     from django.apps import apps
 
-    from patients.catalog import catalog, catalog_clear, catalog_sync
+    from patients.catalog import analyte_rows, catalog, catalog_clear, catalog_sync
     from patients.models import Analyte
 
     if not Analyte.objects.exists():
         catalog_sync(apps)
         catalog_clear()
-        catalog()  # loaded now, as a running process has it, not inside a test that counts its queries
+    catalog()  # loaded now, as a running process has it, not inside a test that counts its queries
+    analyte_rows()
 
     from recommendations.catalog import advice_sync
     from recommendations.models import AdviceItem

@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 from patients.catalog_data import ANALYTES, SOURCES, AnalyteSpec, RefRange, UnitConversion
+
+if TYPE_CHECKING:
+    from patients.models import Analyte
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,19 @@ def catalog_of(specs: Iterable[AnalyteSpec], *, ids: dict[str, int] | None = Non
     return Catalog(by_code=by_code, ids=ids or {}, by_loinc=by_loinc, by_name=by_name)
 
 
+@cache
+def analyte_rows() -> dict[int, Analyte]:
+    """The analyte rows by id, loaded once per process like `catalog()` and for the same reason: a page that reads
+    many observations attaches these to them instead of joining the table on every read. Shared: read, never
+    change them."""
+    from patients.models import Analyte
+
+    return Analyte.objects.in_bulk()
+
+
 def catalog_clear() -> None:
     catalog.cache_clear()
+    analyte_rows.cache_clear()
 
 
 def catalog_sync(apps) -> None:

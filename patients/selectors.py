@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import Any
 
 import pandas as pd
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django.http import Http404
@@ -27,7 +27,7 @@ from psycopg.sql import SQL, Literal
 from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import User
-from patients.catalog import catalog
+from patients.catalog import analyte_rows, catalog, catalog_clear
 from patients.clinical import CRITICAL_LABELS, Range, age_on, critical_excess, critical_text, reference_range
 from patients.models import (
     IMPORTED_CONDITION_SOURCES,
@@ -496,6 +496,90 @@ def observation_series(*, patient: Patient) -> dict[str, list[tuple[datetime.dat
     for code, effective_at, value, flag in rows:
         series[code].append((effective_at, value, flag))
     return dict(series)
+
+
+@dataclass(frozen=True)
+class PatientResults:
+    """A patient's results as the patient page shows them: what `latest_by_panel`, `observation_series` and
+    `observations_apart` return, from one read of the patient's rows."""
+
+    by_panel: list[tuple[str, str, list[Observation]]]
+    series: dict[str, list[tuple[datetime.datetime, float, str]]]
+    apart: ResultsApart
+
+
+OBSERVATION_COLUMNS = tuple(field.attname for field in Observation._meta.concrete_fields)
+_AT, _ID, _ANALYTE, _VALUE, _FLAG, _STATUS, _ACKNOWLEDGED_AT = (
+    OBSERVATION_COLUMNS.index(name)
+    for name in ("effective_at", "id", "analyte_id", "value", "interpretation", "status", "acknowledged_at")
+)
+
+
+def patient_results(*, patient: Patient) -> PatientResults:
+    """One query of plain rows, every status, oldest first, instead of three of model rows (the latest with an
+    anti-join, the trend series, and the results apart): rows become model instances only where the page needs
+    them, with the process's analyte rows (`analyte_rows`) and, when any of them names a clinician, one more query
+    for those users."""
+    rows = list(
+        Observation.all_objects.filter(patient=patient).order_by("effective_at", "id").values_list(*OBSERVATION_COLUMNS)
+    )
+    analytes = analyte_rows()
+    if any(row[_ANALYTE] not in analytes for row in rows):  # an analyte added since this process loaded them
+        catalog_clear()
+        analytes = analyte_rows()
+    series: dict[str, list[tuple[datetime.datetime, float, str]]] = defaultdict(list)
+    newest: dict[int, tuple] = {}
+    apart: list[tuple] = []
+    for row in rows:
+        if row[_STATUS] != ObservationStatus.FINAL:
+            apart.append(row)
+            continue
+        series[analytes[row[_ANALYTE]].code].append((row[_AT], row[_VALUE], row[_FLAG]))
+        newest[row[_ANALYTE]] = row  # oldest first: the last is the latest, of two at one time the last entered
+        if row[_FLAG] in CRITICAL and row[_ACKNOWLEDGED_AT] is None:
+            apart.append(row)
+    latest_rows = sorted(newest.values(), key=lambda row: (analytes[row[_ANALYTE]].sort_order, -row[_ID]))
+    observations = _observations([*latest_rows, *apart], analytes, {row[_ID]: row for row in rows})
+    latest = observations[: len(latest_rows)]
+    shown_apart = observations[len(latest_rows) :]
+    grouped: dict[str, list[Observation]] = defaultdict(list)
+    for observation in latest:
+        grouped[observation.analyte.panel].append(observation)
+    newest_first = sorted(shown_apart, key=lambda o: (o.effective_at, o.pk), reverse=True)
+    amended = [o for o in shown_apart if o.status not in (ObservationStatus.PRELIMINARY, ObservationStatus.FINAL)]
+    # newest change first, as PostgreSQL orders "-amended_at" (a row without one first)
+    amended.sort(
+        key=lambda o: (o.amended_at is None, o.amended_at or o.effective_at, o.effective_at, o.pk), reverse=True
+    )
+    return PatientResults(
+        by_panel=[(key, label, grouped[key]) for key, label in PANELS if grouped.get(key)],
+        series=dict(series),
+        apart=ResultsApart(
+            preliminary=[o for o in newest_first if o.status == ObservationStatus.PRELIMINARY],
+            amended=amended,
+            critical_waiting=_most_severe_first([o for o in newest_first if o.status == ObservationStatus.FINAL]),
+        ),
+    )
+
+
+def _observations(rows: list[tuple], analytes: dict[int, Any], by_id: dict[int, tuple]) -> list[Observation]:
+    """Model instances of these rows, with their analyte, the clinicians they name (one query, only when any does)
+    and the correction that replaced them (from `by_id`, the patient's rows, so no query)."""
+    observations = [Observation.from_db(DEFAULT_DB_ALIAS, OBSERVATION_COLUMNS, row) for row in rows]
+    users = {o.acknowledged_by_id for o in observations} | {o.amended_by_id for o in observations}
+    users.discard(None)
+    by_pk = User.objects.in_bulk(users) if users else {}
+    for observation in observations:
+        observation.analyte = analytes[observation.analyte_id]
+        if observation.acknowledged_by_id is not None:
+            observation.acknowledged_by = by_pk[observation.acknowledged_by_id]
+        if observation.amended_by_id is not None:
+            observation.amended_by = by_pk[observation.amended_by_id]
+        replacement = by_id.get(observation.replaced_by_id)
+        if replacement is not None:
+            observation.replaced_by = Observation.from_db(DEFAULT_DB_ALIAS, OBSERVATION_COLUMNS, replacement)
+            observation.replaced_by.analyte = analytes[replacement[_ANALYTE]]
+    return observations
 
 
 def observation_history(*, patient: Patient, codes: list[str]) -> list[Observation]:

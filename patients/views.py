@@ -191,7 +191,9 @@ CORRECT_LINK = '<td><a class="small" href="{}" aria-label="Correct or withdraw {
 
 def _result_rows(patient: Patient, rows: list[ResultRow], can_correct: bool) -> SafeString:
     """A panel's table rows on the patient page, escaped as a template would: built here, as the list's rows are
-    (`_patient_rows`), because the template loop's tags and filters were a large share of the page's own work."""
+    (`_patient_rows`), because the template loop's tags and filters were a large share of the page's own work. The
+    correction link is reversed once for the page, not once a row."""
+    amend = reverse("patients:observation_amend", args=[patient.pk, 0]).removesuffix("/0/amend/")  # ".../results"
     return format_html_join(
         "\n",
         RESULT_ROW,
@@ -207,8 +209,7 @@ def _result_rows(patient: Patient, rows: list[ResultRow], can_correct: bool) -> 
                 row.reference,
                 timezone.localtime(row.effective_at).strftime("%Y-%m-%d %H:%M"),
                 format_html(OUT_OF_DATE, row.out_of_date, row.out_of_date) if row.out_of_date else "",
-                format_html(CORRECT_LINK, reverse("patients:observation_amend", args=[patient.pk, row.pk]), row.name,
-                            row.value) if can_correct else "",
+                format_html(CORRECT_LINK, f"{amend}/{row.pk}/amend/", row.name, row.value) if can_correct else "",
             )
             for row in rows
         ),
@@ -288,12 +289,12 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_read(user=request.user, pk=pk)
     if roles.is_patient(request.user):  # a patient's own record: their results in plain words
         return portal.results_page(request, patient)
-    by_panel = selectors.latest_by_panel(patient=patient)
+    results = selectors.patient_results(patient=patient)
+    by_panel, series, apart = results.by_panel, results.series, results.apart
     latest = [observation for _key, _label, observations in by_panel for observation in observations]
     radar = _radar(request.user, patient, latest)
     if radar is not None and (csv := download(request, [radar], prefix=f"patient-{patient.pk}")) is not None:
         return csv
-    series = selectors.observation_series(patient=patient)
     can_correct = roles.can_enter_results(request.user)
     panels = []
     for key, label, observations in by_panel:
@@ -307,7 +308,6 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     measured = {o.analyte.code: o.effective_at for o in latest}
     risk = risk_card(user=request.user, patient=patient, critical=critical_names, measured=measured)  # None: a patient
     advice = advice_card(user=request.user, patient=patient)  # approved items only for the patient
-    apart = selectors.observations_apart(patient=patient)
     banner = _critical_banner(patient, latest, critical, apart.critical_waiting) if risk is not None else []
     critical_waiting = sum(not row.acknowledged for row in banner)
     context = {

@@ -9,8 +9,15 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent
 from patients.models import Observation, ObservationStatus, Sex
-from patients.selectors import clinical_records, observation_frame_for_patients
-from patients.services import ObservationInput, observation_amend, observations_record
+from patients.selectors import (
+    clinical_records,
+    latest_by_panel,
+    observation_frame_for_patients,
+    observation_series,
+    observations_apart,
+    patient_results,
+)
+from patients.services import ObservationInput, critical_results_acknowledge, observation_amend, observations_record
 from patients.tests.factories import PatientFactory
 from predictions.models import Prediction
 from recommendations.models import Recommendation
@@ -208,3 +215,48 @@ def test_the_results_table_links_each_result_to_its_correction_for_those_who_ent
     assert link in detail(client, own)
     client.force_login(patient_user_a)
     assert link not in detail(client, own)
+
+
+def _shown(observations):
+    return [
+        (o.pk, o.analyte.code, o.status, o.acknowledged_by, o.amended_by, o.replaced_by and o.replaced_by.value)
+        for o in observations
+    ]
+
+
+def test_the_patient_page_reads_in_one_query_what_the_three_result_selectors_read(
+    staff_a, doctor_a, patient_a, django_assert_max_num_queries
+):
+    [old_critical] = record(patient_a, staff_a, when=EARLIER, potassium=6.9)
+    record(patient_a, staff_a, when=EARLIER, sodium=118.0)
+    critical_results_acknowledge(patient=patient_a, by=doctor_a, note="called")  # both critical values above
+    record(patient_a, staff_a, potassium=4.1)
+    record(patient_a, staff_a, when=EARLIER - datetime.timedelta(days=1), potassium=7.2)  # waiting, behind 4.1
+    record(patient_a, staff_a, when=EARLIER - datetime.timedelta(days=1), sodium=170.0)  # waiting, behind 118
+    record(patient_a, staff_a, glucose=5.0)
+    record(patient_a, staff_a, glucose=6.0)  # two at one time: the last entered is the latest
+    [typo] = record(patient_a, staff_a, when=EARLIER, ldl=9.9)
+    observation_amend(observation=typo, by=staff_a, reason="typed 9.9 for 3.3", value=3.3, unit="mmol/L")
+    [wrong] = record(patient_a, staff_a, when=EARLIER, hdl=1.1)
+    observation_amend(observation=wrong, by=staff_a, reason="another patient's")
+    Observation.all_objects.create(
+        patient=patient_a, analyte=old_critical.analyte, value=5.0, entered_value=5.0, entered_unit="mmol/L",
+        effective_at=WHEN + datetime.timedelta(minutes=1), source="hl7", status=ObservationStatus.PRELIMINARY,
+    )  # fmt: skip
+
+    with django_assert_max_num_queries(2):  # the rows, and the clinicians they name
+        results = patient_results(patient=patient_a)
+
+    assert [(key, _shown(rows)) for key, _label, rows in results.by_panel] == [
+        (key, _shown(rows)) for key, _label, rows in latest_by_panel(patient=patient_a)
+    ]
+    assert results.series == observation_series(patient=patient_a)
+    apart = observations_apart(patient=patient_a)
+    assert _shown(results.apart.preliminary) == _shown(apart.preliminary)
+    assert _shown(results.apart.amended) == _shown(apart.amended)
+    assert _shown(results.apart.critical_waiting) == _shown(apart.critical_waiting)
+    assert len(results.apart.critical_waiting) == 2  # the case is there: 7.2 and 170, each behind a later value
+    assert len(results.apart.amended) == 2
+    assert [o.acknowledged_by for _k, _l, rows in results.by_panel for o in rows if o.analyte.code == "sodium"] == [
+        doctor_a
+    ]

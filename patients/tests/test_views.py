@@ -647,13 +647,14 @@ def test_the_detail_runs_the_same_queries_for_3_or_30_results(client, doctor_a, 
     client.force_login(doctor_a)
     client.get(page_url("detail", few))  # warm up: session activity and the analyte catalog
 
-    # the session (unless read from Redis), the user with their clinic, patient, audit row, latest, series (the
-    # wearable means too), conditions, medications, allergies, the last 10 predictions with their model version
-    # (predictions.views.risk_card), the latest recommendation (recommendations.views.advice_card; its items only
-    # when there is one; the flow view reuses both), the preliminary, corrected and withdrawn results with the
-    # critical values not yet acknowledged whatever their time (the banner) in one query; and, every few minutes
-    # per process, the clinic's medians for the radar (clinical roles)
-    queries = 10 + session_read_queries() + audit_write_queries()
+    # the session (unless read from Redis), the user with their clinic, patient, audit row, every result of the
+    # patient in one query (the latest, the series with the wearable means, the preliminary, corrected and
+    # withdrawn results, the critical values not yet acknowledged whatever their time: selectors.patient_results;
+    # the clinicians who acknowledged or corrected one only when any did), conditions, medications, allergies, the
+    # last 10 predictions with their model version (predictions.views.risk_card), the latest recommendation
+    # (recommendations.views.advice_card; its items only when there is one; the flow view reuses both); and, every
+    # few minutes per process, the clinic's medians for the radar (clinical roles)
+    queries = 8 + session_read_queries() + audit_write_queries()
     with django_assert_num_queries(queries):
         client.get(page_url("detail", few))
     dashboard_caches_forget()
