@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
@@ -33,6 +34,21 @@ from recommendations.forms import ProtocolForm
 from recommendations.models import OFFERED_OVERRIDE_REASONS, Category, Headline, ItemStatus, Recommendation, Severity
 
 PAGE_SIZE = 25
+
+
+class _CountedPaginator(Paginator):
+    """Pages of `rows` counted on `counted`, the same rows without the columns they show: the count of the queue's
+    named tuples would keep their join to the patients, which the count of its recommendations drops."""
+
+    def __init__(self, rows, per_page: int, *, counted) -> None:
+        super().__init__(rows, per_page)
+        self.counted = counted
+
+    @cached_property
+    def count(self) -> int:
+        return self.counted.count()
+
+
 SEVERITY_BADGES = {0: "text-bg-light", 1: "text-bg-info", 2: "text-bg-warning", 3: "text-bg-danger",
                    4: "text-bg-dark"}  # fmt: skip
 STATUS_BADGES = {"pending": "text-bg-secondary", "approved": "text-bg-success", "rejected": "text-bg-danger",
@@ -64,7 +80,8 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only doctors review advice.")
     filters = selectors.QueueFilters.parse(request.GET)
     queue = selectors.review_queue_page_for(user=request.user, filters=filters)
-    page = Paginator(queue, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _CountedPaginator(queue, PAGE_SIZE, counted=selectors.review_queue_for(user=request.user, filters=filters))
+    page = page.get_page(request.GET.get("page"))
     selectors.review_queue_read(user=request.user, page_number=page.number, rows=page, filters=filters)
     waiting = selectors.waiting_items_of(recommendation_ids=[rec.pk for rec in page])
     rows = [{"rec": rec, "badge": SEVERITY_BADGES.get(rec.severity, ""), "waiting": waiting[rec.pk]} for rec in page]
