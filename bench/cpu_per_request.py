@@ -298,6 +298,7 @@ def main() -> None:
     from clinic.models import Clinic, User
     from patients.models import Patient
 
+    call_command("migrate", verbosity=0)  # a new database has no tables to ask for the demo clinic
     clinic = Clinic.objects.filter(slug="demo").first()
     seeded = Patient.objects.filter(clinic=clinic).exclude(mrn__startswith=clinic_day.ENTRY_MRN)
     if clinic is None or seeded.count() != args.patients:
