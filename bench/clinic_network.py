@@ -40,6 +40,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 from results import machine_summary, write_section  # noqa: E402
 
 KINDS = ("scoring", "dashboard", "drift")
+PROGRESS_EVERY = 50  # clinics: a line on stderr after each group
 TRAIN_PATIENTS = 2000
 FIXED_COST_BOUND_MS = 250  # per clinic, all nightly work together: 1,000 clinics' fixed costs within about 4 min
 # What fits in half an hour on a shared 2-core machine; the target's shapes (10 x 5,000, 100 x 500, 1,000 x 50,
@@ -278,7 +279,11 @@ def _work(clinic_ids: list[int]) -> dict:
         before = _rss_mb("VmRSS")
         backend = _backend()
         start, cpu = time.perf_counter(), _cpu_seconds(backend)
-        work[kind](clinic_ids)
+        for done in range(0, len(clinic_ids), PROGRESS_EVERY):  # in groups, so that a long night shows progress
+            work[kind](clinic_ids[done : done + PROGRESS_EVERY])
+            print(f"  pid {os.getpid()}: {kind}, {min(done + PROGRESS_EVERY, len(clinic_ids))} of {len(clinic_ids)} "
+                  f"clinics, {time.perf_counter() - start:.0f} s, CPU {_cpu_seconds(backend) - cpu:.1f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
         row[kind] = time.perf_counter() - start
         if _backend() != backend:
             sys.exit(f"{kind}: the database connection changed during the work; its CPU time would be lost")
