@@ -45,3 +45,14 @@ def statistics_refresh(*tables: type[models.Model]) -> None:
     names = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in tables)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {names}")  # noqa: S608  (table names from the models, quoted)
+
+
+def planner_row_count(model: type[models.Model]) -> float:
+    """The rows PostgreSQL's planner believes the model's table holds (its last ANALYZE's count, 0 if never
+    analyzed); 0 elsewhere."""
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return max(float(row[0]), 0.0) if row else 0.0
