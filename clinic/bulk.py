@@ -47,12 +47,23 @@ def statistics_refresh(*tables: type[models.Model]) -> None:
         cursor.execute(f"ANALYZE {names}")  # noqa: S608  (table names from the models, quoted)
 
 
-def planner_row_count(model: type[models.Model]) -> float:
-    """The rows PostgreSQL's planner believes the model's table holds (its last ANALYZE's count, 0 if never
-    analyzed); 0 elsewhere."""
+# Autovacuum's default rule (autovacuum_analyze_threshold, autovacuum_analyze_scale_factor): a table is analyzed once
+# the rows changed since its last ANALYZE pass 50 and a tenth of the rows the planner counted then.
+STALE_ROWS, STALE_SHARE = 50, 0.1
+
+
+def statistics_stale(model: type[models.Model], *, written: int = 0) -> bool:
+    """Whether the planner's statistics of the model's table are out of date by autovacuum's rule, counting every
+    change since the last ANALYZE (so it holds where autovacuum is off) and `written` rows just written, which the
+    statistics may not count yet (a transaction's counts arrive when it ends, a second later at most). False except
+    on PostgreSQL."""
     if connection.vendor != "postgresql":
-        return 0.0
+        return False
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
-        row = cursor.fetchone()
-    return max(float(row[0]), 0.0) if row else 0.0
+        cursor.execute(
+            "SELECT GREATEST(c.reltuples, 0), COALESCE(s.n_mod_since_analyze, 0) FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = %s::regclass",
+            [model._meta.db_table],
+        )
+        counted, changed = cursor.fetchone()
+    return changed + written > STALE_ROWS + STALE_SHARE * counted

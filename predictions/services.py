@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from clinic import roles
 from clinic.audit import audit_record
-from clinic.bulk import copy_insert, planner_row_count, statistics_refresh
+from clinic.bulk import copy_insert, statistics_refresh, statistics_stale
 from clinic.models import Clinic, User
 from clinic.outbox import outbox_consume, outbox_send
 from mltraining.ml.artifact import ArtifactError
@@ -469,21 +469,16 @@ def _batch_finish(batch_id: int) -> None:
     )
     closed += unfinished.filter(done=0, failed__gt=0).update(status=BatchStatus.FAILED, finished_at=now)
     closed += unfinished.filter(done__gt=0, failed__gt=0).update(status=BatchStatus.PARTIAL, finished_at=now)
-    if closed and _batch_outgrew_statistics(batch_id):
-        statistics_refresh(Prediction, Recommendation, RecommendationItem)
-
-
-# A prediction, a recommendation and its items per patient were just written: without fresh statistics the review
-# queue of a clinic of 100,000 is planned for the tables as they were (bench/README.md). The three tables grow
-# together, so a batch refreshes them when its predictions pass autovacuum's own threshold for the predictions table
-# (50 rows and a tenth of the rows the planner counts). One clinic's night among many is a sliver of tables of
-# millions of rows, which take seconds to ANALYZE (bench/RESULTS.md); autovacuum catches up as those add up.
-STATISTICS_STALE_ROWS, STATISTICS_STALE_SHARE = 50, 0.1
-
-
-def _batch_outgrew_statistics(batch_id: int) -> bool:
+    if not closed:
+        return
+    # A prediction, a recommendation and its items per patient were just written: without fresh statistics the
+    # review queue of a clinic of 100,000 is planned for the tables as they were (bench/README.md). The three tables
+    # grow together: refreshed when the predictions table's statistics are stale by autovacuum's rule, not after
+    # every batch (one clinic's night among 1,000 changes tables of millions of rows by a sliver, and their ANALYZE
+    # takes seconds: bench/RESULTS.md).
     written = PredictionBatch.objects.values_list("done", flat=True).get(pk=batch_id)
-    return written > STATISTICS_STALE_ROWS + STATISTICS_STALE_SHARE * planner_row_count(Prediction)
+    if statistics_stale(Prediction, written=written):
+        statistics_refresh(Prediction, Recommendation, RecommendationItem)
 
 
 # A batch whose chunk messages were lost (Redis restarted without persistence, a queue purged) would stay queued or
