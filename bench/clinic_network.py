@@ -43,8 +43,8 @@ KINDS = ("scoring", "dashboard", "drift")
 PROGRESS_EVERY = 50  # clinics: a line on stderr after each group
 TRAIN_PATIENTS = 2000
 FIXED_COST_BOUND_MS = 250  # per clinic, all nightly work together: 1,000 clinics' fixed costs within about 4 min
-# What fits in half an hour on a shared 2-core machine; the target's shapes (10 x 5,000, 100 x 500, 1,000 x 50,
-# 1,000 x 100, 1,000 x 200) take hours at the costs measured (bench/README.md).
+# What fits in a few minutes on a 2-core machine. The target, 1,000 x 1,000: about 10 min to seed with
+# --seed-jobs 4 and 21 min for the night with --work-jobs 2 on a quiet 2-core machine (bench/RESULTS.md).
 DEFAULT = ([4, 40, 100, 100], [1000, 100, 40, 80])
 QUICK = ([3, 30, 30], [200, 20, 40])
 
