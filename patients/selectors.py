@@ -595,7 +595,10 @@ def reference_range_for(*, patient: Patient, analyte_code: str, on: datetime.dat
 
 
 def condition_list_for(*, user: User, patient: Patient) -> QuerySet[Condition]:
-    return Condition.objects.filter(patient=patient).select_related("recorded_by", "verified_by")
+    """A patient's conditions, newest recorded first (the caller scoped `patient`). Who recorded and who verified
+    each are not joined: the pages name neither, and the two user joins cost the patient page more to compile than
+    the query costs to run; the API, whose serializer names both, adds them (`api.views.CONDITION_PEOPLE`)."""
+    return Condition.objects.filter(patient=patient)
 
 
 def observation_list_read(*, user: User, patient: Patient, filters: dict[str, Any], count: int) -> None:

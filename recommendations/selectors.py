@@ -35,9 +35,10 @@ QUEUE_ORDERINGS = {"severity": ["-severity", "created_at", "pk"], "oldest": ["cr
                    "newest": ["-created_at", "-pk"]}  # fmt: skip
 
 
-def _items() -> Prefetch:
-    """Every item with its advice and its reviewer (the review page and the API name who decided)."""
-    items = RecommendationItem.objects.select_related("advice", "reviewed_by")
+def _items(*, reviewers: bool = True) -> Prefetch:
+    """Every item with its advice and its reviewer (the review page and the API name who decided); without the
+    reviewer for a page that names none, whose query the user join costs more to build than to run."""
+    items = RecommendationItem.objects.select_related("advice", *(("reviewed_by",) if reviewers else ()))
     return Prefetch("items", queryset=items.order_by("position"))
 
 
@@ -181,11 +182,12 @@ def pending_item_ids_of(*, user: User, recommendation_ids: list[int]) -> list[in
     return list(items.values_list("pk", flat=True))
 
 
-def latest_recommendation_for(*, user: User, patient: Patient) -> Recommendation | None:
-    """The patient's newest recommendation for the clinical team (the caller scoped `patient`)."""
+def latest_recommendation_for(*, user: User, patient: Patient, reviewers: bool = True) -> Recommendation | None:
+    """The patient's newest recommendation for the clinical team (the caller scoped `patient`), its items with
+    who decided each unless `reviewers` is False (the patient page's advice card names nobody)."""
     if not roles.can_view_patients(user):
         return None
-    return Recommendation.objects.filter(patient=patient).prefetch_related(_items()).first()
+    return Recommendation.objects.filter(patient=patient).prefetch_related(_items(reviewers=reviewers)).first()
 
 
 def latest_recommendation_read(*, user: User, patient: Patient) -> Recommendation | None:

@@ -250,7 +250,9 @@ def advice_card(*, user: User, patient: Patient) -> dict[str, Any] | None:
     team; only the approved items for the patient's own account."""
     if roles.is_patient(user):
         return {"patient_view": True, "items": selectors.approved_advice_for(user=user, patient=patient)}
-    recommendation: Recommendation | None = selectors.latest_recommendation_for(user=user, patient=patient)
+    recommendation: Recommendation | None = selectors.latest_recommendation_for(
+        user=user, patient=patient, reviewers=False
+    )
     if recommendation is None:
         return {"patient_view": False, "rec": None}
     rows = _item_rows(recommendation.items.all())

@@ -44,6 +44,7 @@ BAD_INPUT = OpenApiResponse(description="Invalid input; every problem is listed 
 FORBIDDEN = OpenApiResponse(description="Your role cannot make this change.")
 NOT_FOUND = OpenApiResponse(description="No such patient (or record) in your scope.")
 NO_SUCH_PAGE = OpenApiResponse(description="No such page.")
+CONDITION_PEOPLE = ("recorded_by", "verified_by")  # the users ConditionSerializer names, joined in its query
 
 
 class ReadOrEnterResults(BasePermission):
@@ -237,7 +238,9 @@ class ConditionListView(ApiView):
     def get(self, request: Request, patient_pk: int) -> Response:
         patient = selectors.patient_get_for(user=request.user, pk=patient_pk)
         page = self.paginate_queryset(
-            self.filter_queryset(selectors.condition_list_for(user=request.user, patient=patient))
+            self.filter_queryset(
+                selectors.condition_list_for(user=request.user, patient=patient).select_related(*CONDITION_PEOPLE)
+            )
         )
         selectors.condition_list_read(
             user=request.user, patient=patient, filters=self.query_used(), count=self.page_count()
@@ -268,7 +271,9 @@ class ConditionDetailView(ApiView):
     )
     def patch(self, request: Request, patient_pk: int, pk: int) -> Response:
         patient = selectors.patient_get_for_change(user=request.user, pk=patient_pk)
-        condition = get_object_or_404(selectors.condition_list_for(user=request.user, patient=patient), pk=pk)
+        condition = get_object_or_404(
+            selectors.condition_list_for(user=request.user, patient=patient).select_related(*CONDITION_PEOPLE), pk=pk
+        )
         serializer = ConditionSerializer(condition, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         condition = services.condition_update(condition=condition, by=request.user, **serializer.validated_data)
