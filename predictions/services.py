@@ -1,7 +1,8 @@
 """Scoring patients: one at a time after new results, or every patient of a clinic in chunked batches.
 
 A batch is split into chunks of at most CHUNK_SIZE patient ids, one Celery task each; a small clinic's batch
-into at least MIN_CHUNKS, so that it too is shared by the workers. A chunk reads its patients'
+into at least MIN_CHUNKS, so that it too is shared by the workers (not at night, when every clinic's batch is
+queued at once). A chunk reads its patients'
 observations in one query, builds the features, scores them with one `predict_proba` call and writes the
 predictions in bulk, all in one transaction that also marks the chunk done. The chunk row is locked while
 it is scored, so a redelivered or retried task finds it done and writes nothing twice; the unique
@@ -48,6 +49,7 @@ from patients.catalog import catalog
 from patients.clinical import interpret
 from predictions.models import (
     BatchStatus,
+    BatchTrigger,
     ChunkStatus,
     Prediction,
     PredictionBatch,
@@ -349,9 +351,15 @@ def predictions_create(*, patient_ids: list[int], message_id: int | None = None)
 # --- batches -------------------------------------------------------------------------------------------------
 
 
-def chunk_size(patients: int) -> int:
-    """Patients per chunk of a batch of this many: CHUNK_SIZE, or fewer so that there are MIN_CHUNKS chunks,
-    but not below MIN_CHUNK_SIZE (1,000 patients: 4 chunks of 250; 300: 3 of 100; 100,000: 100 of 1,000)."""
+def chunk_size(patients: int, *, spread: bool = True) -> int:
+    """Patients per chunk of a batch of this many: CHUNK_SIZE, or, when `spread`, fewer so that there are MIN_CHUNKS
+    chunks, but not below MIN_CHUNK_SIZE (1,000 patients: 4 chunks of 250; 300: 3 of 100; 100,000: 100 of 1,000).
+
+    The nightly run does not spread: it queues every clinic's batch at once, which keeps the workers busy by itself,
+    and each chunk repeats a fixed cost (its transaction, the clinic's advice catalogue and ranker, the model's
+    calls): about 80 ms of CPU, a sixth of the night's scoring of a clinic of 1,000 split in four (bench/RESULTS.md)."""
+    if not spread:
+        return CHUNK_SIZE
     return min(CHUNK_SIZE, max(MIN_CHUNK_SIZE, math.ceil(patients / MIN_CHUNKS)))
 
 
@@ -373,7 +381,7 @@ def prediction_batch_start(*, clinic: Clinic, by: User | None, trigger: str) -> 
             f"{running.chunks_total:,} chunks finished): wait for it to finish, then start a new one."
         )
     ids = patient_selectors.patient_ids_of_clinic(clinic_id=clinic.pk)
-    size = chunk_size(len(ids))
+    size = chunk_size(len(ids), spread=trigger != BatchTrigger.SCHEDULED)
     batch = PredictionBatch.objects.create(
         clinic=clinic, model_version=version, requested_by=by, trigger=trigger, scope={"clinic": clinic.slug},
         total=len(ids), chunks_total=math.ceil(len(ids) / size),

@@ -155,6 +155,23 @@ def test_a_small_clinics_batch_is_still_split_for_several_workers(start, cohort,
     assert (batch.status, batch.done, batch.chunks_total) == (BatchStatus.SUCCEEDED, 120, 4)
 
 
+def test_the_nightly_run_does_not_split_a_clinic_into_more_chunks_than_chunk_size_needs(
+    active_model, cohort, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Every clinic's batch is queued at once at night, which keeps the workers busy; more chunks would only repeat
+    each chunk's fixed cost. (The cohort's 120 patients stand for a clinic of 1,000, CHUNK_SIZE 50 for 1,000.)"""
+    monkeypatch.setattr(services, "MIN_CHUNK_SIZE", 20)
+    monkeypatch.setattr(services, "CHUNK_SIZE", 50)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (batch_id,) = services.prediction_batch_start_scheduled(clinic_ids=[active_model.clinic_id])
+
+    batch = PredictionBatch.objects.get(pk=batch_id)
+    sizes = sorted(len(chunk.patient_ids) for chunk in PredictionChunk.objects.filter(batch=batch))
+    assert sizes == [20, 50, 50]  # an admin's batch of the same clinic: 4 chunks of 30 (the test above)
+    assert (batch.status, batch.done, batch.trigger) == (BatchStatus.SUCCEEDED, 120, "scheduled")
+
+
 @pytest.mark.parametrize(("patients", "size"), [(1, 100), (300, 100), (1_000, 250), (4_000, 1_000), (100_000, 1_000)])
 def test_chunks_are_at_most_chunk_size_and_at_least_the_minimum(patients, size):
     assert services.chunk_size(patients) == size
