@@ -32,13 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from mltraining.ml import treeshap
-from mltraining.ml.candidates import output_feature_sources
+from mltraining.ml.candidates import base_pipeline, output_feature_sources
 
 UNAVAILABLE = "unavailable"
 
@@ -56,13 +54,6 @@ class Explanation:
     @property
     def available(self) -> bool:
         return self.method != UNAVAILABLE
-
-
-def base_pipeline(model) -> Pipeline:
-    """The fitted pipeline under the calibration wrapper (one, as training calibrates with ensemble=False)."""
-    if isinstance(model, CalibratedClassifierCV):
-        return model.calibrated_classifiers_[0].estimator
-    return model
 
 
 def explain(model, X: pd.DataFrame) -> Explanation:
