@@ -2,11 +2,10 @@
 
 A batch is split into chunks of at most CHUNK_SIZE patient ids, one Celery task each; a small clinic's batch
 into at least MIN_CHUNKS, so that it too is shared by the workers (not at night, when every clinic's batch is
-queued at once). A chunk reads its patients'
-observations in one query, builds the features, scores them with one `predict_proba` call and writes the
-predictions in bulk, all in one transaction that also marks the chunk done. The chunk row is locked while
-it is scored, so a redelivered or retried task finds it done and writes nothing twice; the unique
-(batch, patient) constraint guards the same thing in the database.
+queued at once). A chunk reads its patients' observations in one query, builds the features, scores them with
+one `predict_proba` call and writes the predictions in bulk, all in one transaction that also marks the chunk
+done. The chunk row is locked while it is scored, so a redelivered or retried task finds it done and writes
+nothing twice; the unique (batch, patient) constraint guards the same thing in the database.
 
 The active model is loaded once per worker process and reloaded when the active version changes. A missing
 or corrupt artifact fails the prediction with a clear error; there is never a fallback to another model.
