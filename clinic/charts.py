@@ -13,6 +13,7 @@ holds names, MRNs or other identifiers.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ _TEMPLATE_LAYOUT_UNUSED = {"geo", "polar", "scene", "ternary"}
 class Chart:
     key: str  # slug: the DOM id is chart-<key>, the CSV download is ?download=<key>
     title: str
-    figure: go.Figure | dict[str, Any]  # a plotly figure, or the same as plain data where building one is slow
+    figure: go.Figure | Figure | dict[str, Any]  # a plotly figure, or the same as plain data where building one is slow
     columns: Sequence[str]  # header of the CSV
     rows: Sequence[Sequence[Any]]  # the aggregated data drawn, one row per point or bar
     caption: str = ""
@@ -138,14 +139,70 @@ def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def axes(figure: go.Figure, x: str, y: str) -> go.Figure:
+class Figure:
+    """A plotly figure as plain data, built with the few calls the charts make on `go.Figure` (`add_bar`,
+    `update_layout`, ...; nested properties as dictionaries, not plotly's `marker_color=` spelling), but without
+    plotly checking every property as it is set.
+
+    That checking was most of the cost of a clinic's population dashboard, which a worker computes for every clinic
+    each night (bench/clinic_network.py). What it caught, a misspelt property or a value of the wrong kind, is
+    caught in the tests instead: they give every chart of the dashboards to plotly (`go.Figure(chart.figure)`).
+    """
+
+    def __init__(self) -> None:
+        self.data: list[dict[str, Any]] = []
+        self.layout: dict[str, Any] = {}
+
+    def add_trace(self, kind: str, **properties: Any) -> Figure:
+        self.data.append({**properties, "type": kind})
+        return self
+
+    def add_bar(self, **properties: Any) -> Figure:
+        return self.add_trace("bar", **properties)
+
+    def add_scatter(self, **properties: Any) -> Figure:
+        return self.add_trace("scatter", **properties)
+
+    def add_heatmap(self, **properties: Any) -> Figure:
+        return self.add_trace("heatmap", **properties)
+
+    def add_annotation(self, **properties: Any) -> Figure:
+        self.layout.setdefault("annotations", []).append(properties)
+        return self
+
+    def update_layout(self, **properties: Any) -> Figure:
+        self.layout = _merged(self.layout, properties)
+        return self
+
+    def update_xaxes(self, **properties: Any) -> Figure:
+        return self._update_axes("x", properties)
+
+    def update_yaxes(self, **properties: Any) -> Figure:
+        return self._update_axes("y", properties)
+
+    def _update_axes(self, letter: str, properties: dict[str, Any]) -> Figure:
+        """The first axis of that letter and every other the layout has so far (xaxis2, ...), as plotly does."""
+        others = [name for name in self.layout if re.fullmatch(rf"{letter}axis\d+", name)]
+        return self.update_layout(**dict.fromkeys([f"{letter}axis", *others], properties))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": list(self.data), "layout": dict(self.layout)}
+
+
+@functools.cache
+def colorscale(name: str) -> list[list[Any]]:
+    """A named plotly colour scale ("RdBu_r") as the list of [position, colour] that plotly.js draws."""
+    return go.Heatmap(colorscale=name).to_plotly_json()["colorscale"]
+
+
+def axes(figure: go.Figure | Figure, x: str, y: str) -> go.Figure | Figure:
     """Name both axes (every chart has them in words)."""
-    figure.update_xaxes(title_text=x)
-    figure.update_yaxes(title_text=y)
+    figure.update_xaxes(title={"text": x})
+    figure.update_yaxes(title={"text": y})
     return figure
 
 
-def no_data(figure: go.Figure, message: str, *, hide_axes: bool = False) -> go.Figure:
+def no_data(figure: go.Figure | Figure, message: str, *, hide_axes: bool = False) -> go.Figure | Figure:
     """Write `message` across an empty chart (and hide its empty axes if asked)."""
     figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
                           font={"size": 14, "color": "#6c757d"})  # fmt: skip

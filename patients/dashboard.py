@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -32,7 +31,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from clinic.audit import audit_record
-from clinic.charts import CLASS_COLORS, PALETTE, RISK_COLORS, TRACES, Chart, SvgChart, axes, no_data
+from clinic.charts import (
+    CLASS_COLORS,
+    PALETTE,
+    RISK_COLORS,
+    TRACES,
+    Chart,
+    Figure,
+    SvgChart,
+    axes,
+    colorscale,
+    no_data,
+)  # fmt: skip
 from clinic.models import User
 from mltraining.ml.features import FEATURES, NUMERIC
 from mltraining.ml.labels import CLASS_DISPLAY, HEALTHY, LABELS, class_of_code
@@ -166,14 +176,14 @@ def _every_month(frame: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
 
 
 def registrations_chart(counts: pd.Series) -> Chart:
-    figure = go.Figure()
+    figure = Figure()
     rows: list[tuple[Any, ...]] = []
     if counts.empty:
         no_data(figure, "No patients registered yet")
     else:
         counts = _every_month(counts)
         months, total = _month_labels(counts.index), counts.cumsum()
-        figure.add_bar(x=months, y=counts.tolist(), name="Registered that month", marker_color=PALETTE[0],
+        figure.add_bar(x=months, y=counts.tolist(), name="Registered that month", marker={"color": PALETTE[0]},
                        hovertemplate="%{x|%b %Y}: %{y:,} registered<extra></extra>")  # fmt: skip
         figure.add_scatter(x=months, y=total.tolist(), name="Registered in total", yaxis="y2", mode="lines+markers",
                            line={"color": PALETTE[3]},
@@ -195,7 +205,7 @@ def registrations_chart(counts: pd.Series) -> Chart:
 
 
 def results_chart(counts: pd.DataFrame) -> Chart:
-    figure = go.Figure()
+    figure = Figure()
     rows: list[tuple[Any, ...]] = []
     if counts.empty:
         no_data(figure, "No results recorded yet")
@@ -204,7 +214,7 @@ def results_chart(counts: pd.DataFrame) -> Chart:
         months = _month_labels(counts.index)
         for (kind, label), color in zip(AnalyteKind.choices, [PALETTE[0], PALETTE[2], PALETTE[5]], strict=True):
             values = counts[kind].tolist() if kind in counts else [0] * len(months)
-            figure.add_bar(x=months, y=values, name=label, marker_color=color,
+            figure.add_bar(x=months, y=values, name=label, marker={"color": color},
                            hovertemplate=f"%{{x|%b %Y}}: %{{y:,}} {label.lower()} results<extra></extra>")  # fmt: skip
             rows += [(month, label, n) for month, n in zip(months, values, strict=True) if n]
     figure.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.25}, xaxis={"tickformat": "%b %Y"})
@@ -224,7 +234,7 @@ def correlation_chart(latest: pd.DataFrame) -> Chart:
     pairs = pd.DataFrame(present.T @ present, index=codes, columns=codes)  # patients with both values
     corr = latest[codes].corr(method="pearson", min_periods=2 * MIN_GROUP)
     labels = [KEY_LABS[code] for code in codes]
-    figure = go.Figure()
+    figure = Figure()
     if len(codes) < 2:
         no_data(figure, "Not enough patients with results yet")
     else:
@@ -233,8 +243,9 @@ def correlation_chart(latest: pd.DataFrame) -> Chart:
         text = [["" if np.isnan(r) or abs(r) < 0.2 else f"{r:.2f}" for r in row] for row in z]
         figure.add_heatmap(
             z=np.where(np.isnan(z), None, z).tolist(), x=labels[:-1], y=labels[1:], zmin=-1, zmax=1, zmid=0,
-            text=text, texttemplate="%{text}", textfont={"size": 10}, colorscale="RdBu_r", hoverongaps=False,
-            customdata=pairs.to_numpy()[1:, :-1], colorbar={"title": {"text": "r"}, "thickness": 12, "len": 0.8},
+            text=text, texttemplate="%{text}", textfont={"size": 10}, colorscale=colorscale("RdBu_r"),
+            hoverongaps=False, customdata=pairs.to_numpy()[1:, :-1].tolist(),
+            colorbar={"title": {"text": "r"}, "thickness": 12, "len": 0.8},
             hovertemplate="%{y} and %{x}: r = %{z:.2f} (%{customdata:,} patients)<extra></extra>",
         )  # fmt: skip
         figure.update_layout(yaxis={"autorange": "reversed", "showgrid": False}, plot_bgcolor="white",
@@ -289,14 +300,16 @@ def _reference_band(code: str) -> list[dict[str, Any]]:
 
 
 def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Chart:
-    # The boxes go in as plain data, as plotly's own to_dict() writes them: validated one by one (13 labs x 8
-    # groups) they were most of the cost of a clinic's dashboard, which a worker pays for every clinic each night.
-    figure, traces, rows, shown = go.Figure(), [], [], []
-    groups = _groups(latest, classes)
+    figure, traces, rows, shown = Figure(), [], [], []
+    # Each group's rows of `latest`, found once: a patient with no latest value is in no row.
+    groups = [(key, display, rows_of[rows_of >= 0]) for key, display, patients in _groups(latest, classes)
+              for rows_of in [latest.index.get_indexer(patients)]]  # fmt: skip
     for code, label in KEY_LABS.items():
         first = len(traces)
-        for key, display, patients in groups:
-            values = latest[code].reindex(patients).dropna().to_numpy() if code in latest else np.array([])
+        column = latest[code].to_numpy(dtype=float) if code in latest else np.array([])
+        for key, display, group_rows in groups:
+            values = column[group_rows] if len(column) else column
+            values = values[~np.isnan(values)]
             if len(values) < MIN_GROUP:
                 continue
             stats = {name: round(float(v), 3) for name, v in _box(values).items()}
@@ -304,7 +317,7 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
             # the first lab's and builds each button's list in the browser. Drawn one decimal finer than the lab
             # is reported (the CSV keeps three).
             drawn = {name: [round(v, catalog().by_code[code].decimals + 1)] for name, v in stats.items()}
-            traces.append({  # in plotly's own order of keys, so the page's JSON is the same text
+            traces.append({
                 "lowerfence": drawn["lowerfence"], "marker": {"color": CLASS_COLORS[key]}, "median": drawn["median"],
                 "name": display, "orientation": "h", "q1": drawn["q1"], "q3": drawn["q3"],
                 "upperfence": drawn["upperfence"], "y": [f"{display} ({len(values):,})"], "type": "box",
@@ -323,12 +336,11 @@ def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Char
     else:
         no_data(figure, f"No group of {MIN_GROUP} or more patients with results yet")
     figure.update_layout(yaxis={"autorange": "reversed"}, xaxis={"type": "linear"}, showlegend=False)
-    drawn_figure = axes(figure, menu[0]["args"][1]["xaxis.title.text"] if menu else "Value", "Diagnosis (patients)")
-    drawn_figure = {**drawn_figure.to_dict(), "data": traces}
+    figure.data = traces
     return Chart(
         key="labs_by_condition",
         title="Lab values by confirmed diagnosis",
-        figure=drawn_figure,
+        figure=axes(figure, menu[0]["args"][1]["xaxis.title.text"] if menu else "Value", "Diagnosis (patients)"),
         columns=["lab", "unit", "group", "patients", "q1", "median", "q3", "lower_whisker", "upper_whisker"],
         rows=rows,
         caption="Pick a lab at the top right; latest value per patient. Box: the middle half of the patients, line "
@@ -374,7 +386,7 @@ def _projection(inputs: pd.Series) -> _Projection | None:
 
 
 def pca_chart(predictions: pd.DataFrame) -> Chart:
-    figure, rows = go.Figure(), []
+    figure, rows = Figure(), []
     projection = _projection(predictions["inputs"]) if "inputs" in predictions else None
     titles, drivers = ["Pattern axis 1", "Pattern axis 2"], ""
     if projection is None:
@@ -410,14 +422,14 @@ def pca_chart(predictions: pd.DataFrame) -> Chart:
 
 def confidence_chart(predictions: pd.DataFrame) -> Chart:
     edges = np.linspace(0, 1, 21)
-    figure, rows = go.Figure(), []
+    figure, rows = Figure(), []
     for key in [HEALTHY, *(k for k, _, _ in LABELS)]:
         confidence = predictions.loc[predictions["predicted_class"] == key, "confidence"].dropna()
         if confidence.empty:
             continue
         counts, _ = np.histogram(confidence.clip(0, 1), bins=edges)
         figure.add_bar(x=((edges[:-1] + edges[1:]) / 2).tolist(), y=counts.tolist(), width=0.05,
-                       name=_class_name(key), marker_color=CLASS_COLORS[key],
+                       name=_class_name(key), marker={"color": CLASS_COLORS[key]},
                        hovertemplate=f"{_class_name(key)}: %{{y:,}} patients<extra></extra>")  # fmt: skip
         rows += [(_class_name(key), round(float(lo), 2), round(float(hi), 2), int(n))
                  for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True) if n]  # fmt: skip
@@ -439,7 +451,7 @@ def confidence_chart(predictions: pd.DataFrame) -> Chart:
 
 def risk_mix_chart(counts: Sequence[tuple[Any, str, int]]) -> Chart:
     frame = pd.DataFrame([(_month(m), level, n) for m, level, n in counts], columns=["month", "level", "n"])
-    figure, rows = go.Figure(), []
+    figure, rows = Figure(), []
     if frame.empty:
         no_data(figure, "No predictions yet")
     else:
@@ -450,7 +462,7 @@ def risk_mix_chart(counts: Sequence[tuple[Any, str, int]]) -> Chart:
         for level, color in RISK_COLORS.items():
             hover = f"%{{x|%b %Y}}: %{{y:.1f}} % {level} (%{{customdata:,}})<extra></extra>"
             figure.add_bar(x=months, y=shares[level].round(1).tolist(), customdata=table[level].tolist(),
-                           name=f"{level.capitalize()} risk", marker_color=color, hovertemplate=hover)  # fmt: skip
+                           name=f"{level.capitalize()} risk", marker={"color": color}, hovertemplate=hover)  # fmt: skip
             rows += [(month, level, int(n), round(float(s), 1))
                      for month, n, s in zip(months, table[level], shares[level], strict=True) if n]  # fmt: skip
     figure.update_layout(barmode="stack", yaxis={"range": [0, 100], "ticksuffix": " %"},
@@ -544,7 +556,7 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
             confidence_chart(predictions),
             risk_mix_chart(risk_mix),
         )
-    ]  # kept and shared as plain data: a plotly figure is turned back into one (a deep copy) to be pickled
+    ]  # kept and shared (pickled into the cache) as plain dictionaries
     return PopulationDashboard(charts=charts, summary=summary, computed_at=computed_at)
 
 

@@ -52,3 +52,24 @@ def test_text_in_a_chart_cannot_close_its_script():
 
     assert html.count("</script>") == 1  # the chart's own
     assert "<img" not in html
+
+
+def test_a_figure_built_as_plain_data_is_what_plotly_builds_from_the_same_calls():
+    """`Figure` skips plotly's checking, not its meaning: the same calls give plotly's own figure (less the default
+    template plotly adds, which the page never sends): an axis named after update_layout added it is named too."""
+    from clinic.charts import Figure, axes, colorscale, no_data
+
+    def draw(figure):
+        figure.add_bar(x=["Jan", "Feb"], y=[3, 4], name="n", marker={"color": PALETTE[0]})
+        figure.add_heatmap(z=[[1, None]], colorscale=colorscale("RdBu_r") if isinstance(figure, Figure) else "RdBu_r")
+        figure.update_layout(legend={"orientation": "h"}, xaxis={"tickformat": "%b"}, yaxis2={"overlaying": "y"})
+        no_data(axes(figure, "Month", "Results"), "Nothing yet", hide_axes=True)
+        figure.update_layout(legend={"y": -0.2})
+        return figure.to_dict()
+
+    plain, plotly = draw(Figure()), draw(go.Figure())
+    plotly["layout"].pop("template")
+
+    assert plain == plotly
+    assert plain["layout"]["yaxis2"]["title"] == {"text": "Results"}
+    assert plain["layout"]["legend"] == {"orientation": "h", "y": -0.2}

@@ -101,6 +101,7 @@ def model_loads(payload: bytes, *, expected_sha256: str, sklearn_version: str, n
     `expected_sha256` and `sklearn_version` are what was recorded when the model was registered; `name` says
     which model in the messages."""
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     actual = hashlib.sha256(payload).hexdigest()
     if actual != expected_sha256:
@@ -115,13 +116,14 @@ def model_loads(payload: bytes, *, expected_sha256: str, sklearn_version: str, n
             f"{name} was saved with scikit-learn {sklearn_version}, but this server runs {installed}. "
             "Estimators change between releases, so it will not be loaded; retrain the model here."
         )
-    untrusted = sio.get_untrusted_types(data=payload)
-    refused = sorted(set(untrusted) - ALLOWED_TYPES)
-    if refused:
+    # skops refuses the artifact if it holds a type outside ALLOWED_TYPES (and those it trusts by default), in the
+    # one walk of its tree that loading makes; only then is the tree walked again, to name the refused types.
+    try:
+        return sio.loads(payload, trusted=sorted(ALLOWED_TYPES))
+    except UntrustedTypesFoundException:
+        refused = sorted(set(sio.get_untrusted_types(data=payload)) - ALLOWED_TYPES)
         raise ArtifactError(
             f"{name} contains types outside the allow-list: {', '.join(refused)}. It will not be loaded."
-        )
-    try:
-        return sio.loads(payload, trusted=untrusted)
+        ) from None
     except Exception as exc:  # skops raises a variety of errors on a damaged tree; all mean "do not use"
         raise ArtifactError(f"{name} could not be read: {exc}") from exc
