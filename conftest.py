@@ -297,7 +297,8 @@ def trained_artifact(tmp_path_factory):
 
     import pandas as pd
 
-    from mltraining.ml.artifact import model_dumps
+    from mltraining.ml.artifact import model_dumps, model_loads
+    from mltraining.ml.explain import prepared_dumps
     from mltraining.ml.features import CATEGORICAL, NUMERIC, build_features, feature_schema
     from mltraining.ml.labels import label_patients
     from mltraining.ml.train import TrainingConfig, train
@@ -316,6 +317,9 @@ def trained_artifact(tmp_path_factory):
     payload, info = model_dumps(result.model, feature_schema=feature_schema(), data_hash=result.data_hash,
                                 rows=result.n_train, classes=result.classes)  # fmt: skip
     (directory / "test-model.skops").write_bytes(payload)
+    explainer = prepared_dumps(model_loads(payload, expected_sha256=info.sha256, sklearn_version=info.sklearn_version))
+    if explainer is not None:  # stored beside the artifact, as training stores it (`artifact_blobs`)
+        (directory / "test-model.explainer.npz").write_bytes(explainer)
     return directory, "test-model.skops", info
 
 
@@ -343,16 +347,13 @@ def scorable(patients):
 def make_model_version(clinic, artifact, *, version=1, status="active"):
     """A version of the clinic's own records (see `CLINIC_PROVENANCE`) backed by the session's artifact, stored in
     the database as training stores it."""
-    from clinic.blobs import blob_save
-    from clinic.models import BlobKind
     from mltraining.models import ModelVersion, TrainingRun
-    from mltraining.tests.factories import CLINIC_PROVENANCE
+    from mltraining.tests.factories import CLINIC_PROVENANCE, artifact_blobs
 
-    directory, name, info = artifact
+    info = artifact[2]
     run = TrainingRun.objects.create(clinic=clinic, status="succeeded", chosen="lightgbm")
-    blob = blob_save(kind=BlobKind.ARTIFACT, pieces=[(directory / name).read_bytes()])
     return ModelVersion.objects.create(
-        clinic=clinic, version=version, training_run=run, artifact=blob, sha256=info.sha256,
+        clinic=clinic, version=version, training_run=run, **artifact_blobs(artifact), sha256=info.sha256,
         sklearn_version=info.sklearn_version, classes=info.classes, data_hash=info.data_hash, rows=info.rows,
         risk_thresholds=[0.2, 0.5], status=status, metrics={"roc_auc_ovr_macro": 0.9}, provenance=CLINIC_PROVENANCE,
     )  # fmt: skip

@@ -152,20 +152,24 @@ def _model_train() -> dict:
         "rows", "metrics", "risk_thresholds", "reference_profile", "model_card", "provenance",
     )  # fmt: skip
     fields = {name: getattr(version, name) for name in shared}
-    fields["artifact"] = blobs.blob_read(blob_id=version.artifact_id)  # the bytes: each shape's database stores them
+    # The bytes: each shape's database stores them.
+    fields["artifact"] = blobs.blob_read(blob_id=version.artifact_id)
+    fields["explainer"] = blobs.blob_read(blob_id=version.explainer_id) if version.explainer_id else None
     return fields
 
 
 def _model_share(fields: dict, clinics: list) -> None:
     """Every clinic gets an active version 1 whose artifact is the one trained model: each version points at the
-    same blob in the database (`clinic.Blob`), as a shared-nothing deployment stores it."""
+    same blobs in the database (`clinic.Blob`: the artifact and its explanation's preparation), as a shared-nothing
+    deployment stores them."""
     from django.utils import timezone
 
     from clinic.blobs import blob_save
     from clinic.models import BlobKind
     from mltraining.models import ModelStatus, ModelVersion, TrainingRun
 
-    fields = {**fields, "artifact": blob_save(kind=BlobKind.ARTIFACT, pieces=[fields["artifact"]])}
+    fields = {**fields, **{name: blob_save(kind=BlobKind.ARTIFACT, pieces=[fields[name]]) if fields[name] else None
+                           for name in ("artifact", "explainer")}}  # fmt: skip
     runs = TrainingRun.objects.bulk_create(
         TrainingRun(clinic=clinic, status="succeeded", chosen="lightgbm") for clinic in clinics
     )

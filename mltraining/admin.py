@@ -201,7 +201,8 @@ class ModelVersionAdmin(RegistryAdmin):
     actions = ["activate", "rollback"]
     fields = [
         "clinic", "version", "status", "training_run_link", "card_link", "activated_at", "activated_by",
-        "activation_reason", "created_at", "training_data", "rows", "classes", "data_hash", "artifact", "sha256",
+        "activation_reason", "created_at", "training_data", "rows", "classes", "data_hash", "artifact", "explainer",
+        "sha256",
         "sklearn_version", "library_versions_pretty", "risk_thresholds",
     ]  # fmt: skip
     readonly_fields = fields

@@ -112,6 +112,10 @@ class ModelVersion(models.Model):
     # The fitted model's skops bytes, in the database so that every host reaches them (clinic.blobs). Empty only
     # for a version trained before artifacts moved there whose file is not imported yet (`import_model_files`).
     artifact = models.ForeignKey("clinic.Blob", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # What explaining the model needs that depends on the model alone (LightGBM's tree paths), prepared once at
+    # training (`mltraining.ml.explain.prepared_dumps`) instead of by every worker for every clinic each night.
+    # Empty for a model that needs none, or a version registered before it was stored: prepared when first used.
+    explainer = models.ForeignKey("clinic.Blob", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     artifact_path = models.CharField(
         max_length=255, blank=True,
         help_text="Where its file was, relative to MODEL_DIR, before artifacts moved into the database; empty since.",

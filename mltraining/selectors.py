@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -12,11 +13,14 @@ from django.utils import timezone
 
 from clinic import blobs, roles
 from clinic.models import Clinic, User
+from mltraining.ml import explain as ml_explain
 from mltraining.ml.artifact import ArtifactError, model_loads
 from mltraining.ml.labels import CLASS_DISPLAY
 from mltraining.models import DriftReport, ModelStatus, ModelVersion, TrainingRun, TrainingStatus
 from patients.catalog_data import unit_display
 from patients.models import ObservationSource
+
+logger = logging.getLogger(__name__)
 
 # The metrics shown in tables, in order, with their labels.
 METRIC_LABELS = {
@@ -106,10 +110,14 @@ def active_models() -> QuerySet[ModelVersion]:
     return _scoring(ModelVersion.objects.all()).order_by("clinic_id")
 
 
-def model_version_model(*, version: ModelVersion) -> Any:
+def model_version_model(*, version: ModelVersion, explainer: bool = False) -> Any:
     """The fitted model of `version`, read from the database and checked against the sha256 recorded when it was
     registered; ArtifactError saying why when it is missing or must not be used. Not cached: callers that score
-    keep the model they loaded (`predictions.services.model_load`)."""
+    keep the model they loaded (`predictions.services.model_load`).
+
+    With `explainer`, the model also gets the preparation of its explanations stored with the version at training
+    (`ml_explain.prepared_dumps`), for callers that explain what they score. Stored bytes that cannot be used are
+    logged and left: the model is then prepared at its first explanation, as for a version stored without them."""
     name = f"The artifact of model v{version.version}"
     if version.artifact_id is None:
         raise ArtifactError(
@@ -120,7 +128,14 @@ def model_version_model(*, version: ModelVersion) -> Any:
         payload = blobs.blob_read(blob_id=version.artifact_id)
     except blobs.BlobError as exc:
         raise ArtifactError(f"{name} cannot be read: {exc} Retrain the model or roll back.") from exc
-    return model_loads(payload, expected_sha256=version.sha256, sklearn_version=version.sklearn_version, name=name)
+    model = model_loads(payload, expected_sha256=version.sha256, sklearn_version=version.sklearn_version, name=name)
+    if explainer and version.explainer_id is not None:
+        try:
+            ml_explain.prepared_loads(model, blobs.blob_read(blob_id=version.explainer_id))
+        except (blobs.BlobError, ValueError) as exc:
+            logger.warning("The stored explanation paths of model v%s of clinic %s are not used: %s", version.version,
+                           version.clinic_id, exc)  # fmt: skip
+    return model
 
 
 def training_run_plot(*, run: TrainingRun, name: str) -> bytes:

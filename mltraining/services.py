@@ -35,6 +35,7 @@ from clinic.outbox import outbox_send
 from mltraining import provenance, selectors
 from mltraining.ml import artifact as ml_artifact
 from mltraining.ml import drift as ml_drift
+from mltraining.ml import explain as ml_explain
 from mltraining.ml import features as ml_features
 from mltraining.ml import labels as ml_labels
 from mltraining.ml import train as ml_train
@@ -304,6 +305,7 @@ class _Trained:
     provenance: dict[str, Any]
     artifact: Any  # ml.artifact.ArtifactInfo
     payload: bytes  # the model's skops bytes, stored with the version's row
+    explainer: bytes | None  # its explanation's preparation (`ml_explain.prepared_dumps`), stored beside them
     plots: dict[str, bytes]  # name -> PNG
     reference_profile: dict[str, Any]
     timings: dict[str, float]
@@ -455,6 +457,9 @@ def _train(run: TrainingRun, recorder: _RunRecorder) -> _Trained:
         categorical=list(result.categorical),
         predicted=pd.Series(result.model.predict(X), index=X.index),
     )
+    # Prepared from the model as every worker will load it, so what is stored is what they would prepare.
+    loaded = ml_artifact.model_loads(payload, expected_sha256=info.sha256, sklearn_version=info.sklearn_version)
+    explainer = ml_explain.prepared_dumps(loaded)
     timings["save"] = time.perf_counter() - started
     recorder.log(f"Serialised the artifact ({len(payload):,} bytes, {info.sha256[:12]}...), {len(result.plots)} plots.")
     recorder.progress(_SAVED)
@@ -464,6 +469,7 @@ def _train(run: TrainingRun, recorder: _RunRecorder) -> _Trained:
         provenance=_jsonable(trained_on),
         artifact=info,
         payload=payload,
+        explainer=explainer,
         plots=dict(result.plots),
         reference_profile=_jsonable(profile),
         timings=timings,
@@ -610,6 +616,9 @@ def _training_run_succeed(run: TrainingRun, recorder: _RunRecorder, trained: _Tr
             training_run=run,
             # In this transaction: the version exists exactly when its artifact does, on every host.
             artifact=blobs.blob_save(kind=BlobKind.ARTIFACT, pieces=[trained.payload]),
+            explainer=blobs.blob_save(kind=BlobKind.ARTIFACT, pieces=[trained.explainer])
+            if trained.explainer
+            else None,
             sha256=info.sha256,
             sklearn_version=info.sklearn_version,
             library_versions=_jsonable(info.library_versions),

@@ -91,7 +91,7 @@ def model_load(*, version: ModelVersion) -> Any:
         _loaded.move_to_end(version.clinic_id)
         return cached[2]
     try:
-        model = model_version_model(version=version)
+        model = model_version_model(version=version, explainer=True)
     except ArtifactError as exc:
         raise ModelUnavailable(f"Model version {version.version} cannot be used: {exc}") from exc
     _loaded.pop(version.clinic_id, None)  # the clinic's older version goes

@@ -3,7 +3,7 @@
 import factory
 
 from clinic.blobs import blob_save
-from clinic.models import BlobChunk, BlobKind
+from clinic.models import Blob, BlobChunk, BlobKind
 from clinic.tests.factories import ClinicFactory
 from mltraining.models import ModelStatus, ModelVersion, TrainingRun, TrainingStatus
 
@@ -61,7 +61,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def create_with_artifact(cls, artifact, *, clinic, auc: float = 0.9, **kwargs) -> ModelVersion:
-        directory, name, info = artifact
+        info = artifact[2]
         version = cls.build(
             clinic=clinic,
             training_run=TrainingRunFactory(clinic=clinic),
@@ -71,9 +71,20 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
             metrics={"test": {"roc_auc_ovr_macro": auc}},
             **kwargs,
         )
-        version.artifact = blob_save(kind=BlobKind.ARTIFACT, pieces=[(directory / name).read_bytes()])
+        version.artifact, version.explainer = artifact_blobs(artifact).values()
         version.save()
         return version
+
+
+def artifact_blobs(artifact) -> dict[str, Blob | None]:
+    """The session's trained artifact (`trained_artifact`) stored as training stores a version's: the model's bytes
+    and its explanation's preparation, each a blob."""
+    directory, name, _ = artifact
+    explainer = directory / name.replace(".skops", ".explainer.npz")
+    return {
+        "artifact": blob_save(kind=BlobKind.ARTIFACT, pieces=[(directory / name).read_bytes()]),
+        "explainer": blob_save(kind=BlobKind.ARTIFACT, pieces=[explainer.read_bytes()]) if explainer.exists() else None,
+    }
 
 
 def artifact_tamper(version: ModelVersion, change) -> None:

@@ -106,7 +106,7 @@ def builds(monkeypatch):
 
         return counted
 
-    monkeypatch.setattr(module, "_LightGBMPaths", counting(module._LightGBMPaths))
+    monkeypatch.setattr(module._LightGBMPaths, "of", counting(module._LightGBMPaths.of))
     monkeypatch.setattr(module.treeshap, "TreeShap", counting(module.treeshap.TreeShap))
     return built
 
@@ -319,7 +319,7 @@ def test_lightgbm_paths_read_from_the_model_text_equal_the_json_walk_for_a_loade
     estimator = module.base_pipeline(model).named_steps["model"]
     n_columns = estimator.n_features_in_
 
-    paths = module._LightGBMPaths(estimator.booster_, n_columns)
+    paths = module._LightGBMPaths.of(estimator.booster_, n_columns)
     base, matrices = _paths_from_json(estimator.booster_, n_columns)
 
     np.testing.assert_allclose(paths.base, base, rtol=1e-14, atol=1e-15)
@@ -327,3 +327,25 @@ def test_lightgbm_paths_read_from_the_model_text_equal_the_json_walk_for_a_loade
     for ours, reference in zip(paths.matrices, matrices, strict=True):
         assert (ours.toarray() != 0).sum() == (reference != 0).sum()  # the same splits on the same columns
         np.testing.assert_allclose(ours.toarray(), reference, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_lightgbm_paths_stored_and_read_back_explain_exactly_as_those_prepared_from_the_model(classes, builds):
+    """What training stores beside the artifact (`prepared_dumps`) and a worker reads (`prepared_loads`) instead of
+    preparing the paths again: the same contributions, to the bit, and no preparation by the worker."""
+    from mltraining.ml.artifact import model_dumps, model_loads
+    from mltraining.ml.explain import prepared_dumps, prepared_loads
+
+    X, y = frame(n=600, classes=classes, seed=3)
+    payload, info = model_dumps(fitted("lightgbm", X, y), feature_schema={}, data_hash="", rows=len(X), classes=[])
+    trained, worker = (model_loads(payload, expected_sha256=info.sha256, sklearn_version=info.sklearn_version)
+                       for _ in range(2))  # fmt: skip
+    expected = explain(trained, X.iloc[:50])
+    assert len(builds) == 1
+
+    prepared_loads(worker, prepared_dumps(trained))
+    explanation = explain(worker, X.iloc[:50])
+
+    assert len(builds) == 1  # the first model's preparation only
+    np.testing.assert_array_equal(explanation.contributions, expected.contributions)
+    np.testing.assert_array_equal(explanation.base_values, expected.base_values)
