@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from clinic.models import Blob, BlobChunk
 
@@ -59,7 +59,24 @@ def _blob(blob_id: int | None) -> Blob:
 def blob_pieces(blob: Blob) -> Iterator[bytes]:
     """The blob's chunks in order, one query each: never more than a chunk in memory."""
     for pk in BlobChunk.objects.filter(blob=blob).order_by("seq").values_list("pk", flat=True):
-        yield bytes(BlobChunk.objects.values_list("data", flat=True).get(pk=pk))
+        yield _chunk(pk)
+
+
+def _chunk(pk: int) -> bytes:
+    """One chunk's bytes. PostgreSQL is asked for them in binary: in the text format Django's cursors read, the
+    server writes each byte as two hex digits and the client parses them back, which was half the CPU of reading a
+    model (21.7 against 11.0 ms for a 2.1 MB artifact), paid for each clinic's model by every worker each night."""
+    if connection.vendor != "postgresql":
+        return bytes(BlobChunk.objects.values_list("data", flat=True).get(pk=pk))
+    import psycopg
+
+    connection.ensure_connection()
+    table = connection.ops.quote_name(BlobChunk._meta.db_table)
+    with psycopg.Cursor(connection.connection) as cursor:  # Django's cursors bind on the client: no binary results
+        row = cursor.execute(f"SELECT data FROM {table} WHERE id = %s", [pk], binary=True).fetchone()  # noqa: S608
+    if row is None:  # removed since its blob's pieces were listed, as the ORM's get() would say
+        raise BlobChunk.DoesNotExist(f"BlobChunk {pk} does not exist.")
+    return bytes(row[0])
 
 
 def _mismatch(blob: Blob, actual: str) -> BlobError:
