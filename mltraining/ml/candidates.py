@@ -27,7 +27,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import _safe_indexing
 
-from mltraining.ml.features import DERIVED, NORMAL_RANGES, derived_features, normal_limits, normal_range
+from mltraining.ml.features import DERIVED, NORMAL_RANGES, derived_features, normal_limits, normal_range, sexes
 from mltraining.ml.labels import HEALTHY
 
 # A kernel SVM costs O(n^2) to O(n^3) in the rows it is fitted on; above this many rows it is fitted on a
@@ -73,11 +73,11 @@ class NormalMasker(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = X.copy()
-        sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+        sex = sexes(X)
         for code in NORMAL_RANGES:
             if code not in X.columns:
                 continue
-            low, high = normal_limits(X, code)
+            low, high = normal_limits(X, code, sex=sex)
             by_sex = [typical_normal(*normal_range(code, "female")), typical_normal(*normal_range(code, "male"))]
             typical = np.select([sex == "female", sex == "male"], by_sex, typical_normal(*normal_range(code, "")))
             values = X[code].to_numpy(dtype=float)

@@ -150,9 +150,15 @@ def normal_range(code: str, sex: str) -> tuple[float, float]:
     return max(lows), min(highs)
 
 
-def normal_limits(X: pd.DataFrame, code: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's `normal_range` of `code`, by the row's sex."""
-    sex = X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+def sexes(X: pd.DataFrame) -> np.ndarray:
+    """Each row's sex as text ("" for every row of a frame without the column)."""
+    return X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+
+
+def normal_limits(X: pd.DataFrame, code: str, *, sex: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `normal_range` of `code`, by the row's sex (`sexes(X)`: given by a caller that reads several codes
+    of the same rows, it is not worked out again for each)."""
+    sex = sexes(X) if sex is None else sex
     (female_low, female_high), (male_low, male_high) = normal_range(code, "female"), normal_range(code, "male")
     low, high = normal_range(code, "")
     conditions = [sex == "female", sex == "male"]
@@ -161,10 +167,10 @@ def normal_limits(X: pd.DataFrame, code: str) -> tuple[np.ndarray, np.ndarray]:
 
 def any_outside_range(X: pd.DataFrame) -> np.ndarray:
     """Whether each row has at least one lab or vital outside its reference range."""
-    outside = np.zeros(len(X), dtype=bool)
+    outside, sex = np.zeros(len(X), dtype=bool), sexes(X)
     for code in NORMAL_RANGES:
         if code in X.columns:
-            low, high = normal_limits(X, code)
+            low, high = normal_limits(X, code, sex=sex)
             values = X[code].to_numpy(dtype=float)
             outside |= (values < low) | (values > high)  # NaN compares false: not measured is not outside
     return outside
