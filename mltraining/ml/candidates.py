@@ -27,7 +27,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import _safe_indexing
 
-from mltraining.ml.features import DERIVED, NORMAL_RANGES, derived_features, normal_limits, normal_range, sexes
+from mltraining.ml.features import DERIVED, NORMAL_RANGES, derived_features, normal_limits
 from mltraining.ml.labels import HEALTHY
 
 # A kernel SVM costs O(n^2) to O(n^3) in the rows it is fitted on; above this many rows it is fitted on a
@@ -73,16 +73,12 @@ class NormalMasker(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = X.copy()
-        sex = sexes(X)
-        for code in NORMAL_RANGES:
-            if code not in X.columns:
-                continue
-            low, high = normal_limits(X, code, sex=sex)
-            by_sex = [typical_normal(*normal_range(code, "female")), typical_normal(*normal_range(code, "male"))]
-            typical = np.select([sex == "female", sex == "male"], by_sex, typical_normal(*normal_range(code, "")))
-            values = X[code].to_numpy(dtype=float)
+        codes = [code for code in NORMAL_RANGES if code in X.columns]
+        if codes:  # every lab at once, in numpy: this runs for every frame scored or explained
+            low, high = normal_limits(X, codes)
+            values = X[codes].to_numpy(dtype=float)
             normal_or_missing = np.isnan(values) | ((values >= low) & (values <= high))
-            X[code] = np.where(normal_or_missing, typical, values)
+            X[codes] = np.where(normal_or_missing, typical_normal(low, high), values)
         if all(column in X.columns for column in DERIVED) and "age" in X.columns:
             for name, column in derived_features(X, age=X["age"], sex=X["sex"]).items():
                 X[name] = column
@@ -92,12 +88,13 @@ class NormalMasker(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-def typical_normal(low: float, high: float) -> float:
+def typical_normal(low, high):
     """A value in the middle of a normal range, or well inside an open one (70 % of an upper limit, 120 % of a
-    lower one); an open side is infinite (`features.normal_range`)."""
-    if np.isfinite(low) and np.isfinite(high):
-        return (low + high) / 2
-    return 0.7 * high if np.isfinite(high) else 1.2 * low
+    lower one); an open side is infinite (`features.normal_range`). For numbers or arrays of them."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    with np.errstate(invalid="ignore"):  # the middle of an open range (inf - inf) is computed, then not taken
+        middle = (low + high) / 2
+    return np.where(np.isfinite(low) & np.isfinite(high), middle, np.where(np.isfinite(high), 0.7 * high, 1.2 * low))
 
 
 class ReferenceImputer(TransformerMixin, BaseEstimator):

@@ -18,6 +18,8 @@ patient with the columns of `FEATURES`, in that order, and NaN where a value is 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -150,30 +152,30 @@ def normal_range(code: str, sex: str) -> tuple[float, float]:
     return max(lows), min(highs)
 
 
-def sexes(X: pd.DataFrame) -> np.ndarray:
-    """Each row's sex as text ("" for every row of a frame without the column)."""
-    return X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), "")
+def normal_limits(X: pd.DataFrame, codes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `normal_range` of each of `codes`, by the row's sex: (low, high), each rows x codes."""
+    low, high = _limits_by_sex(tuple(codes))
+    sex = (X["sex"].astype(str).to_numpy() if "sex" in X.columns else np.full(len(X), ""))[:, None]
+
+    def by_sex(table: np.ndarray) -> np.ndarray:
+        return np.where(sex == "female", table[0], np.where(sex == "male", table[1], table[2]))
+
+    return by_sex(low), by_sex(high)
 
 
-def normal_limits(X: pd.DataFrame, code: str, *, sex: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's `normal_range` of `code`, by the row's sex (`sexes(X)`: given by a caller that reads several codes
-    of the same rows, it is not worked out again for each)."""
-    sex = sexes(X) if sex is None else sex
-    (female_low, female_high), (male_low, male_high) = normal_range(code, "female"), normal_range(code, "male")
-    low, high = normal_range(code, "")
-    conditions = [sex == "female", sex == "male"]
-    return np.select(conditions, [female_low, male_low], low), np.select(conditions, [female_high, male_high], high)
+@functools.cache
+def _limits_by_sex(codes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of each code for a woman, a man and a sex not recorded: each 3 x codes."""
+    table = np.array([[normal_range(code, sex) for code in codes] for sex in ("female", "male", "")], dtype=float)
+    return table[..., 0], table[..., 1]
 
 
 def any_outside_range(X: pd.DataFrame) -> np.ndarray:
     """Whether each row has at least one lab or vital outside its reference range."""
-    outside, sex = np.zeros(len(X), dtype=bool), sexes(X)
-    for code in NORMAL_RANGES:
-        if code in X.columns:
-            low, high = normal_limits(X, code, sex=sex)
-            values = X[code].to_numpy(dtype=float)
-            outside |= (values < low) | (values > high)  # NaN compares false: not measured is not outside
-    return outside
+    codes = [code for code in NORMAL_RANGES if code in X.columns]
+    low, high = normal_limits(X, codes)
+    values = X[codes].to_numpy(dtype=float)
+    return ((values < low) | (values > high)).any(axis=1)  # NaN compares false: not measured is not outside
 
 
 def outside_range(inputs: dict) -> bool:

@@ -396,3 +396,39 @@ def test_the_normal_ranges_are_the_catalogs_adult_ranges():
         female, male = features.NORMAL_RANGES[spec.code]
         assert female == by_sex.get("female", by_sex.get("")), spec.code
         assert male == by_sex.get("male", by_sex.get("")), spec.code
+
+
+def test_the_normal_masker_and_the_outside_check_follow_each_rows_own_reference_range():
+    """Every lab at once, in numpy, must give what reading each row's range for its sex gives: a value inside its
+    range (bounds included) or not measured reads as the range's typical value, any other stays; a row is outside
+    when one value is outside (not measured is not outside)."""
+    from mltraining.ml.candidates import NormalMasker, typical_normal
+
+    rng = np.random.default_rng(4)
+    codes = [code for code in features.NORMAL_RANGES if code in NUMERIC]
+    sexes = ["female", "male", "other", "unknown", None] * 8
+    rows = []
+    for n, sex in enumerate(sexes):
+        row = {"sex": sex, "age": 30 + n}
+        for code in codes:
+            low, high = features.normal_range(code, str(sex))
+            finite = high if np.isfinite(high) else 2 * low
+            row[code] = [np.nan, low, high, finite * rng.uniform(0.2, 2.5)][(n + len(row)) % 4]
+        rows.append(row)
+    rows.append({"sex": "female", "age": 50, **{code: features.normal_range(code, "female")[0] for code in codes}})
+    rows.append({"sex": "male", "age": 50, **dict.fromkeys(codes, np.nan)})
+    X = pd.DataFrame(rows)
+
+    masked, outside = NormalMasker().transform(X), features.any_outside_range(X)
+
+    for i, row in enumerate(rows):
+        row_outside = False
+        for code in codes:
+            low, high = features.normal_range(code, str(row["sex"]))
+            value = row[code]
+            inside_or_missing = math.isnan(value) or low <= value <= high
+            row_outside |= not inside_or_missing
+            assert masked.at[i, code] == (float(typical_normal(low, high)) if inside_or_missing else value), (i, code)
+        assert outside[i] == row_outside, i
+    assert outside.any()
+    assert not outside.all()
