@@ -250,11 +250,12 @@ def correlation_chart(latest: pd.DataFrame) -> Chart:
         )  # fmt: skip
         figure.update_layout(yaxis={"autorange": "reversed", "showgrid": False}, plot_bgcolor="white",
                              xaxis={"tickangle": -45, "showgrid": False})  # fmt: skip
+    r, n = corr.to_numpy(), pairs.to_numpy()
     rows = [
-        (KEY_LABS[a], KEY_LABS[b], round(float(corr.loc[a, b]), 3), int(pairs.loc[a, b]))
+        (KEY_LABS[a], KEY_LABS[codes[j]], round(float(r[i, j]), 3), int(n[i, j]))
         for i, a in enumerate(codes)
-        for b in codes[i + 1 :]
-        if pd.notna(corr.loc[a, b])
+        for j in range(i + 1, len(codes))
+        if pd.notna(r[i, j])
     ]
     return Chart(
         key="correlations",
