@@ -5,8 +5,9 @@
 
 Each shape (clinics x patients per clinic, the two lists taken pairwise) gets a fresh database, copied from a
 migrated template: C clinics seeded with `demo_cohort_load` (P synthetic patients each), every clinic given an
-active model version that points at one artifact (trained once per script run, by the mltraining service, on a
-clinic of its own), then the nightly work as beat runs it, each kind timed apart:
+active model version that points at one artifact and its explanation paths (trained once per script run, by the
+mltraining service, on a clinic of its own), then the nightly work, each kind timed apart (beat runs drift once a
+week, on Sunday nights before the retraining; the bench counts it every night, as on a Sunday):
 
 - scoring: `prediction_batch_start_scheduled` (`score_all_clinics`), its batch chunks run in this process
   (Celery eager: no REDIS_URL), with their explanations, advice and audit rows; every batch must succeed;
@@ -400,8 +401,9 @@ def _report(rows: list[dict], load: tuple[float, float], quick: bool) -> str:
         "night's batches spread over workers; CPU summed over them, wall time and peak memory the largest "
         "process's): the batch chunks run in-process (Celery eager, no broker), so the peak memory is what one worker "
         "process doing its share of a night's chunks holds. Each shape is a fresh database; every clinic has an active "
-        "model version pointing at one artifact (one model, trained once), loaded and prepared for explanations "
-        "once per clinic as a worker does for each clinic's own model. One run per shape; each kind of work as "
+        "model version pointing at one artifact and its explanation paths (one model, trained once), loaded once per "
+        "clinic (scoring, and drift again) as a worker does for each clinic's own model. One run per shape; each "
+        "kind of work as "
         "wall seconds / CPU seconds (this process and its PostgreSQL backend: on a shared machine the wall time "
         "follows the load, the CPU time hardly)."
         + (" **Quick run: rough figures, not for committing.**" if quick else ""),

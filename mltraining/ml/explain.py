@@ -108,10 +108,12 @@ def _explain_transformed(estimator, Xt: np.ndarray) -> tuple[str, str, np.ndarra
 class _LightGBMPaths:
     """Per class, a matrix from (tree, leaf) to the contributions of the path to that leaf, per column.
 
-    Read from the model's text (`model_to_string`), every tree at once in numpy: `dump_model`'s JSON and a walk
-    of it in Python cost about 0.5 s of CPU for each model in each worker, which a worker scoring 1,000 clinics'
-    own models pays 1,000 times (bench/clinic_network.py). Same values as read from the JSON for a model loaded
-    from its artifact (tested): LightGBM keeps a node's value as the text gives it."""
+    Read from the model's text (`model_to_string`), every tree at once in numpy (`of`): `dump_model`'s JSON and a
+    walk of it in Python cost about 0.5 s of CPU for each model in each worker. Same values as read from the JSON
+    for a model loaded from its artifact (tested): LightGBM keeps a node's value as the text gives it. Even so,
+    about 90 ms a model, which a worker scoring 1,000 clinics' own models paid 1,000 times a night
+    (bench/clinic_network.py): training stores them beside the artifact (`prepared_dumps`) and workers read them
+    back (`prepared_loads`, `from_arrays`)."""
 
     def __init__(self, n_trees: int, base: np.ndarray, offsets: list[np.ndarray], matrices: list[sparse.csr_matrix]):
         self.n_outputs = len(base)
