@@ -457,9 +457,7 @@ def _train(run: TrainingRun, recorder: _RunRecorder) -> _Trained:
         categorical=list(result.categorical),
         predicted=pd.Series(result.model.predict(X), index=X.index),
     )
-    # Prepared from the model as every worker will load it, so what is stored is what they would prepare.
-    loaded = ml_artifact.model_loads(payload, expected_sha256=info.sha256, sklearn_version=info.sklearn_version)
-    explainer = ml_explain.prepared_dumps(loaded)
+    explainer = _explainer_bytes(payload, sha256=info.sha256, sklearn_version=info.sklearn_version)
     timings["save"] = time.perf_counter() - started
     recorder.log(f"Serialised the artifact ({len(payload):,} bytes, {info.sha256[:12]}...), {len(result.plots)} plots.")
     recorder.progress(_SAVED)
@@ -474,6 +472,13 @@ def _train(run: TrainingRun, recorder: _RunRecorder) -> _Trained:
         reference_profile=_jsonable(profile),
         timings=timings,
     )
+
+
+def _explainer_bytes(payload: bytes, *, sha256: str, sklearn_version: str) -> bytes | None:
+    """The explanation paths of the model in `payload` (`ml_explain.prepared_dumps`), prepared from the model as
+    every worker loads it, so what is stored is what they would prepare; None for a model that needs none."""
+    model = ml_artifact.model_loads(payload, expected_sha256=sha256, sklearn_version=sklearn_version)
+    return ml_explain.prepared_dumps(model)
 
 
 def _jsonable(value: Any) -> Any:
@@ -883,7 +888,8 @@ def _legacy_file(directory: Path, relative: str) -> Path | None:
 
 def model_files_import(*, directory: Path) -> list[str]:
     """Move the artifacts and plots that versions and runs still name by path under `directory` (the old
-    MODEL_DIR) into the database, one transaction and one audit row per version or run. An artifact whose file is
+    MODEL_DIR) into the database, one transaction and one audit row per version or run; an artifact with the
+    explanation paths training now stores beside it, where this server can load it. An artifact whose file is
     missing or does not match the version's recorded sha256 is left out and reported: it was never usable.
     Running it again imports only what is still missing. Returns one line per version or run, for the command."""
     lines = []
@@ -894,9 +900,14 @@ def model_files_import(*, directory: Path) -> list[str]:
             problem = "is missing" if payload is None else "does not match the version's recorded sha256"
             lines.append(f"{version} of {version.clinic}: {version.artifact_path} {problem}; not imported.")
             continue
+        try:
+            explainer = _explainer_bytes(payload, sha256=version.sha256, sklearn_version=version.sklearn_version)
+        except ml_artifact.ArtifactError:  # imported all the same: scoring with it says why it cannot be used
+            explainer = None
         with transaction.atomic():
             version.artifact = blobs.blob_save(kind=BlobKind.ARTIFACT, pieces=[payload])
-            version.save(update_fields=["artifact"])
+            version.explainer = blobs.blob_save(kind=BlobKind.ARTIFACT, pieces=[explainer]) if explainer else None
+            version.save(update_fields=["artifact", "explainer"])
             audit_record(actor=None, action="model_version.artifact_import", target=version, username=SYSTEM,
                          detail={"from": version.artifact_path, "bytes": len(payload)})  # fmt: skip
         lines.append(f"{version} of {version.clinic}: imported {len(payload):,} bytes from {version.artifact_path}.")

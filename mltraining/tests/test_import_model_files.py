@@ -55,6 +55,7 @@ def test_old_model_files_are_moved_into_the_database_and_score_again(clinic_a, t
     active.refresh_from_db()
     damaged.refresh_from_db()
     assert active.artifact.sha256 == active.sha256
+    assert active.explainer is not None  # its explanation paths, as training now stores them
     assert hasattr(selectors.model_version_model(version=active), "predict_proba")
     assert damaged.artifact is None  # never usable: not imported, and said so
     assert "does not match the version's recorded sha256; not imported" in output.getvalue()
