@@ -302,14 +302,16 @@ def _reference_band(code: str) -> list[dict[str, Any]]:
 
 def labs_by_condition_chart(latest: pd.DataFrame, classes: pd.DataFrame) -> Chart:
     figure, traces, rows, shown = Figure(), [], [], []
-    # Each group's rows of `latest`, found once: a patient with no latest value is in no row.
-    groups = [(key, display, rows_of[rows_of >= 0]) for key, display, patients in _groups(latest, classes)
-              for rows_of in [latest.index.get_indexer(patients)]]  # fmt: skip
+    groups = []  # each group's rows of `latest`, found once: a patient with no latest value is in no row
+    for key, display, patients in _groups(latest, classes):
+        rows_of = latest.index.get_indexer(patients)
+        groups.append((key, display, rows_of[rows_of >= 0]))
     for code, label in KEY_LABS.items():
-        first = len(traces)
-        column = latest[code].to_numpy(dtype=float) if code in latest else np.array([])
+        if code not in latest:
+            continue
+        first, column = len(traces), latest[code].to_numpy(dtype=float)
         for key, display, group_rows in groups:
-            values = column[group_rows] if len(column) else column
+            values = column[group_rows]
             values = values[~np.isnan(values)]
             if len(values) < MIN_GROUP:
                 continue
@@ -547,7 +549,7 @@ def _population_dashboard(clinic_id: int | None) -> PopulationDashboard:
         "high_risk": int((predictions["risk_level"] == "high").sum()),
     }
     charts = [
-        chart if isinstance(chart.figure, dict) else dataclasses.replace(chart, figure=chart.figure.to_dict())
+        dataclasses.replace(chart, figure=chart.figure.to_dict())
         for chart in (
             registrations_chart(registrations),
             results_chart(results),
