@@ -14,10 +14,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
-# Regenerates requirements*.txt from requirements*.in with every file's hash, for Linux and Python 3.11.7 or newer
-# (this machine's and older than the image's; before 3.11.3 redis would need async-timeout too).
+# Regenerates requirements*.txt from requirements*.in with every file's hash, for Linux and Python 3.11.2 or newer:
+# Debian bookworm's /usr/bin/python3.11, an optimised build like the image's, which the benchmarks are also run on
+# (bench/README.md), as well as this machine's pyenv 3.11.7 and the image's (before 3.11.3, redis needs async-timeout).
 # Pins already in a .txt are kept unless its .in asks otherwise; LOCK_FLAGS="--upgrade-package NAME" moves one.
-LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11.7 --python-platform linux \
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11.2 --python-platform linux \
 	--custom-compile-command "make lock" $(LOCK_FLAGS)
 # Only uv is needed, not an install of the current locks (which may be mid-merge).
 lock: | $(VENV)/bin/uv
