@@ -39,12 +39,9 @@ def interpreter() -> str:
     """Which CPython build runs the benchmark: the same code's CPU figures differ by a tenth to a third between a
     build without profile-guided optimisation and an optimised one such as the image's (RESULTS.md, "A clinic's
     load"). Debian's optimised build does not say so in its configure arguments; its prefix, /usr, does."""
-    flags = [
-        flag
-        for flag in ("--enable-optimizations", "--with-lto")
-        if flag in (sysconfig.get_config_var("CONFIG_ARGS") or "")
-    ]
-    return f"Python {platform.python_version()} ({sys.base_prefix}{''.join(', ' + flag for flag in flags)})"
+    configured = sysconfig.get_config_var("CONFIG_ARGS") or ""
+    flags = "".join(f", {flag}" for flag in ("--enable-optimizations", "--with-lto") if flag in configured)
+    return f"Python {platform.python_version()} ({sys.base_prefix}{flags})"
 
 
 def machine_summary() -> str:
