@@ -73,12 +73,12 @@ class NormalMasker(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = X.copy()
+        # Every lab at once, in numpy: this runs for every frame scored or explained.
         codes = [code for code in NORMAL_RANGES if code in X.columns]
-        if codes:  # every lab at once, in numpy: this runs for every frame scored or explained
-            low, high = normal_limits(X, codes)
-            values = X[codes].to_numpy(dtype=float)
-            normal_or_missing = np.isnan(values) | ((values >= low) & (values <= high))
-            X[codes] = np.where(normal_or_missing, typical_normal(low, high), values)
+        low, high = normal_limits(X, codes)
+        values = X[codes].to_numpy(dtype=float)
+        normal_or_missing = np.isnan(values) | ((values >= low) & (values <= high))
+        X[codes] = np.where(normal_or_missing, typical_normal(low, high), values)
         if all(column in X.columns for column in DERIVED) and "age" in X.columns:
             for name, column in derived_features(X, age=X["age"], sex=X["sex"]).items():
                 X[name] = column

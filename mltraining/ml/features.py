@@ -167,6 +167,7 @@ def normal_limits(X: pd.DataFrame, codes: Sequence[str]) -> tuple[np.ndarray, np
 def _limits_by_sex(codes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of each code for a woman, a man and a sex not recorded: each 3 x codes."""
     table = np.array([[normal_range(code, sex) for code in codes] for sex in ("female", "male", "")], dtype=float)
+    table = table.reshape(3, len(codes), 2)  # also for no codes: a frame without any lab
     return table[..., 0], table[..., 1]
 
 

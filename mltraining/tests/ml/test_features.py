@@ -432,3 +432,12 @@ def test_the_normal_masker_and_the_outside_check_follow_each_rows_own_reference_
         assert outside[i] == row_outside, i
     assert outside.any()
     assert not outside.all()
+
+
+def test_a_frame_without_any_lab_is_nowhere_outside_its_range_and_masks_nothing():
+    X = pd.DataFrame({"sex": ["female", "male", None], "age": [40.0, 50.0, 60.0]})
+
+    from mltraining.ml.candidates import NormalMasker
+
+    assert features.any_outside_range(X).tolist() == [False, False, False]
+    pd.testing.assert_frame_equal(NormalMasker().transform(X), X)
