@@ -137,11 +137,18 @@ def interpret(spec: AnalyteSpec, value: float, sex: str, age: int) -> str:
 
 
 def interpret_array(spec: AnalyteSpec, values: np.ndarray, sexes: np.ndarray, ages: np.ndarray) -> np.ndarray:
-    """`interpret` for many values at once (bulk loads): same rules, vectorised."""
+    """`interpret` for many values at once (bulk loads): same rules, vectorised.
+
+    Ages are cut where any range starts or ends, so within each slice the same ranges apply to every age and
+    `reference_range` of its first age is every patient's in it (an older women's range inside the adult range
+    for anyone included)."""
     out = np.full(len(values), "", dtype=object)
+    cuts = sorted(
+        {0} | {r.age_min for r in spec.ranges} | {r.age_max + 1 for r in spec.ranges if r.age_max is not None}
+    )
     for sex in np.unique(sexes):
-        for age_min, age_max in {(r.age_min, r.age_max) for r in spec.ranges} | {(0, 17)}:
-            mask = (sexes == sex) & (ages >= age_min) & (ages <= (age_max if age_max is not None else 10_000))
+        for age_min, age_end in zip(cuts, [*cuts[1:], math.inf], strict=True):
+            mask = (sexes == sex) & (ages >= age_min) & (ages < age_end)
             if not mask.any():
                 continue
             rng = reference_range(spec, sex, age_min)

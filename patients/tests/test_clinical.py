@@ -1,9 +1,19 @@
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 
-from patients.catalog_data import ANALYTES
-from patients.clinical import InvalidValue, age_on, check_plausible, interpret, reference_range, to_canonical
+from patients.catalog_data import ANALYTES, RefRange
+from patients.clinical import (
+    InvalidValue,
+    age_on,
+    check_plausible,
+    interpret,
+    interpret_array,
+    reference_range,
+    to_canonical,
+)
 
 SPECS = {spec.code: spec for spec in ANALYTES}
 
@@ -79,3 +89,20 @@ def test_age_counts_whole_years_up_to_the_birthday():
 
     assert age_on(datetime.date(1980, 5, 17), datetime.date(2020, 5, 16)) == 39
     assert age_on(datetime.date(1980, 5, 17), datetime.date(2020, 5, 17)) == 40
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["general range first", "older women's range first"])
+def test_bulk_flags_use_each_patients_own_range_when_an_age_band_overlaps_the_adult_range(order):
+    """The demo cohort is flagged in bulk (`interpret_array`), entered values one at a time (`interpret`): both
+    must take the same range. With an adult range for anyone and a narrower one for women from 50, a woman of 60
+    is judged by hers, whatever order the catalog lists them in."""
+    ranges = (RefRange(10.0, 100.0), RefRange(20.0, 50.0, sex="female", age_min=50))[::order]
+    spec = dataclasses.replace(SPECS["ferritin"], ranges=ranges, critical_low=None, critical_high=None)
+    values = np.array([15.0, 15.0, 60.0, 60.0, 15.0, 60.0, 15.0])
+    ages = np.array([30, 60, 30, 60, 60, 60, 12])
+    sexes = np.array(["female", "female", "female", "female", "male", "male", "female"], dtype=object)
+
+    flags = interpret_array(spec, values, sexes, ages)
+
+    assert list(flags) == ["N", "L", "N", "H", "N", "N", ""]
+    assert list(flags) == [interpret(spec, v, s, int(a)) for v, s, a in zip(values, sexes, ages, strict=True)]
