@@ -45,10 +45,10 @@ class LabConnection(models.Model):
 
 
 class LabCodeMap(models.Model):
-    """A lab's own test code (OBX-3 not coded as LOINC) and the analyte it reports."""
+    """A lab's own test code, or a LOINC code the catalog does not list, and the analyte it reports."""
 
     connection = models.ForeignKey(LabConnection, on_delete=models.CASCADE, related_name="code_maps")
-    local_code = models.CharField(max_length=64, help_text="OBX-3.1 as the lab sends it (compared exactly).")
+    local_code = models.CharField(max_length=64, help_text="OBX-3.1 or OBX-3.4 as the lab sends it (compared exactly).")
     local_text = models.CharField(max_length=200, blank=True, help_text="OBX-3.2, for people reading this list.")
     analyte = models.ForeignKey("patients.Analyte", on_delete=models.PROTECT, related_name="+")
 

@@ -135,15 +135,27 @@ def _connection_for(header: Header) -> LabConnection:
 
 
 def _analyte(result: Result, connection: LabConnection, code_maps: dict[str, str]) -> AnalyteSpec | None:
-    """OBX-3 as LOINC (its first or alternate triplet), else the lab's own code through the connection's map."""
+    """OBX-3 as a LOINC code of the catalog (its first or alternate triplet: both name the same test), else either
+    code through the connection's map: the lab's own code, or a LOINC code the catalog does not list, which a clinic
+    admin maps the same way."""
     lookup = catalog()
     for code, system in ((result.code, result.system), (result.alt_code, result.alt_system)):
-        if code and system == "LN":
-            return lookup.by_loinc.get(code)
+        if code and system == "LN" and code in lookup.by_loinc:
+            return lookup.by_loinc[code]
     for code in (result.code, result.alt_code):
         if code in code_maps:
             return lookup.by_code[code_maps[code]]
     return None
+
+
+def _unknown_codes_text(result: Result, connection: LabConnection) -> str:
+    """Why a result's codes found no analyte: "Codes 39789-3 (LN) and KV (L) are neither ... not stored."."""
+    codes = [(code, system) for code, system in ((result.code, result.system), (result.alt_code, result.alt_system))
+             if code] or [("(none)", "")]  # fmt: skip
+    named = " and ".join(f"{code} ({system or 'no coding system'})" for code, system in codes)
+    if len(codes) == 1:
+        return f"Code {named} is neither a LOINC code of the catalog nor mapped for {connection.name}: not stored."
+    return f"Codes {named} are neither LOINC codes of the catalog nor mapped for {connection.name}: not stored."
 
 
 def _aware(moment: datetime.datetime, zone: datetime.tzinfo) -> datetime.datetime:
@@ -160,9 +172,7 @@ def _plan_result(result: Result, connection: LabConnection, code_maps: dict[str,
     spec = _analyte(result, connection, code_maps)
     if spec is None:
         tally.skipped += 1
-        system = result.system or "no coding system"
-        tally.note("unknown_code", result.label, f"Code {result.code or '(none)'} ({system}) is neither a LOINC code "
-                   f"of the catalog nor mapped for {connection.name}: not stored.")  # fmt: skip
+        tally.note("unknown_code", result.label, _unknown_codes_text(result, connection))
         return None
     if result.specimen_at is None:
         raise Refusal("AE", f"{result.label} has no specimen time (OBR-7 or OBX-14).", hl7v2.REQUIRED_FIELD_MISSING,

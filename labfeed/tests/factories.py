@@ -10,9 +10,11 @@ TAKEN = "202601150830"  # OBR-7, the specimen time (clinic's local time: no offs
 
 
 def obx(n: int, code: str, value: str, unit: str, status: str = "F", flag: str = "", *, system: str = "LN",
-        text: str = "", value_type: str = "NM") -> str:  # fmt: skip
-    """OBX-1 set id, -2 value type, -3 code^text^system, -5 value, -6 unit, -8 abnormal flag, -11 status."""
-    return f"OBX|{n}|{value_type}|{code}^{text}^{system}||{value}|{unit}||{flag}|||{status}"
+        text: str = "", value_type: str = "NM", alternate: str = "") -> str:  # fmt: skip
+    """OBX-1 set id, -2 value type, -3 code^text^system (then `alternate`, "code^text^system" of the same test in
+    another coding system), -5 value, -6 unit, -8 abnormal flag, -11 status."""
+    identifier = f"{code}^{text}^{system}" + (f"^{alternate}" if alternate else "")
+    return f"OBX|{n}|{value_type}|{identifier}||{value}|{unit}||{flag}|||{status}"
 
 
 def oru(*segments: str, control_id: str = "MSG0001", facility: str = FACILITY, version: str = "2.5.1",

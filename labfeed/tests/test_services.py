@@ -282,6 +282,43 @@ def test_a_lab_code_is_read_through_the_connections_code_map(connection, patient
     assert [o.value for o in stored(patient)] == [4.3]
 
 
+VENOUS_POTASSIUM = "39789-3"  # Potassium [Moles/volume] in Venous blood: a LOINC code the catalog does not list
+
+
+def test_a_loinc_code_the_catalog_lacks_is_read_through_the_lab_code_sent_beside_it(connection, patient):
+    LabCodeMap.objects.create(connection=connection, local_code="K", local_text="Kalium",
+                              analyte_id=catalog().ids["potassium"])  # fmt: skip
+
+    receive(oru(obx(1, VENOUS_POTASSIUM, "4.3", "mmol/L", text="Potassium VenBld", alternate="K^Kalium^L")))
+
+    assert [o.value for o in stored(patient)] == [4.3]
+
+
+def test_the_alternate_loinc_code_is_read_when_the_first_is_not_in_the_catalog(connection, patient):
+    receive(oru(obx(1, VENOUS_POTASSIUM, "4.3", "mmol/L", alternate="2823-3^Potassium SerPl^LN")))
+
+    assert [o.value for o in stored(patient)] == [4.3]
+
+
+def test_a_loinc_code_the_catalog_lacks_can_be_mapped_like_a_lab_code(connection, patient):
+    LabCodeMap.objects.create(connection=connection, local_code=VENOUS_POTASSIUM,
+                              analyte_id=catalog().ids["potassium"])  # fmt: skip
+
+    receive(oru(obx(1, VENOUS_POTASSIUM, "4.3", "mmol/L", text="Potassium VenBld")))
+
+    assert [o.value for o in stored(patient)] == [4.3]
+
+
+def test_a_result_neither_code_of_which_is_known_is_listed_naming_both(connection, patient):
+    receive(oru(obx(1, VENOUS_POTASSIUM, "4.3", "mmol/L", alternate="KV^Kalium venous^L"), control_id="U2"))
+
+    assert not stored(patient)
+    [note] = HL7Message.objects.get(control_id="U2").notes
+    assert note["kind"] == "unknown_code"
+    assert note["text"] == (f"Codes {VENOUS_POTASSIUM} (LN) and KV (L) are neither LOINC codes of the catalog nor "
+                            f"mapped for {connection.name}: not stored.")  # fmt: skip
+
+
 def test_a_code_mapped_for_another_connection_is_unknown_here(connection, patient, clinic_b):
     other = type(connection).objects.create(clinic=clinic_b, name="B lab", sending_facility="B LAB",
                                             assigning_authority="HILL")  # fmt: skip
