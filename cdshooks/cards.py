@@ -184,10 +184,12 @@ def nothing_found_card(*, results: int, clinic: str, rules_version: str) -> dict
     }
 
 
-def unread_card(*, unknown: list[str], problems: list[str], clinic: str) -> dict[str, Any]:
-    """What of the EHR's data was not used: codes the catalog does not know, values refused as impossible."""
-    count = len(unknown) + len(problems)
-    lines = [f"- code not read: {entry}" for entry in unknown] + [f"- refused: {entry}" for entry in problems]
+def unread_card(*, unknown: list[str], problems: list[str], not_final: list[str], clinic: str) -> dict[str, Any]:
+    """What of the EHR's data was not used: codes the catalog does not know, values refused as impossible, results
+    not final yet (preliminary: the rules read final results only, as for the lab's own feed)."""
+    count = len(unknown) + len(problems) + len(not_final)
+    lines = ([f"- code not read: {entry}" for entry in unknown] + [f"- refused: {entry}" for entry in problems]
+             + [f"- not final, {entry}" for entry in not_final])  # fmt: skip
     return {
         "summary": _summary(f"{count} of the results sent could not be used (listed in the detail)."),
         "indicator": "info",

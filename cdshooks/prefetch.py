@@ -4,8 +4,8 @@ The resources go through the FHIR import's own reader (`patients.fhir.importer.c
 unit conversions to canonical units and plausibility limits as an import. Then the guideline rules judge each
 analyte's latest value, as they judge a registered patient's record, and the clinic's active model scores the
 row where its required inputs are there (and its provenance allows it to score this clinic's patients, as
-`mltraining.selectors.active_model_for` decides). Codes the catalog does not know and values refused as
-impossible are reported, never fatal.
+`mltraining.selectors.active_model_for` decides). Codes the catalog does not know, values refused as impossible
+and results not final yet (preliminary: not judged as final, as for the lab's own feed) are reported, never fatal.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Judged:
     results: int  # measurements read
     unknown: list[str] = field(default_factory=list)  # "LOINC 1234-5 (display) x2"
     problems: list[str] = field(default_factory=list)
+    not_final: list[str] = field(default_factory=list)  # "preliminary: LOINC 2823-3 (display)"
     risk: Risk | None = None
     no_risk_because: str = ""
     collected: Collected | None = None
@@ -106,6 +107,12 @@ def _risk(clinic_id: int, latest: dict, sex: str, birth: Any, now: datetime.date
     return Risk(levels[0], summary, version.version, version.training_data), ""
 
 
+def _code_text(system: str, code: str, display: str, count: int) -> str:
+    """A code as the card that lists what was not used names it: "LOINC 1234-5 (display) x2"."""
+    return (f"{'LOINC' if system == 'http://loinc.org' else system or 'no system'} {code or '?'}"
+            + (f" ({display})" if display else "") + (f" x{count}" if count > 1 else ""))  # fmt: skip
+
+
 def judge(*, prefetch: dict[str, Any], clinic_id: int, now: datetime.datetime) -> Judged:
     """The rules' findings and the model's risk on the prefetched data; nothing is written."""
     # The Patient is read for its sex and birth date only: an EHR need not send its name to get advice.
@@ -117,13 +124,12 @@ def judge(*, prefetch: dict[str, Any], clinic_id: int, now: datetime.datetime) -
         if m.effective_at <= now and (m.spec.code not in latest or m.effective_at > latest[m.spec.code][1]):
             latest[m.spec.code] = (m.value, m.effective_at)
     facts = rules.facts_from(values={}, sex=sex, age=_age(birth, now), as_of=now, latest=latest)
-    unknown = [
-        f"{'LOINC' if system == 'http://loinc.org' else system or 'no system'} {code or '?'}"
-        + (f" ({display})" if display else "") + (f" x{count}" if count > 1 else "")
-        for (system, code, display), count in collected.unknown_codes.most_common()
-    ]  # fmt: skip
+    unknown = [_code_text(system, code, display, count)
+               for (system, code, display), count in collected.unknown_codes.most_common()]  # fmt: skip
+    not_final = [f"{status}: {_code_text(system, code, display, count)}"
+                 for (status, system, code, display), count in collected.not_final.most_common()]  # fmt: skip
     judged = Judged(rules.evaluate(facts), len(collected.measurements), unknown,
-                    collected.problems + collected.unreadable, collected=collected)  # fmt: skip
+                    collected.problems + collected.unreadable, not_final=not_final, collected=collected)  # fmt: skip
     if latest:
         judged.risk, judged.no_risk_because = _risk(clinic_id, latest, sex, birth, now)
     else:

@@ -164,8 +164,9 @@ def _prefetch_cards(judged: prefetch.Judged, clinic: str, now: datetime.datetime
         out.append(cards.no_risk_card(because=judged.no_risk_because, clinic=clinic))
     if not judged.findings and judged.results:
         out.append(cards.nothing_found_card(results=judged.results, clinic=clinic, rules_version=RULES_VERSION))
-    if judged.unknown or judged.problems:
-        out.append(cards.unread_card(unknown=judged.unknown, problems=judged.problems, clinic=clinic))
+    if judged.unknown or judged.problems or judged.not_final:
+        out.append(cards.unread_card(unknown=judged.unknown, problems=judged.problems, not_final=judged.not_final,
+                                     clinic=clinic))  # fmt: skip
     return out
 
 

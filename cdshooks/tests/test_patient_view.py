@@ -133,6 +133,20 @@ def test_an_unknown_patient_is_judged_on_the_prefetch_without_storing_it(call, c
     assert audit.detail["unknown_codes"] == 1
 
 
+@pytest.mark.hazard("H13", "A preliminary result in an EHR's prefetch is listed as not final, not judged as final")
+def test_a_preliminary_result_in_the_prefetch_is_listed_and_not_judged(call, clinic_a):
+    body = patient_view_body(mrn="NOT-HERE")
+    [potassium] = [entry["resource"] for entry in body["prefetch"]["observations"]["entry"]
+                   if entry["resource"]["code"]["coding"][0]["code"] == "2823-3"]  # fmt: skip
+    potassium["status"] = "preliminary"
+
+    cards = call(PATH, body).json()["cards"]
+
+    assert not [c for c in cards if c["indicator"] == "critical"]
+    [unread] = [c for c in cards if "could not be used" in c["summary"]]
+    assert "- not final, preliminary: LOINC 2823-3" in unread["detail"]
+
+
 @pytest.mark.hazard("H2", "A glucose an EHR sends in mg/dL is judged in mmol/L, converted as an import converts it")
 def test_values_in_other_units_are_converted_as_an_import_converts_them(call, clinic_a):
     body = patient_view_body(mrn="NOT-HERE")

@@ -48,6 +48,9 @@ LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"}
 SKIPPED_OBSERVATION_STATUSES = {"entered-in-error", "cancelled"}
+# Not final yet: the lab's feed keeps such a result apart and never reads it for care (labfeed); in an export or a
+# prefetch it is an Observation whose status says so. It is counted and named, never taken as a final result.
+NOT_FINAL_OBSERVATION_STATUSES = {"registered", "preliminary"}
 # UCUM annotations of questionnaire scores and counts. Synthea files questionnaires (PHQ-2, GAD-7, AUDIT-C, household
 # size) under the "laboratory" category; they are not laboratory measurements, so they are not in the coverage figure.
 SCORE_UNITS = {"{score}", "{#}", "{count}"}
@@ -115,6 +118,7 @@ class Collected:
     skipped_types: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     unknown_codes: Counter = field(default_factory=Counter)  # (system, code, display) -> count
+    not_final: Counter = field(default_factory=Counter)  # (status, system, code, display) -> count
     unmapped_conditions: Counter = field(default_factory=Counter)
     mapped_from_snomed: int = 0
     problems: list[str] = field(default_factory=list)  # clinically wrong: refuse the file unless skipping
@@ -336,6 +340,11 @@ def _observation(item: Item, collected: Collected) -> None:
     status = _text(resource.get("status"))
     if status in SKIPPED_OBSERVATION_STATUSES:
         collected.skipped[f"Observation with status {status}"] += 1
+        return
+    if status in NOT_FINAL_OBSERVATION_STATUSES:
+        collected.skipped[f"Observation with status {status} (not final)"] += 1
+        for part in _parts(resource):
+            collected.not_final[(status, *_label(part.get("code"), LOINC))] += 1
         return
     known = []
     laboratory = _is_laboratory(resource)

@@ -423,6 +423,19 @@ def test_observations_entered_in_error_are_skipped_and_counted(staff_a):
     assert not Observation.objects.filter(analyte__code="glucose").exists()
 
 
+@pytest.mark.hazard("H13", "A FHIR Observation not yet final (preliminary, registered) is not imported as final")
+@pytest.mark.parametrize("status", ["preliminary", "registered"])
+def test_observations_not_yet_final_are_not_imported_as_final_results_and_are_counted(staff_a, status):
+    bundle = synthea_bundle(visits=1)
+    _glucose(bundle)["status"] = status
+
+    summary = _import(staff_a, bundle)
+
+    assert summary["skipped"][f"Observation with status {status} (not final)"] == 1
+    assert not Observation.all_objects.filter(analyte__code="glucose").exists()
+    assert summary["observations"]["created"] == KNOWN_PER_VISIT - 1
+
+
 def test_new_values_in_a_critical_range_are_listed_in_the_summary_and_by_the_command(staff_a, tmp_path, clinic_a):
     bundle = synthea_bundle(visits=2)
     glucose = _glucose(bundle)
