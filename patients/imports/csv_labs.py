@@ -67,7 +67,10 @@ _UNIT_SYNONYMS = {
     "iu/l": "U/L", "miu/l": "u[IU]/mL", "uu/ml": "u[IU]/mL", "k/ul": "10*3/uL",
 }  # fmt: skip
 _MISSING = {"", "na", "n/a"}
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+# "12,500" grouped by thousands, as a spreadsheet writes a count in a comma-separated file (quoted there). Never in a
+# file separated by semicolons or tabs, where a comma is the locale's decimal comma ("0,015"), and never with a
+# first group of 0: those are refused as decimal commas, not read a thousand times too large.
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?")
 _TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
 
 
@@ -123,7 +126,8 @@ def plan_read(
     """Read the whole file; `mrn` names the patient of a file without an MRN column. Raises UnreadableFile."""
     if fmt not in FORMATS:
         raise UnreadableFile(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    header, body = _records(text_decode(data))
+    text = text_decode(data)
+    header, body = _records(text)
     roles = _roles(header)
     if not mrn.strip() and "mrn" not in roles:
         raise UnreadableFile(
@@ -132,7 +136,8 @@ def plan_read(
         )
     if "time" not in roles:
         raise UnreadableFile("The file has no date or time column (for example date, time or effective_at).")
-    reader = _Reader(header, roles, lookup=lookup, tz=tz, now=now, default_mrn=mrn.strip())
+    reader = _Reader(header, roles, lookup=lookup, tz=tz, now=now, default_mrn=mrn.strip(),
+                     thousands=_delimiter(text) == ",")  # fmt: skip
     is_long = "analyte" in roles and "value" in roles
     if fmt == "long" and not is_long:
         raise UnreadableFile("A long file needs an analyte (or code, or LOINC) column and a value column.")
@@ -171,11 +176,15 @@ def report_rows(problems: list[Problem]) -> list[tuple[int | str, str, str, str]
     return [("" if p.row is None else p.row, p.column, p.value, p.reason) for p in problems]
 
 
+def _delimiter(text: str) -> str:
+    """The separator of the header row: a comma, else a semicolon (a decimal-comma locale's CSV), else a tab."""
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    return next((d for d in (",", ";", "\t") if d in first_line), ",")
+
+
 def _records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the numbered data rows. Refuses malformed CSV and files over the row limit."""
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    delimiter = next((d for d in (",", ";", "\t") if d in first_line), ",")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     header: list[str] | None = None
     body: list[tuple[int, list[str]]] = []
     number = 0
@@ -251,9 +260,9 @@ def unit_resolve(spec: AnalyteSpec, text: str) -> str | None:
     return synonym if synonym in accepted else None
 
 
-def _number(text: str) -> float | None:
+def _number(text: str, *, thousands: bool) -> float | None:
     text = text.strip()
-    if _THOUSANDS.fullmatch(text):
+    if thousands and _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")
     try:
         number = float(text)
@@ -274,9 +283,10 @@ def _not_a_number(text: str) -> str:
 class _Reader:
     """Reads rows of one file; collects values and problems into a Plan."""
 
-    def __init__(self, header, roles, *, lookup, tz, now, default_mrn):
+    def __init__(self, header, roles, *, lookup, tz, now, default_mrn, thousands):
         self.header, self.roles, self.lookup = header, roles, lookup
         self.tz, self.now, self.default_mrn = tz, now, default_mrn
+        self.thousands = thousands  # a comma in a number may group thousands (comma-separated files only)
         self.today = now.astimezone(tz).date()
         self.time_column = header[roles["time"]]
 
@@ -356,7 +366,7 @@ class _Reader:
         number, mrn, when = row
         if not raw.strip():
             return Problem(number, column, "", "No value.")
-        value = _number(raw)
+        value = _number(raw, thousands=self.thousands)
         if value is None:
             return Problem(number, column, raw, _not_a_number(raw))
         code = unit_resolve(spec, unit)

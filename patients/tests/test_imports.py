@@ -113,6 +113,30 @@ def test_a_long_row_without_a_value_or_with_a_censored_one_is_a_problem():
     assert "decimal separator" in reasons[2]
 
 
+@pytest.mark.hazard("H2", "A decimal comma with three decimals (0,015 ng/mL) is refused, never read as thousands")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mrn;date;troponin_i (ng/mL)\nA;2025-03-01;0,015\n",  # a semicolon file's comma is a decimal comma
+        "mrn;date;steps\nA;2025-03-01;1,250\n",
+        'mrn,date,troponin_i (ng/mL)\nA,2025-03-01,"0,015"\n',  # no thousands group starts with 0
+    ],
+    ids=["semicolon file", "semicolon file, a plausible count", "leading zero"],
+)
+def test_a_decimal_comma_is_refused_rather_than_read_as_a_thousands_separator(text):
+    plan = read(text)
+
+    assert not plan.values
+    [problem] = plan.problems
+    assert "use a point as the decimal separator" in problem.reason
+
+
+def test_a_comma_separated_file_may_group_thousands(clinic_a, ann):
+    plan = read('mrn,date,steps\nA,2025-03-01,"12,500"\n')
+
+    assert [(value.code, value.value) for value in plan.values] == [("steps", 12500.0)]
+
+
 @pytest.mark.hazard("H2", "A CSV glucose of 2000 mg/dL is refused quoting the limits in mg/dL as a lab writes them")
 def test_an_implausible_value_is_refused_with_the_limits_in_the_unit_the_file_gave_as_a_lab_writes_them():
     plan = read("mrn,analyte,value,unit,time\nA,glucose,2000,mg/dL,2025-03-01\nA,creatinine,50,mg/dL,2025-03-01\n")
