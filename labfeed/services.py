@@ -41,7 +41,15 @@ from labfeed.models import (
 )
 from patients.catalog import catalog
 from patients.catalog_data import AnalyteSpec
-from patients.clinical import CRITICAL_LABELS, InvalidValue, age_on, check_plausible, critical_text, interpret
+from patients.clinical import (
+    CRITICAL_LABELS,
+    InvalidValue,
+    age_on,
+    check_plausible,
+    critical_text,
+    interpret,
+    unit_resolve,
+)
 from patients.models import Observation, ObservationSource, ObservationStatus, Patient
 from patients.services import observation_amend
 
@@ -189,11 +197,14 @@ def _plan_result(result: Result, connection: LabConnection, code_maps: dict[str,
         tally.note("not_numeric", result.label, f"Value type {result.value_type or '(none)'} {result.value!r} is not "
                    "a plain number: not stored.")  # fmt: skip
         return None
+    # OBX-6 as the lab spells it ("x10E3/uL", "mg/dl") is read as the catalog's unit, as a CSV import reads it; a
+    # unit left out is never taken for the catalog's own, and one the analyte is not measured in refuses the message.
+    unit = (unit_resolve(spec, result.unit) or result.unit) if result.unit.strip() else result.unit
     try:
-        value = check_plausible(spec, number, result.unit)
+        value = check_plausible(spec, number, unit)
     except InvalidValue as exc:
         raise Refusal("AE", f"{result.label}: {exc}", hl7v2.DATA_TYPE_ERROR, result.label) from exc
-    return Planned(result.label, spec.code, result.status, value, number, result.unit, effective_at, result.flag)
+    return Planned(result.label, spec.code, result.status, value, number, unit, effective_at, result.flag)
 
 
 # --- matching the patient -------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,36 @@ def _fmt(number: float) -> str:
 
 def accepted_units(spec: AnalyteSpec) -> list[str]:
     return [spec.unit, *(conversion.unit for conversion in spec.conversions)]
+
+
+# Ways people and labs write units, keyed by `_unit_key`, to the UCUM code the catalog uses.
+_UNIT_SYNONYMS = {
+    "mmhg": "mm[Hg]", "bpm": "/min", "beats/min": "/min", "beat/min": "/min", "perminute": "/min",
+    "steps": "/d", "steps/day": "/d", "step/day": "/d", "/day": "/d", "perday": "/d",
+    "hours": "h", "hour": "h", "hrs": "h", "hr": "h", "minutes": "min", "mins": "min",
+    "lbs": "[lb_av]", "pound": "[lb_av]", "pounds": "[lb_av]", "inch": "[in_i]", "inches": "[in_i]",
+    "iu/l": "U/L", "miu/l": "u[IU]/mL", "uu/ml": "u[IU]/mL", "k/ul": "10*3/uL",
+}  # fmt: skip
+
+
+def _unit_key(unit: str) -> str:
+    key = unit.strip().lower().replace("µ", "u").replace("μ", "u").replace("²", "2").replace(" ", "")
+    key = re.sub(r"^x?10[\^*e]?(\d+)", r"10*\1", key)
+    return key.replace("[", "").replace("]", "")
+
+
+def unit_resolve(spec: AnalyteSpec, text: str) -> str | None:
+    """The catalog's unit code for a unit as people write it ('mg/dl', 'mmHg', 'x10^9/L'); None if not accepted."""
+    if not text.strip():
+        return spec.unit
+    accepted = accepted_units(spec)
+    known = {_unit_key(unit): unit for unit in accepted}
+    known.update({_unit_key(c.display): c.unit for c in spec.conversions if c.display})
+    key = _unit_key(text)
+    if key in known:
+        return known[key]
+    synonym = _UNIT_SYNONYMS.get(key)
+    return synonym if synonym in accepted else None
 
 
 def to_canonical(spec: AnalyteSpec, value: float, unit: str) -> float:

@@ -282,6 +282,29 @@ def test_a_lab_code_is_read_through_the_connections_code_map(connection, patient
     assert [o.value for o in stored(patient)] == [4.3]
 
 
+@pytest.mark.hazard("H2", "A unit a lab spells its own way (x10E3/uL, mg/dl) is read as the catalog's unit")
+def test_units_spelled_as_labs_write_them_are_understood_as_a_csv_import_understands_them(connection, patient):
+    receipt = receive(oru(
+        obx(1, "6690-2", "7.2", "x10E3/uL", text="WBC"),
+        obx(2, "1558-6", "99", "mg/dl", text="Glucose fasting"),
+        control_id="UN1",
+    ))  # fmt: skip
+
+    assert receipt.code == "AA"
+    [wbc] = stored(patient, "wbc")
+    assert (wbc.value, wbc.entered_value, wbc.entered_unit) == (7.2, 7.2, "10*3/uL")
+    [glucose] = stored(patient, "glucose")
+    assert (round(glucose.value, 1), glucose.entered_value, glucose.entered_unit) == (5.5, 99, "mg/dL")
+
+
+def test_a_unit_the_analyte_is_not_measured_in_still_refuses_the_message(connection, patient):
+    receipt = receive(oru(obx(1, "1558-6", "99", "mg", text="Glucose fasting"), control_id="UN2"))
+
+    assert receipt.code == "AE"
+    assert "accepted units: mmol/L, mg/dL" in receipt.error
+    assert not stored(patient, "glucose")
+
+
 VENOUS_POTASSIUM = "39789-3"  # Potassium [Moles/volume] in Venous blood: a LOINC code the catalog does not list
 
 

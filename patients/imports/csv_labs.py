@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from patients.catalog_data import AnalyteSpec
-from patients.clinical import InvalidValue, accepted_units, check_plausible
+from patients.clinical import InvalidValue, accepted_units, check_plausible, unit_resolve
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -58,14 +58,6 @@ _HEADER_SYNONYMS = {
     "sleep h": ("sleep_duration", "h"),
     "hours asleep": ("sleep_duration", "h"),
 }
-# Ways units are written, keyed by `_unit_key`, to the UCUM code the catalog uses.
-_UNIT_SYNONYMS = {
-    "mmhg": "mm[Hg]", "bpm": "/min", "beats/min": "/min", "beat/min": "/min", "perminute": "/min",
-    "steps": "/d", "steps/day": "/d", "step/day": "/d", "/day": "/d", "perday": "/d",
-    "hours": "h", "hour": "h", "hrs": "h", "hr": "h", "minutes": "min", "mins": "min",
-    "lbs": "[lb_av]", "pound": "[lb_av]", "pounds": "[lb_av]", "inch": "[in_i]", "inches": "[in_i]",
-    "iu/l": "U/L", "miu/l": "u[IU]/mL", "uu/ml": "u[IU]/mL", "k/ul": "10*3/uL",
-}  # fmt: skip
 _MISSING = {"", "na", "n/a"}
 # "12,500" grouped by thousands, as a spreadsheet writes a count in a comma-separated file (quoted there). Never in a
 # file separated by semicolons or tabs, where a comma is the locale's decimal comma ("0,015"), and never with a
@@ -238,26 +230,6 @@ def _split_unit(header: str) -> tuple[str, str] | None:
         if depth == 0:
             return header[:index].strip(), header[index + 1 : -1].strip()
     return None
-
-
-def _unit_key(unit: str) -> str:
-    key = unit.strip().lower().replace("µ", "u").replace("μ", "u").replace("²", "2").replace(" ", "")
-    key = re.sub(r"^x?10[\^*e]?(\d+)", r"10*\1", key)
-    return key.replace("[", "").replace("]", "")
-
-
-def unit_resolve(spec: AnalyteSpec, text: str) -> str | None:
-    """The catalog's unit code for a unit as people write it ('mg/dl', 'mmHg', 'x10^9/L'); None if not accepted."""
-    if not text.strip():
-        return spec.unit
-    accepted = accepted_units(spec)
-    known = {_unit_key(unit): unit for unit in accepted}
-    known.update({_unit_key(c.display): c.unit for c in spec.conversions if c.display})
-    key = _unit_key(text)
-    if key in known:
-        return known[key]
-    synonym = _UNIT_SYNONYMS.get(key)
-    return synonym if synonym in accepted else None
 
 
 def _number(text: str, *, thousands: bool) -> float | None:

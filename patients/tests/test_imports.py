@@ -13,6 +13,7 @@ from django.utils import timezone
 from clinic.models import AuditEvent, AuditOutcome
 from patients.catalog import Catalog, catalog
 from patients.catalog_data import ANALYTES
+from patients.clinical import unit_resolve
 from patients.imports import csv_labs, forms
 from patients.imports.services import labs_import
 from patients.models import Observation, ObservationSource, Sex
@@ -84,7 +85,7 @@ def read(text: str, **options) -> csv_labs.Plan:
 def test_units_are_recognised_as_people_write_them(code, written, unit):
     spec = static_catalog().by_code[code]
 
-    assert csv_labs.unit_resolve(spec, written) == unit
+    assert unit_resolve(spec, written) == unit
 
 
 def test_names_with_brackets_keep_them_and_a_unit_after_them_is_split_off():
