@@ -39,7 +39,7 @@ from pydantic import ValidationError as PydanticError
 
 from patients.catalog import catalog
 from patients.catalog_data import AnalyteSpec
-from patients.clinical import InvalidValue, accepted_units, check_plausible
+from patients.clinical import InvalidValue, accepted_units, check_plausible, unit_resolve
 from patients.fhir.reader import FhirFile, Item
 from patients.fhir.snomed import SNOMED_TO_ICD10
 from patients.models import ClinicalStatus, Sex, VerificationStatus, icd10_code
@@ -303,10 +303,14 @@ def _effective(resource: dict[str, Any]) -> datetime.datetime:
 
 
 def _unit(spec: AnalyteSpec, quantity: dict[str, Any]) -> str:
-    """The UCUM code if the catalog accepts it, else the human-readable unit (which may be what is accepted)."""
-    offered = [u for u in (quantity.get("code"), quantity.get("unit")) if isinstance(u, str) and u]
+    """The UCUM code if the catalog accepts it, else the human-readable unit (which may be what is accepted), else
+    either as people write it ("mg/dl", "K/uL": `unit_resolve`, as a CSV import and the HL7 feed read units); else
+    what was sent, which the plausibility check refuses naming the accepted units. No unit is never the catalog's."""
+    offered = [u for u in (quantity.get("code"), quantity.get("unit")) if isinstance(u, str) and u.strip()]
     accepted = accepted_units(spec)
-    return next((u for u in offered if u in accepted), offered[0] if offered else "")
+    exact = next((u for u in offered if u in accepted), None)
+    resolved = exact or next((code for u in offered if (code := unit_resolve(spec, u)) is not None), None)
+    return resolved or (offered[0] if offered else "")
 
 
 def _measurement(item: Item, part: dict[str, Any], spec: AnalyteSpec, when: datetime.datetime) -> Measurement:

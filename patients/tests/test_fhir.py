@@ -288,6 +288,19 @@ def test_values_are_converted_to_the_canonical_unit_and_keep_what_the_file_said(
     assert systolic.interpretation in {"N", "H"}
 
 
+@pytest.mark.hazard("H2", "A FHIR unit written as an EHR writes it (mg/dl, no UCUM code) is read as the catalog's unit")
+def test_a_unit_without_its_ucum_code_is_read_as_it_is_written(staff_a):
+    bundle = synthea_bundle(visits=1)
+    _glucose(bundle)["valueQuantity"] = {"value": 99, "unit": "mg/dl"}  # an EHR's own spelling, no UCUM code
+
+    summary = _import(staff_a, bundle)
+
+    assert summary["observations"]["created"] == KNOWN_PER_VISIT
+    glucose = Observation.objects.get(analyte__code="glucose_random")
+    assert (glucose.entered_value, glucose.entered_unit) == (99, "mg/dL")
+    assert glucose.value == pytest.approx(99 / 18.016)
+
+
 def test_the_summary_counts_skipped_types_and_lists_unknown_codes(staff_a):
     summary = _import(staff_a, synthea_bundle(visits=4))
 
