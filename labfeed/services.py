@@ -62,6 +62,10 @@ SEXES = {"F": "female", "M": "male"}
 # OBX-8 flags (HL7 table 0078) that say the same thing as one of our interpretations.
 LAB_FLAGS = {"L": {"L"}, "H": {"H"}, "LL": {"LL"}, "HH": {"HH"}, "N": {"N"},
              "A": {"L", "H", "LL", "HH"}, "AA": {"LL", "HH"}}  # fmt: skip
+# The lab's critical call (OBX-8 HH, LL or AA) on a value this clinic's limits call only high or low, in the same
+# direction: stored critical. The lab telephones the clinic about what its own limits call critical, so the record
+# (its red banner, the acknowledgement it waits for) must not call that value merely high or low.
+LAB_CRITICAL = {("H", "HH"): "HH", ("H", "AA"): "HH", ("L", "LL"): "LL", ("L", "AA"): "LL"}
 
 
 @dataclass(frozen=True)
@@ -298,8 +302,7 @@ class _Store:
 
     def _observation(self, planned: Planned, spec: AnalyteSpec) -> Observation:
         age = age_on(self.patient.birth_date, planned.effective_at.date())
-        flag = interpret(spec, planned.value, self.patient.sex, age)
-        self._compare_flags(planned, spec, flag)
+        flag = self._compare_flags(planned, spec, interpret(spec, planned.value, self.patient.sex, age))
         status = ObservationStatus.PRELIMINARY if planned.status == "P" else ObservationStatus.FINAL
         return Observation(
             patient=self.patient, analyte_id=catalog().ids[spec.code], value=planned.value,
@@ -307,15 +310,21 @@ class _Store:
             source=ObservationSource.HL7, interpretation=flag, status=status,
         )  # fmt: skip
 
-    def _compare_flags(self, planned: Planned, spec: AnalyteSpec, ours: str) -> None:
-        """Ours is stored; the lab's OBX-8 is kept in the log where it says something else."""
-        if ours in CRITICAL_LABELS:
+    def _compare_flags(self, planned: Planned, spec: AnalyteSpec, ours: str) -> str:
+        """The flag to store: ours, raised to critical by the lab's critical call in the same direction
+        (`LAB_CRITICAL`). The lab's OBX-8 is kept in the log where it says something else."""
+        flag = LAB_CRITICAL.get((ours, planned.lab_flag), ours)
+        if flag in CRITICAL_LABELS:
             self.tally.critical += 1
-            self.tally.note("critical", planned.label, critical_text(spec, planned.value, ours))
+            self.tally.note("critical", planned.label, critical_text(spec, planned.value, flag))
         said = LAB_FLAGS.get(planned.lab_flag)
-        if said is not None and ours and ours not in said:
+        if flag != ours:
+            self.tally.note("flag_disagreement", planned.label, f"{spec.name}: the lab flags {planned.lab_flag}, this "
+                            f"clinic's limits give {ours}: stored as {flag}, the lab's critical call.")  # fmt: skip
+        elif said is not None and ours and ours not in said:
             self.tally.note("flag_disagreement", planned.label, f"{spec.name}: the lab flags {planned.lab_flag}, this "
                             f"clinic's reference range gives {ours} (stored).")  # fmt: skip
+        return flag
 
     def _stored(self, row: Observation, rows: list[Observation]) -> None:
         rows.append(row)
@@ -364,7 +373,10 @@ class _Store:
             raise Refusal("AE", f"{planned.label}: {' '.join(exc.messages)}", hl7v2.DATA_TYPE_ERROR,
                           planned.label) from exc  # fmt: skip
         final.status = ObservationStatus.CORRECTED
-        self._compare_flags(planned, catalog().by_code[planned.analyte], correction.interpretation)
+        flag = self._compare_flags(planned, catalog().by_code[planned.analyte], correction.interpretation)
+        if flag != correction.interpretation:  # the lab's critical call, as for a new result
+            Observation.all_objects.filter(pk=correction.pk).update(interpretation=flag)
+            correction.interpretation = flag
         self.tally.corrected += 1
         self._stored(correction, rows)
 

@@ -365,6 +365,44 @@ def test_a_critical_value_is_flagged_and_called_out_in_the_log(connection, patie
             "text": "Potassium 6.8 mmol/L (critically high)"} in log.notes  # fmt: skip
 
 
+@pytest.mark.hazard(
+    "H1", "A value the lab calls critical (OBX-8 HH) below this clinic's critical limit is stored critical"
+)
+@pytest.mark.parametrize(
+    ("value", "lab_flag", "stored_flag"), [("6.1", "HH", "HH"), ("6.1", "AA", "HH"), ("2.9", "LL", "LL")]
+)
+def test_the_labs_critical_call_raises_our_high_or_low_to_critical(connection, patient, value, lab_flag, stored_flag):
+    receive(oru(potassium(value, flag=lab_flag), control_id="LC1"))
+
+    [k] = stored(patient)
+    assert (
+        k.interpretation == stored_flag
+    )  # the catalog's limits (2.8-6.2) alone give H or L: the banner would be silent
+    log = HL7Message.objects.get(control_id="LC1")
+    assert log.critical == 1
+    notes = {note["kind"]: note["text"] for note in log.notes}
+    assert notes["critical"].startswith(f"Potassium {value} mmol/L (critically")
+    assert f"the lab flags {lab_flag}" in notes["flag_disagreement"]
+    assert f"stored as {stored_flag}" in notes["flag_disagreement"]
+
+
+def test_a_correction_the_lab_calls_critical_is_stored_critical(connection, patient):
+    receive(oru(potassium("4.2"), control_id="F1"))
+    receive(oru(potassium("6.1", status="C", flag="HH"), control_id="C1"))
+
+    old, new = stored(patient)
+    assert (old.status, new.value, new.interpretation) == (ObservationStatus.CORRECTED, 6.1, "HH")
+    assert HL7Message.objects.get(control_id="C1").critical == 1
+
+
+def test_a_labs_critical_call_against_our_direction_is_reported_not_followed(connection, patient):
+    receive(oru(potassium("3.2", flag="HH"), control_id="LC2"))
+
+    assert stored(patient)[0].interpretation == "L"
+    [note] = HL7Message.objects.get(control_id="LC2").notes
+    assert "the lab flags HH, this clinic's reference range gives L (stored)" in note["text"]
+
+
 def test_our_flag_is_stored_and_a_lab_flag_that_disagrees_is_reported(connection, patient):
     receive(oru(potassium("5.3", flag="N"), control_id="D1"))
 
