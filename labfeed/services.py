@@ -49,6 +49,7 @@ from patients.clinical import (
     critical_text,
     interpret,
     unit_resolve,
+    with_lab_critical_call,
 )
 from patients.models import Observation, ObservationSource, ObservationStatus, Patient
 from patients.services import observation_amend
@@ -62,10 +63,6 @@ SEXES = {"F": "female", "M": "male"}
 # OBX-8 flags (HL7 table 0078) that say the same thing as one of our interpretations.
 LAB_FLAGS = {"L": {"L"}, "H": {"H"}, "LL": {"LL"}, "HH": {"HH"}, "N": {"N"},
              "A": {"L", "H", "LL", "HH"}, "AA": {"LL", "HH"}}  # fmt: skip
-# The lab's critical call (OBX-8 HH, LL or AA) on a value this clinic's limits call only high or low, in the same
-# direction: stored critical. The lab telephones the clinic about what its own limits call critical, so the record
-# (its red banner, the acknowledgement it waits for) must not call that value merely high or low.
-LAB_CRITICAL = {("H", "HH"): "HH", ("H", "AA"): "HH", ("L", "LL"): "LL", ("L", "AA"): "LL"}
 
 
 @dataclass(frozen=True)
@@ -312,8 +309,8 @@ class _Store:
 
     def _compare_flags(self, planned: Planned, spec: AnalyteSpec, ours: str) -> str:
         """The flag to store: ours, raised to critical by the lab's critical call in the same direction
-        (`LAB_CRITICAL`). The lab's OBX-8 is kept in the log where it says something else."""
-        flag = LAB_CRITICAL.get((ours, planned.lab_flag), ours)
+        (`with_lab_critical_call`). The lab's OBX-8 is kept in the log where it says something else."""
+        flag = with_lab_critical_call(ours, planned.lab_flag)
         if flag in CRITICAL_LABELS:
             self.tally.critical += 1
             self.tally.note("critical", planned.label, critical_text(spec, planned.value, flag))

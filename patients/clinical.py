@@ -167,6 +167,18 @@ def interpret(spec: AnalyteSpec, value: float, sex: str, age: int) -> str:
     return "N"
 
 
+# The lab's critical call (HL7 OBX-8 or FHIR Observation.interpretation HH, LL or AA) on a value this clinic's limits
+# call only high or low, in the same direction. The lab telephones the clinic about what its own limits call
+# critical, so the record (its red banner, the acknowledgement it waits for) must not call that value merely high
+# or low. A call against our direction is not followed: the importer reports the disagreement.
+_LAB_CRITICAL = {("H", "HH"): "HH", ("H", "AA"): "HH", ("L", "LL"): "LL", ("L", "AA"): "LL"}
+
+
+def with_lab_critical_call(ours: str, lab_flag: str) -> str:
+    """The flag to store: `interpret`'s, raised to critical by the lab's own critical call in the same direction."""
+    return _LAB_CRITICAL.get((ours, lab_flag.strip().upper()), ours)
+
+
 def interpret_array(spec: AnalyteSpec, values: np.ndarray, sexes: np.ndarray, ages: np.ndarray) -> np.ndarray:
     """`interpret` for many values at once (bulk loads): same rules, vectorised.
 

@@ -46,6 +46,7 @@ from patients.models import ClinicalStatus, Sex, VerificationStatus, icd10_code
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"}
 SKIPPED_OBSERVATION_STATUSES = {"entered-in-error", "cancelled"}
 # Not final yet: the lab's feed keeps such a result apart and never reads it for care (labfeed); in an export or a
@@ -99,6 +100,7 @@ class Measurement:
     entered_value: float
     entered_unit: str
     effective_at: datetime.datetime
+    lab_flag: str = ""  # the source's own interpretation (HH, LL, AA, ...), for `with_lab_critical_call`
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,13 @@ def _measurement(item: Item, part: dict[str, Any], spec: AnalyteSpec, when: date
     except InvalidValue as exc:
         raise ClinicalProblem(str(exc)) from None
     subject = _text(_dict(item.resource.get("subject")).get("reference")) or None
-    return Measurement(item.where, subject, spec, canonical, float(value), unit, when)
+    return Measurement(item.where, subject, spec, canonical, float(value), unit, when, _interpretation(part))
+
+
+def _interpretation(part: dict[str, Any]) -> str:
+    """The source's own flag of a value (HL7 v3 ObservationInterpretation: H, HH, AA, ...), or ""."""
+    concepts = _list(part.get("interpretation"))
+    return next((c["code"] for concept in concepts for c in _codings(concept) if c.get("system") == INTERPRETATION), "")
 
 
 def _is_laboratory(resource: dict[str, Any]) -> bool:

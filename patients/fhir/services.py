@@ -41,7 +41,7 @@ from clinic import roles
 from clinic.audit import audit_record
 from clinic.models import AuditOutcome, Clinic, User
 from patients.catalog import catalog
-from patients.clinical import CRITICAL_LABELS, age_on, critical_text, interpret
+from patients.clinical import CRITICAL_LABELS, age_on, critical_text, interpret, with_lab_critical_call
 from patients.fhir.exporter import patient_bundle
 from patients.fhir.importer import Collected, ConditionData, Measurement, collect
 from patients.fhir.reader import Format, read_fhir
@@ -229,7 +229,7 @@ def _plan_observations(
                 entered_unit=m.entered_unit,
                 effective_at=m.effective_at,
                 source=ObservationSource.FHIR,
-                interpretation=interpret(m.spec, m.value, patient.sex, age),
+                interpretation=with_lab_critical_call(interpret(m.spec, m.value, patient.sex, age), m.lab_flag),
                 entered_by=by,
             )
         )

@@ -31,6 +31,7 @@ from patients.tests.factories import PatientFactory
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 UCUM = "http://unitsofmeasure.org"
 FIRST_VISIT = datetime.datetime(2012, 1, 9, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-5)))
 KNOWN_PER_VISIT = 19  # measurements per visit that the catalog stores (the BP panel gives two)
@@ -299,6 +300,22 @@ def test_a_unit_without_its_ucum_code_is_read_as_it_is_written(staff_a):
     glucose = Observation.objects.get(analyte__code="glucose_random")
     assert (glucose.entered_value, glucose.entered_unit) == (99, "mg/dL")
     assert glucose.value == pytest.approx(99 / 18.016)
+
+
+@pytest.mark.hazard(
+    "H1", "A FHIR result its lab called critical (interpretation HH) is stored critical, not merely high"
+)
+def test_the_labs_critical_call_in_the_export_raises_our_high_to_critical(staff_a):
+    bundle = synthea_bundle(visits=1)
+    glucose = _glucose(bundle)
+    glucose["valueQuantity"] = _quantity(300, "mg/dL")  # 16.7 mmol/L: above the range, below the critical 25
+    glucose["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": "HH"}]}]
+
+    summary = _import(staff_a, bundle)
+
+    stored = Observation.objects.get(analyte__code="glucose_random")
+    assert stored.interpretation == "HH"
+    assert [row["analyte"] for row in summary["observations"]["critical"]] == ["glucose_random"]
 
 
 def test_the_summary_counts_skipped_types_and_lists_unknown_codes(staff_a):
