@@ -40,13 +40,13 @@ from pydantic import ValidationError as PydanticError
 from patients.catalog import catalog
 from patients.catalog_data import AnalyteSpec
 from patients.clinical import InvalidValue, accepted_units, check_plausible, unit_resolve
+from patients.fhir.exporter import INTERPRETATION
 from patients.fhir.reader import FhirFile, Item
 from patients.fhir.snomed import SNOMED_TO_ICD10
 from patients.models import ClinicalStatus, Sex, VerificationStatus, icd10_code
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"}
 SKIPPED_OBSERVATION_STATUSES = {"entered-in-error", "cancelled"}
 # Not final yet: the lab's feed keeps such a result apart and never reads it for care (labfeed); in an export or a

@@ -24,6 +24,7 @@ from fhir.resources.R4B.bundle import Bundle
 from clinic.models import AuditEvent
 from patients.catalog import catalog
 from patients.fhir import reader
+from patients.fhir.exporter import INTERPRETATION
 from patients.fhir.services import fhir_export, fhir_import
 from patients.models import Condition, Observation, ObservationSource, Patient, Sex, VerificationStatus
 from patients.services import ObservationInput, condition_record, observations_record
@@ -31,7 +32,6 @@ from patients.tests.factories import PatientFactory
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 UCUM = "http://unitsofmeasure.org"
 FIRST_VISIT = datetime.datetime(2012, 1, 9, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-5)))
 KNOWN_PER_VISIT = 19  # measurements per visit that the catalog stores (the BP panel gives two)
