@@ -366,7 +366,7 @@ def test_a_critical_value_is_flagged_and_called_out_in_the_log(connection, patie
 
 
 @pytest.mark.hazard(
-    "H1", "A value the lab calls critical (OBX-8 HH) below this clinic's critical limit is stored critical"
+    "H1", "A value the lab calls critical (OBX-8 HH, LL, AA) within our critical limits is stored critical"
 )
 @pytest.mark.parametrize(
     ("value", "lab_flag", "stored_flag"), [("6.1", "HH", "HH"), ("6.1", "AA", "HH"), ("2.9", "LL", "LL")]
@@ -375,9 +375,8 @@ def test_the_labs_critical_call_raises_our_high_or_low_to_critical(connection, p
     receive(oru(potassium(value, flag=lab_flag), control_id="LC1"))
 
     [k] = stored(patient)
-    assert (
-        k.interpretation == stored_flag
-    )  # the catalog's limits (2.8-6.2) alone give H or L: the banner would be silent
+    # The catalog's critical limits (2.8-6.2) alone give H or L: the red banner would be silent.
+    assert k.interpretation == stored_flag
     log = HL7Message.objects.get(control_id="LC1")
     assert log.critical == 1
     notes = {note["kind"]: note["text"] for note in log.notes}
