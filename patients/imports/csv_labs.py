@@ -119,7 +119,8 @@ def plan_read(
     if fmt not in FORMATS:
         raise UnreadableFile(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     text = text_decode(data)
-    header, body = _records(text)
+    delimiter = delimiter_of(text.lstrip("\r\n").split("\n", 1)[0])
+    header, body = _records(text, delimiter)
     roles = _roles(header)
     if not mrn.strip() and "mrn" not in roles:
         raise UnreadableFile(
@@ -129,7 +130,7 @@ def plan_read(
     if "time" not in roles:
         raise UnreadableFile("The file has no date or time column (for example date, time or effective_at).")
     reader = _Reader(header, roles, lookup=lookup, tz=tz, now=now, default_mrn=mrn.strip(),
-                     thousands=_delimiter(text) == ",")  # fmt: skip
+                     thousands=delimiter == ",")  # fmt: skip
     is_long = "analyte" in roles and "value" in roles
     if fmt == "long" and not is_long:
         raise UnreadableFile("A long file needs an analyte (or code, or LOINC) column and a value column.")
@@ -168,15 +169,14 @@ def report_rows(problems: list[Problem]) -> list[tuple[int | str, str, str, str]
     return [("" if p.row is None else p.row, p.column, p.value, p.reason) for p in problems]
 
 
-def _delimiter(text: str) -> str:
-    """The separator of the header row: a comma, else a semicolon (a decimal-comma locale's CSV), else a tab."""
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    return next((d for d in (",", ";", "\t") if d in first_line), ",")
+def delimiter_of(header_line: str) -> str:
+    """The separator a header row uses: a comma, else a semicolon (a decimal-comma locale's CSV), else a tab."""
+    return next((d for d in (",", ";", "\t") if d in header_line), ",")
 
 
-def _records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _records(text: str, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the numbered data rows. Refuses malformed CSV and files over the row limit."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     body: list[tuple[int, list[str]]] = []
     number = 0

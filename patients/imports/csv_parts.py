@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from patients.imports.csv_labs import MAX_BYTES, UnreadableFile
+from patients.imports.csv_labs import MAX_BYTES, UnreadableFile, delimiter_of
 
 PART_ROWS = 50_000
 PART_BYTES = MAX_BYTES // 2
@@ -22,7 +22,7 @@ PART_BYTES = MAX_BYTES // 2
 def _delimiter(path: Path) -> str:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         first = next((line for line in handle if line.strip()), "")
-    return next((d for d in (",", ";", "\t") if d in first), ",")
+    return delimiter_of(first)
 
 
 def csv_parts(path: Path) -> Iterator[tuple[int, bytes]]:
