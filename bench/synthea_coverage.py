@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from patients.catalog import Catalog, catalog_of  # noqa: E402
 from patients.catalog_data import ANALYTES  # noqa: E402
-from patients.clinical import InvalidValue, accepted_units, check_plausible, unit_resolve  # noqa: E402
+from patients.clinical import InvalidValue, accepted_units, check_plausible, unit_of  # noqa: E402
 
 LOINC = "http://loinc.org"
 NOT_MEASUREMENTS = {"{score}", "{#}", "{count}"}
@@ -59,10 +59,8 @@ def verdict(lookup: Catalog, codings: list[dict], quantity: dict) -> str:
     spec = next((lookup.by_loinc[code] for code in loincs if code in lookup.by_loinc), None)
     if spec is None:
         return UNKNOWN
-    offered = [u for u in (quantity.get("code"), quantity.get("unit")) if isinstance(u, str) and u.strip()]
-    unit = next((u for u in offered if u in accepted_units(spec)), None)  # as the importer's `_unit` chooses it
-    unit = unit or next((code for u in offered if (code := unit_resolve(spec, u)) is not None), None)
-    if unit is None:
+    unit = unit_of(spec, quantity.get("code"), quantity.get("unit"))  # as the importer chooses it
+    if unit not in accepted_units(spec):
         return UNIT
     if quantity.get("comparator"):
         return INEXACT

@@ -48,7 +48,7 @@ from patients.clinical import (
     check_plausible,
     critical_text,
     interpret,
-    unit_resolve,
+    unit_of,
     with_lab_critical_call,
 )
 from patients.models import Observation, ObservationSource, ObservationStatus, Patient
@@ -199,8 +199,8 @@ def _plan_result(result: Result, connection: LabConnection, code_maps: dict[str,
                    "a plain number: not stored.")  # fmt: skip
         return None
     # OBX-6 as the lab spells it ("x10E3/uL", "mg/dl") is read as the catalog's unit, as a CSV import reads it; a
-    # unit left out is never taken for the catalog's own, and one the analyte is not measured in refuses the message.
-    unit = (unit_resolve(spec, result.unit) or result.unit) if result.unit.strip() else result.unit
+    # unit left out, or one the analyte is not measured in, refuses the message.
+    unit = unit_of(spec, result.unit)
     try:
         value = check_plausible(spec, number, unit)
     except InvalidValue as exc:

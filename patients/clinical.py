@@ -65,6 +65,18 @@ def unit_resolve(spec: AnalyteSpec, text: str) -> str | None:
     return synonym if synonym in accepted else None
 
 
+def unit_of(spec: AnalyteSpec, *given: str | None) -> str:
+    """The unit a value is in, from the ways its sender gives it (a FHIR Quantity's UCUM code, then its text; an HL7
+    OBX-6): the first the catalog accepts as written, else the first written as people write units (`unit_resolve`),
+    else the first given, which `to_canonical` refuses naming the accepted units. "" when none is given: a unit left
+    out is never taken for the catalog's own."""
+    offered = [unit for unit in given if isinstance(unit, str) and unit.strip()]
+    accepted = accepted_units(spec)
+    exact = next((unit for unit in offered if unit in accepted), None)
+    resolved = exact or next((code for unit in offered if (code := unit_resolve(spec, unit)) is not None), None)
+    return resolved or (offered[0] if offered else "")
+
+
 def to_canonical(spec: AnalyteSpec, value: float, unit: str) -> float:
     """Convert a value entered in `unit` to the analyte's canonical unit, or explain why not."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -39,7 +39,7 @@ from pydantic import ValidationError as PydanticError
 
 from patients.catalog import catalog
 from patients.catalog_data import AnalyteSpec
-from patients.clinical import InvalidValue, accepted_units, check_plausible, unit_resolve
+from patients.clinical import InvalidValue, check_plausible, unit_of
 from patients.fhir.exporter import INTERPRETATION
 from patients.fhir.reader import FhirFile, Item
 from patients.fhir.snomed import SNOMED_TO_ICD10
@@ -304,24 +304,13 @@ def _effective(resource: dict[str, Any]) -> datetime.datetime:
     return parse_datetime(resource.get("issued"))
 
 
-def _unit(spec: AnalyteSpec, quantity: dict[str, Any]) -> str:
-    """The UCUM code if the catalog accepts it, else the human-readable unit (which may be what is accepted), else
-    either as people write it ("mg/dl", "K/uL": `unit_resolve`, as a CSV import and the HL7 feed read units); else
-    what was sent, which the plausibility check refuses naming the accepted units. No unit is never the catalog's."""
-    offered = [u for u in (quantity.get("code"), quantity.get("unit")) if isinstance(u, str) and u.strip()]
-    accepted = accepted_units(spec)
-    exact = next((u for u in offered if u in accepted), None)
-    resolved = exact or next((code for u in offered if (code := unit_resolve(spec, u)) is not None), None)
-    return resolved or (offered[0] if offered else "")
-
-
 def _measurement(item: Item, part: dict[str, Any], spec: AnalyteSpec, when: datetime.datetime) -> Measurement:
     quantity = part.get("valueQuantity")
     if not isinstance(quantity, dict) or quantity.get("value") is None:
         raise ResourceProblem(f"{spec.name} has no valueQuantity.")
     if quantity.get("comparator"):
         raise ResourceProblem(f"{spec.name} {quantity['comparator']}{quantity.get('value')} is not an exact value.")
-    value, unit = quantity.get("value"), _unit(spec, quantity)
+    value, unit = quantity.get("value"), unit_of(spec, quantity.get("code"), quantity.get("unit"))
     try:
         canonical = check_plausible(spec, value, unit)
     except InvalidValue as exc:
